@@ -1,0 +1,122 @@
+/**
+ * The HTTP API between the server and its clients (mount daemon, CLI). Everything is under
+ * API_PREFIX; `<path>` is a path inside the user's folder, each segment percent-encoded.
+ *
+ *   GET    /health                      no auth                → Health
+ *   POST   /session        LoginRequest                         → LoginResponse (401 on bad password)
+ *   DELETE /session                                             → 204 (logout, frees the slot)
+ *   GET    /list/<path>                                         → Listing (every entry with attrs)
+ *   GET    /stat/<path>                                         → Attr
+ *   GET    /statfs                                              → StatFs
+ *   GET    /files/<path>     [Range: bytes=a-b]                 → bytes (200 or 206)
+ *   GET    /preview/<path>                                      → first PREVIEW_BYTES bytes
+ *   PUT    /files/<path>     body = whole content (streamed)    → Attr; atomic replace.
+ *            If-None-Match: *  → create exclusively (EEXIST if present)
+ *            X-Rdrive-Mode: octal permission bits for a new file
+ *            X-Rdrive-Mtime: ms since epoch to set after the write
+ *   PATCH  /files/<path>     body = extents (see below)         → Attr; atomic: the server
+ *            copies the file, applies the extents, truncates to ?size= when given, fsyncs and
+ *            renames over. `?offset=N` with a raw body writes one range instead.
+ *   DELETE /files/<path>                                        → 204 (unlink; EISDIR for a dir)
+ *   POST   /dirs/<path>      MkdirRequest                       → Attr (mkdir; EEXIST)
+ *   DELETE /dirs/<path>      [?recursive=1]                     → 204 (rmdir; ENOTEMPTY)
+ *   POST   /rename           RenameRequest                      → 204 (atomic replace, or EEXIST with noReplace)
+ *   PATCH  /attrs/<path>     SetAttrRequest                     → Attr (truncate, chmod, utimens)
+ *
+ * Errors: JSON ErrorBody with a code from common/errors.ts and its HTTP status.
+ */
+import type { ErrorCode } from './errors.js';
+
+export type FileType = 'file' | 'dir';
+
+export interface Attr {
+  type: FileType;
+  size: number;
+  /** Milliseconds since the epoch. */
+  mtime: number;
+  atime: number;
+  ctime: number;
+  /** Permission bits only (mode & 0o777). */
+  mode: number;
+}
+
+export interface DirEntry extends Attr {
+  name: string;
+}
+
+export interface Listing {
+  entries: DirEntry[];
+}
+
+export interface StatFs {
+  /** Bytes. With a quota, total is the quota and free what is left of it. */
+  total: number;
+  free: number;
+  used: number;
+  /** Bytes per block the sizes are reported in when converted for statfs(2). */
+  blockSize: number;
+}
+
+export interface Health {
+  status: 'ok';
+  version: string;
+}
+
+export interface LoginRequest {
+  user: string;
+  password: string;
+}
+
+export interface LoginResponse {
+  token: string;
+  user: string;
+  /** Seconds of inactivity after which the session expires. */
+  idleTimeout: number;
+}
+
+export interface MkdirRequest {
+  mode?: number;
+  /** Create missing parents, and succeed when the directory exists (mkdir -p). */
+  parents?: boolean;
+}
+
+export interface RenameRequest {
+  /** Plain paths inside the user's folder, e.g. "a/b.txt". */
+  from: string;
+  to: string;
+  noReplace?: boolean;
+}
+
+export interface SetAttrRequest {
+  size?: number;
+  mode?: number;
+  /** Milliseconds since the epoch. */
+  mtime?: number;
+  atime?: number;
+}
+
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+}
+
+/**
+ * PATCH body with Content-Type EXTENTS_CONTENT_TYPE: a sequence of records, each a 16-byte
+ * header (offset as a big-endian u64, length as a big-endian u64) followed by `length` bytes.
+ */
+export const EXTENTS_CONTENT_TYPE = 'application/vnd.rdrive.extents';
+export const EXTENT_HEADER_BYTES = 16;
+
+export function encodeExtentHeader(offset: number, length: number): Buffer {
+  const header = Buffer.alloc(EXTENT_HEADER_BYTES);
+  header.writeBigUInt64BE(BigInt(offset), 0);
+  header.writeBigUInt64BE(BigInt(length), 8);
+  return header;
+}
+
+export function decodeExtentHeader(header: Buffer): { offset: number; length: number } {
+  return { offset: Number(header.readBigUInt64BE(0)), length: Number(header.readBigUInt64BE(8)) };
+}
+
+export const HEADER_MODE = 'x-rdrive-mode';
+export const HEADER_MTIME = 'x-rdrive-mtime';

@@ -1,0 +1,38 @@
+/** Embedded defaults: a fresh checkout runs on these with no configuration. */
+export const SERVER_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 8888,
+  storage: 'server_storage',
+  users: 'id_passwd.txt',
+  logs: 'logs',
+  logLevel: 'info',
+  /** Seconds without a request after which a session expires (the original tool's 100 s). */
+  idleTimeout: 100,
+  /** Concurrent sessions (the original tool's bound on clients). */
+  maxClients: 5,
+  /** Requests one user may have in flight at once. */
+  maxInFlightPerUser: 64,
+  /** Requests per user per minute. */
+  requestsPerMinute: 60_000,
+  /** Failed logins per address (and per user name) per 15 minutes. */
+  loginAttemptsPer15Min: 10,
+  /** Per-user quota in bytes; 0 means none. */
+  quota: 0,
+  /** Largest single file accepted, bytes; 0 means no limit beyond the disk. */
+  maxFileSize: 0,
+} as const;
+
+export const CLIENT_DEFAULTS = {
+  server: 'http://127.0.0.1:8888',
+  logFile: 'logs/client.log',
+  logLevel: 'info',
+  /** Seconds the kernel and the daemon may trust cached attributes and listings. */
+  attrTimeout: 1,
+  /** Connect timeout for the server, ms: a dead server fails fast. */
+  connectTimeoutMs: 5_000,
+  /** Longest a request may wait for response headers, ms. */
+  requestTimeoutMs: 30_000,
+} as const;
+
+export const PREVIEW_BYTES = 1024;
+export const API_PREFIX = '/api/v1';

@@ -1,0 +1,112 @@
+import { constants } from 'node:os';
+
+/**
+ * The one error table shared by server, mount and CLI: a stable code, the HTTP status the
+ * server answers with, and the Linux errno the mount returns to the kernel.
+ */
+export const ERRORS = {
+  ENOENT: { http: 404, errno: 'ENOENT', message: 'No such file or directory' },
+  EEXIST: { http: 409, errno: 'EEXIST', message: 'File exists' },
+  ENOTDIR: { http: 409, errno: 'ENOTDIR', message: 'Not a directory' },
+  EISDIR: { http: 409, errno: 'EISDIR', message: 'Is a directory' },
+  ENOTEMPTY: { http: 409, errno: 'ENOTEMPTY', message: 'Directory not empty' },
+  EACCES: { http: 403, errno: 'EACCES', message: 'Permission denied' },
+  EPERM: { http: 403, errno: 'EPERM', message: 'Operation not permitted' },
+  EROFS: { http: 403, errno: 'EROFS', message: 'Read-only file system' },
+  EINVAL: { http: 400, errno: 'EINVAL', message: 'Invalid argument' },
+  ENAMETOOLONG: { http: 400, errno: 'ENAMETOOLONG', message: 'File name too long' },
+  ENOSPC: { http: 507, errno: 'ENOSPC', message: 'No space left on device (disk or quota full)' },
+  EFBIG: { http: 413, errno: 'EFBIG', message: 'File too large' },
+  ELOOP: { http: 400, errno: 'ELOOP', message: 'Too many levels of symbolic links' },
+  ENOSYS: { http: 501, errno: 'ENOSYS', message: 'Function not implemented' },
+  EOPNOTSUPP: { http: 501, errno: 'EOPNOTSUPP', message: 'Operation not supported' },
+  EBADF: { http: 400, errno: 'EBADF', message: 'Bad file descriptor' },
+  RANGE_NOT_SATISFIABLE: { http: 416, errno: 'EINVAL', message: 'Requested range not satisfiable' },
+  UNAUTHORIZED: { http: 401, errno: 'EACCES', message: 'Authentication failed or session expired' },
+  RATE_LIMITED: { http: 429, errno: 'EAGAIN', message: 'Too many requests; retry later' },
+  TOO_MANY_CLIENTS: { http: 503, errno: 'EAGAIN', message: 'Too many clients connected; retry later' },
+  UNREACHABLE: { http: 502, errno: 'EIO', message: 'Server unreachable' },
+  ETIMEDOUT: { http: 504, errno: 'ETIMEDOUT', message: 'Timed out' },
+  EIO: { http: 500, errno: 'EIO', message: 'Input/output error' },
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERRORS, value);
+}
+
+/** A failure with a stable code from the table; the message is for humans only. */
+export class RdriveError extends Error {
+  readonly code: ErrorCode;
+  /** Seconds the server asked to wait (Retry-After), when it sent one. */
+  readonly retryAfter: number | undefined;
+
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown; retryAfter?: number }) {
+    super(message ?? ERRORS[code].message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'RdriveError';
+    this.code = code;
+    this.retryAfter = options?.retryAfter;
+  }
+
+  get http(): number {
+    return ERRORS[this.code].http;
+  }
+
+  toJSON(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/** HTTP status for any thrown value; anything unknown is a 500. */
+export function toHttpStatus(err: unknown): number {
+  return err instanceof RdriveError ? err.http : 500;
+}
+
+/** Negative errno, as fuse-native wants it; anything unknown becomes -EIO. */
+export function toErrno(err: unknown): number {
+  const code = err instanceof RdriveError ? err.code : nodeCode(err);
+  const name = code !== undefined && isErrorCode(code) ? ERRORS[code].errno : 'EIO';
+  return -(constants.errno[name] ?? constants.errno.EIO);
+}
+
+/** The Node/undici error codes that mean "the server could not be reached in time". */
+const FOREIGN_CODES: Record<string, ErrorCode> = {
+  ECONNREFUSED: 'UNREACHABLE',
+  ECONNRESET: 'UNREACHABLE',
+  EHOSTUNREACH: 'UNREACHABLE',
+  ENETUNREACH: 'UNREACHABLE',
+  ENOTFOUND: 'UNREACHABLE',
+  EPIPE: 'UNREACHABLE',
+  EAI_AGAIN: 'UNREACHABLE',
+  UND_ERR_SOCKET: 'UNREACHABLE',
+  UND_ERR_CLOSED: 'UNREACHABLE',
+  UND_ERR_CONNECT_TIMEOUT: 'ETIMEDOUT',
+  UND_ERR_HEADERS_TIMEOUT: 'ETIMEDOUT',
+  UND_ERR_BODY_TIMEOUT: 'ETIMEDOUT',
+  ETIMEDOUT: 'ETIMEDOUT',
+  UND_ERR_ABORTED: 'EIO',
+  ENOSPC: 'ENOSPC',
+  EDQUOT: 'ENOSPC',
+  EFBIG: 'EFBIG',
+  ENAMETOOLONG: 'ENAMETOOLONG',
+};
+
+/**
+ * The one boundary where foreign errors (Node fs, undici) become ours. Codes that already are
+ * table codes (ENOENT, EEXIST, ...) keep their meaning.
+ */
+export function fromForeign(err: unknown): RdriveError {
+  if (err instanceof RdriveError) return err;
+  const code = nodeCode(err) ?? nodeCode((err as { cause?: unknown } | null)?.cause);
+  if (code !== undefined) {
+    const mapped = FOREIGN_CODES[code] ?? (isErrorCode(code) ? code : undefined);
+    if (mapped !== undefined) return new RdriveError(mapped, ERRORS[mapped].message, { cause: err });
+  }
+  return new RdriveError('EIO', ERRORS.EIO.message, { cause: err });
+}
+
+function nodeCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+}

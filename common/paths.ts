@@ -1,0 +1,81 @@
+import { RdriveError } from './errors.js';
+
+/** Linux limits, enforced by the server before any filesystem call. */
+export const NAME_MAX = 255;
+export const PATH_MAX = 4096;
+
+/**
+ * Turns the raw (still percent-encoded) path of a request into the list of its segments inside
+ * the user's folder. `''` or `'/'` is the root, `[]`. Everything that could name something
+ * outside the folder, or that a client could only send by mistake or malice, is refused:
+ * `.`/`..` segments (also encoded, also double encoded), backslashes, NUL, control characters,
+ * encoded separators, over-long names and paths.
+ */
+export function parseRemotePath(raw: string): string[] {
+  if (raw.length > PATH_MAX * 3) throw new RdriveError('ENAMETOOLONG', 'Path too long');
+  const trimmed = raw.replace(/^\/+/, '').replace(/\/+$/, '');
+  if (trimmed === '') return [];
+  const segments = trimmed.split('/').map(decodeSegment);
+  checkSegments(segments);
+  return segments;
+}
+
+/** Validates already-decoded segments (e.g. from a JSON body) with the same rules. */
+export function checkSegments(segments: readonly string[]): void {
+  let length = 0;
+  for (const segment of segments) {
+    checkName(segment);
+    length += Buffer.byteLength(segment) + 1;
+  }
+  if (length > PATH_MAX) throw new RdriveError('ENAMETOOLONG', 'Path too long');
+}
+
+/** A plain path string from a JSON body or the CLI ("a/b/c", leading slash optional). */
+export function splitPlainPath(path: string): string[] {
+  const trimmed = path.replace(/^\/+/, '').replace(/\/+$/, '');
+  if (trimmed === '') return [];
+  const segments = trimmed.split('/');
+  checkSegments(segments);
+  return segments;
+}
+
+function decodeSegment(segment: string): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(segment);
+  } catch {
+    throw new RdriveError('EINVAL', 'Malformed percent-encoding in path');
+  }
+  // A second layer of encoding is never legitimate from our clients and is how traversal
+  // payloads hide from naive filters ("%252e%252e").
+  if (/%(2e|2f|5c|00)/i.test(decoded)) throw new RdriveError('EINVAL', 'Encoded separator or dot in path');
+  return decoded;
+}
+
+function checkName(name: string): void {
+  if (name === '') throw new RdriveError('EINVAL', 'Empty path segment');
+  if (name === '.' || name === '..') throw new RdriveError('EINVAL', 'Path segments "." and ".." are not allowed');
+  if (name.includes('/') || name.includes('\\')) throw new RdriveError('EINVAL', 'Separator inside a file name');
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name)) throw new RdriveError('EINVAL', 'Control character or NUL in file name');
+  if (Buffer.byteLength(name) > NAME_MAX) throw new RdriveError('ENAMETOOLONG', `File name longer than ${NAME_MAX} bytes`);
+}
+
+/** The URL form of segments: each percent-encoded, joined by '/'. */
+export function encodeRemotePath(segments: readonly string[]): string {
+  return segments.map((s) => encodeURIComponent(s)).join('/');
+}
+
+/** Segments of a FUSE or CLI path such as "/a/b" (no validation: the server validates). */
+export function toSegments(path: string): string[] {
+  return path.split('/').filter((s) => s !== '');
+}
+
+/**
+ * True when `candidate` is `root` or inside it. Both must be absolute and normalised
+ * (e.g. from path.resolve / fs.realpath); this only compares strings.
+ */
+export function isPathInside(root: string, candidate: string): boolean {
+  const base = root.endsWith('/') ? root : `${root}/`;
+  return candidate === root || candidate.startsWith(base);
+}

@@ -1,0 +1,392 @@
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Pool, type Dispatcher } from 'undici';
+import type { Logger } from 'pino';
+import {
+  API_PREFIX,
+  CLIENT_DEFAULTS,
+  PREVIEW_BYTES,
+} from '../../common/config.js';
+import {
+  EXTENTS_CONTENT_TYPE,
+  HEADER_MODE,
+  HEADER_MTIME,
+  type Attr,
+  type Health,
+  type Listing,
+  type LoginResponse,
+  type SetAttrRequest,
+  type StatFs,
+} from '../../common/api.js';
+import { RdriveError, fromForeign, isErrorCode, type ErrorCode } from '../../common/errors.js';
+import { encodeRemotePath, toSegments } from '../../common/paths.js';
+
+export interface ApiClientOptions {
+  /** Base URL of the server, e.g. http://127.0.0.1:8888 */
+  server: string;
+  connections?: number;
+  connectTimeoutMs?: number;
+  /** Longest wait for response headers (and between body chunks), ms. */
+  requestTimeoutMs?: number;
+  /** How long to keep retrying an idempotent request while the server is unreachable, ms. */
+  reconnectWindowMs?: number;
+  /** Honour one Retry-After of at most this many seconds before reporting the limit. */
+  maxRetryAfterSeconds?: number;
+  logger?: Logger;
+}
+
+/** A request body that can be produced again, so a request can be replayed after re-login. */
+export type BodySource = () => Readable | Buffer | string;
+
+interface Call {
+  method: Dispatcher.HttpMethod;
+  path: string;
+  headers?: Record<string, string>;
+  body?: BodySource;
+  /** Safe to send again after a connection failure (no side effect happened twice). */
+  idempotent: boolean;
+  /** Maximum time for the whole body to stream (uploads/downloads can be long). */
+  bodyTimeoutMs?: number;
+  auth?: boolean;
+}
+
+/**
+ * The HTTP client for the rdrive API, shared by the mount daemon and the CLI. One keep-alive
+ * undici Pool; errors arrive as RdriveError with a code from the shared table; an expired
+ * session is renewed with the credentials held in memory; a short server outage is ridden out
+ * for idempotent calls; one Retry-After is honoured.
+ */
+export class ApiClient {
+  readonly origin: string;
+  private readonly pool: Pool;
+  private readonly opts: Required<Omit<ApiClientOptions, 'logger' | 'server'>>;
+  private readonly log: Logger | undefined;
+  private credentials: { user: string; password: string } | undefined;
+  private token: string | undefined;
+  private relogin: Promise<void> | undefined;
+
+  constructor(options: ApiClientOptions) {
+    const url = parseServerUrl(options.server);
+    this.origin = url.origin;
+    this.opts = {
+      connections: options.connections ?? 8,
+      connectTimeoutMs: options.connectTimeoutMs ?? CLIENT_DEFAULTS.connectTimeoutMs,
+      requestTimeoutMs: options.requestTimeoutMs ?? CLIENT_DEFAULTS.requestTimeoutMs,
+      reconnectWindowMs: options.reconnectWindowMs ?? 0,
+      maxRetryAfterSeconds: options.maxRetryAfterSeconds ?? 5,
+    };
+    this.log = options.logger;
+    this.pool = new Pool(this.origin, {
+      connections: this.opts.connections,
+      connect: { timeout: this.opts.connectTimeoutMs },
+      headersTimeout: this.opts.requestTimeoutMs,
+      bodyTimeout: this.opts.requestTimeoutMs,
+      keepAliveTimeout: 30_000,
+    });
+  }
+
+  get user(): string | undefined {
+    return this.credentials?.user;
+  }
+
+  /** Uses an existing token (e.g. cached by `rdrive login`) instead of logging in. */
+  useToken(user: string, token: string): void {
+    this.token = token;
+    this.credentials ??= { user, password: '' };
+  }
+
+  getToken(): string | undefined {
+    return this.token;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close().catch(() => undefined);
+  }
+
+  async health(): Promise<Health> {
+    return this.json<Health>({ method: 'GET', path: '/health', idempotent: true, auth: false });
+  }
+
+  /** Logs in and keeps the credentials in memory for transparent re-login. */
+  async login(user: string, password: string): Promise<LoginResponse> {
+    const res = await this.json<LoginResponse>({
+      method: 'POST',
+      path: '/session',
+      headers: { 'content-type': 'application/json' },
+      body: () => JSON.stringify({ user, password }),
+      idempotent: true,
+      auth: false,
+    });
+    this.credentials = { user, password };
+    this.token = res.token;
+    return res;
+  }
+
+  async logout(): Promise<void> {
+    if (this.token === undefined) return;
+    await this.empty({ method: 'DELETE', path: '/session', idempotent: true }).catch(() => undefined);
+    this.token = undefined;
+  }
+
+  list(path: string): Promise<Listing> {
+    return this.json<Listing>({ method: 'GET', path: `/list/${enc(path)}`, idempotent: true });
+  }
+
+  stat(path: string): Promise<Attr> {
+    return this.json<Attr>({ method: 'GET', path: `/stat/${enc(path)}`, idempotent: true });
+  }
+
+  statfs(): Promise<StatFs> {
+    return this.json<StatFs>({ method: 'GET', path: '/statfs', idempotent: true });
+  }
+
+  /** Reads up to `length` bytes at `offset`; fewer at end of file, none past it. */
+  async read(path: string, offset: number, length: number): Promise<Buffer> {
+    if (length <= 0) return Buffer.alloc(0);
+    try {
+      const res = await this.send({
+        method: 'GET',
+        path: `/files/${enc(path)}`,
+        headers: { range: `bytes=${offset}-${offset + length - 1}` },
+        idempotent: true,
+      });
+      return Buffer.from(await res.body.arrayBuffer());
+    } catch (err) {
+      if (err instanceof RdriveError && err.code === 'RANGE_NOT_SATISFIABLE') return Buffer.alloc(0);
+      throw err;
+    }
+  }
+
+  /** The whole file as a stream (for downloads); `size` from the Content-Length. */
+  async download(path: string, offset = 0): Promise<{ stream: Readable; size: number | undefined }> {
+    const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
+    const res = await this.send({
+      method: 'GET',
+      path: `/files/${enc(path)}`,
+      headers,
+      idempotent: true,
+      bodyTimeoutMs: this.opts.requestTimeoutMs,
+    });
+    const length = res.headers['content-length'];
+    return { stream: res.body, size: typeof length === 'string' ? Number(length) : undefined };
+  }
+
+  async preview(path: string): Promise<Buffer> {
+    const res = await this.send({ method: 'GET', path: `/preview/${enc(path)}`, idempotent: true });
+    return Buffer.from(await res.body.arrayBuffer()).subarray(0, PREVIEW_BYTES);
+  }
+
+  /** Replaces (or creates) a whole file atomically with the streamed body. */
+  upload(
+    path: string,
+    body: BodySource,
+    options: { exclusive?: boolean; mode?: number; mtime?: number; length?: number } = {},
+  ): Promise<Attr> {
+    const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+    if (options.exclusive === true) headers['if-none-match'] = '*';
+    if (options.mode !== undefined) headers[HEADER_MODE] = (options.mode & 0o7777).toString(8);
+    if (options.mtime !== undefined) headers[HEADER_MTIME] = String(Math.round(options.mtime));
+    if (options.length !== undefined) headers['content-length'] = String(options.length);
+    return this.json<Attr>({
+      method: 'PUT',
+      path: `/files/${enc(path)}`,
+      headers,
+      body,
+      idempotent: options.exclusive !== true,
+      bodyTimeoutMs: this.opts.requestTimeoutMs,
+    });
+  }
+
+  /** Applies extents (see common/api.ts) atomically, then truncates to `size` when given. */
+  patch(path: string, body: BodySource, size?: number): Promise<Attr> {
+    const query = size === undefined ? '' : `?size=${size}`;
+    return this.json<Attr>({
+      method: 'PATCH',
+      path: `/files/${enc(path)}${query}`,
+      headers: { 'content-type': EXTENTS_CONTENT_TYPE },
+      body,
+      idempotent: true,
+      bodyTimeoutMs: this.opts.requestTimeoutMs,
+    });
+  }
+
+  unlink(path: string): Promise<void> {
+    return this.empty({ method: 'DELETE', path: `/files/${enc(path)}`, idempotent: false });
+  }
+
+  mkdir(path: string, options: { mode?: number; parents?: boolean } = {}): Promise<Attr> {
+    return this.json<Attr>({
+      method: 'POST',
+      path: `/dirs/${enc(path)}`,
+      headers: { 'content-type': 'application/json' },
+      body: () => JSON.stringify(options),
+      idempotent: false,
+    });
+  }
+
+  rmdir(path: string, options: { recursive?: boolean } = {}): Promise<void> {
+    const query = options.recursive === true ? '?recursive=1' : '';
+    return this.empty({ method: 'DELETE', path: `/dirs/${enc(path)}${query}`, idempotent: false });
+  }
+
+  rename(from: string, to: string, options: { noReplace?: boolean } = {}): Promise<void> {
+    return this.empty({
+      method: 'POST',
+      path: '/rename',
+      headers: { 'content-type': 'application/json' },
+      body: () => JSON.stringify({ from: plain(from), to: plain(to), noReplace: options.noReplace === true }),
+      idempotent: false,
+    });
+  }
+
+  setAttr(path: string, attrs: SetAttrRequest): Promise<Attr> {
+    return this.json<Attr>({
+      method: 'PATCH',
+      path: `/attrs/${enc(path)}`,
+      headers: { 'content-type': 'application/json' },
+      body: () => JSON.stringify(attrs),
+      idempotent: true,
+    });
+  }
+
+  private async json<T>(call: Call): Promise<T> {
+    const res = await this.send(call);
+    return (await res.body.json()) as T;
+  }
+
+  private async empty(call: Call): Promise<void> {
+    const res = await this.send(call);
+    await res.body.dump();
+  }
+
+  /** Sends a call; renews the session once on 401; retries what is safe to retry. */
+  private async send(call: Call): Promise<Dispatcher.ResponseData> {
+    const started = Date.now();
+    let renewed = false;
+    let waitedForLimit = false;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.sendOnce(call);
+      } catch (err) {
+        const error = fromForeign(err);
+        if (error.code === 'UNAUTHORIZED' && call.auth !== false && !renewed && this.canRelogin()) {
+          renewed = true;
+          await this.renewSession();
+          continue;
+        }
+        if ((error.code === 'RATE_LIMITED' || error.code === 'TOO_MANY_CLIENTS') && !waitedForLimit) {
+          const wait = error.retryAfter ?? 1;
+          if (wait <= this.opts.maxRetryAfterSeconds) {
+            waitedForLimit = true;
+            this.log?.warn({ code: error.code, wait }, 'server limit reached; waiting as asked');
+            await sleep(wait * 1000);
+            continue;
+          }
+        }
+        const retryable = error.code === 'UNREACHABLE' || (error.code === 'ETIMEDOUT' && isConnectTimeout(err));
+        if (retryable && call.idempotent && Date.now() - started < this.opts.reconnectWindowMs) {
+          await sleep(Math.min(200 * 2 ** attempt, 2000));
+          continue;
+        }
+        throw error;
+      }
+    }
+  }
+
+  private canRelogin(): boolean {
+    return this.credentials !== undefined && this.credentials.password !== '';
+  }
+
+  /** One re-login shared by all calls that saw the same expiry. */
+  private renewSession(): Promise<void> {
+    this.relogin ??= (async () => {
+      try {
+        const creds = this.credentials;
+        if (creds === undefined) throw new RdriveError('UNAUTHORIZED');
+        this.log?.info({ user: creds.user }, 'session expired; logging in again');
+        await this.login(creds.user, creds.password);
+      } finally {
+        this.relogin = undefined;
+      }
+    })();
+    return this.relogin;
+  }
+
+  private async sendOnce(call: Call): Promise<Dispatcher.ResponseData> {
+    const headers: Record<string, string> = { ...call.headers };
+    if (call.auth !== false && this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
+    const body = call.body?.();
+    const res = await this.pool.request({
+      method: call.method,
+      path: `${API_PREFIX}${call.path}`,
+      headers,
+      body: body ?? null,
+      ...(call.bodyTimeoutMs === undefined ? {} : { bodyTimeout: call.bodyTimeoutMs }),
+    });
+    if (res.statusCode < 400) return res;
+    throw await errorFromResponse(res);
+  }
+}
+
+async function errorFromResponse(res: Dispatcher.ResponseData): Promise<RdriveError> {
+  const retryAfterHeader = res.headers['retry-after'];
+  const retryAfter = typeof retryAfterHeader === 'string' ? Number(retryAfterHeader) : undefined;
+  let code: ErrorCode | undefined;
+  let message: string | undefined;
+  try {
+    const body = (await res.body.json()) as { code?: unknown; message?: unknown };
+    if (isErrorCode(body.code)) code = body.code;
+    if (typeof body.message === 'string') message = body.message;
+  } catch {
+    // not JSON (a proxy's page, say): fall back to the status
+  }
+  code ??= codeForStatus(res.statusCode);
+  return new RdriveError(code, message, Number.isFinite(retryAfter) ? { retryAfter: retryAfter as number } : undefined);
+}
+
+function codeForStatus(status: number): ErrorCode {
+  switch (status) {
+    case 401: return 'UNAUTHORIZED';
+    case 403: return 'EACCES';
+    case 404: return 'ENOENT';
+    case 409: return 'EEXIST';
+    case 412: return 'EEXIST';
+    case 413: return 'EFBIG';
+    case 416: return 'RANGE_NOT_SATISFIABLE';
+    case 429: return 'RATE_LIMITED';
+    case 503: return 'TOO_MANY_CLIENTS';
+    case 504: return 'ETIMEDOUT';
+    case 507: return 'ENOSPC';
+    default: return 'EIO';
+  }
+}
+
+function isConnectTimeout(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'UND_ERR_CONNECT_TIMEOUT';
+}
+
+function enc(path: string): string {
+  return encodeRemotePath(toSegments(path));
+}
+
+function plain(path: string): string {
+  return toSegments(path).join('/');
+}
+
+export function parseServerUrl(server: string): URL {
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    throw new RdriveError('EINVAL', `Invalid server URL "${server}": expected e.g. http://127.0.0.1:8888`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new RdriveError('EINVAL', `Invalid server URL "${server}": only http:// and https:// are supported`);
+  }
+  return url;
+}
+
+/** Wraps a Buffer or string in a one-shot Readable (for callers that want a stream). */
+export function toReadable(data: Buffer | string): Readable {
+  return Readable.from([typeof data === 'string' ? Buffer.from(data) : data]);
+}
