@@ -1,0 +1,36 @@
+import { readFile } from 'node:fs/promises';
+import { read } from 'read';
+import { RdriveError } from '../../common/errors.js';
+
+export interface PasswordSource {
+  passwordFile?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  /** Whether a masked prompt may be shown (stdin is a TTY). */
+  interactive?: boolean;
+}
+
+/**
+ * The password, from --password-file, else RDRIVE_PASSWORD, else a masked prompt on a TTY.
+ * Never logged, never echoed.
+ */
+export async function obtainPassword(user: string, source: PasswordSource = {}): Promise<string> {
+  const env = source.env ?? process.env;
+  if (source.passwordFile !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(source.passwordFile, 'utf8');
+    } catch {
+      throw new RdriveError('EINVAL', `Cannot read password file ${source.passwordFile}: check the path and its permissions`);
+    }
+    return text.replace(/\r?\n$/, '');
+  }
+  const fromEnv = env.RDRIVE_PASSWORD;
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  if (source.interactive ?? process.stdin.isTTY === true) {
+    return read({ prompt: `Password for ${user}: `, silent: true, replace: '*', output: process.stderr });
+  }
+  throw new RdriveError(
+    'UNAUTHORIZED',
+    'No password: set RDRIVE_PASSWORD, pass --password-file FILE, or run in a terminal to be prompted',
+  );
+}
