@@ -19,7 +19,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-node bin/rdrive-server.js > >(head -n 1 >&2) &
+node bin/rdrive-server.js &
 server_pid=$!
 for _ in $(seq 1 50); do
   if curl -fsS http://127.0.0.1:8888/api/v1/health >/dev/null 2>&1 || node -e "fetch('http://127.0.0.1:8888/api/v1/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"; then break; fi
