@@ -1,0 +1,78 @@
+import { Command, CommanderError, Option } from 'commander';
+import { SERVER_DEFAULTS } from '../../common/config.js';
+import { RdriveError, fromForeign } from '../../common/errors.js';
+import { resolveServerConfig } from '../config.js';
+import { createServer } from '../create-server.js';
+import { readNewPassword, userAdd, userDel, userList } from './user-commands.js';
+
+function buildProgram(): Command {
+  const program = new Command('rdrive-server')
+    .description('rdrive storage server: serves each user\'s folder over HTTP')
+    .version('0.1.0')
+    .exitOverride()
+    .showHelpAfterError()
+    .option('--host <host>', `address to listen on (default ${SERVER_DEFAULTS.host}, env RDRIVE_HOST)`)
+    .option('--port <port>', `port, 0 picks a free one (default ${SERVER_DEFAULTS.port}, env RDRIVE_PORT)`)
+    .option('--storage <dir>', `folder holding every user's folder (default ${SERVER_DEFAULTS.storage}, env RDRIVE_STORAGE)`)
+    .option('--users <file>', `credentials file (default ${SERVER_DEFAULTS.users}, env RDRIVE_USERS)`)
+    .option('--logs <dir>', `log folder, server.log inside (default ${SERVER_DEFAULTS.logs}, env RDRIVE_LOGS)`)
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace (default info, env RDRIVE_LOG_LEVEL)')
+    .option('--idle-timeout <seconds>', `sessions expire after this long without a request (default ${SERVER_DEFAULTS.idleTimeout})`)
+    .option('--max-clients <n>', `concurrent sessions (default ${SERVER_DEFAULTS.maxClients})`)
+    .option('--max-in-flight <n>', `requests one user may have in flight (default ${SERVER_DEFAULTS.maxInFlightPerUser})`)
+    .option('--requests-per-minute <n>', `requests per user per minute (default ${SERVER_DEFAULTS.requestsPerMinute})`)
+    .option('--login-attempts <n>', `failed logins per address and per user per 15 min (default ${SERVER_DEFAULTS.loginAttemptsPer15Min})`)
+    .option('--quota <bytes>', 'per-user quota in bytes, 0 for none (default 0)')
+    .option('--max-file-size <bytes>', 'largest file accepted in bytes, 0 for no limit (default 0)')
+    .action(async (opts: Record<string, string | undefined>) => {
+      const config = resolveServerConfig({
+        host: opts.host, port: opts.port, storage: opts.storage, users: opts.users, logs: opts.logs,
+        logLevel: opts.logLevel, idleTimeout: opts.idleTimeout, maxClients: opts.maxClients,
+        maxInFlightPerUser: opts.maxInFlight, requestsPerMinute: opts.requestsPerMinute,
+        loginAttemptsPer15Min: opts.loginAttempts, quota: opts.quota, maxFileSize: opts.maxFileSize,
+      });
+      const server = await createServer(config);
+      process.stdout.write(`rdrive-server listening on ${server.url}\n`);
+      const stop = (): void => {
+        void server.close().then(() => process.exit(0));
+      };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+
+  const usersOption = new Option('--users <file>', 'credentials file').default(SERVER_DEFAULTS.users);
+  const user = program.command('user').description('manage the credentials file (passwords stored as salted scrypt hashes)');
+  user.command('add <name>').description('add a user (password from a masked prompt, RDRIVE_PASSWORD or stdin)').addOption(usersOption)
+    .action(async (name: string, o: { users: string }) => {
+      await userAdd(o.users, name, await readNewPassword(name), false);
+      process.stdout.write(`user ${name} added to ${o.users}\n`);
+    });
+  user.command('passwd <name>').description('change a user\'s password').addOption(usersOption)
+    .action(async (name: string, o: { users: string }) => {
+      await userAdd(o.users, name, await readNewPassword(name), true);
+      process.stdout.write(`password of ${name} changed\n`);
+    });
+  user.command('del <name>').description('remove a user (their files stay in storage)').addOption(usersOption)
+    .action(async (name: string, o: { users: string }) => {
+      await userDel(o.users, name);
+      process.stdout.write(`user ${name} removed\n`);
+    });
+  user.command('list').description('list user names').addOption(usersOption)
+    .action(async (o: { users: string }) => {
+      for (const line of await userList(o.users)) process.stdout.write(`${line}\n`);
+    });
+  return program;
+}
+
+try {
+  await buildProgram().parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+  } else {
+    const error = err instanceof RdriveError ? err : fromForeign(err);
+    const detail = (err as { code?: string }).code === 'EADDRINUSE' ? 'Address already in use: pick another --port or stop the other server' : error.message;
+    process.stderr.write(`rdrive-server: ${detail}\n`);
+    process.exitCode = error.code === 'EINVAL' ? 2 : 1;
+  }
+}

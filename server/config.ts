@@ -1,0 +1,65 @@
+import { resolve } from 'node:path';
+import { SERVER_DEFAULTS } from '../common/config.js';
+import { RdriveError } from '../common/errors.js';
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  storage: string;
+  users: string;
+  logs: string;
+  logLevel: string;
+  /** Seconds. */
+  idleTimeout: number;
+  maxClients: number;
+  maxInFlightPerUser: number;
+  requestsPerMinute: number;
+  loginAttemptsPer15Min: number;
+  quota: number;
+  maxFileSize: number;
+}
+
+export type ServerOptions = Partial<Record<keyof ServerConfig, string | number | undefined>>;
+
+const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/** Options over RDRIVE_* environment over embedded defaults, validated with clear errors. */
+export function resolveServerConfig(options: ServerOptions, env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const pick = (key: keyof ServerConfig, envName: string): string | number => {
+    const value = options[key] ?? env[envName];
+    return value === undefined || value === '' ? SERVER_DEFAULTS[key] : value;
+  };
+  const config: ServerConfig = {
+    host: String(pick('host', 'RDRIVE_HOST')),
+    port: integer('port', pick('port', 'RDRIVE_PORT'), 0, 65535),
+    storage: resolve(String(pick('storage', 'RDRIVE_STORAGE'))),
+    users: resolve(String(pick('users', 'RDRIVE_USERS'))),
+    logs: resolve(String(pick('logs', 'RDRIVE_LOGS'))),
+    logLevel: String(pick('logLevel', 'RDRIVE_LOG_LEVEL')).toLowerCase(),
+    idleTimeout: number('idle-timeout', pick('idleTimeout', 'RDRIVE_IDLE_TIMEOUT'), 0.05),
+    maxClients: integer('max-clients', pick('maxClients', 'RDRIVE_MAX_CLIENTS'), 1),
+    maxInFlightPerUser: integer('max-in-flight', pick('maxInFlightPerUser', 'RDRIVE_MAX_IN_FLIGHT'), 1),
+    requestsPerMinute: integer('requests-per-minute', pick('requestsPerMinute', 'RDRIVE_REQUESTS_PER_MINUTE'), 1),
+    loginAttemptsPer15Min: integer('login-attempts', pick('loginAttemptsPer15Min', 'RDRIVE_LOGIN_ATTEMPTS'), 1),
+    quota: integer('quota', pick('quota', 'RDRIVE_QUOTA'), 0),
+    maxFileSize: integer('max-file-size', pick('maxFileSize', 'RDRIVE_MAX_FILE_SIZE'), 0),
+  };
+  if (!LEVELS.has(config.logLevel)) {
+    throw new RdriveError('EINVAL', `--log-level must be one of ${[...LEVELS].join(', ')}`);
+  }
+  return config;
+}
+
+function number(name: string, value: string | number, min: number): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min) throw new RdriveError('EINVAL', `--${name} must be a number ≥ ${min}, got "${value}"`);
+  return n;
+}
+
+function integer(name: string, value: string | number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new RdriveError('EINVAL', `--${name} must be a whole number from ${min} to ${max}, got "${value}"`);
+  }
+  return n;
+}

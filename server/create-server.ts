@@ -1,0 +1,72 @@
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import { Authenticator } from './auth/authenticator.js';
+import type { ServerConfig } from './config.js';
+import { createApp } from './http/app.js';
+import type { ServerContext } from './http/context.js';
+import { createServerLogger } from './logging.js';
+import { InFlightLimiter } from './state/in-flight.js';
+import { MemorySessionStore } from './state/session-store.js';
+import { UsageTracker } from './state/usage-tracker.js';
+import { LocalDiskBackend, sweepTempFiles } from './storage/local-disk.js';
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  log: Logger;
+  close: () => Promise<void>;
+}
+
+/** Builds everything from a validated config and listens. No argv or env is read here. */
+export async function createServer(config: ServerConfig, logger?: Logger): Promise<RunningServer> {
+  const log = logger ?? createServerLogger(config.logs, config.logLevel);
+  await mkdir(config.storage, { recursive: true });
+  const swept = await sweepTempFiles(config.storage);
+  if (swept > 0) log.info({ swept }, 'removed temp files left by interrupted uploads');
+  const backend = new LocalDiskBackend(config.storage);
+  const auth = new Authenticator(config.users, log.child({ component: 'auth' }));
+  await auth.load();
+  const sessions = new MemorySessionStore(config.idleTimeout * 1000, config.maxClients);
+  const ctx: ServerContext = {
+    config,
+    log: log.child({ component: 'http' }),
+    backend,
+    sessions,
+    auth,
+    inFlight: new InFlightLimiter(config.maxInFlightPerUser),
+    usage: new UsageTracker((user) => backend.usage(user)),
+  };
+  const app = createApp(ctx);
+  const sweeper = setInterval(() => {
+    const dropped = sessions.sweep();
+    if (dropped > 0) log.info({ dropped }, 'idle sessions expired');
+  }, Math.min(10_000, config.idleTimeout * 1000)).unref();
+
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(config.port, config.host, () => resolve(s));
+    s.once('error', reject);
+  });
+  // Uploads of big files stream for a long time: no request timeout, but idle sockets close.
+  server.requestTimeout = 0;
+  server.keepAliveTimeout = 65_000;
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  log.info({ url, storage: config.storage, maxClients: config.maxClients, idleTimeout: config.idleTimeout, quota: config.quota }, 'server listening');
+  return {
+    url,
+    port,
+    log,
+    close: async () => {
+      clearInterval(sweeper);
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 2_000).unref();
+      });
+      log.info('server stopped');
+      log.flush();
+    },
+  };
+}

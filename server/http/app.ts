@@ -1,0 +1,39 @@
+import express, { type Express } from 'express';
+import { API_PREFIX } from '../../common/config.js';
+import type { Health } from '../../common/api.js';
+import { RdriveError } from '../../common/errors.js';
+import type { ServerContext } from './context.js';
+import { authenticate, errorHandler, inFlightLimit, requestLimiter, requestLogger } from './middleware.js';
+import { fileRoutes } from './routes/files.js';
+import { sessionRoutes } from './routes/session.js';
+import { treeRoutes } from './routes/tree.js';
+
+export const VERSION = '0.1.0';
+
+/** The Express app: health (no auth), session, then authenticated, limited routes. */
+export function createApp(ctx: ServerContext): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('trust proxy', false);
+  const api = express.Router();
+  api.use(requestLogger(ctx));
+  api.get('/health', (_req, res) => {
+    const body: Health = { status: 'ok', version: VERSION };
+    res.json(body);
+  });
+  api.use(sessionRoutes(ctx));
+  api.use(authenticate(ctx), requestLimiter(ctx), inFlightLimit(ctx));
+  api.use(treeRoutes(ctx));
+  api.use(fileRoutes(ctx));
+  api.use(() => {
+    throw new RdriveError('ENOSYS', 'No such API route; see docs/api.md');
+  });
+  app.use(API_PREFIX, api);
+  app.use((_req, res) => {
+    res.status(404).json({ code: 'ENOENT', message: `Not an rdrive API path; the API lives under ${API_PREFIX}` });
+  });
+  app.use(errorHandler(ctx));
+  api.use(errorHandler(ctx));
+  return app;
+}

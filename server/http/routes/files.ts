@@ -1,0 +1,104 @@
+import { Router, type Request, type Response } from 'express';
+import { pipeline } from 'node:stream/promises';
+import { EXTENTS_CONTENT_TYPE, HEADER_MODE, HEADER_MTIME } from '../../../common/api.js';
+import { PREVIEW_BYTES } from '../../../common/config.js';
+import { RdriveError } from '../../../common/errors.js';
+import { pathAfter, queryNumber, userOf, writeLimits, type ServerContext } from '../context.js';
+
+/** Reading, writing and removing files: GET/PUT/PATCH/DELETE /files/<path>, GET /preview/<path>. */
+export function fileRoutes(ctx: ServerContext): Router {
+  const router = Router();
+  router.get(/^\/files(\/.*)?$/, (req, res) => readFile(ctx, req, res));
+  router.get(/^\/preview(\/.*)?$/, async (req, res) => {
+    const { stream } = await ctx.backend.openRead(userOf(req), pathAfter(req, 'preview'), { start: 0, end: PREVIEW_BYTES - 1 });
+    res.setHeader('content-type', 'application/octet-stream');
+    await pipeline(stream, res);
+  });
+  router.put(/^\/files(\/.*)?$/, async (req, res) => {
+    const user = userOf(req);
+    const segments = pathAfter(req, 'files');
+    const oldSize = await ctx.backend.stat(user, segments).then((a) => a.size, () => 0);
+    const attr = await ctx.backend.writeAtomic(user, segments, req, {
+      ...(await writeLimits(ctx, user, oldSize)),
+      exclusive: req.headers['if-none-match'] === '*',
+      ...optionalMode(req.headers[HEADER_MODE]),
+      ...optionalMtime(req.headers[HEADER_MTIME]),
+    });
+    await ctx.usage.add(user, attr.size - oldSize);
+    res.status(200).json(attr);
+  });
+  router.patch(/^\/files(\/.*)?$/, async (req, res) => {
+    const user = userOf(req);
+    const segments = pathAfter(req, 'files');
+    const oldSize = (await ctx.backend.stat(user, segments)).size;
+    const extents = (req.headers['content-type'] ?? '').startsWith(EXTENTS_CONTENT_TYPE);
+    const size = queryNumber(req, 'size');
+    const offset = queryNumber(req, 'offset');
+    if (!extents && offset === undefined) throw new RdriveError('EINVAL', `PATCH needs Content-Type ${EXTENTS_CONTENT_TYPE} or ?offset=N`);
+    const attr = await ctx.backend.patchAtomic(user, segments, req, {
+      ...(await writeLimits(ctx, user, oldSize)),
+      extents,
+      ...(size === undefined ? {} : { size }),
+      ...(offset === undefined ? {} : { offset }),
+    });
+    await ctx.usage.add(user, attr.size - oldSize);
+    res.status(200).json(attr);
+  });
+  router.delete(/^\/files(\/.*)?$/, async (req, res) => {
+    const user = userOf(req);
+    const freed = await ctx.backend.unlink(user, pathAfter(req, 'files'));
+    await ctx.usage.add(user, -freed);
+    res.status(204).end();
+  });
+  return router;
+}
+
+async function readFile(ctx: ServerContext, req: Request, res: Response): Promise<void> {
+  const user = userOf(req);
+  const segments = pathAfter(req, 'files');
+  const { size } = await ctx.backend.stat(user, segments);
+  const range = parseRange(req.headers.range, size);
+  const { stream } = await ctx.backend.openRead(user, segments, range);
+  res.setHeader('accept-ranges', 'bytes');
+  res.setHeader('content-type', 'application/octet-stream');
+  if (range === undefined) {
+    res.setHeader('content-length', String(size));
+  } else {
+    res.status(206);
+    res.setHeader('content-range', `bytes ${range.start}-${range.end}/${size}`);
+    res.setHeader('content-length', String(range.end - range.start + 1));
+  }
+  await pipeline(stream, res);
+}
+
+/** "bytes=a-b" | "bytes=a-" | "bytes=-n" → inclusive range, clamped to the size. */
+export function parseRange(header: string | undefined, size: number): { start: number; end: number } | undefined {
+  if (header === undefined) return undefined;
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (match === null || (match[1] === '' && match[2] === '')) throw new RdriveError('EINVAL', 'Malformed Range header');
+  let start: number;
+  let end: number;
+  if (match[1] === '') {
+    start = Math.max(0, size - Number(match[2]));
+    end = size - 1;
+  } else {
+    start = Number(match[1]);
+    end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
+  }
+  if (start >= size || start > end) throw new RdriveError('RANGE_NOT_SATISFIABLE');
+  return { start, end };
+}
+
+function optionalMode(header: string | string[] | undefined): { mode?: number } {
+  if (typeof header !== 'string') return {};
+  const mode = Number.parseInt(header, 8);
+  if (!/^[0-7]{1,4}$/.test(header) || Number.isNaN(mode)) throw new RdriveError('EINVAL', `${HEADER_MODE} must be octal permission bits`);
+  return { mode: mode & 0o777 };
+}
+
+function optionalMtime(header: string | string[] | undefined): { mtime?: number } {
+  if (typeof header !== 'string') return {};
+  const mtime = Number(header);
+  if (!Number.isFinite(mtime)) throw new RdriveError('EINVAL', `${HEADER_MTIME} must be milliseconds since the epoch`);
+  return { mtime };
+}

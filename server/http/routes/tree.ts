@@ -1,0 +1,79 @@
+import express, { Router } from 'express';
+import type { Listing, MkdirRequest, RenameRequest, SetAttrRequest } from '../../../common/api.js';
+import { RdriveError } from '../../../common/errors.js';
+import { splitPlainPath } from '../../../common/paths.js';
+import { pathAfter, userOf, writeLimits, type ServerContext } from '../context.js';
+
+const json = express.json({ limit: '64kb' });
+
+/** Listing, attributes and the namespace: list, stat, statfs, dirs, rename, attrs. */
+export function treeRoutes(ctx: ServerContext): Router {
+  const router = Router();
+  router.get(/^\/list(\/.*)?$/, async (req, res) => {
+    const body: Listing = { entries: await ctx.backend.list(userOf(req), pathAfter(req, 'list')) };
+    res.json(body);
+  });
+  router.get(/^\/stat(\/.*)?$/, async (req, res) => {
+    res.json(await ctx.backend.stat(userOf(req), pathAfter(req, 'stat')));
+  });
+  router.get('/statfs', async (req, res) => {
+    const user = userOf(req);
+    const fs = await ctx.backend.statfs(user);
+    const { quota } = ctx.config;
+    if (quota > 0) {
+      const used = await ctx.usage.get(user);
+      res.json({ total: quota, used, free: Math.max(0, Math.min(fs.free, quota - used)), blockSize: fs.blockSize });
+      return;
+    }
+    res.json(fs);
+  });
+  router.post(/^\/dirs(\/.*)?$/, json, async (req, res) => {
+    const body = (req.body ?? {}) as MkdirRequest;
+    const options: MkdirRequest = {};
+    if (typeof body.mode === 'number') options.mode = body.mode & 0o777;
+    if (body.parents === true) options.parents = true;
+    res.status(201).json(await ctx.backend.mkdir(userOf(req), pathAfter(req, 'dirs'), options));
+  });
+  router.delete(/^\/dirs(\/.*)?$/, async (req, res) => {
+    const user = userOf(req);
+    const recursive = req.query.recursive === '1' || req.query.recursive === 'true';
+    await ctx.backend.rmdir(user, pathAfter(req, 'dirs'), { recursive });
+    if (recursive) ctx.usage.invalidate(user);
+    res.status(204).end();
+  });
+  router.post('/rename', json, async (req, res) => {
+    const body = (req.body ?? {}) as Partial<RenameRequest>;
+    if (typeof body.from !== 'string' || typeof body.to !== 'string') {
+      throw new RdriveError('EINVAL', 'Rename needs JSON {"from": "a/b", "to": "c/d"}');
+    }
+    const user = userOf(req);
+    const to = splitPlainPath(body.to);
+    const replaced = await ctx.backend.stat(user, to).then((a) => (a.type === 'file' ? a.size : 0), () => 0);
+    await ctx.backend.rename(user, splitPlainPath(body.from), to, { noReplace: body.noReplace === true });
+    await ctx.usage.add(user, -replaced);
+    res.status(204).end();
+  });
+  router.patch(/^\/attrs(\/.*)?$/, json, async (req, res) => {
+    const user = userOf(req);
+    const segments = pathAfter(req, 'attrs');
+    const attrs = parseSetAttr(req.body);
+    const before = await ctx.backend.stat(user, segments);
+    const attr = await ctx.backend.setAttr(user, segments, attrs, await writeLimits(ctx, user, before.size));
+    await ctx.usage.add(user, attr.size - before.size);
+    res.json(attr);
+  });
+  return router;
+}
+
+function parseSetAttr(body: unknown): SetAttrRequest {
+  const input = (body ?? {}) as Record<string, unknown>;
+  const out: SetAttrRequest = {};
+  for (const key of ['size', 'mode', 'mtime', 'atime'] as const) {
+    const value = input[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new RdriveError('EINVAL', `${key} must be a non-negative number`);
+    if (key === 'size' && !Number.isSafeInteger(value)) throw new RdriveError('EINVAL', 'size must be a whole number');
+    out[key] = value;
+  }
+  return out;
+}

@@ -1,0 +1,37 @@
+import type { Readable } from 'node:stream';
+import type { Attr, DirEntry, SetAttrRequest, StatFs } from '../../common/api.js';
+
+/** What a write may consume: beyond it the write fails and nothing changes. */
+export interface WriteLimits {
+  /** Most bytes the resulting file may hold (quota left + the file's old size). */
+  maxBytes?: number;
+  /** Code when maxBytes is crossed: ENOSPC for a quota, EFBIG for a per-file limit. */
+  overCode?: 'ENOSPC' | 'EFBIG';
+}
+
+export interface WriteOptions extends WriteLimits {
+  exclusive?: boolean;
+  mode?: number;
+  mtime?: number;
+}
+
+/**
+ * A user's storage. Paths are validated segments (common/paths.ts); the backend confines them to
+ * the user's root. Local disk now; object stores and shared filesystems implement the same.
+ */
+export interface StorageBackend {
+  ensureUserRoot(user: string): Promise<void>;
+  stat(user: string, segments: string[]): Promise<Attr>;
+  list(user: string, segments: string[]): Promise<DirEntry[]>;
+  statfs(user: string): Promise<StatFs>;
+  /** Bytes used by the user's files (for quotas). */
+  usage(user: string): Promise<number>;
+  openRead(user: string, segments: string[], range?: { start: number; end: number }): Promise<{ stream: Readable; size: number }>;
+  writeAtomic(user: string, segments: string[], body: Readable, options: WriteOptions): Promise<Attr>;
+  patchAtomic(user: string, segments: string[], body: Readable, options: WriteLimits & { size?: number; offset?: number; extents: boolean }): Promise<Attr>;
+  unlink(user: string, segments: string[]): Promise<number>;
+  mkdir(user: string, segments: string[], options: { mode?: number; parents?: boolean }): Promise<Attr>;
+  rmdir(user: string, segments: string[], options: { recursive?: boolean }): Promise<void>;
+  rename(user: string, from: string[], to: string[], options: { noReplace?: boolean }): Promise<void>;
+  setAttr(user: string, segments: string[], attrs: SetAttrRequest, limits: WriteLimits): Promise<Attr>;
+}
