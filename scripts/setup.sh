@@ -25,6 +25,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "setup: installing npm packages" >&2
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
 fi
+bash scripts/patch-fuse-native.sh
 
 if [ ! -f dist/.built ] || [ -n "$(find common server mount test types tsconfig.json -newer dist/.built -print -quit 2>/dev/null)" ]; then
   echo "setup: building (tsc)" >&2
