@@ -1,6 +1,153 @@
-import type { Command } from 'commander';
+import { spawn, execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { Option, type Command } from 'commander';
+import { CLIENT_DEFAULTS } from '../../common/config.js';
+import { RdriveError } from '../../common/errors.js';
+import { createMount } from '../daemon/mount-daemon.js';
+import { checkFuseAvailable, checkMountpoint, isMounted } from '../daemon/preflight.js';
+import { defaultPidFile, isAlive, readPid, removePid, writePid } from '../daemon/pid-registry.js';
+import { createClientLogger } from '../logging.js';
+import { parseServerUrl } from '../remote/api-client.js';
+import { obtainPassword } from './credentials.js';
 
-/** `rdrive mount` and `rdrive unmount` (the mount issue fills these in). */
+const runFile = promisify(execFile);
+const READY_PREFIX = 'rdrive: mounted ';
+
+interface MountFlags {
+  user?: string;
+  passwordFile?: string;
+  readOnly?: boolean;
+  allowOther?: boolean;
+  attrTimeout: string;
+  logLevel: string;
+  logFile: string;
+  daemon?: boolean;
+  pidFile?: string;
+}
+
+/** `rdrive mount` and `rdrive unmount`. */
 export function registerMountCommands(program: Command): void {
-  void program;
+  program.command('mount')
+    .description('mount your remote folder; stays in the foreground until Ctrl-C unless --daemon')
+    .argument('<url>', 'server URL, e.g. http://127.0.0.1:8888')
+    .argument('<mountpoint>', 'an empty directory')
+    .option('-u, --user <name>', 'user name (env RDRIVE_USER)')
+    .option('--password-file <file>', 'read the password from this file (else RDRIVE_PASSWORD, else a prompt)')
+    .option('--read-only', 'mount read-only')
+    .option('--allow-other', 'let other users (e.g. a file explorer running as another user) see the mount')
+    .option('--attr-timeout <seconds>', 'how long attributes and listings are cached', String(CLIENT_DEFAULTS.attrTimeout))
+    .option('--log-level <level>', 'error|warn|info|debug', CLIENT_DEFAULTS.logLevel)
+    .option('--log-file <file>', 'client log', CLIENT_DEFAULTS.logFile)
+    .option('--daemon', 'detach once the mount is ready (writes a pid file)')
+    .option('--pid-file <file>', 'where to record the daemon\'s pid')
+    .addOption(new Option('--daemon-child').hideHelp())
+    .action(async (url: string, mountpoint: string, flags: MountFlags & { daemonChild?: boolean }) => {
+      if (flags.daemon === true) await startDaemon(url, mountpoint, flags);
+      else await runForeground(url, mountpoint, flags, flags.daemonChild === true);
+    });
+
+  program.command('unmount')
+    .alias('umount')
+    .description('unmount a mount made by "rdrive mount" (foreground or --daemon)')
+    .argument('<mountpoint>')
+    .option('--pid-file <file>', 'pid file given to "rdrive mount --pid-file"')
+    .action(async (mountpoint: string, flags: { pidFile?: string }) => {
+      await unmount(resolve(mountpoint), flags.pidFile);
+      process.stdout.write(`rdrive: unmounted ${resolve(mountpoint)}\n`);
+    });
+}
+
+async function runForeground(url: string, mountpoint: string, flags: MountFlags, child: boolean): Promise<void> {
+  parseServerUrl(url);
+  const attrTimeout = Number(flags.attrTimeout);
+  if (!Number.isFinite(attrTimeout) || attrTimeout < 0) throw new RdriveError('EINVAL', '--attr-timeout must be a number of seconds ≥ 0');
+  const user = requireUser(flags.user);
+  await checkFuseAvailable();
+  const mnt = await checkMountpoint(mountpoint);
+  const password = await obtainPassword(user, { passwordFile: flags.passwordFile });
+  const log = createClientLogger(resolve(flags.logFile), flags.logLevel as 'info');
+  const mount = await createMount({
+    server: url, mountpoint: mnt, user, password, readOnly: flags.readOnly === true,
+    allowOther: flags.allowOther === true, attrTimeout, log,
+  });
+  const pidFile = flags.pidFile ?? defaultPidFile(mnt);
+  await writePid(pidFile, process.pid);
+  process.stdout.write(`${READY_PREFIX}${url} at ${mnt}\n`);
+  if (child) process.stdout.end();
+  await new Promise<void>((done) => {
+    let stopping = false;
+    // `on`, not `once`: a second signal must not kill the process mid-unmount.
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'stopping');
+      void mount.unmount().finally(async () => {
+        await removePid(pidFile);
+        log.flush();
+        done();
+      });
+    };
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => stop(signal));
+  });
+  process.exit(0);
+}
+
+/** Starts the mount as a detached child and returns only once it is usable (or failed). */
+async function startDaemon(url: string, mountpoint: string, flags: MountFlags): Promise<void> {
+  const user = requireUser(flags.user);
+  const mnt = await checkMountpoint(mountpoint);
+  const password = await obtainPassword(user, { passwordFile: flags.passwordFile });
+  const args = [process.argv[1]!, 'mount', url, mnt, '--user', user, '--password-file', '/dev/stdin', '--daemon-child',
+    '--attr-timeout', flags.attrTimeout, '--log-level', flags.logLevel, '--log-file', resolve(flags.logFile),
+    ...(flags.readOnly === true ? ['--read-only'] : []), ...(flags.allowOther === true ? ['--allow-other'] : []),
+    ...(flags.pidFile === undefined ? [] : ['--pid-file', resolve(flags.pidFile)])];
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin.end(`${password}\n`);
+  let errors = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { errors += d; });
+  const lines = createInterface({ input: child.stdout });
+  const ready = await Promise.race([
+    once(lines, 'line').then(([line]) => String(line).startsWith(READY_PREFIX)),
+    once(child, 'exit').then(() => false),
+  ]);
+  if (!ready) {
+    await once(child, 'exit').catch(() => undefined);
+    const message = errors.replace(/^rdrive: /, '').trim() || 'the mount process exited';
+    throw new RdriveError(child.exitCode === 5 ? 'UNAUTHORIZED' : 'EIO', message);
+  }
+  lines.close();
+  child.stdout.destroy();
+  child.stderr.destroy();
+  child.unref();
+  process.stdout.write(`${READY_PREFIX}${url} at ${mnt} (daemon pid ${child.pid ?? '?'})\n`);
+}
+
+async function unmount(mnt: string, pidFileOption?: string): Promise<void> {
+  const pidFile = pidFileOption === undefined ? defaultPidFile(mnt) : resolve(pidFileOption);
+  const pid = await readPid(pidFile);
+  if (!(await isMounted(mnt))) {
+    if (pid !== undefined && isAlive(pid)) process.kill(pid, 'SIGTERM');
+    await removePid(pidFile);
+    throw new RdriveError('EINVAL', `${mnt} is not mounted`);
+  }
+  if (pid !== undefined && isAlive(pid)) {
+    process.kill(pid, 'SIGTERM');
+    for (let i = 0; i < 100 && (await isMounted(mnt)); i++) await sleep(100);
+  }
+  if (await isMounted(mnt)) {
+    await runFile('fusermount', ['-uz', mnt]).catch((err: Error) => {
+      throw new RdriveError('EIO', `fusermount could not unmount ${mnt}: ${err.message}`);
+    });
+  }
+  await removePid(pidFile);
+}
+
+function requireUser(user: string | undefined): string {
+  const name = user ?? process.env.RDRIVE_USER;
+  if (name === undefined || name === '') throw new RdriveError('EINVAL', 'No user: pass --user NAME or set RDRIVE_USER');
+  return name;
 }

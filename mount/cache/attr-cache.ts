@@ -1,0 +1,92 @@
+import type { Attr } from '../../common/api.js';
+
+interface Timed<T> {
+  value: T;
+  expires: number;
+}
+
+/**
+ * Attributes and directory listings with a short lifetime. readdir fills both, so `ls -l` costs
+ * one request; a fresh listing of the parent also answers "no such file" without a request.
+ * Our own mutations update the entries directly.
+ */
+export class AttrCache {
+  private readonly attrs = new Map<string, Timed<Attr>>();
+  private readonly listings = new Map<string, Timed<Set<string>>>();
+
+  constructor(private readonly ttlMs: number, private readonly now: () => number = Date.now) {}
+
+  get(path: string): Attr | undefined {
+    return this.fresh(this.attrs, path);
+  }
+
+  set(path: string, attr: Attr): void {
+    this.attrs.set(path, { value: attr, expires: this.now() + this.ttlMs });
+  }
+
+  /** A fresh listing of the parent that lacks the name: the path does not exist. */
+  knownMissing(path: string): boolean {
+    const { dir, name } = splitPath(path);
+    const names = this.fresh(this.listings, dir);
+    return names !== undefined && !names.has(name);
+  }
+
+  listing(dir: string): Set<string> | undefined {
+    return this.fresh(this.listings, dir);
+  }
+
+  setListing(dir: string, entries: ReadonlyArray<{ name: string } & Attr>): void {
+    const expires = this.now() + this.ttlMs;
+    this.listings.set(dir, { value: new Set(entries.map((e) => e.name)), expires });
+    for (const e of entries) {
+      const { name, ...attr } = e;
+      this.attrs.set(joinPath(dir, name), { value: attr, expires });
+    }
+  }
+
+  /** Records that `path` now exists with `attr` (after a create, upload or mkdir). */
+  added(path: string, attr: Attr): void {
+    this.set(path, attr);
+    const { dir, name } = splitPath(path);
+    this.listings.get(dir)?.value.add(name);
+  }
+
+  removed(path: string): void {
+    this.attrs.delete(path);
+    const { dir, name } = splitPath(path);
+    this.listings.get(dir)?.value.delete(name);
+    this.dropTree(path);
+  }
+
+  /** Forgets a path (when its state is unknown, e.g. after a failed call). */
+  forget(path: string): void {
+    this.attrs.delete(path);
+    this.listings.delete(splitPath(path).dir);
+  }
+
+  private dropTree(path: string): void {
+    const prefix = `${path}/`;
+    for (const key of this.attrs.keys()) if (key.startsWith(prefix)) this.attrs.delete(key);
+    for (const key of this.listings.keys()) if (key === path || key.startsWith(prefix)) this.listings.delete(key);
+  }
+
+  private fresh<T>(map: Map<string, Timed<T>>, key: string): T | undefined {
+    const entry = map.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expires <= this.now()) {
+      map.delete(key);
+      return undefined;
+    }
+    return entry.value;
+  }
+}
+
+/** "/a/b" → { dir: "/a", name: "b" }; "/a" → { dir: "/", name: "a" }. */
+export function splitPath(path: string): { dir: string; name: string } {
+  const i = path.lastIndexOf('/');
+  return { dir: i <= 0 ? '/' : path.slice(0, i), name: path.slice(i + 1) };
+}
+
+export function joinPath(dir: string, name: string): string {
+  return dir === '/' ? `/${name}` : `${dir}/${name}`;
+}

@@ -1,0 +1,194 @@
+import { createReadStream } from 'node:fs';
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { encodeExtentHeader, type Attr } from '../../common/api.js';
+import { ExtentSet } from './extents.js';
+import { ReadAhead } from './read-ahead.js';
+
+/** How the server is asked to store a dirty file at flush. */
+export type UploadPlan =
+  | { kind: 'none' }
+  | { kind: 'whole'; size: number; body: () => Readable }
+  | { kind: 'patch'; size: number; body: () => Readable };
+
+export type RangeFetcher = (offset: number, length: number) => Promise<Buffer>;
+
+let tempCounter = 0;
+
+/**
+ * One open file of the mount, shared by all its file descriptors: the server's content as of
+ * open (read through a read-ahead window), and local changes not yet uploaded (written to a
+ * sparse temp file, tracked as extents). Memory stays flat whatever the file size.
+ */
+export class OpenFile {
+  refs = 0;
+  unlinked = false;
+  /** Not on the server yet (created by this mount, never uploaded). */
+  created: boolean;
+  size: number;
+  mtime: number;
+  mode: number;
+  pendingMtime: number | undefined;
+  pendingMode: number | undefined;
+  /** Bytes of the server copy that still count (a truncate below it cuts them off). */
+  private baseSize: number;
+  private serverSize: number;
+  /** The temp file holds the whole content [0, size): reads never need the server. */
+  private localComplete: boolean;
+  private readonly extents = new ExtentSet();
+  private temp: { path: string; fh: FileHandle } | undefined;
+  private readonly readAhead: ReadAhead;
+  private lock: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    public path: string,
+    attr: Attr,
+    options: { created: boolean; cacheDir: string; fetch: RangeFetcher },
+  ) {
+    this.created = options.created;
+    this.size = attr.size;
+    this.baseSize = attr.size;
+    this.serverSize = options.created ? 0 : attr.size;
+    this.mtime = attr.mtime;
+    this.mode = attr.mode;
+    this.localComplete = options.created || attr.size === 0;
+    this.cacheDir = options.cacheDir;
+    this.readAhead = new ReadAhead((offset, length) => options.fetch(offset, length));
+  }
+
+  private readonly cacheDir: string;
+
+  get dirty(): boolean {
+    return this.created || !this.extents.isEmpty || this.size !== this.serverSize || this.pendingMtime !== undefined || this.pendingMode !== undefined;
+  }
+
+  attr(): Attr {
+    return { type: 'file', size: this.size, mtime: this.mtime, atime: this.mtime, ctime: this.mtime, mode: this.pendingMode ?? this.mode };
+  }
+
+  async write(data: Buffer, position: number): Promise<number> {
+    const { fh } = await this.tempFile();
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
+      done += bytesWritten;
+    }
+    this.extents.add(position, position + data.length);
+    this.size = Math.max(this.size, position + data.length);
+    this.mtime = Date.now();
+    return data.length;
+  }
+
+  async read(position: number, length: number): Promise<Buffer> {
+    const end = Math.min(this.size, position + length);
+    if (end <= position) return Buffer.alloc(0);
+    if (this.localComplete) return this.readLocal(position, end);
+    const parts: Buffer[] = [];
+    for (const piece of this.extents.split(position, end)) {
+      parts.push(piece.dirty ? await this.readLocal(piece.start, piece.end) : await this.readBase(piece.start, piece.end));
+    }
+    return Buffer.concat(parts);
+  }
+
+  async truncate(size: number): Promise<void> {
+    if (size < this.size && this.temp !== undefined) await this.temp.fh.truncate(size);
+    this.extents.clip(size);
+    this.baseSize = Math.min(this.baseSize, size);
+    this.size = size;
+    this.mtime = Date.now();
+  }
+
+  /** What to send to make the server's copy equal this one. */
+  async plan(): Promise<UploadPlan> {
+    if (!this.dirty) return { kind: 'none' };
+    if (this.created || this.localComplete || this.baseSize === 0 || this.extents.coversWhole(this.size)) {
+      const { path, fh } = await this.tempFile();
+      await fh.truncate(this.size);
+      const size = this.size;
+      return { kind: 'whole', size, body: () => (size === 0 ? Readable.from([]) : createReadStream(path, { start: 0, end: size - 1, highWaterMark: 1 << 20 })) };
+    }
+    // Bytes between a truncate point and the old end must read as zeros on the server too.
+    const gapEnd = Math.min(this.serverSize, this.size);
+    if (this.baseSize < gapEnd) {
+      await (await this.tempFile()).fh.truncate(this.size);
+      this.extents.add(this.baseSize, gapEnd);
+    }
+    const { path } = await this.tempFile();
+    const extents = this.extents.list.map((e) => ({ ...e }));
+    return { kind: 'patch', size: this.size, body: () => Readable.from(extentStream(path, extents)) };
+  }
+
+  /** Records that the server now holds this content. */
+  uploaded(attr: Attr, plan: UploadPlan): void {
+    if (plan.kind === 'whole') this.localComplete = true;
+    this.created = false;
+    this.extents.clear();
+    this.serverSize = attr.size;
+    this.baseSize = attr.size;
+    this.mode = attr.mode;
+    this.pendingMode = undefined;
+    this.pendingMtime = undefined;
+    this.mtime = attr.mtime;
+    this.readAhead.clear();
+  }
+
+  /** Runs `fn` after every earlier locked call: uploads of one file never overlap. */
+  locked<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  async dispose(): Promise<void> {
+    const temp = this.temp;
+    this.temp = undefined;
+    this.readAhead.clear();
+    if (temp !== undefined) {
+      await temp.fh.close().catch(() => undefined);
+      await rm(temp.path, { force: true }).catch(() => undefined);
+    }
+  }
+
+  private async readLocal(start: number, end: number): Promise<Buffer> {
+    const buf = Buffer.alloc(end - start);
+    if (this.temp === undefined) return buf;
+    let done = 0;
+    while (done < buf.length) {
+      const { bytesRead } = await this.temp.fh.read(buf, done, buf.length - done, start + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return buf;
+  }
+
+  /** Clean bytes: the server's copy up to baseSize, zeros past it (a hole after a truncate+grow). */
+  private async readBase(start: number, end: number): Promise<Buffer> {
+    const out = Buffer.alloc(end - start);
+    const fromServer = Math.min(end, this.baseSize);
+    if (fromServer > start) {
+      const data = await this.readAhead.read(start, fromServer - start);
+      data.copy(out, 0, 0, Math.min(data.length, out.length));
+    }
+    return out;
+  }
+
+  private async tempFile(): Promise<{ path: string; fh: FileHandle }> {
+    if (this.temp === undefined) {
+      const path = join(this.cacheDir, `f${process.pid}-${++tempCounter}`);
+      this.temp = { path, fh: await open(path, 'w+', 0o600) };
+    }
+    return this.temp;
+  }
+}
+
+async function* extentStream(path: string, extents: ReadonlyArray<{ start: number; end: number }>): AsyncGenerator<Buffer> {
+  for (const e of extents) {
+    yield encodeExtentHeader(e.start, e.end - e.start);
+    if (e.end > e.start) {
+      for await (const chunk of createReadStream(path, { start: e.start, end: e.end - 1, highWaterMark: 1 << 20 })) {
+        yield chunk as Buffer;
+      }
+    }
+  }
+}

@@ -1,0 +1,70 @@
+const MIN_WINDOW = 256 * 1024;
+const MAX_WINDOW = 8 * 1024 * 1024;
+const KEPT_WINDOWS = 3;
+
+interface Window {
+  start: number;
+  length: number;
+  data: Promise<Buffer>;
+}
+
+/**
+ * Sequential reads fetch ever larger windows (256 KiB doubling to 8 MiB) and the next window
+ * is requested while the current one is consumed, so a streaming read keeps the connection
+ * busy instead of paying one round trip per 128 KiB kernel read.
+ */
+export class ReadAhead {
+  private windows: Window[] = [];
+  private windowSize = MIN_WINDOW;
+  private lastEnd = -1;
+
+  constructor(private readonly fetch: (offset: number, length: number) => Promise<Buffer>) {}
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    const sequential = offset === this.lastEnd;
+    this.windowSize = sequential ? Math.min(this.windowSize * 2, MAX_WINDOW) : MIN_WINDOW;
+    this.lastEnd = offset + length;
+    const parts: Buffer[] = [];
+    let cursor = offset;
+    const end = offset + length;
+    while (cursor < end) {
+      const window = this.windowFor(cursor) ?? this.start(cursor, Math.max(this.windowSize, end - cursor));
+      const data = await window.data.catch((err: unknown) => {
+        this.windows = this.windows.filter((w) => w !== window);
+        throw err;
+      });
+      const from = cursor - window.start;
+      if (from >= data.length) break;
+      const piece = data.subarray(from, Math.min(data.length, from + (end - cursor)));
+      parts.push(piece);
+      cursor += piece.length;
+      if (data.length < window.length) break;
+    }
+    if (sequential) this.prefetchAfter(this.lastEnd);
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+
+  clear(): void {
+    this.windows = [];
+    this.lastEnd = -1;
+  }
+
+  private windowFor(offset: number): Window | undefined {
+    return this.windows.find((w) => offset >= w.start && offset < w.start + w.length);
+  }
+
+  private start(offset: number, length: number): Window {
+    const window: Window = { start: offset, length, data: this.fetch(offset, length) };
+    window.data.catch(() => undefined);
+    this.windows.push(window);
+    if (this.windows.length > KEPT_WINDOWS) this.windows.shift();
+    return window;
+  }
+
+  private prefetchAfter(offset: number): void {
+    const current = this.windowFor(offset - 1);
+    if (current === undefined) return;
+    const next = current.start + current.length;
+    if (this.windowFor(next) === undefined) this.start(next, this.windowSize);
+  }
+}

@@ -1,0 +1,95 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { RdriveError } from '../../common/errors.js';
+import { createOperations } from '../fuse/adapter.js';
+import { RdriveFuse } from '../fuse/rdrive-fuse.js';
+import { MountState } from '../fuse/state.js';
+import { ApiClient } from '../remote/api-client.js';
+
+export interface MountConfig {
+  server: string;
+  mountpoint: string;
+  user: string;
+  password: string;
+  readOnly: boolean;
+  allowOther: boolean;
+  /** Seconds the kernel and the daemon trust cached attributes. */
+  attrTimeout: number;
+  log: Logger;
+}
+
+export interface RunningMount {
+  /** Uploads what is still dirty, then unmounts (lazily, so open files do not block it). */
+  unmount: () => Promise<void>;
+}
+
+/** Long operations (uploads at close) must not hit fuse-native's 15 s default. */
+const OP_TIMEOUTS = { default: 60_000, flush: 3_600_000, fsync: 3_600_000, release: 3_600_000, rename: 3_600_000, read: 600_000, write: 600_000 };
+
+/** Logs in (so a wrong password fails before anything is mounted), then mounts. */
+export async function createMount(config: MountConfig): Promise<RunningMount> {
+  const log = config.log;
+  const client = new ApiClient({ server: config.server, logger: log.child({ component: 'http' }), reconnectWindowMs: 4_000, connectTimeoutMs: 3_000, requestTimeoutMs: 30_000 });
+  try {
+    await client.login(config.user, config.password);
+  } catch (err) {
+    await client.close();
+    throw describeLoginError(err, config.server);
+  }
+  const cacheDir = await mkdtemp(join(tmpdir(), 'rdrive-cache-'));
+  const state = new MountState(client, {
+    readOnly: config.readOnly,
+    uid: process.getuid?.() ?? 0,
+    gid: process.getgid?.() ?? 0,
+    cacheDir,
+  }, log.child({ component: 'fs' }), config.attrTimeout * 1000);
+  const fuse = new RdriveFuse(config.mountpoint, createOperations(state, log.child({ component: 'fuse' })), {
+    timeout: OP_TIMEOUTS,
+    allowOther: config.allowOther,
+  }, { readOnly: config.readOnly, attrTimeout: config.attrTimeout });
+  try {
+    await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
+  } catch (err) {
+    await client.logout();
+    await client.close();
+    await rm(cacheDir, { recursive: true, force: true });
+    throw new RdriveError('EIO', `Mounting ${config.mountpoint} failed: ${(err as Error).message}`);
+  }
+  log.info({ server: config.server, mountpoint: config.mountpoint, user: config.user, readOnly: config.readOnly }, 'mounted');
+  let stopping: Promise<void> | undefined;
+  return {
+    unmount: () => {
+      stopping ??= (async () => {
+        for (const file of state.files.values()) {
+          if (file.dirty && !file.unlinked) {
+            await state.upload(file).catch((err: unknown) => log.error({ path: file.path, err }, 'upload at unmount failed'));
+          }
+        }
+        await new Promise<void>((resolve) => fuse.unmount((err) => {
+          if (err) log.warn({ err: err.message }, 'unmount reported an error');
+          resolve();
+        }));
+        await client.logout();
+        await client.close();
+        await rm(cacheDir, { recursive: true, force: true });
+        log.info({ mountpoint: config.mountpoint }, 'unmounted');
+      })();
+      return stopping;
+    },
+  };
+}
+
+function describeLoginError(err: unknown, server: string): RdriveError {
+  if (!(err instanceof RdriveError)) return new RdriveError('EIO', `Login failed: ${(err as Error).message}`);
+  switch (err.code) {
+    case 'UNAUTHORIZED':
+      return new RdriveError('UNAUTHORIZED', 'Login failed: wrong user name or password');
+    case 'UNREACHABLE':
+    case 'ETIMEDOUT':
+      return new RdriveError(err.code, `Cannot reach the server at ${server}: is it running? (check the URL and "rdrive-server")`);
+    default:
+      return err;
+  }
+}

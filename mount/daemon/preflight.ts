@@ -1,0 +1,46 @@
+import { access, readdir, readFile, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { resolve } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { RdriveError } from '../../common/errors.js';
+
+const run = promisify(execFile);
+
+/** Refuses, before anything is mounted, what would make the mount fail or surprise. */
+export async function checkMountpoint(mountpoint: string): Promise<string> {
+  const mnt = resolve(mountpoint);
+  let st;
+  try {
+    st = await stat(mnt);
+  } catch {
+    throw new RdriveError('ENOENT', `Mountpoint ${mnt} does not exist: create it with "mkdir -p ${mnt}"`);
+  }
+  if (!st.isDirectory()) throw new RdriveError('ENOTDIR', `Mountpoint ${mnt} is not a directory`);
+  if (await isMounted(mnt)) throw new RdriveError('EEXIST', `${mnt} is already a mountpoint: unmount it first ("rdrive unmount ${mnt}")`);
+  if ((await readdir(mnt)).length > 0) throw new RdriveError('ENOTEMPTY', `Mountpoint ${mnt} is not empty: use an empty directory`);
+  return mnt;
+}
+
+export async function checkFuseAvailable(): Promise<void> {
+  try {
+    await access('/dev/fuse', constants.R_OK | constants.W_OK);
+  } catch {
+    throw new RdriveError('ENOSYS', 'FUSE is not available (/dev/fuse missing or not accessible): install it with "apt-get install fuse3 libfuse2" and load the module with "modprobe fuse"');
+  }
+  try {
+    await run('fusermount', ['-V']);
+  } catch {
+    throw new RdriveError('ENOSYS', 'fusermount not found: install it with "apt-get install fuse3"');
+  }
+}
+
+/** True when `mnt` (absolute) is a mountpoint, from /proc/self/mountinfo. */
+export async function isMounted(mnt: string): Promise<boolean> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  return info.split('\n').some((line) => unescapeMountPath(line.split(' ')[4] ?? '') === mnt);
+}
+
+function unescapeMountPath(path: string): string {
+  return path.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
+}

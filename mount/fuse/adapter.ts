@@ -1,0 +1,74 @@
+import type { Operations } from 'fuse-native';
+import type { Logger } from 'pino';
+import { RdriveError, fromForeign, toErrno } from '../../common/errors.js';
+import * as attrs from './ops/attributes.js';
+import * as dirs from './ops/directories.js';
+import * as io from './ops/file-io.js';
+import * as unsupported from './ops/unsupported.js';
+import type { MountState } from './state.js';
+
+/** Errors that are answers, not trouble: logged at debug only. */
+const EXPECTED = new Set(['ENOENT', 'EEXIST', 'ENOTEMPTY', 'EOPNOTSUPP', 'EPERM', 'EROFS', 'EINVAL', 'EISDIR', 'ENOTDIR']);
+
+/**
+ * The single place that speaks fuse-native's callback protocol: each op is an async function
+ * returning a value or throwing; here a result becomes `cb(0, …)` and an error its negative
+ * errno from the shared table.
+ */
+export function createOperations(state: MountState, log: Logger): Operations {
+  const run = <T>(op: string, path: string, fn: () => Promise<T>, ok: (value: T) => void, fail: (errno: number) => void): void => {
+    const started = log.isLevelEnabled('debug') ? Date.now() : 0;
+    fn().then(
+      (value) => {
+        if (started !== 0) log.debug({ op, path, ms: Date.now() - started }, 'op');
+        ok(value);
+      },
+      (err: unknown) => {
+        const error = err instanceof RdriveError ? err : fromForeign(err);
+        if (EXPECTED.has(error.code)) log.debug({ op, path, code: error.code }, 'op failed');
+        else log.warn({ op, path, code: error.code, msg: error.message }, 'op failed');
+        fail(toErrno(error));
+      },
+    );
+  };
+  const status = (op: string, path: string, fn: () => Promise<unknown>, cb: (code: number) => void): void =>
+    run(op, path, fn, () => cb(0), cb);
+
+  return {
+    init: (cb) => cb(0),
+    getattr: (path, cb) => run('getattr', path, () => attrs.getattr(state, path), (st) => cb(0, st), cb),
+    fgetattr: (path, _fd, cb) => run('fgetattr', path, () => attrs.getattr(state, path), (st) => cb(0, st), cb),
+    access: (path, mode, cb) => status('access', path, () => attrs.access(state, path, mode), cb),
+    statfs: (path, cb) => run('statfs', path, () => attrs.statfs(state), (st) => cb(0, st), cb),
+    chmod: (path, mode, cb) => status('chmod', path, () => attrs.chmod(state, path, mode), cb),
+    chown: (path, uid, gid, cb) => status('chown', path, () => attrs.chown(state, path, uid, gid), cb),
+    utimens: (path, atime, mtime, cb) => status('utimens', path, () => attrs.utimens(state, path, atime, mtime), cb),
+    truncate: (path, size, cb) => status('truncate', path, () => attrs.truncate(state, path, size), cb),
+    ftruncate: (path, fd, size, cb) => status('ftruncate', path, () => attrs.ftruncate(state, fd, size), cb),
+    readdir: (path, cb) => run('readdir', path, () => dirs.readdir(state, path), (r) => cb(0, r.names, r.stats), cb),
+    mkdir: (path, mode, cb) => status('mkdir', path, () => dirs.mkdir(state, path, mode), cb),
+    rmdir: (path, cb) => status('rmdir', path, () => dirs.rmdir(state, path), cb),
+    unlink: (path, cb) => status('unlink', path, () => dirs.unlink(state, path), cb),
+    rename: (from, to, cb) => status('rename', from, () => dirs.rename(state, from, to), cb),
+    open: (path, flags, cb) => run('open', path, () => io.open(state, path, flags), (fd) => cb(0, fd), cb),
+    create: (path, mode, cb) => run('create', path, () => io.create(state, path, mode), (fd) => cb(0, fd), cb),
+    read: (path, fd, buffer, length, position, cb) =>
+      run('read', path, () => io.read(state, fd, buffer, length, position), cb, cb),
+    write: (path, fd, buffer, length, position, cb) => {
+      const data = Buffer.from(buffer.subarray(0, length));
+      run('write', path, () => io.write(state, fd, data, position), cb, cb);
+    },
+    flush: (path, fd, cb) => status('flush', path, () => io.flush(state, fd), cb),
+    fsync: (path, _datasync, fd, cb) => status('fsync', path, () => io.fsync(state, fd), cb),
+    release: (path, fd, cb) => status('release', path, () => io.release(state, fd), cb),
+    fsyncdir: (_path, _datasync, _fd, cb) => cb(0),
+    link: (from, _to, cb) => status('link', from, unsupported.link, cb),
+    symlink: (_target, path, cb) => status('symlink', path, unsupported.symlink, cb),
+    mknod: (path, _mode, _dev, cb) => status('mknod', path, unsupported.mknod, cb),
+    readlink: (path, cb) => run('readlink', path, unsupported.readlink, () => cb(0), cb),
+    setxattr: (path, _n, _v, _p, _f, cb) => status('setxattr', path, unsupported.xattr, cb),
+    getxattr: (path, _n, _p, cb) => run('getxattr', path, unsupported.xattr, () => cb(0), cb),
+    listxattr: (path, cb) => run('listxattr', path, async () => [] as string[], (names) => cb(0, names), cb),
+    removexattr: (path, _n, cb) => status('removexattr', path, unsupported.xattr, cb),
+  };
+}

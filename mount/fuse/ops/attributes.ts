@@ -1,0 +1,97 @@
+import type { Stat, StatFsResult } from 'fuse-native';
+import type { Attr } from '../../../common/api.js';
+import { RdriveError } from '../../../common/errors.js';
+import { NAME_MAX } from '../../../common/paths.js';
+import type { MountState } from '../state.js';
+
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+const W_OK = 2;
+
+/** Server attributes as the kernel wants them: our uid/gid, type bits, block counts. */
+export function toStat(attr: Attr, uid: number, gid: number): Stat {
+  return {
+    mode: (attr.type === 'dir' ? S_IFDIR : S_IFREG) | (attr.mode & 0o7777),
+    size: attr.size,
+    mtime: new Date(attr.mtime),
+    atime: new Date(attr.atime),
+    ctime: new Date(attr.ctime),
+    uid,
+    gid,
+    nlink: attr.type === 'dir' ? 2 : 1,
+    blksize: 4096,
+    blocks: Math.ceil(attr.size / 512),
+  };
+}
+
+export async function getattr(state: MountState, path: string): Promise<Stat> {
+  return toStat(await state.attr(path), state.options.uid, state.options.gid);
+}
+
+export async function access(state: MountState, path: string, mode: number): Promise<void> {
+  await state.attr(path);
+  if ((mode & W_OK) !== 0 && state.options.readOnly) throw new RdriveError('EROFS');
+}
+
+export async function statfs(state: MountState): Promise<StatFsResult> {
+  const fs = await state.client.statfs();
+  const bsize = fs.blockSize > 0 ? fs.blockSize : 4096;
+  const blocks = Math.floor(fs.total / bsize);
+  const free = Math.floor(fs.free / bsize);
+  return { bsize, frsize: bsize, blocks, bfree: free, bavail: free, files: 1_000_000, ffree: 1_000_000, favail: 1_000_000, fsid: 0x7264, flag: 0, namemax: NAME_MAX };
+}
+
+export async function chmod(state: MountState, path: string, mode: number): Promise<void> {
+  state.requireWritable();
+  const file = state.files.get(path);
+  if (file?.created === true) {
+    file.pendingMode = mode & 0o7777;
+    return;
+  }
+  state.cache.set(path, await state.client.setAttr(path, { mode: mode & 0o7777 }));
+  if (file !== undefined) file.mode = mode & 0o7777;
+}
+
+/** Ownership is the mounting user's; giving a file to someone else is refused, not faked. */
+export async function chown(state: MountState, path: string, uid: number, gid: number): Promise<void> {
+  state.requireWritable();
+  await state.attr(path);
+  const keepUid = uid === -1 || uid === 0xffffffff || uid === state.options.uid;
+  const keepGid = gid === -1 || gid === 0xffffffff || gid === state.options.gid;
+  if (!keepUid || !keepGid) throw new RdriveError('EPERM', 'Files on rdrive belong to the mounting user');
+}
+
+export async function utimens(state: MountState, path: string, atime: number | Date, mtime: number | Date): Promise<void> {
+  state.requireWritable();
+  const times = { atime: toMs(atime), mtime: toMs(mtime) };
+  const file = state.files.get(path);
+  if (file !== undefined && file.dirty) {
+    // Applied with the upload, so the upload itself does not bump mtime afterwards.
+    file.pendingMtime = times.mtime;
+    file.mtime = times.mtime;
+    return;
+  }
+  const attr = await state.client.setAttr(path, times);
+  state.cache.set(path, attr);
+  if (file !== undefined) file.mtime = attr.mtime;
+}
+
+export async function truncate(state: MountState, path: string, size: number): Promise<void> {
+  state.requireWritable();
+  const file = state.files.get(path);
+  if (file !== undefined) {
+    await file.truncate(size);
+    return;
+  }
+  state.cache.set(path, await state.client.setAttr(path, { size }));
+}
+
+export async function ftruncate(state: MountState, fd: number, size: number): Promise<void> {
+  state.requireWritable();
+  await state.handle(fd).file.truncate(size);
+}
+
+function toMs(time: number | Date): number {
+  return typeof time === 'number' ? time : time.getTime();
+}
+

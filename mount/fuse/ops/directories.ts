@@ -1,0 +1,79 @@
+import type { Stat } from 'fuse-native';
+import { joinPath } from '../../cache/attr-cache.js';
+import type { MountState } from '../state.js';
+import { toStat } from './attributes.js';
+
+/** One request lists a directory with every entry's attributes, which fill the cache. */
+export async function readdir(state: MountState, path: string): Promise<{ names: string[]; stats: Stat[] }> {
+  const { entries } = await state.client.list(path);
+  state.cache.setListing(path, entries);
+  const { uid, gid } = state.options;
+  const names = ['.', '..'];
+  const stats: Stat[] = [toStat({ type: 'dir', size: 0, mtime: 0, atime: 0, ctime: 0, mode: 0o755 }, uid, gid)];
+  stats.push(stats[0]!);
+  for (const entry of entries) {
+    const open = state.files.get(joinPath(path, entry.name));
+    names.push(entry.name);
+    stats.push(toStat(open === undefined ? entry : open.attr(), uid, gid));
+  }
+  for (const pending of state.pendingNames(path)) {
+    if (names.includes(pending.name)) continue;
+    names.push(pending.name);
+    stats.push(toStat(pending.attr, uid, gid));
+  }
+  return { names, stats };
+}
+
+export async function mkdir(state: MountState, path: string, mode: number): Promise<void> {
+  state.requireWritable();
+  const attr = await state.client.mkdir(path, { mode: mode & 0o7777 });
+  state.cache.added(path, attr);
+}
+
+export async function rmdir(state: MountState, path: string): Promise<void> {
+  state.requireWritable();
+  await state.client.rmdir(path);
+  state.cache.removed(path);
+}
+
+export async function unlink(state: MountState, path: string): Promise<void> {
+  state.requireWritable();
+  const file = state.files.get(path);
+  if (file?.created === true) {
+    forgetOpenFile(state, path);
+    state.cache.removed(path);
+    return;
+  }
+  await state.client.unlink(path);
+  forgetOpenFile(state, path);
+  state.cache.removed(path);
+}
+
+/**
+ * Atomic on the server (rename(2) there). A file still being written is uploaded first, so the
+ * name that appears is never a half-written file.
+ */
+export async function rename(state: MountState, from: string, to: string): Promise<void> {
+  state.requireWritable();
+  for (const file of state.filesUnder(from)) if (file.dirty) await state.upload(file);
+  await state.client.rename(from, to);
+  forgetOpenFile(state, to);
+  for (const file of state.filesUnder(from)) {
+    state.files.delete(file.path);
+    file.path = to + file.path.slice(from.length);
+    state.files.set(file.path, file);
+  }
+  const attr = state.cache.get(from);
+  state.cache.removed(from);
+  state.cache.removed(to);
+  if (attr !== undefined) state.cache.added(to, attr);
+  else state.cache.forget(to);
+}
+
+/** A removed or replaced open file keeps serving its handles but is never uploaded again. */
+function forgetOpenFile(state: MountState, path: string): void {
+  const file = state.files.get(path);
+  if (file === undefined) return;
+  file.unlinked = true;
+  state.files.delete(path);
+}

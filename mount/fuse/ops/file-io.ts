@@ -1,0 +1,73 @@
+import { constants } from 'node:fs';
+import { RdriveError } from '../../../common/errors.js';
+import type { MountState } from '../state.js';
+
+const ACCESS_MODE = constants.O_RDONLY | constants.O_WRONLY | constants.O_RDWR;
+
+export async function open(state: MountState, path: string, flags: number): Promise<number> {
+  const writing = (flags & ACCESS_MODE) !== constants.O_RDONLY;
+  if (writing) state.requireWritable();
+  let file = state.files.get(path);
+  if (file === undefined) {
+    // Close-to-open: a file opened afresh is checked against the server, not the cache.
+    const attr = await state.fetchAttr(path);
+    if (attr.type === 'dir') throw new RdriveError('EISDIR');
+    file = state.newOpenFile(path, attr, false);
+  }
+  if ((flags & constants.O_TRUNC) !== 0 && writing) await file.truncate(0);
+  return state.openHandle(file, flags);
+}
+
+/** The file exists for this mount at once; the server gets it at the first flush. */
+export async function create(state: MountState, path: string, mode: number): Promise<number> {
+  state.requireWritable();
+  const existing = state.files.get(path);
+  if (existing !== undefined) {
+    await existing.truncate(0);
+    return state.openHandle(existing, constants.O_RDWR);
+  }
+  const now = Date.now();
+  const file = state.newOpenFile(path, { type: 'file', size: 0, mtime: now, atime: now, ctime: now, mode: mode & 0o7777 }, true);
+  file.pendingMode = mode & 0o7777;
+  return state.openHandle(file, constants.O_RDWR);
+}
+
+export async function read(state: MountState, fd: number, buffer: Buffer, length: number, position: number): Promise<number> {
+  const data = await state.handle(fd).file.read(position, length);
+  data.copy(buffer, 0, 0, Math.min(length, data.length));
+  return Math.min(length, data.length);
+}
+
+/** `data` must already be a copy: fuse-native reuses its buffer once the callback returns. */
+export async function write(state: MountState, fd: number, data: Buffer, position: number): Promise<number> {
+  state.requireWritable();
+  const { file, flags } = state.handle(fd);
+  const at = (flags & constants.O_APPEND) !== 0 ? file.size : position;
+  return file.write(data, at);
+}
+
+/** close() lands here: the upload's result is what close() returns. */
+export async function flush(state: MountState, fd: number): Promise<void> {
+  const { file } = state.handle(fd);
+  if (file.dirty) await state.upload(file);
+}
+
+export async function fsync(state: MountState, fd: number): Promise<void> {
+  await flush(state, fd);
+}
+
+export async function release(state: MountState, fd: number): Promise<void> {
+  const { file } = state.handle(fd);
+  state.handles.delete(fd);
+  file.refs--;
+  if (file.refs > 0) return;
+  try {
+    // flush already reported any failure to close(); this is a last attempt, not a silent drop.
+    if (file.dirty && !file.unlinked) await state.upload(file);
+  } catch (err) {
+    state.log.error({ path: file.path, err }, 'upload at release failed; the file on the server keeps its previous content');
+  } finally {
+    if (state.files.get(file.path) === file) state.files.delete(file.path);
+    await file.dispose();
+  }
+}

@@ -1,0 +1,33 @@
+import Fuse, { type FuseOptions, type Operations } from 'fuse-native';
+
+/**
+ * fuse-native has no flag for libfuse 2's `big_writes` (without it every write is 4 KiB) nor for
+ * `hard_remove` (without it an unlinked open file becomes .fuse_hidden*): they are appended to
+ * the option string it builds.
+ */
+export class RdriveFuse extends Fuse {
+  private readonly extraOptions: string[];
+
+  constructor(mnt: string, ops: Operations, opts: FuseOptions, extra: { readOnly: boolean; attrTimeout: number }) {
+    super(mnt, ops, opts);
+    this.extraOptions = [
+      'big_writes',
+      'max_write=131072',
+      'max_read=131072',
+      'max_readahead=1048576',
+      'hard_remove',
+      'fsname=rdrive',
+      'subtype=rdrive',
+      `entry_timeout=${extra.attrTimeout}`,
+      `attr_timeout=${extra.attrTimeout}`,
+      'negative_timeout=0',
+      ...(extra.readOnly ? ['ro'] : []),
+    ];
+  }
+
+  protected override _fuseOptions(): string {
+    const base = super._fuseOptions();
+    const extra = this.extraOptions.join(',');
+    return base === '' ? `-o${extra}` : `${base},${extra}`;
+  }
+}

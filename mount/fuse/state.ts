@@ -1,0 +1,135 @@
+import type { Logger } from 'pino';
+import type { Attr } from '../../common/api.js';
+import { RdriveError } from '../../common/errors.js';
+import { toSegments } from '../../common/paths.js';
+import { AttrCache, splitPath } from '../cache/attr-cache.js';
+import { OpenFile } from '../cache/open-file.js';
+import type { ApiClient } from '../remote/api-client.js';
+
+export interface Handle {
+  file: OpenFile;
+  flags: number;
+}
+
+export interface MountOptions {
+  readOnly: boolean;
+  uid: number;
+  gid: number;
+  cacheDir: string;
+}
+
+/** What every op shares: the server client, the caches, the open files and their handles. */
+export class MountState {
+  readonly cache: AttrCache;
+  /** Open files by path; several handles (fds) share one. */
+  readonly files = new Map<string, OpenFile>();
+  readonly handles = new Map<number, Handle>();
+  private nextFd = 10;
+
+  constructor(
+    readonly client: ApiClient,
+    readonly options: MountOptions,
+    readonly log: Logger,
+    attrTtlMs: number,
+  ) {
+    this.cache = new AttrCache(attrTtlMs);
+  }
+
+  requireWritable(): void {
+    if (this.options.readOnly) throw new RdriveError('EROFS', 'Mounted read-only');
+  }
+
+  /** Attributes of a path: open file, then cache, then a fresh parent listing, then the server. */
+  async attr(path: string): Promise<Attr> {
+    const open = this.files.get(path);
+    if (open !== undefined) return open.attr();
+    if (path === '/') return this.fetchAttr(path);
+    const cached = this.cache.get(path);
+    if (cached !== undefined) return cached;
+    if (this.cache.knownMissing(path)) throw new RdriveError('ENOENT');
+    return this.fetchAttr(path);
+  }
+
+  async fetchAttr(path: string): Promise<Attr> {
+    try {
+      const attr = await this.client.stat(path);
+      this.cache.set(path, attr);
+      return attr;
+    } catch (err) {
+      if (err instanceof RdriveError && err.code === 'ENOENT') this.cache.forget(path);
+      throw err;
+    }
+  }
+
+  openHandle(file: OpenFile, flags: number): number {
+    const fd = this.nextFd++;
+    file.refs++;
+    this.handles.set(fd, { file, flags });
+    return fd;
+  }
+
+  handle(fd: number): Handle {
+    const handle = this.handles.get(fd);
+    if (handle === undefined) throw new RdriveError('EBADF');
+    return handle;
+  }
+
+  newOpenFile(path: string, attr: Attr, created: boolean): OpenFile {
+    const file = new OpenFile(path, attr, {
+      created,
+      cacheDir: this.options.cacheDir,
+      fetch: (offset, length) => this.client.read(file.path, offset, length),
+    });
+    this.files.set(path, file);
+    return file;
+  }
+
+  /** Sends a dirty file to the server; the error reaches the caller (flush/fsync → close()). */
+  async upload(file: OpenFile): Promise<void> {
+    await file.locked(async () => {
+      if (file.unlinked) return;
+      const plan = await file.plan();
+      if (plan.kind === 'none') return;
+      const started = Date.now();
+      let attr: Attr;
+      if (plan.kind === 'whole') {
+        attr = await this.client.upload(file.path, plan.body, {
+          length: plan.size,
+          ...(file.pendingMode === undefined && !file.created ? {} : { mode: file.pendingMode ?? file.mode }),
+          ...(file.pendingMtime === undefined ? {} : { mtime: file.pendingMtime }),
+        });
+      } else {
+        attr = await this.client.patch(file.path, plan.body, plan.size);
+        if (file.pendingMode !== undefined || file.pendingMtime !== undefined) {
+          attr = await this.client.setAttr(file.path, {
+            ...(file.pendingMode === undefined ? {} : { mode: file.pendingMode }),
+            ...(file.pendingMtime === undefined ? {} : { mtime: file.pendingMtime }),
+          });
+        }
+      }
+      file.uploaded(attr, plan);
+      this.cache.added(file.path, attr);
+      this.log.debug({ path: file.path, kind: plan.kind, size: plan.size, ms: Date.now() - started }, 'uploaded');
+    });
+  }
+
+  /** Open files at or below `path` (a renamed or removed directory moves or drops them). */
+  filesUnder(path: string): OpenFile[] {
+    const prefix = path === '/' ? '/' : `${path}/`;
+    return [...this.files.values()].filter((f) => f.path === path || f.path.startsWith(prefix));
+  }
+
+  /** Names of files created here but not uploaded yet, so listings show them at once. */
+  pendingNames(dir: string): Array<{ name: string; attr: Attr }> {
+    const out: Array<{ name: string; attr: Attr }> = [];
+    for (const file of this.files.values()) {
+      const { dir: parent, name } = splitPath(file.path);
+      if (parent === dir && file.created) out.push({ name, attr: file.attr() });
+    }
+    return out;
+  }
+}
+
+export function isRoot(path: string): boolean {
+  return toSegments(path).length === 0;
+}
