@@ -1,0 +1,109 @@
+import type { Command } from 'commander';
+import { CLIENT_DEFAULTS } from '../../common/config.js';
+import { RdriveError } from '../../common/errors.js';
+import { ApiClient } from '../remote/api-client.js';
+import { obtainPassword } from './credentials.js';
+import { deleteSession, loadSession, saveSession, sessionFile } from './session-cache.js';
+
+export interface ConnectionFlags {
+  server?: string;
+  user?: string;
+  passwordFile?: string;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+/** The options every file command shares. */
+export function withConnectionOptions(command: Command): Command {
+  return command
+    .option('-s, --server <url>', `server URL (env RDRIVE_SERVER, default ${CLIENT_DEFAULTS.server})`)
+    .option('-u, --user <name>', 'user name (env RDRIVE_USER)')
+    .option('--password-file <file>', 'read the password from this file (else RDRIVE_PASSWORD, else a prompt)')
+    .option('-q, --quiet', 'no progress output');
+}
+
+export function resolveTarget(flags: ConnectionFlags): { server: string; user: string } {
+  const server = (flags.server ?? process.env.RDRIVE_SERVER ?? CLIENT_DEFAULTS.server).replace(/\/+$/, '');
+  const user = flags.user ?? process.env.RDRIVE_USER;
+  if (user === undefined || user === '') throw new RdriveError('EINVAL', 'No user: pass --user NAME or set RDRIVE_USER');
+  return { server, user };
+}
+
+function newClient(server: string): ApiClient {
+  return new ApiClient({ server, maxRetryAfterSeconds: 5, connectTimeoutMs: 5_000, requestTimeoutMs: 60_000 });
+}
+
+/**
+ * Runs `fn` with a logged-in client: the session cached by `rdrive login` when there is one,
+ * else a fresh login that is ended (slot freed) when the command is done.
+ */
+export async function withClient<T>(flags: ConnectionFlags, fn: (client: ApiClient) => Promise<T>): Promise<T> {
+  const { server, user } = resolveTarget(flags);
+  const cacheFile = sessionFile(server, user);
+  const cached = await loadSession(cacheFile, server, user);
+  if (cached !== undefined) {
+    const client = newClient(server);
+    client.useToken(user, cached.token);
+    try {
+      return await fn(client);
+    } catch (err) {
+      if (!(err instanceof RdriveError && err.code === 'UNAUTHORIZED')) throw err;
+      await deleteSession(cacheFile);
+      if (!canGetPassword(flags)) throw new RdriveError('UNAUTHORIZED', 'Session expired: run "rdrive login" again');
+    } finally {
+      await client.close();
+    }
+  }
+  const client = newClient(server);
+  try {
+    await login(client, server, user, flags);
+    return await fn(client);
+  } finally {
+    await client.logout();
+    await client.close();
+  }
+}
+
+function canGetPassword(flags: ConnectionFlags): boolean {
+  return flags.passwordFile !== undefined || (process.env.RDRIVE_PASSWORD ?? '') !== '' || process.stdin.isTTY === true;
+}
+
+export async function login(client: ApiClient, server: string, user: string, flags: ConnectionFlags): Promise<void> {
+  const password = await obtainPassword(user, { passwordFile: flags.passwordFile });
+  try {
+    await client.login(user, password);
+  } catch (err) {
+    if (err instanceof RdriveError && err.code === 'UNAUTHORIZED') throw new RdriveError('UNAUTHORIZED', 'Login failed: wrong user name or password');
+    if (err instanceof RdriveError && (err.code === 'UNREACHABLE' || err.code === 'ETIMEDOUT')) {
+      throw new RdriveError(err.code, `Cannot reach the server at ${server}: is it running? Check --server / RDRIVE_SERVER`);
+    }
+    throw err;
+  }
+}
+
+/** `rdrive login`: a session kept in a file only the user can read, until it expires. */
+export async function loginAndCache(flags: ConnectionFlags): Promise<string> {
+  const { server, user } = resolveTarget(flags);
+  const client = newClient(server);
+  try {
+    await login(client, server, user, flags);
+    const file = sessionFile(server, user);
+    await saveSession(file, { server, user, token: client.getToken()! });
+    return file;
+  } finally {
+    await client.close();
+  }
+}
+
+export async function logoutCached(flags: ConnectionFlags): Promise<boolean> {
+  const { server, user } = resolveTarget(flags);
+  const file = sessionFile(server, user);
+  const cached = await loadSession(file, server, user);
+  if (cached === undefined) return false;
+  const client = newClient(server);
+  client.useToken(user, cached.token);
+  await client.logout();
+  await client.close();
+  await deleteSession(file);
+  return true;
+}
