@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { AttrCache, splitPath } from '../../mount/cache/attr-cache.js';
+import { ExtentSet } from '../../mount/cache/extents.js';
+import type { Attr } from '../../common/api.js';
+
+test('extents merge adjacent and overlapping writes', () => {
+  const set = new ExtentSet();
+  for (let i = 0; i < 100; i++) set.add(i * 131072, (i + 1) * 131072);
+  assert.deepEqual(set.list, [{ start: 0, end: 100 * 131072 }]);
+  set.add(200, 100);
+  set.add(20_000_000, 20_000_010);
+  set.add(19_999_990, 20_000_000);
+  assert.deepEqual(set.list, [{ start: 0, end: 13107200 }, { start: 19_999_990, end: 20_000_010 }]);
+  assert.equal(set.coversWhole(13107200), false);
+});
+
+test('extents clip on truncate and split reads into dirty and clean pieces', () => {
+  const set = new ExtentSet();
+  set.add(10, 20);
+  set.add(30, 40);
+  assert.deepEqual(set.split(0, 50), [
+    { start: 0, end: 10, dirty: false }, { start: 10, end: 20, dirty: true },
+    { start: 20, end: 30, dirty: false }, { start: 30, end: 40, dirty: true }, { start: 40, end: 50, dirty: false },
+  ]);
+  set.clip(35);
+  assert.deepEqual(set.list, [{ start: 10, end: 20 }, { start: 30, end: 35 }]);
+  set.clip(5);
+  assert.equal(set.isEmpty, true);
+  assert.equal(set.coversWhole(0), true);
+});
+
+const file = (size: number): Attr => ({ type: 'file', size, mtime: 1, atime: 1, ctime: 1, mode: 0o644 });
+
+test('attr cache: listings answer lookups, entries expire, mutations update', () => {
+  let now = 0;
+  const cache = new AttrCache(1000, () => now);
+  cache.setListing('/d', [{ name: 'a', ...file(1) }]);
+  assert.equal(cache.get('/d/a')?.size, 1);
+  assert.equal(cache.knownMissing('/d/b'), true);
+  cache.added('/d/b', file(2));
+  assert.equal(cache.knownMissing('/d/b'), false);
+  cache.removed('/d/a');
+  assert.equal(cache.get('/d/a'), undefined);
+  assert.equal(cache.knownMissing('/d/a'), true);
+  now = 1001;
+  assert.equal(cache.get('/d/b'), undefined);
+  assert.equal(cache.knownMissing('/d/zzz'), false, 'an expired listing proves nothing');
+});
+
+test('splitPath handles the root', () => {
+  assert.deepEqual(splitPath('/a'), { dir: '/', name: 'a' });
+  assert.deepEqual(splitPath('/a/b/c'), { dir: '/a/b', name: 'c' });
+});

@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { RdriveError } from '../../common/errors.js';
+import { encodeRemotePath, isPathInside, parseRemotePath, splitPlainPath } from '../../common/paths.js';
+
+const hostile: Array<[string, string]> = [
+  ['/..', 'EINVAL'],
+  ['/a/../../etc/passwd', 'EINVAL'],
+  ['/%2e%2e/etc', 'EINVAL'],
+  ['/%2E%2E/etc', 'EINVAL'],
+  ['/%252e%252e/etc', 'EINVAL'],
+  ['/a/%2f/b', 'EINVAL'],
+  ['/a%2fb', 'EINVAL'],
+  ['/a%5cb', 'EINVAL'],
+  ['/a\\..\\b', 'EINVAL'],
+  ['/a%00b', 'EINVAL'],
+  ['/a%0ab', 'EINVAL'],
+  ['/./a', 'EINVAL'],
+  ['/a//b', 'EINVAL'],
+  ['/%zz', 'EINVAL'],
+  [`/${'x'.repeat(256)}`, 'ENAMETOOLONG'],
+  [`/${Array.from({ length: 20 }, () => 'y'.repeat(250)).join('/')}`, 'ENAMETOOLONG'],
+];
+
+for (const [input, code] of hostile) {
+  test(`parseRemotePath refuses ${JSON.stringify(input.slice(0, 40))} with ${code}`, () => {
+    assert.throws(() => parseRemotePath(input), (err: unknown) => err instanceof RdriveError && err.code === code);
+  });
+}
+
+test('parseRemotePath decodes ordinary names once', () => {
+  assert.deepEqual(parseRemotePath('/a%20b/c%25d.txt'), ['a b', 'c%d.txt']);
+  assert.deepEqual(parseRemotePath('/'), []);
+  assert.deepEqual(parseRemotePath(''), []);
+  assert.deepEqual(parseRemotePath('/dir/'), ['dir']);
+  assert.deepEqual(parseRemotePath('/%C3%A9t%C3%A9'), ['été']);
+  assert.deepEqual(parseRemotePath(`/${'n'.repeat(255)}`), ['n'.repeat(255)]);
+});
+
+test('encodeRemotePath round-trips through parseRemotePath', () => {
+  const segments = ['a b', 'c#d?e', 'été', '100%'];
+  assert.deepEqual(parseRemotePath(`/${encodeRemotePath(segments)}`), segments);
+});
+
+test('splitPlainPath applies the same rules to JSON paths', () => {
+  assert.deepEqual(splitPlainPath('/a/b'), ['a', 'b']);
+  assert.throws(() => splitPlainPath('a/../b'), RdriveError);
+  assert.throws(() => splitPlainPath('a\\b'), RdriveError);
+});
+
+test('isPathInside compares normalised absolute paths', () => {
+  assert.equal(isPathInside('/srv/u1', '/srv/u1'), true);
+  assert.equal(isPathInside('/srv/u1', '/srv/u1/a'), true);
+  assert.equal(isPathInside('/srv/u1', '/srv/u10'), false);
+  assert.equal(isPathInside('/srv/u1', '/srv'), false);
+  assert.equal(isPathInside('/srv/u1/', '/srv/u1/x'), true);
+});
