@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict';
+import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { request } from 'undici';
+import { EXTENTS_CONTENT_TYPE, encodeExtentHeader } from '../../common/api.js';
+import { RdriveError } from '../../common/errors.js';
+import { ApiClient } from '../../mount/remote/api-client.js';
+import { rawRequest } from '../helpers/raw-http.js';
+import { startServer, type TestServer } from '../helpers/server-process.js';
+
+let server: TestServer;
+let alice: ApiClient;
+let bob: ApiClient;
+
+before(async () => {
+  server = await startServer();
+  alice = new ApiClient({ server: server.url });
+  bob = new ApiClient({ server: server.url });
+  await alice.login('alice', 'alice-pass');
+  await bob.login('bob', 'bob-pass');
+});
+
+after(async () => {
+  await alice?.close();
+  await bob?.close();
+  await server?.cleanup();
+});
+
+const T = { timeout: 30_000 };
+
+async function rejectsWith(promise: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => err instanceof RdriveError && err.code === code);
+}
+
+test('health needs no auth; wrong password is 401; calls without a token are 401', T, async () => {
+  const health = await request(`${server.url}/api/v1/health`);
+  assert.equal(health.statusCode, 200);
+  assert.equal(((await health.body.json()) as { status: string }).status, 'ok');
+  const bad = await request(`${server.url}/api/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'alice', password: 'nope' }) });
+  assert.equal(bad.statusCode, 401);
+  assert.equal(((await bad.body.json()) as { code: string }).code, 'UNAUTHORIZED');
+  const anon = await request(`${server.url}/api/v1/list/`);
+  assert.equal(anon.statusCode, 401);
+  await anon.body.dump();
+});
+
+test('write, read, range, preview, stat, list', T, async () => {
+  const content = Buffer.from('0123456789'.repeat(200));
+  const attr = await alice.upload('a b.txt', () => content);
+  assert.equal(attr.size, 2000);
+  assert.equal(attr.type, 'file');
+  assert.deepEqual(await alice.read('a b.txt', 0, 2000), content);
+  assert.equal((await alice.read('a b.txt', 1995, 100)).toString(), '56789');
+  assert.equal((await alice.read('a b.txt', 5000, 10)).length, 0, 'past EOF reads nothing');
+  const preview = await alice.preview('a b.txt');
+  assert.equal(preview.length, 1024);
+  assert.deepEqual(preview, content.subarray(0, 1024));
+  const ranged = await request(`${server.url}/api/v1/files/a%20b.txt`, { headers: { authorization: `Bearer ${alice.getToken()!}`, range: 'bytes=10-19' } });
+  assert.equal(ranged.statusCode, 206);
+  assert.equal(ranged.headers['content-range'], 'bytes 10-19/2000');
+  assert.equal(await ranged.body.text(), '0123456789');
+  const listing = await alice.list('/');
+  const entry = listing.entries.find((e) => e.name === 'a b.txt');
+  assert.equal(entry?.size, 2000);
+  assert.equal(entry?.mode, 0o644);
+  assert.equal((await alice.stat('/')).type, 'dir');
+});
+
+test('mode and mtime on upload; setAttr truncates, chmods, sets times', T, async () => {
+  const attr = await alice.upload('m.txt', () => 'hello world', { mode: 0o600, mtime: 1_600_000_000_000 });
+  assert.equal(attr.mode, 0o600);
+  assert.equal(Math.round(attr.mtime), 1_600_000_000_000);
+  const t = await alice.setAttr('m.txt', { size: 5, mode: 0o640, mtime: 1_500_000_000_500 });
+  assert.equal(t.size, 5);
+  assert.equal(t.mode, 0o640);
+  assert.equal(Math.round(t.mtime), 1_500_000_000_500);
+  assert.equal((await alice.read('m.txt', 0, 100)).toString(), 'hello');
+  const grown = await alice.setAttr('m.txt', { size: 8 });
+  assert.equal(grown.size, 8);
+  assert.deepEqual(await alice.read('m.txt', 0, 100), Buffer.from('hello\0\0\0'));
+});
+
+test('exclusive create gives EEXIST; a directory cannot be overwritten', T, async () => {
+  await alice.upload('x.txt', () => 'one', { exclusive: true });
+  await rejectsWith(alice.upload('x.txt', () => 'two', { exclusive: true }), 'EEXIST');
+  assert.equal((await alice.read('x.txt', 0, 10)).toString(), 'one');
+  await alice.mkdir('adir');
+  await rejectsWith(alice.upload('adir', () => 'x'), 'EISDIR');
+  await rejectsWith(alice.upload('missing/x.txt', () => 'x'), 'ENOENT');
+  await rejectsWith(alice.upload('x.txt/y', () => 'x'), 'ENOTDIR');
+});
+
+test('PATCH applies extents atomically and truncates to ?size', T, async () => {
+  await alice.upload('p.bin', () => Buffer.alloc(100, 0x61));
+  const body = Buffer.concat([encodeExtentHeader(10, 3), Buffer.from('XYZ'), encodeExtentHeader(120, 2), Buffer.from('QQ')]);
+  const attr = await alice.patch('p.bin', () => body, 130);
+  assert.equal(attr.size, 130);
+  const data = await alice.read('p.bin', 0, 200);
+  assert.equal(data.subarray(8, 14).toString(), 'aaXYZa');
+  assert.deepEqual(data.subarray(100, 120), Buffer.alloc(20));
+  assert.equal(data.subarray(120, 122).toString(), 'QQ');
+  const res = await request(`${server.url}/api/v1/files/p.bin?offset=0`, { method: 'PATCH', headers: { authorization: `Bearer ${alice.getToken()!}`, 'content-type': 'application/octet-stream' }, body: 'bb' });
+  assert.equal(res.statusCode, 200);
+  await res.body.dump();
+  assert.equal((await alice.read('p.bin', 0, 3)).toString(), 'bba');
+  const bad = await request(`${server.url}/api/v1/files/p.bin`, { method: 'PATCH', headers: { authorization: `Bearer ${alice.getToken()!}`, 'content-type': EXTENTS_CONTENT_TYPE }, body: Buffer.from([1, 2, 3]) });
+  assert.equal(bad.statusCode, 400);
+  await bad.body.dump();
+  assert.equal((await alice.stat('p.bin')).size, 130, 'a malformed patch changes nothing');
+  await rejectsWith(alice.patch('nothere.bin', () => body), 'ENOENT');
+});
+
+test('mkdir, rmdir, unlink, rename with replace and no-replace', T, async () => {
+  await alice.mkdir('d1');
+  await rejectsWith(alice.mkdir('d1'), 'EEXIST');
+  await alice.mkdir('d2/e/f', { parents: true });
+  await alice.mkdir('d2/e/f', { parents: true });
+  await rejectsWith(alice.mkdir('nope/x'), 'ENOENT');
+  await alice.upload('d1/f.txt', () => 'f');
+  await rejectsWith(alice.rmdir('d1'), 'ENOTEMPTY');
+  await rejectsWith(alice.unlink('d1'), 'EISDIR');
+  await rejectsWith(alice.rmdir('d1/f.txt'), 'ENOTDIR');
+  await alice.upload('d1/g.txt', () => 'g');
+  await alice.rename('d1/f.txt', 'd1/g.txt');
+  assert.equal((await alice.read('d1/g.txt', 0, 10)).toString(), 'f');
+  await rejectsWith(alice.stat('d1/f.txt'), 'ENOENT');
+  await alice.upload('d1/h.txt', () => 'h');
+  await rejectsWith(alice.rename('d1/h.txt', 'd1/g.txt', { noReplace: true }), 'EEXIST');
+  await alice.rename('d1', 'd3');
+  assert.deepEqual((await alice.list('d3')).entries.map((e) => e.name).sort(), ['g.txt', 'h.txt']);
+  await alice.unlink('d3/g.txt');
+  await rejectsWith(alice.unlink('d3/g.txt'), 'ENOENT');
+  await alice.rmdir('d3', { recursive: true });
+  await rejectsWith(alice.stat('d3'), 'ENOENT');
+  await alice.rmdir('d2/e/f');
+  await rejectsWith(alice.rmdir('/'), 'EACCES');
+});
+
+test('two users are isolated', T, async () => {
+  await alice.upload('secret.txt', () => 'alice only');
+  await rejectsWith(bob.stat('secret.txt'), 'ENOENT');
+  await rejectsWith(bob.read('secret.txt', 0, 10), 'ENOENT');
+  assert.equal((await bob.list('/')).entries.some((e) => e.name === 'secret.txt'), false);
+  await bob.upload('secret.txt', () => 'bob');
+  assert.equal((await alice.read('secret.txt', 0, 100)).toString(), 'alice only');
+});
+
+test('traversal through raw requests is refused and leaks no server path', T, async () => {
+  const auth = { authorization: `Bearer ${alice.getToken()!}` };
+  for (const path of ['/api/v1/files/../../../etc/passwd', '/api/v1/files/%2e%2e/%2e%2e/etc/passwd', '/api/v1/files/%252e%252e/x',
+    '/api/v1/list/..', '/api/v1/files/..%2f..%2fetc%2fpasswd', '/api/v1/files/a%5c..%5c..%5cb', '/api/v1/files/x%00y', '/api/v1/files//etc/passwd']) {
+    const res = await rawRequest(server.url, 'GET', path, auth);
+    assert.ok(res.status === 400 || res.status === 404, `${path} → ${res.status}`);
+    assert.doesNotMatch(res.body, /root:|\/tmp\/|rdrive-server-/, path);
+  }
+  const bobView = await rawRequest(server.url, 'GET', '/api/v1/files/../bob/secret.txt', auth);
+  assert.equal(bobView.status, 400);
+  const long = await rawRequest(server.url, 'GET', `/api/v1/files/${'a'.repeat(300)}`, auth);
+  assert.equal(JSON.parse(long.body).code, 'ENAMETOOLONG');
+});
+
+test('symlinks planted in storage that lead outside are refused', T, async () => {
+  const root = join(server.storage, 'alice');
+  await mkdir(join(server.dir, 'outside'), { recursive: true });
+  await writeFile(join(server.dir, 'outside', 'loot.txt'), 'outside secret');
+  await symlink(join(server.dir, 'outside'), join(root, 'escape'));
+  await symlink(join(server.dir, 'outside', 'loot.txt'), join(root, 'loot-link'));
+  await symlink(join(server.dir, 'outside', 'new.txt'), join(root, 'dangling'));
+  await rejectsWith(alice.read('escape/loot.txt', 0, 100), 'EACCES');
+  await rejectsWith(alice.read('loot-link', 0, 100), 'EACCES');
+  await rejectsWith(alice.list('escape'), 'EACCES');
+  await rejectsWith(alice.upload('escape/new.txt', () => 'x'), 'EACCES');
+  await rejectsWith(alice.setAttr('dangling', { size: 0 }), 'EACCES');
+  assert.equal((await alice.list('/')).entries.some((e) => e.name === 'escape' || e.name === 'loot-link'), false);
+  assert.deepEqual((await readdir(join(server.dir, 'outside'))).sort(), ['loot.txt']);
+  assert.equal(await readFile(join(server.dir, 'outside', 'loot.txt'), 'utf8'), 'outside secret');
+});
+
+test('statfs reports space; logs hold requests but never passwords or tokens', T, async () => {
+  const fs = await alice.statfs();
+  assert.ok(fs.total > 0 && fs.free > 0 && fs.free <= fs.total);
+  await new Promise((r) => setTimeout(r, 300));
+  const log = await readFile(join(server.logs, 'server.log'), 'utf8');
+  assert.match(log, /"route":"\/api\/v1\/list\/"/);
+  assert.match(log, /"msg":"login"/);
+  assert.doesNotMatch(log, /alice-pass|bob-pass/);
+  assert.equal(log.includes(alice.getToken()!), false);
+});
+
+test('unknown routes are clear errors', T, async () => {
+  const res = await request(`${server.url}/api/v1/nope`, { headers: { authorization: `Bearer ${alice.getToken()!}` } });
+  assert.equal(res.statusCode, 501);
+  assert.equal(((await res.body.json()) as { code: string }).code, 'ENOSYS');
+});

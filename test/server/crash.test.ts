@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'node:test';
+import { ApiClient } from '../../mount/remote/api-client.js';
+import { startServer } from '../helpers/server-process.js';
+
+const MiB = 1024 * 1024;
+
+/** A body that sends `total` bytes in 1 MiB chunks, slowly enough to be interrupted. */
+function slowBody(total: number, fill: number, delayMs: number): Readable {
+  let sent = 0;
+  return new Readable({
+    async read() {
+      if (sent >= total) return void this.push(null);
+      await sleep(delayMs);
+      sent += MiB;
+      this.push(Buffer.alloc(MiB, fill));
+    },
+  });
+}
+
+function vmHwmKb(pid: number): Promise<number> {
+  return readFile(`/proc/${pid}/status`, 'utf8').then((s) => Number(/VmHWM:\s+(\d+)/.exec(s)?.[1] ?? 0));
+}
+
+test('SIGKILL during a large upload leaves the old content and no visible temp file', { timeout: 60_000 }, async () => {
+  const server = await startServer();
+  const client = new ApiClient({ server: server.url, requestTimeoutMs: 10_000 });
+  try {
+    await client.login('alice', 'alice-pass');
+    await client.upload('doc.bin', () => Buffer.alloc(4 * MiB, 0x41));
+    const upload = client.upload('doc.bin', () => slowBody(200 * MiB, 0x42, 5)).catch((err: unknown) => err);
+    await sleep(600);
+    await server.stop('SIGKILL');
+    assert.ok((await upload) instanceof Error, 'the interrupted upload reports an error');
+    await server.restart();
+    await client.login('alice', 'alice-pass');
+    const attr = await client.stat('doc.bin');
+    assert.equal(attr.size, 4 * MiB);
+    assert.deepEqual(await client.read('doc.bin', 4 * MiB - 4, 4), Buffer.alloc(4, 0x41));
+    assert.deepEqual((await client.list('/')).entries.map((e) => e.name), ['doc.bin']);
+    assert.deepEqual(await readdir(join(server.storage, 'alice')), ['doc.bin'], 'the restart swept the temp file');
+  } finally {
+    await client.close();
+    await server.cleanup();
+  }
+});
+
+test('a client that aborts mid-upload leaves the old content', { timeout: 60_000 }, async () => {
+  const server = await startServer();
+  const client = new ApiClient({ server: server.url });
+  try {
+    await client.login('alice', 'alice-pass');
+    await client.upload('keep.txt', () => 'original');
+    let n = 0;
+    const failing = new Readable({
+      read() {
+        if (n++ < 3) this.push(Buffer.alloc(MiB, 0x43));
+        else this.destroy(new Error('client gave up'));
+      },
+    });
+    await assert.rejects(client.upload('keep.txt', () => failing));
+    await sleep(200);
+    assert.equal((await client.read('keep.txt', 0, 100)).toString(), 'original');
+    assert.deepEqual(await readdir(join(server.storage, 'alice')), ['keep.txt']);
+  } finally {
+    await client.close();
+    await server.cleanup();
+  }
+});
+
+test('uploading and downloading 512 MiB keeps the server memory flat', { timeout: 120_000 }, async () => {
+  const server = await startServer();
+  const client = new ApiClient({ server: server.url });
+  try {
+    await client.login('alice', 'alice-pass');
+    await client.upload('huge.bin', () => slowBody(512 * MiB, 0x44, 0));
+    const { stream } = await client.download('huge.bin');
+    let total = 0;
+    for await (const chunk of stream) total += (chunk as Buffer).length;
+    assert.equal(total, 512 * MiB);
+    const peakMb = (await vmHwmKb(server.process.pid!)) / 1024;
+    assert.ok(peakMb < 250, `server peak RSS ${peakMb.toFixed(0)} MB`);
+  } finally {
+    await client.close();
+    await server.cleanup();
+  }
+});

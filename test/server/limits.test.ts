@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'node:test';
+import { request } from 'undici';
+import { RdriveError } from '../../common/errors.js';
+import { ApiClient } from '../../mount/remote/api-client.js';
+import { startServer } from '../helpers/server-process.js';
+
+const T = { timeout: 60_000 };
+
+async function login(url: string, user: string, password: string): Promise<{ status: number; retryAfter: string | undefined; code: string | undefined }> {
+  const res = await request(`${url}/api/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user, password }) });
+  const body = (await res.body.json()) as { code?: string };
+  const retry = res.headers['retry-after'];
+  return { status: res.statusCode, retryAfter: typeof retry === 'string' ? retry : undefined, code: body.code };
+}
+
+test('max clients: a login over the limit is 503 with Retry-After; an expired slot is reclaimed', T, async () => {
+  const server = await startServer({ args: ['--max-clients', '2', '--idle-timeout', '1'] });
+  try {
+    assert.equal((await login(server.url, 'alice', 'alice-pass')).status, 201);
+    assert.equal((await login(server.url, 'bob', 'bob-pass')).status, 201);
+    const third = await login(server.url, 'alice', 'alice-pass');
+    assert.equal(third.status, 503);
+    assert.equal(third.code, 'TOO_MANY_CLIENTS');
+    assert.ok(Number(third.retryAfter) >= 1);
+    await sleep(1200);
+    assert.equal((await login(server.url, 'alice', 'alice-pass')).status, 201, 'idle sessions expired and freed their slots');
+  } finally {
+    await server.cleanup();
+  }
+});
+
+test('idle sessions expire; a client with credentials logs in again by itself', T, async () => {
+  const server = await startServer({ args: ['--idle-timeout', '0.5'] });
+  const client = new ApiClient({ server: server.url });
+  try {
+    const { token } = await client.login('alice', 'alice-pass');
+    await client.upload('f.txt', () => 'x');
+    await sleep(800);
+    const stale = await request(`${server.url}/api/v1/stat/f.txt`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(stale.statusCode, 401);
+    await stale.body.dump();
+    assert.equal((await client.stat('f.txt')).size, 1);
+    assert.notEqual(client.getToken(), token, 'a new session was opened');
+    const tokenOnly = new ApiClient({ server: server.url });
+    tokenOnly.useToken('alice', token);
+    await assert.rejects(tokenOnly.stat('f.txt'), (err: unknown) => err instanceof RdriveError && err.code === 'UNAUTHORIZED');
+    await tokenOnly.close();
+  } finally {
+    await client.close();
+    await server.cleanup();
+  }
+});
+
+test('failed logins are throttled per address and per user name', T, async () => {
+  const server = await startServer({ args: ['--login-attempts', '3'] });
+  try {
+    for (let i = 0; i < 3; i++) assert.equal((await login(server.url, 'alice', 'wrong')).status, 401);
+    const blocked = await login(server.url, 'alice', 'alice-pass');
+    assert.equal(blocked.status, 429, 'even the right password waits once the limit is hit');
+    assert.equal(blocked.code, 'RATE_LIMITED');
+    assert.ok(Number(blocked.retryAfter) > 0);
+  } finally {
+    await server.cleanup();
+  }
+});
+
+test('requests per user are rate limited and in-flight bounded', T, async () => {
+  const server = await startServer({ args: ['--requests-per-minute', '5'] });
+  const client = new ApiClient({ server: server.url, maxRetryAfterSeconds: 0 });
+  try {
+    await client.login('alice', 'alice-pass');
+    const results = await Promise.allSettled(Array.from({ length: 8 }, () => client.stat('/')));
+    const limited = results.filter((r) => r.status === 'rejected' && r.reason instanceof RdriveError && r.reason.code === 'RATE_LIMITED');
+    assert.ok(limited.length >= 3, `expected some 429s, got ${limited.length}`);
+    const log = server.stderr();
+    assert.doesNotMatch(log, /alice-pass/);
+  } finally {
+    await client.close();
+    await server.cleanup();
+  }
+});
+
+test('quota: a write beyond it fails with ENOSPC and leaves the old content; statfs reports it', T, async () => {
+  const server = await startServer({ args: ['--quota', '100000'] });
+  const client = new ApiClient({ server: server.url });
+  try {
+    await client.login('alice', 'alice-pass');
+    await client.upload('a.bin', () => Buffer.alloc(60_000, 1));
+    await assert.rejects(client.upload('b.bin', () => Buffer.alloc(50_000, 2)), (err: unknown) => err instanceof RdriveError && err.code === 'ENOSPC');
+    await assert.rejects(client.stat('b.bin'), (err: unknown) => err instanceof RdriveError && err.code === 'ENOENT');
+    await assert.rejects(client.upload('a.bin', () => Buffer.alloc(120_000, 3)), (err: unknown) => err instanceof RdriveError && err.code === 'ENOSPC');
+    assert.deepEqual(await client.read('a.bin', 0, 10), Buffer.alloc(10, 1));
+    await client.upload('a.bin', () => Buffer.alloc(90_000, 4));
+    const fs = await client.statfs();
+    assert.equal(fs.total, 100_000);
+    assert.equal(fs.used, 90_000);
+    assert.equal(fs.free, 10_000);
+    assert.equal((await client.list('/')).entries.length, 1, 'no temp file is visible');
+  } finally {
+    await client.close();
+    await server.cleanup();
+  }
+});
+
+test('max file size gives EFBIG', T, async () => {
+  const server = await startServer({ args: ['--max-file-size', '1000'] });
+  const client = new ApiClient({ server: server.url });
+  try {
+    await client.login('alice', 'alice-pass');
+    await assert.rejects(client.upload('big', () => Buffer.alloc(2000)), (err: unknown) => err instanceof RdriveError && err.code === 'EFBIG');
+    await client.upload('small', () => Buffer.alloc(1000));
+  } finally {
+    await client.close();
+    await server.cleanup();
+  }
+});
+
+test('bad options are refused at start with a clear message', T, async () => {
+  await assert.rejects(startServer({ args: ['--max-clients', 'lots'] }), /--max-clients must be a whole number/);
+});
