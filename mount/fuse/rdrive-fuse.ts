@@ -1,9 +1,11 @@
 import Fuse, { type FuseOptions, type Operations } from 'fuse-native';
 
 /**
- * fuse-native has no flag for libfuse 2's `big_writes` (without it every write is 4 KiB) nor for
- * `hard_remove` (without it an unlinked open file becomes .fuse_hidden*): they are appended to
- * the option string it builds.
+ * fuse-native has no flag for libfuse 2's `big_writes` (without it every write is 4 KiB): it is
+ * appended to the option string fuse-native builds. `hard_remove` is deliberately absent: with
+ * it libfuse passes a NULL path for ops on an unlinked open file, which fuse-native turns into
+ * garbage arguments and a crash. libfuse then renames such a file to .fuse_hidden* until its
+ * last close; readdir hides those names.
  */
 export class RdriveFuse extends Fuse {
   private readonly extraOptions: string[];
@@ -15,7 +17,6 @@ export class RdriveFuse extends Fuse {
       'max_write=131072',
       'max_read=131072',
       'max_readahead=1048576',
-      'hard_remove',
       'fsname=rdrive',
       'subtype=rdrive',
       `entry_timeout=${extra.attrTimeout}`,

@@ -3,6 +3,9 @@ import { joinPath } from '../../cache/attr-cache.js';
 import type { MountState } from '../state.js';
 import { toStat } from './attributes.js';
 
+/** libfuse's name for a file unlinked while open; removed at its last close. */
+const HIDDEN_PREFIX = '.fuse_hidden';
+
 /** One request lists a directory with every entry's attributes, which fill the cache. */
 export async function readdir(state: MountState, path: string): Promise<{ names: string[]; stats: Stat[] }> {
   const { entries } = await state.client.list(path);
@@ -12,6 +15,7 @@ export async function readdir(state: MountState, path: string): Promise<{ names:
   const stats: Stat[] = [toStat({ type: 'dir', size: 0, mtime: 0, atime: 0, ctime: 0, mode: 0o755 }, uid, gid)];
   stats.push(stats[0]!);
   for (const entry of entries) {
+    if (entry.name.startsWith(HIDDEN_PREFIX)) continue;
     const open = state.files.get(joinPath(path, entry.name));
     names.push(entry.name);
     stats.push(toStat(open === undefined ? entry : open.attr(), uid, gid));

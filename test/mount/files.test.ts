@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ok, sh, startMount, type TestMount } from '../helpers/mount-process.js';
+import { startServer, type TestServer } from '../helpers/server-process.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+let server: TestServer;
+let mount: TestMount;
+let local: { path: string; remove: () => Promise<void> };
+const T = { timeout: 90_000 };
+
+before(async () => {
+  server = await startServer();
+  mount = await startMount(server.url, 'alice', 'alice-pass');
+  local = await makeTempDir('rdrive-local-');
+});
+
+after(async () => {
+  await mount?.cleanup();
+  await server?.cleanup();
+  await local?.remove();
+});
+
+test('cp -r of a tree with random content is byte-for-byte identical, on the server too', T, async () => {
+  await ok(`mkdir -p src/a/b src/c && for i in $(seq 1 30); do head -c $((RANDOM * 7)) /dev/urandom > src/a/f$i; done
+    head -c 3000000 /dev/urandom > src/c/big && : > src/empty && echo hi > 'src/a/b/with space.txt'`, { cwd: local.path });
+  await ok(`cp -r ${local.path}/src ${mount.path}/tree`);
+  await ok(`diff -r ${local.path}/src ${mount.path}/tree`);
+  await ok(`diff -r ${local.path}/src ${join(server.storage, 'alice', 'tree')}`);
+});
+
+test('ls -l shows sizes, modes and mtimes; df shows the server space', T, async () => {
+  await ok(`printf 12345 > ${mount.path}/five && chmod 640 ${mount.path}/five && touch -d '2021-02-03 04:05:06' ${mount.path}/five`);
+  const line = await ok(`ls -l --time-style=+%Y-%m-%dT%H:%M:%S ${mount.path} | grep ' five$'`);
+  assert.match(line, /^-rw-r----- 1 \S+ \S+ 5 2021-02-03T04:05:06 five$/m);
+  const df = await ok(`df -P ${mount.path} | tail -1`);
+  assert.match(df, /^rdrive\s+\d+/);
+});
+
+test('mv over an existing file replaces it; the editor save pattern keeps the content', T, async () => {
+  await ok(`cd ${mount.path} && echo old > doc.txt && echo new > doc.tmp && mv doc.tmp doc.txt`);
+  assert.equal(await readFile(join(mount.path, 'doc.txt'), 'utf8'), 'new\n');
+  await ok(`cd ${mount.path} && python3 - <<'PY'
+import os
+with open('.doc.txt.swp', 'w') as f:
+    f.write('saved by editor\\n'); f.flush(); os.fsync(f.fileno())
+os.rename('.doc.txt.swp', 'doc.txt')
+PY`);
+  assert.equal(await readFile(join(server.storage, 'alice', 'doc.txt'), 'utf8'), 'saved by editor\n');
+  assert.equal((await ok(`ls -a ${mount.path}`)).includes('.doc.txt.swp'), false);
+});
+
+test('mkdir -p, rm -r, rmdir of a non-empty directory, truncate, append', T, async () => {
+  await ok(`mkdir -p ${mount.path}/p/q/r && echo x > ${mount.path}/p/q/r/f`);
+  const rmdir = await sh(`rmdir ${mount.path}/p/q/r`);
+  assert.notEqual(rmdir.code, 0);
+  assert.match(rmdir.stderr, /not empty/i);
+  await ok(`rm -r ${mount.path}/p`);
+  assert.equal((await sh(`ls ${mount.path}/p`)).code, 2);
+  await ok(`printf 0123456789 > ${mount.path}/t && truncate -s 4 ${mount.path}/t && printf AB >> ${mount.path}/t`);
+  assert.equal(await readFile(join(mount.path, 't'), 'utf8'), '0123AB');
+  await ok(`truncate -s 10 ${mount.path}/t`);
+  assert.deepEqual(await readFile(join(server.storage, 'alice', 't')), Buffer.from('0123AB\0\0\0\0'));
+});
+
+test('errors: ENOENT, EEXIST with O_EXCL, EPERM for links, device nodes and foreign chown', T, async () => {
+  const missing = await sh(`cat ${mount.path}/nope`);
+  assert.match(missing.stderr, /No such file or directory/);
+  await ok(`echo a > ${mount.path}/excl`);
+  const excl = await sh(`python3 -c "import os; os.open('${mount.path}/excl', os.O_CREAT | os.O_EXCL | os.O_WRONLY)"`);
+  assert.match(excl.stderr, /FileExistsError/);
+  assert.match((await sh(`ln ${mount.path}/excl ${mount.path}/hard`)).stderr, /Operation not permitted/);
+  assert.match((await sh(`ln -s excl ${mount.path}/soft`)).stderr, /Operation not permitted/);
+  assert.match((await sh(`mkfifo ${mount.path}/fifo`)).stderr, /Operation not permitted/);
+  assert.match((await sh(`chown 1234 ${mount.path}/excl`)).stderr, /Operation not permitted/);
+  assert.equal((await sh(`chown $(id -u) ${mount.path}/excl`)).code, 0);
+  assert.match((await sh(`echo x > ${mount.path}/p-missing/f`)).stderr, /No such file or directory/);
+  const names = await ok(`ls -a ${mount.path}`);
+  assert.doesNotMatch(names, /hard|soft|fifo/);
+});
+
+test('a file unlinked while open stays readable and leaves no .fuse_hidden file', T, async () => {
+  await ok(`echo keep-reading > ${mount.path}/open.txt`);
+  const out = await ok(`exec 3< ${mount.path}/open.txt; rm ${mount.path}/open.txt; cat <&3; ls -a ${mount.path}`).catch((err: Error) => {
+    throw new Error(`${err.message}\ndaemon stderr: ${mount.stderr()}`);
+  });
+  assert.match(out, /keep-reading/);
+  assert.doesNotMatch(out, /fuse_hidden/);
+});
+
+test('a write error reaches close(): writing beyond the quota fails the copy', T, async () => {
+  const small = await startServer({ args: ['--quota', '1000000'] });
+  const m = await startMount(small.url, 'bob', 'bob-pass');
+  try {
+    const res = await sh(`head -c 2000000 /dev/urandom > ${m.path}/too-big`);
+    assert.notEqual(res.code, 0);
+    assert.match(res.stderr, /No space left on device/);
+    // The shell created the file empty before `head` wrote to it; the failed upload left that.
+    const listing = await ok(`ls -a ${join(small.storage, 'bob')}`);
+    assert.doesNotMatch(listing, /rdrive-tmp/);
+    assert.equal((await readFile(join(small.storage, 'bob', 'too-big'))).length, 0);
+  } finally {
+    await m.cleanup();
+    await small.cleanup();
+  }
+});
+
+test('a read-only mount refuses every change with EROFS', T, async () => {
+  const ro = await startMount(server.url, 'alice', 'alice-pass', ['--read-only']);
+  try {
+    assert.equal(await readFile(join(ro.path, 'doc.txt'), 'utf8'), 'saved by editor\n');
+    assert.match((await sh(`echo x > ${ro.path}/new`)).stderr, /Read-only file system/);
+    assert.match((await sh(`rm ${ro.path}/doc.txt`)).stderr, /Read-only file system/);
+    assert.match((await sh(`mkdir ${ro.path}/d`)).stderr, /Read-only file system/);
+  } finally {
+    await ro.cleanup();
+  }
+});
