@@ -140,7 +140,11 @@ export class OpenFile {
     return run;
   }
 
-  async dispose(): Promise<void> {
+  dispose(): Promise<void> {
+    return this.locked(() => this.closeTemp());
+  }
+
+  private async closeTemp(): Promise<void> {
     const temp = this.temp;
     this.temp = undefined;
     this.readAhead.clear();

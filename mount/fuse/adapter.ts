@@ -11,6 +11,9 @@ import type { MountState } from './state.js';
 const EXPECTED = new Set(['ENOENT', 'EEXIST', 'ENOTEMPTY', 'EOPNOTSUPP', 'EPERM', 'EROFS', 'EINVAL', 'EISDIR', 'ENOTDIR']);
 
 /**
+ * Extended attributes are left out on purpose: libfuse then answers ENOSYS, which makes the
+ * kernel stop asking (EOPNOTSUPP would cost a getxattr round trip on every write).
+ *
  * The single place that speaks fuse-native's callback protocol: each op is an async function
  * returning a value or throwing; here a result becomes `cb(0, …)` and an error its negative
  * errno from the shared table.
@@ -66,9 +69,5 @@ export function createOperations(state: MountState, log: Logger): Operations {
     symlink: (_target, path, cb) => status('symlink', path, unsupported.symlink, cb),
     mknod: (path, _mode, _dev, cb) => status('mknod', path, unsupported.mknod, cb),
     readlink: (path, cb) => run('readlink', path, unsupported.readlink, () => cb(0), cb),
-    setxattr: (path, _n, _v, _p, _f, cb) => status('setxattr', path, unsupported.xattr, cb),
-    getxattr: (path, _n, _p, cb) => run('getxattr', path, unsupported.xattr, () => cb(0), cb),
-    listxattr: (path, cb) => run('listxattr', path, async () => [] as string[], (names) => cb(0, names), cb),
-    removexattr: (path, _n, cb) => status('removexattr', path, unsupported.xattr, cb),
   };
 }

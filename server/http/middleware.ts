@@ -98,6 +98,9 @@ export function errorHandler(ctx: ServerContext) {
       return;
     }
     if (error.retryAfter !== undefined) res.setHeader('Retry-After', String(error.retryAfter));
+    // An upload refused midway still has body bytes in flight; close the connection instead of
+    // leaving the client blocked writing a body nobody reads.
+    if (!req.complete) res.setHeader('Connection', 'close');
     res.status(toHttpStatus(error)).json(error.toJSON());
   };
 }

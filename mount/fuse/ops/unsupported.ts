@@ -16,8 +16,3 @@ export async function mknod(): Promise<never> {
 export async function readlink(): Promise<never> {
   throw new RdriveError('EINVAL', 'Not a symbolic link');
 }
-
-/** Extended attributes are not stored; tools like cp -a and rsync -X then skip them quietly. */
-export async function xattr(): Promise<never> {
-  throw new RdriveError('EOPNOTSUPP');
-}
