@@ -49,12 +49,15 @@ export class AttrCache {
     this.set(path, attr);
     const { dir, name } = splitPath(path);
     this.listings.get(dir)?.value.add(name);
+    // The parent's mtime moved on the server.
+    this.attrs.delete(dir);
   }
 
   removed(path: string): void {
     this.attrs.delete(path);
     const { dir, name } = splitPath(path);
     this.listings.get(dir)?.value.delete(name);
+    this.attrs.delete(dir);
     this.dropTree(path);
   }
 

@@ -61,14 +61,22 @@ export async function chown(state: MountState, path: string, uid: number, gid: n
   if (!keepUid || !keepGid) throw new RdriveError('EPERM', 'Files on rdrive belong to the mounting user');
 }
 
+/** What scripts/patch-fuse-native.py passes for UTIME_OMIT (leave this time as it is). */
+export const UTIME_OMIT_MS = 2 ** 48 - 1;
+
 export async function utimens(state: MountState, path: string, atime: number | Date, mtime: number | Date): Promise<void> {
   state.requireWritable();
-  const times = { atime: toMs(atime), mtime: toMs(mtime) };
+  const times: { atime?: number; mtime?: number } = {};
+  if (toMs(atime) !== UTIME_OMIT_MS) times.atime = toMs(atime);
+  if (toMs(mtime) !== UTIME_OMIT_MS) times.mtime = toMs(mtime);
+  if (times.atime === undefined && times.mtime === undefined) return;
   const file = state.files.get(path);
   if (file !== undefined && file.dirty) {
     // Applied with the upload, so the upload itself does not bump mtime afterwards.
-    file.pendingMtime = times.mtime;
-    file.mtime = times.mtime;
+    if (times.mtime !== undefined) {
+      file.pendingMtime = times.mtime;
+      file.mtime = times.mtime;
+    }
     return;
   }
   const attr = await state.client.setAttr(path, times);
