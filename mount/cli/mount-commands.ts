@@ -13,6 +13,7 @@ import { defaultPidFile, isAlive, readPid, removePid, writePid } from '../daemon
 import { createClientLogger } from '../logging.js';
 import { parseServerUrl } from '../remote/api-client.js';
 import { obtainPassword } from './credentials.js';
+import { EXIT } from './exit-codes.js';
 
 const runFile = promisify(execFile);
 const READY_PREFIX = 'rdrive: mounted ';
@@ -101,23 +102,29 @@ async function startDaemon(url: string, mountpoint: string, flags: MountFlags): 
   const user = requireUser(flags.user);
   const mnt = await checkMountpoint(mountpoint);
   const password = await obtainPassword(user, { passwordFile: flags.passwordFile });
-  const args = [process.argv[1]!, 'mount', url, mnt, '--user', user, '--password-file', '/dev/stdin', '--daemon-child',
+  const args = [process.argv[1]!, 'mount', url, mnt, '--user', user, '--daemon-child',
     '--attr-timeout', flags.attrTimeout, '--log-level', flags.logLevel, '--log-file', resolve(flags.logFile),
     ...(flags.readOnly === true ? ['--read-only'] : []), ...(flags.allowOther === true ? ['--allow-other'] : []),
     ...(flags.pidFile === undefined ? [] : ['--pid-file', resolve(flags.pidFile)])];
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
-  child.stdin.end(`${password}\n`);
+  // The environment of a process is readable only by its owner (/proc/PID/environ is 0400).
+  const child = spawn(process.execPath, args, {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RDRIVE_PASSWORD: password },
+  });
   let errors = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => { errors += d; });
   const lines = createInterface({ input: child.stdout });
+  // 'close' comes after the child's stdio is drained, so its error message is complete.
+  const exited = once(child, 'close');
   const ready = await Promise.race([
     once(lines, 'line').then(([line]) => String(line).startsWith(READY_PREFIX)),
-    once(child, 'exit').then(() => false),
+    exited.then(() => false),
   ]);
   if (!ready) {
-    await once(child, 'exit').catch(() => undefined);
+    const [code] = (await exited) as [number | null];
     const message = errors.replace(/^rdrive: /, '').trim() || 'the mount process exited';
-    throw new RdriveError(child.exitCode === 5 ? 'UNAUTHORIZED' : 'EIO', message);
+    throw new RdriveError(code === EXIT.AUTH ? 'UNAUTHORIZED' : code === EXIT.UNREACHABLE ? 'UNREACHABLE' : 'EIO', message);
   }
   lines.close();
   child.stdout.destroy();

@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, test } from 'node:test';
+import { forceUnmount, isMounted, ok, startMount } from '../helpers/mount-process.js';
+import { CLIENT_BIN, startServer, type TestServer } from '../helpers/server-process.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+const run = promisify(execFile);
+let server: TestServer;
+let tmp: { path: string; remove: () => Promise<void> };
+const T = { timeout: 60_000 };
+
+before(async () => {
+  server = await startServer();
+  tmp = await makeTempDir('rdrive-mountcli-');
+});
+
+after(async () => {
+  await server?.cleanup();
+  await tmp?.remove();
+});
+
+async function rdrive(args: string[], password = 'alice-pass'): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLIENT_BIN, ...args], { timeout: 30_000, env: { ...process.env, RDRIVE_PASSWORD: password } });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+async function freshDir(name: string): Promise<string> {
+  const dir = join(tmp.path, name);
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+test('wrong password: exit 5, clear message, nothing mounted', T, async () => {
+  const mnt = await freshDir('m1');
+  const res = await rdrive(['mount', server.url, mnt, '--user', 'alice'], 'wrong');
+  assert.equal(res.code, 5);
+  assert.match(res.stderr, /wrong user name or password/);
+  assert.equal(await isMounted(mnt), false);
+});
+
+test('server unreachable: exit 6 and a hint', T, async () => {
+  const mnt = await freshDir('m2');
+  const res = await rdrive(['mount', 'http://127.0.0.1:1', mnt, '--user', 'alice']);
+  assert.equal(res.code, 6);
+  assert.match(res.stderr, /Cannot reach the server/);
+  assert.equal(await isMounted(mnt), false);
+});
+
+test('mountpoint missing, not empty, or already mounted: refused before mounting', T, async () => {
+  const missing = await rdrive(['mount', server.url, join(tmp.path, 'nope'), '--user', 'alice']);
+  assert.equal(missing.code, 3);
+  assert.match(missing.stderr, /does not exist/);
+  const full = await freshDir('full');
+  await writeFile(join(full, 'x'), 'x');
+  const notEmpty = await rdrive(['mount', server.url, full, '--user', 'alice']);
+  assert.equal(notEmpty.code, 8);
+  assert.match(notEmpty.stderr, /not empty/);
+  const m = await startMount(server.url, 'alice', 'alice-pass');
+  try {
+    const again = await rdrive(['mount', server.url, m.path, '--user', 'alice']);
+    assert.equal(again.code, 8);
+    assert.match(again.stderr, /already a mountpoint/);
+  } finally {
+    await m.cleanup();
+  }
+  const noUser = await rdrive(['mount', server.url, await freshDir('m3')]);
+  assert.equal(noUser.code, 2);
+  assert.match(noUser.stderr, /No user/);
+});
+
+test('--daemon returns once mounted; rdrive unmount stops it', T, async () => {
+  const mnt = await freshDir('daemon');
+  try {
+    const res = await rdrive(['mount', server.url, mnt, '--user', 'alice', '--daemon', '--log-file', join(tmp.path, 'd.log')]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal(await isMounted(mnt), true, 'usable as soon as the command returned');
+    await ok(`echo daemon > ${mnt}/d.txt && cat ${mnt}/d.txt`);
+    const un = await rdrive(['unmount', mnt]);
+    assert.equal(un.code, 0, un.stderr);
+    assert.equal(await isMounted(mnt), false);
+    const twice = await rdrive(['unmount', mnt]);
+    assert.notEqual(twice.code, 0);
+    assert.match(twice.stderr, /not mounted/);
+  } finally {
+    await forceUnmount(mnt);
+  }
+});
+
+test('--daemon with a wrong password fails without leaving anything mounted', T, async () => {
+  const mnt = await freshDir('daemon-bad');
+  const res = await rdrive(['mount', server.url, mnt, '--user', 'alice', '--daemon'], 'wrong');
+  assert.notEqual(res.code, 0);
+  assert.match(res.stderr, /wrong user name or password/);
+  assert.equal(await isMounted(mnt), false);
+});

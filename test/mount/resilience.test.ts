@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, test } from 'node:test';
+import { ok, sh, startMount, type TestMount } from '../helpers/mount-process.js';
+import { startServer, type TestServer } from '../helpers/server-process.js';
+
+let server: TestServer;
+const T = { timeout: 90_000 };
+
+before(async () => {
+  server = await startServer({ args: ['--idle-timeout', '2'] });
+});
+
+after(async () => {
+  await server?.cleanup();
+});
+
+test('two mounts of the same user see each other\'s closed files; another user sees nothing', T, async () => {
+  const a = await startMount(server.url, 'alice', 'alice-pass', ['--attr-timeout', '0']);
+  const b = await startMount(server.url, 'alice', 'alice-pass', ['--attr-timeout', '0']);
+  const c = await startMount(server.url, 'bob', 'bob-pass');
+  try {
+    await ok(`echo from-a > ${a.path}/shared.txt`);
+    assert.equal(await readFile(join(b.path, 'shared.txt'), 'utf8'), 'from-a\n');
+    await ok(`echo from-b > ${b.path}/shared.txt`);
+    assert.equal(await readFile(join(a.path, 'shared.txt'), 'utf8'), 'from-b\n', 'close-to-open: a fresh open sees the new bytes');
+    assert.equal((await sh(`ls ${c.path}`)).stdout, '');
+    assert.match((await sh(`cat ${c.path}/shared.txt`)).stderr, /No such file/);
+    await ok(`echo bobs > ${c.path}/mine.txt`);
+    assert.match((await sh(`ls ${a.path}`)).stdout, /^shared.txt\n$/);
+  } finally {
+    await Promise.all([a.cleanup(), b.cleanup(), c.cleanup()]);
+  }
+});
+
+test('server stopped: calls fail fast with an error; restarted: the mount works again', T, async () => {
+  const m = await startMount(server.url, 'alice', 'alice-pass', ['--attr-timeout', '0']);
+  try {
+    await ok(`echo before > ${m.path}/r.txt`);
+    await server.stop();
+    const ls = await sh(`ls ${m.path}/ && cat ${m.path}/r.txt`, { timeoutMs: 30_000 });
+    assert.notEqual(ls.code, 0);
+    assert.match(ls.stderr, /Input\/output error|timed out|Transport/i);
+    const write = await sh(`echo during > ${m.path}/w.txt`, { timeoutMs: 30_000 });
+    assert.notEqual(write.code, 0, 'a write that cannot reach the server fails at close');
+    await server.restart();
+    await ok(`echo after > ${m.path}/r2.txt`);
+    assert.equal(await readFile(join(m.path, 'r.txt'), 'utf8'), 'before\n');
+    assert.equal(await readFile(join(server.storage, 'alice', 'r2.txt'), 'utf8'), 'after\n');
+  } finally {
+    await m.cleanup();
+  }
+});
+
+test('an idle session expires and the daemon logs in again by itself', T, async () => {
+  const m = await startMount(server.url, 'alice', 'alice-pass', ['--attr-timeout', '0']);
+  try {
+    await ok(`echo one > ${m.path}/idle.txt`);
+    await sleep(3000);
+    await ok(`echo two >> ${m.path}/idle.txt`);
+    assert.equal(await readFile(join(m.path, 'idle.txt'), 'utf8'), 'one\ntwo\n');
+    await sleep(300);
+    const log = await readFile(m.logFile, 'utf8');
+    assert.match(log, /session expired; logging in again/);
+    assert.doesNotMatch(log, /alice-pass/);
+  } finally {
+    await m.cleanup();
+  }
+});
+
+test('data written just before SIGTERM is uploaded before the unmount', T, async () => {
+  const m = await startMount(server.url, 'alice', 'alice-pass');
+  await ok(`mkdir -p ${m.path}/late`);
+  await writeFile(join(m.path, 'late', 'f.txt'), 'last words');
+  await m.cleanup();
+  assert.equal(await readFile(join(server.storage, 'alice', 'late', 'f.txt'), 'utf8'), 'last words');
+});
