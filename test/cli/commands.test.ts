@@ -1,0 +1,188 @@
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, test } from 'node:test';
+import { ok } from '../helpers/mount-process.js';
+import { CLIENT_BIN, startServer, type TestServer } from '../helpers/server-process.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+const run = promisify(execFile);
+let server: TestServer;
+let tmp: { path: string; remove: () => Promise<void> };
+const T = { timeout: 90_000 };
+
+before(async () => {
+  server = await startServer({ args: ['--idle-timeout', '3'] });
+  tmp = await makeTempDir('rdrive-cli-');
+});
+
+after(async () => {
+  await server?.cleanup();
+  await tmp?.remove();
+});
+
+interface Result { code: number; stdout: string; stderr: string }
+
+async function rdrive(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLIENT_BIN, ...args], {
+      timeout: 60_000,
+      maxBuffer: 64 * 1024 * 1024,
+      env: { ...process.env, RDRIVE_SERVER: server.url, RDRIVE_USER: 'alice', RDRIVE_PASSWORD: 'alice-pass', RDRIVE_SESSION_FILE: join(tmp.path, 'no-session.json'), ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+async function okCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  const res = await rdrive(args, env);
+  assert.equal(res.code, 0, `rdrive ${args.join(' ')}: ${res.stderr}`);
+  return res.stdout;
+}
+
+test('put, ls (-l, --json), stat, get: content, size and mode survive the round trip', T, async () => {
+  const src = join(tmp.path, 'hello.txt');
+  await writeFile(src, 'hello rdrive\n', { mode: 0o640 });
+  await okCli(['put', src, '/']);
+  assert.match(await okCli(['ls']), /^hello.txt$/m);
+  assert.match(await okCli(['ls', '-l', '/']), /^-rw-r----- 13 \d{4}-\d\d-\d\d \d\d:\d\d:\d\d hello.txt$/m);
+  const json = JSON.parse(await okCli(['ls', '--json'])) as Array<{ name: string; size: number }>;
+  assert.deepEqual(json.map((e) => [e.name, e.size]), [['hello.txt', 13]]);
+  const st = JSON.parse(await okCli(['stat', 'hello.txt', '--json'])) as { size: number; mode: number; type: string };
+  assert.deepEqual([st.size, st.mode, st.type], [13, 0o640, 'file']);
+  assert.match(await okCli(['stat', 'hello.txt']), /Size: 13/);
+  await okCli(['get', 'hello.txt', join(tmp.path, 'back.txt')]);
+  assert.equal(await readFile(join(tmp.path, 'back.txt'), 'utf8'), 'hello rdrive\n');
+  assert.equal((await stat(join(tmp.path, 'back.txt'))).mode & 0o777, 0o640);
+});
+
+test('put -r and get -r of a tree are byte-for-byte identical', T, async () => {
+  await ok(`mkdir -p t/a/b && for i in $(seq 1 15); do head -c $((RANDOM * 3)) /dev/urandom > t/a/f$i; done && echo x > t/a/b/deep`, { cwd: tmp.path });
+  await okCli(['mkdir', '-p', 'trees/one']);
+  await okCli(['put', '-r', join(tmp.path, 't'), 'trees/one/']);
+  await okCli(['get', '-r', 'trees/one/t', join(tmp.path, 't-back')]);
+  await ok(`diff -r ${tmp.path}/t ${tmp.path}/t-back`);
+  const noR = await rdrive(['put', join(tmp.path, 't'), '/']);
+  assert.notEqual(noR.code, 0);
+  assert.match(noR.stderr, /use put -r/);
+});
+
+test('preview shows text as is and binary as a hex dump, at most 1024 bytes', T, async () => {
+  await writeFile(join(tmp.path, 'long.txt'), 'abcdefghij'.repeat(300));
+  await okCli(['put', join(tmp.path, 'long.txt'), 'long.txt']);
+  assert.equal(await okCli(['preview', 'long.txt']), 'abcdefghij'.repeat(300).slice(0, 1024));
+  await writeFile(join(tmp.path, 'bin'), Buffer.from([0, 1, 2, 0x41, 0x42, 0xff]));
+  await okCli(['put', join(tmp.path, 'bin'), 'bin']);
+  assert.equal(await okCli(['preview', 'bin']), '00000000: 0001 0241 42ff                           ...AB.\n');
+});
+
+test('mkdir -p, mv, rm and rm -r, df', T, async () => {
+  await okCli(['mkdir', '-p', 'x/y/z']);
+  await okCli(['mkdir', '-p', 'x/y/z']);
+  const exists = await rdrive(['mkdir', 'x']);
+  assert.equal(exists.code, 8);
+  await okCli(['mv', 'long.txt', 'x/y']);
+  assert.match(await okCli(['ls', 'x/y']), /^long.txt$/m);
+  await okCli(['mv', 'x/y/long.txt', 'x/renamed.txt']);
+  const notEmpty = await rdrive(['rm', 'x']);
+  assert.notEqual(notEmpty.code, 0);
+  assert.match(notEmpty.stderr, /use rm -r/);
+  await okCli(['rm', 'x/renamed.txt']);
+  await okCli(['rm', '-r', 'x']);
+  assert.equal((await rdrive(['stat', 'x'])).code, 3);
+  const df = JSON.parse(await okCli(['df', '--json'])) as { total: number; free: number };
+  assert.ok(df.total > 0 && df.free > 0);
+  assert.match(await okCli(['df']), /Size\s+Used\s+Avail/);
+});
+
+test('a 300 MiB put and get stream with flat memory', { timeout: 180_000 }, async () => {
+  await ok(`head -c ${300 * 1024 * 1024} /dev/urandom > big.bin`, { cwd: tmp.path });
+  for (const args of [['put', join(tmp.path, 'big.bin'), 'big.bin'], ['get', 'big.bin', join(tmp.path, 'big.back')]]) {
+    const child = spawn(process.execPath, [CLIENT_BIN, ...args, '--quiet'], {
+      env: { ...process.env, RDRIVE_SERVER: server.url, RDRIVE_USER: 'alice', RDRIVE_PASSWORD: 'alice-pass', RDRIVE_SESSION_FILE: join(tmp.path, 'none.json') },
+      stdio: 'ignore',
+    });
+    let peakKb = 0;
+    const sampler = setInterval(() => {
+      readFile(`/proc/${child.pid}/status`, 'utf8').then((s) => {
+        peakKb = Math.max(peakKb, Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0));
+      }, () => undefined);
+    }, 50);
+    const [code] = await once(child, 'exit');
+    clearInterval(sampler);
+    assert.equal(code, 0);
+    assert.ok(peakKb > 0 && peakKb < 200 * 1024, `${args[0]} peak RSS ${Math.round(peakKb / 1024)} MB`);
+  }
+  await ok(`cmp ${tmp.path}/big.bin ${tmp.path}/big.back`);
+});
+
+test('an interrupted get leaves no file under the final name and no part file', T, async () => {
+  const dest = join(tmp.path, 'interrupted');
+  await ok(`mkdir -p ${dest}`);
+  const child = spawn(process.execPath, [CLIENT_BIN, 'get', 'big.bin', join(dest, 'big.bin'), '--quiet'], {
+    env: { ...process.env, RDRIVE_SERVER: server.url, RDRIVE_USER: 'alice', RDRIVE_PASSWORD: 'alice-pass', RDRIVE_SESSION_FILE: join(tmp.path, 'none.json') },
+    stdio: 'ignore',
+  });
+  for (let i = 0; i < 200 && (await readdir(dest)).length === 0; i++) await sleep(10);
+  child.kill('SIGINT');
+  await once(child, 'exit');
+  assert.deepEqual(await readdir(dest), []);
+});
+
+test('login keeps a 0600 session file that later commands use; expiry says what to do', T, async () => {
+  const session = join(tmp.path, 'session.json');
+  await okCli(['login'], { RDRIVE_SESSION_FILE: session });
+  assert.equal((await stat(session)).mode & 0o777, 0o600);
+  assert.doesNotMatch(await readFile(session, 'utf8'), /alice-pass/);
+  assert.match(await okCli(['ls'], { RDRIVE_SESSION_FILE: session, RDRIVE_PASSWORD: '' }), /hello.txt/);
+  await sleep(3500);
+  const expired = await rdrive(['ls'], { RDRIVE_SESSION_FILE: session, RDRIVE_PASSWORD: '' });
+  assert.equal(expired.code, 5);
+  assert.match(expired.stderr, /Session expired: run "rdrive login"/);
+  await okCli(['login'], { RDRIVE_SESSION_FILE: session });
+  await okCli(['logout'], { RDRIVE_SESSION_FILE: session });
+  await assert.rejects(stat(session));
+});
+
+test('errors: one line on stderr and a distinct exit code each', T, async () => {
+  const wrong = await rdrive(['ls'], { RDRIVE_PASSWORD: 'nope' });
+  assert.equal(wrong.code, 5);
+  assert.equal(wrong.stderr, 'rdrive: Login failed: wrong user name or password\n');
+  const missing = await rdrive(['get', 'no-such-file', join(tmp.path, 'x')]);
+  assert.equal(missing.code, 3);
+  assert.equal(missing.stderr.trim().split('\n').length, 1);
+  const down = await rdrive(['ls', '--server', 'http://127.0.0.1:1']);
+  assert.equal(down.code, 6);
+  assert.match(down.stderr, /Cannot reach the server/);
+  const usage = await rdrive(['put', 'only-one-arg']);
+  assert.equal(usage.code, 2);
+  const noUser = await rdrive(['ls'], { RDRIVE_USER: '' });
+  assert.equal(noUser.code, 2);
+  assert.match(noUser.stderr, /No user/);
+  const badUrl = await rdrive(['ls', '--server', 'ftp://x']);
+  assert.equal(badUrl.code, 2);
+});
+
+test('limits: a full server is reported as such after one Retry-After wait; quota is ENOSPC', T, async () => {
+  const small = await startServer({ args: ['--max-clients', '1', '--quota', '1000'] });
+  try {
+    const env = { RDRIVE_SERVER: small.url, RDRIVE_SESSION_FILE: join(tmp.path, 'small-session.json') };
+    await okCli(['login'], env);
+    const full = await rdrive(['ls'], { ...env, RDRIVE_USER: 'bob', RDRIVE_PASSWORD: 'bob-pass', RDRIVE_SESSION_FILE: join(tmp.path, 'bob.json') });
+    assert.equal(full.code, 7);
+    assert.match(full.stderr, /Server full/);
+    await writeFile(join(tmp.path, '2k'), Buffer.alloc(2000));
+    const quota = await rdrive(['put', join(tmp.path, '2k'), '2k'], env);
+    assert.equal(quota.code, 9);
+    assert.match(quota.stderr, /Quota exceeded/);
+  } finally {
+    await small.cleanup();
+  }
+});
