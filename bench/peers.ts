@@ -1,0 +1,81 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { forceUnmount, isMounted, ok, startMount, type TestMount } from '../test/helpers/mount-process.js';
+import { startServer, type TestServer } from '../test/helpers/server-process.js';
+
+/** A target the workloads run against: a directory, and how to drop its caches. */
+export interface Target {
+  name: string;
+  dir: string;
+  /** Empties every cache between the data and the reader (page cache, daemon caches). */
+  coldCache: () => Promise<void>;
+  stop: () => Promise<void>;
+}
+
+export async function dropPageCache(): Promise<void> {
+  await ok('sync; echo 3 > /proc/sys/vm/drop_caches || true');
+}
+
+export async function localTarget(root: string): Promise<Target> {
+  const dir = join(root, 'local');
+  await mkdir(dir);
+  return { name: 'local', dir, coldCache: dropPageCache, stop: async () => undefined };
+}
+
+export async function rdriveTarget(): Promise<Target> {
+  const server: TestServer = await startServer({ users: { bench: 'bench-pass' }, args: ['--log-level', 'warn'] });
+  let mount: TestMount = await startMount(server.url, 'bench', 'bench-pass', ['--log-level', 'warn']);
+  return {
+    name: 'rdrive',
+    get dir() { return mount.path; },
+    coldCache: async () => {
+      await mount.cleanup();
+      await dropPageCache();
+      mount = await startMount(server.url, 'bench', 'bench-pass', ['--log-level', 'warn']);
+    },
+    stop: async () => {
+      await mount.cleanup();
+      await server.cleanup();
+    },
+  };
+}
+
+/** A throwaway sshd on loopback with its own keys and config; sshfs mounts a folder through it. */
+export async function sshfsTarget(root: string): Promise<Target> {
+  const dir = join(root, 'ssh');
+  const remote = join(dir, 'remote');
+  const mnt = join(dir, 'mnt');
+  await mkdir(remote, { recursive: true });
+  await mkdir(mnt);
+  await mkdir('/run/sshd', { recursive: true });
+  await ok(`ssh-keygen -q -t ed25519 -N '' -f ${dir}/host_key && ssh-keygen -q -t ed25519 -N '' -f ${dir}/client_key && cp ${dir}/client_key.pub ${dir}/authorized_keys && chmod 600 ${dir}/authorized_keys`);
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  await writeFile(join(dir, 'sshd_config'), [
+    `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${dir}/host_key`, `AuthorizedKeysFile ${dir}/authorized_keys`,
+    'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'UsePAM no',
+    'StrictModes no', `PidFile ${dir}/sshd.pid`, 'Subsystem sftp internal-sftp', '',
+  ].join('\n'));
+  const sshd: ChildProcess = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: 'ignore' });
+  await sleep(500);
+  const user = (await ok('id -un')).trim();
+  const mountSshfs = async (): Promise<void> => {
+    await ok(`sshfs -p ${port} -o IdentityFile=${dir}/client_key,StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null,LogLevel=ERROR ${user}@127.0.0.1:${remote} ${mnt}`);
+    for (let i = 0; i < 50 && !(await isMounted(mnt)); i++) await sleep(100);
+  };
+  await mountSshfs();
+  return {
+    name: 'sshfs',
+    dir: mnt,
+    coldCache: async () => {
+      await ok(`fusermount -u ${mnt}`);
+      await dropPageCache();
+      await mountSshfs();
+    },
+    stop: async () => {
+      await forceUnmount(mnt);
+      sshd.kill('SIGTERM');
+    },
+  };
+}
