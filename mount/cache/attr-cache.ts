@@ -1,5 +1,8 @@
 import type { Attr } from '../../common/api.js';
 
+const RELIST_MAX_ENTRIES = 5000;
+const RELIST_WINDOW_MS = 30_000;
+
 interface Timed<T> {
   value: T;
   expires: number;
@@ -13,6 +16,8 @@ interface Timed<T> {
 export class AttrCache {
   private readonly attrs = new Map<string, Timed<Attr>>();
   private readonly listings = new Map<string, Timed<Set<string>>>();
+  /** Directories listed recently with their size: worth listing again rather than stat-ing each name. */
+  private readonly recentlyListed = new Map<string, { size: number; at: number }>();
 
   constructor(private readonly ttlMs: number, private readonly now: () => number = Date.now) {}
 
@@ -35,8 +40,18 @@ export class AttrCache {
     return this.fresh(this.listings, dir);
   }
 
+  /**
+   * True when a lookup miss in `dir` is better answered by listing it again (one request for
+   * every name, e.g. while cp fills it) than by a stat per name.
+   */
+  worthRelisting(dir: string): boolean {
+    const seen = this.recentlyListed.get(dir);
+    return seen !== undefined && seen.size <= RELIST_MAX_ENTRIES && this.now() - seen.at < RELIST_WINDOW_MS;
+  }
+
   setListing(dir: string, entries: ReadonlyArray<{ name: string } & Attr>): void {
     const expires = this.now() + this.ttlMs;
+    this.recentlyListed.set(dir, { size: entries.length, at: this.now() });
     this.listings.set(dir, { value: new Set(entries.map((e) => e.name)), expires });
     for (const e of entries) {
       const { name, ...attr } = e;
@@ -65,6 +80,12 @@ export class AttrCache {
   forget(path: string): void {
     this.attrs.delete(path);
     this.listings.delete(splitPath(path).dir);
+  }
+
+  /** A directory this mount just created is known to be empty. */
+  createdDir(path: string, attr: Attr): void {
+    this.added(path, attr);
+    this.setListing(path, []);
   }
 
   private dropTree(path: string): void {

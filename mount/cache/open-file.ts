@@ -15,6 +15,8 @@ export type UploadPlan =
 export type RangeFetcher = (offset: number, length: number) => Promise<Buffer>;
 
 let tempCounter = 0;
+/** Uploads up to this size are sent from memory. */
+const SMALL_BODY = 1024 * 1024;
 
 /**
  * One open file of the mount, shared by all its file descriptors: the server's content as of
@@ -31,6 +33,8 @@ export class OpenFile {
   mode: number;
   pendingMtime: number | undefined;
   pendingMode: number | undefined;
+  /** The last upload failed and was reported to the program; nothing new was written since. */
+  uploadFailed = false;
   /** Bytes of the server copy that still count (a truncate below it cuts them off). */
   private baseSize: number;
   private serverSize: number;
@@ -38,6 +42,8 @@ export class OpenFile {
   private localComplete: boolean;
   private readonly extents = new ExtentSet();
   private temp: { path: string; fh: FileHandle } | undefined;
+  /** A new small file lives in memory (no temp file at all) until it outgrows SMALL_BODY. */
+  private mem: Buffer | undefined;
   private readonly readAhead: ReadAhead;
   private lock: Promise<unknown> = Promise.resolve();
 
@@ -53,6 +59,7 @@ export class OpenFile {
     this.mtime = attr.mtime;
     this.mode = attr.mode;
     this.localComplete = options.created || attr.size === 0;
+    if (options.created) this.mem = Buffer.alloc(0);
     this.cacheDir = options.cacheDir;
     this.readAhead = new ReadAhead((offset, length) => options.fetch(offset, length));
   }
@@ -68,6 +75,12 @@ export class OpenFile {
   }
 
   async write(data: Buffer, position: number): Promise<number> {
+    this.uploadFailed = false;
+    if (this.mem !== undefined && position + data.length <= SMALL_BODY) {
+      this.writeMem(data, position);
+      return data.length;
+    }
+    if (this.mem !== undefined) await this.spill();
     const { fh } = await this.tempFile();
     let done = 0;
     while (done < data.length) {
@@ -93,6 +106,7 @@ export class OpenFile {
 
   async truncate(size: number): Promise<void> {
     if (size < this.size && this.temp !== undefined) await this.temp.fh.truncate(size);
+    if (this.mem !== undefined && size < this.size) this.mem.fill(0, size, Math.min(this.size, this.mem.length));
     this.extents.clip(size);
     this.baseSize = Math.min(this.baseSize, size);
     this.size = size;
@@ -103,10 +117,20 @@ export class OpenFile {
   async plan(): Promise<UploadPlan> {
     if (!this.dirty) return { kind: 'none' };
     if (this.created || this.localComplete || this.baseSize === 0 || this.extents.coversWhole(this.size)) {
+      const size = this.size;
+      if (this.mem !== undefined && size <= SMALL_BODY) {
+        const data = Buffer.from(this.mem.subarray(0, size));
+        if (data.length < size) return { kind: 'whole', size, body: () => Readable.from([Buffer.concat([data, Buffer.alloc(size - data.length)])]) };
+        return { kind: 'whole', size, body: () => Readable.from([data]) };
+      }
       const { path, fh } = await this.tempFile();
       await fh.truncate(this.size);
-      const size = this.size;
-      return { kind: 'whole', size, body: () => (size === 0 ? Readable.from([]) : createReadStream(path, { start: 0, end: size - 1, highWaterMark: 1 << 20 })) };
+      if (size <= SMALL_BODY) {
+        // One buffer: the request goes out at once instead of waiting on a file stream.
+        const data = await this.readLocal(0, size);
+        return { kind: 'whole', size, body: () => Readable.from([data]) };
+      }
+      return { kind: 'whole', size, body: () => createReadStream(path, { start: 0, end: size - 1, highWaterMark: 1 << 20 }) };
     }
     // Bytes between a truncate point and the old end must read as zeros on the server too.
     const gapEnd = Math.min(this.serverSize, this.size);
@@ -145,6 +169,7 @@ export class OpenFile {
   }
 
   private async closeTemp(): Promise<void> {
+    this.mem = undefined;
     const temp = this.temp;
     this.temp = undefined;
     this.readAhead.clear();
@@ -154,7 +179,33 @@ export class OpenFile {
     }
   }
 
+  private writeMem(data: Buffer, position: number): void {
+    const end = position + data.length;
+    if (this.mem!.length < end) {
+      const grown = Buffer.alloc(Math.min(SMALL_BODY, Math.max(end, this.mem!.length * 2, 64 * 1024)));
+      this.mem!.copy(grown);
+      this.mem = grown;
+    }
+    data.copy(this.mem!, position);
+    this.extents.add(position, end);
+    this.size = Math.max(this.size, end);
+    this.mtime = Date.now();
+  }
+
+  /** Moves an in-memory file to a temp file once it grows past SMALL_BODY. */
+  private async spill(): Promise<void> {
+    const data = this.mem!.subarray(0, Math.min(this.size, this.mem!.length));
+    this.mem = undefined;
+    const { fh } = await this.tempFile();
+    await fh.write(data, 0, data.length, 0);
+  }
+
   private async readLocal(start: number, end: number): Promise<Buffer> {
+    if (this.mem !== undefined) {
+      const out = Buffer.alloc(end - start);
+      this.mem.copy(out, 0, Math.min(start, this.mem.length), Math.min(end, this.mem.length));
+      return out;
+    }
     const buf = Buffer.alloc(end - start);
     if (this.temp === undefined) return buf;
     let done = 0;

@@ -3,7 +3,7 @@ import type { Attr } from '../../common/api.js';
 import { RdriveError } from '../../common/errors.js';
 import { toSegments } from '../../common/paths.js';
 import { AttrCache, splitPath } from '../cache/attr-cache.js';
-import { OpenFile } from '../cache/open-file.js';
+import { OpenFile, type UploadPlan } from '../cache/open-file.js';
 import type { ApiClient } from '../remote/api-client.js';
 
 export interface Handle {
@@ -47,7 +47,26 @@ export class MountState {
     const cached = this.cache.get(path);
     if (cached !== undefined) return cached;
     if (this.cache.knownMissing(path)) throw new RdriveError('ENOENT');
+    const { dir } = splitPath(path);
+    if (this.cache.worthRelisting(dir)) {
+      await this.relist(dir).catch(() => undefined);
+      const listed = this.cache.get(path);
+      if (listed !== undefined) return listed;
+      if (this.cache.knownMissing(path)) throw new RdriveError('ENOENT');
+    }
     return this.fetchAttr(path);
+  }
+
+  private readonly relisting = new Map<string, Promise<void>>();
+
+  /** One listing request shared by every lookup that waits on the same directory. */
+  relist(dir: string): Promise<void> {
+    let pending = this.relisting.get(dir);
+    if (pending === undefined) {
+      pending = this.client.list(dir).then(({ entries }) => this.cache.setListing(dir, entries)).finally(() => this.relisting.delete(dir));
+      this.relisting.set(dir, pending);
+    }
+    return pending;
   }
 
   async fetchAttr(path: string): Promise<Attr> {
@@ -91,26 +110,36 @@ export class MountState {
       const plan = await file.plan();
       if (plan.kind === 'none') return;
       const started = Date.now();
-      let attr: Attr;
-      if (plan.kind === 'whole') {
-        attr = await this.client.upload(file.path, plan.body, {
-          length: plan.size,
-          ...(file.pendingMode === undefined && !file.created ? {} : { mode: file.pendingMode ?? file.mode }),
-          ...(file.pendingMtime === undefined ? {} : { mtime: file.pendingMtime }),
-        });
-      } else {
-        attr = await this.client.patch(file.path, plan.body, plan.size);
-        if (file.pendingMode !== undefined || file.pendingMtime !== undefined) {
-          attr = await this.client.setAttr(file.path, {
-            ...(file.pendingMode === undefined ? {} : { mode: file.pendingMode }),
-            ...(file.pendingMtime === undefined ? {} : { mtime: file.pendingMtime }),
-          });
-        }
+      try {
+        await this.send(file, plan);
+        file.uploadFailed = false;
+      } catch (err) {
+        file.uploadFailed = true;
+        throw err;
       }
-      file.uploaded(attr, plan);
-      this.cache.added(file.path, attr);
       this.log.debug({ path: file.path, kind: plan.kind, size: plan.size, ms: Date.now() - started }, 'uploaded');
     });
+  }
+
+  private async send(file: OpenFile, plan: Exclude<UploadPlan, { kind: 'none' }>): Promise<void> {
+    let attr: Attr;
+    if (plan.kind === 'whole') {
+      attr = await this.client.upload(file.path, plan.body, {
+        length: plan.size,
+        ...(file.pendingMode === undefined && !file.created ? {} : { mode: file.pendingMode ?? file.mode }),
+        ...(file.pendingMtime === undefined ? {} : { mtime: file.pendingMtime }),
+      });
+    } else {
+      attr = await this.client.patch(file.path, plan.body, plan.size);
+      if (file.pendingMode !== undefined || file.pendingMtime !== undefined) {
+        attr = await this.client.setAttr(file.path, {
+          ...(file.pendingMode === undefined ? {} : { mode: file.pendingMode }),
+          ...(file.pendingMtime === undefined ? {} : { mtime: file.pendingMtime }),
+        });
+      }
+    }
+    file.uploaded(attr, plan);
+    this.cache.added(file.path, attr);
   }
 
   /** Open files at or below `path` (a renamed or removed directory moves or drops them). */

@@ -17,25 +17,52 @@ export function isTempName(name: string): boolean {
  */
 export async function confine(root: string, segments: readonly string[]): Promise<string> {
   if (segments.some(isTempName)) throw new RdriveError('ENOENT');
-  const realRoot = await realpath(root);
+  const realRoot = await realRootOf(root);
   const target = resolve(realRoot, join(...(segments.length === 0 ? ['.'] : segments)));
   if (!isPathInside(realRoot, target)) throw new RdriveError('EACCES', 'Path leads outside your folder');
-  let probe = target;
+  if (segments.length === 0) return target;
+  // The common case costs two calls: the parent's real path, and an lstat of the last name.
+  checkReal(realRoot, await realExisting(realRoot, dirname(target)));
+  const last = await lstat(target).catch(() => undefined);
+  if (last?.isSymbolicLink() === true) {
+    const real = await realpath(target).catch(() => undefined);
+    // A dangling symlink would let a later create follow it anywhere.
+    if (real === undefined) throw new RdriveError('EACCES', 'Path leads outside your folder');
+    checkReal(realRoot, real);
+  }
+  return target;
+}
+
+function checkReal(realRoot: string, real: string): void {
+  if (!isPathInside(realRoot, real)) throw new RdriveError('EACCES', 'Path leads outside your folder');
+}
+
+/** The real path of `path`, or of its deepest existing ancestor. */
+async function realExisting(realRoot: string, path: string): Promise<string> {
+  let probe = path;
   for (;;) {
     try {
-      const real = await realpath(probe);
-      if (!isPathInside(realRoot, real)) throw new RdriveError('EACCES', 'Path leads outside your folder');
-      return target;
+      return await realpath(probe);
     } catch (err) {
-      if (err instanceof RdriveError) throw err;
       const code = (err as { code?: string }).code;
       if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
-      // A dangling symlink would let a later create follow it anywhere.
       if (await isSymlink(probe)) throw new RdriveError('EACCES', 'Path leads outside your folder');
-      if (probe === realRoot) return target;
+      if (probe === realRoot || probe === dirname(probe)) return realRoot;
       probe = dirname(probe);
     }
   }
+}
+
+const realRoots = new Map<string, string>();
+
+/** Users' roots do not move while the server runs: resolve each once. */
+async function realRootOf(root: string): Promise<string> {
+  let real = realRoots.get(root);
+  if (real === undefined) {
+    real = await realpath(root);
+    realRoots.set(root, real);
+  }
+  return real;
 }
 
 async function isSymlink(path: string): Promise<boolean> {

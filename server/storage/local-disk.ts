@@ -112,6 +112,7 @@ export class LocalDiskBackend implements StorageBackend {
         }
         if (options.mtime !== undefined) await fh.utimes(new Date(), new Date(options.mtime));
         await fh.sync();
+        const st = await fh.stat();
         await fh.close();
         if (options.exclusive === true) {
           await link(temp, target);
@@ -120,7 +121,7 @@ export class LocalDiskBackend implements StorageBackend {
           await rename(temp, target);
         }
         await syncDir(dirname(target));
-        return toAttr(await stat(target));
+        return toAttr(st);
       });
     });
   }
@@ -266,11 +267,10 @@ async function statVisible(path: string): Promise<Stats> {
   return st;
 }
 
-/** The file at target, undefined when absent; EISDIR for a directory; parent must be a dir. */
+/** The file at target, undefined when absent; EISDIR for a directory. (A missing parent or a
+ * file as parent fails the temp file's creation with ENOENT / ENOTDIR.) */
 async function existingFile(target: string, segments: string[]): Promise<Stats | undefined> {
   if (segments.length === 0) throw new RdriveError('EISDIR');
-  const parent = await stat(dirname(target));
-  if (!parent.isDirectory()) throw new RdriveError('ENOTDIR');
   try {
     const st = await stat(target);
     if (st.isDirectory()) throw new RdriveError('EISDIR');

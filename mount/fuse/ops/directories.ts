@@ -31,7 +31,7 @@ export async function readdir(state: MountState, path: string): Promise<{ names:
 export async function mkdir(state: MountState, path: string, mode: number): Promise<void> {
   state.requireWritable();
   const attr = await state.client.mkdir(path, { mode: mode & 0o7777 });
-  state.cache.added(path, attr);
+  state.cache.createdDir(path, attr);
 }
 
 export async function rmdir(state: MountState, path: string): Promise<void> {

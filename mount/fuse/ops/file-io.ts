@@ -62,8 +62,12 @@ export async function release(state: MountState, fd: number): Promise<void> {
   file.refs--;
   if (file.refs > 0) return;
   try {
-    // flush already reported any failure to close(); this is a last attempt, not a silent drop.
-    if (file.dirty && !file.unlinked) await state.upload(file);
+    if (file.dirty && !file.unlinked && file.uploadFailed) {
+      state.log.warn({ path: file.path }, 'dropping changes whose upload failed (close() reported it); the server keeps the previous content');
+    } else if (file.dirty && !file.unlinked) {
+      // Only reached when no flush ran (e.g. the program was killed): a last attempt.
+      await state.upload(file);
+    }
   } catch (err) {
     state.log.error({ path: file.path, err }, 'upload at release failed; the file on the server keeps its previous content');
   } finally {

@@ -17,14 +17,15 @@ export function fileRoutes(ctx: ServerContext): Router {
   router.put(/^\/files(\/.*)?$/, async (req, res) => {
     const user = userOf(req);
     const segments = pathAfter(req, 'files');
-    const oldSize = await ctx.backend.stat(user, segments).then((a) => a.size, () => 0);
+    // The old size only matters for a quota.
+    const oldSize = ctx.config.quota > 0 ? await ctx.backend.stat(user, segments).then((a) => a.size, () => 0) : 0;
     const attr = await ctx.backend.writeAtomic(user, segments, req, {
       ...(await writeLimits(ctx, user, oldSize)),
       exclusive: req.headers['if-none-match'] === '*',
       ...optionalMode(req.headers[HEADER_MODE]),
       ...optionalMtime(req.headers[HEADER_MTIME]),
     });
-    await ctx.usage.add(user, attr.size - oldSize);
+    if (ctx.config.quota > 0) await ctx.usage.add(user, attr.size - oldSize);
     res.status(200).json(attr);
   });
   router.patch(/^\/files(\/.*)?$/, async (req, res) => {
