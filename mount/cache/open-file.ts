@@ -3,8 +3,10 @@ import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { encodeExtentHeader, type Attr } from '../../common/api.js';
+import { RdriveError } from '../../common/errors.js';
 import { ExtentSet } from './extents.js';
 import { ReadAhead } from './read-ahead.js';
+import { StreamingUpload, type StreamStarter } from './streaming-upload.js';
 
 /** How the server is asked to store a dirty file at flush. */
 export type UploadPlan =
@@ -15,6 +17,10 @@ export type UploadPlan =
 export type RangeFetcher = (offset: number, length: number) => Promise<Buffer>;
 
 let tempCounter = 0;
+/** A file written front to back starts uploading once it reaches this size. */
+const STREAM_FROM = 4 * 1024 * 1024;
+/** Refusals that a second upload of the same bytes would meet again. */
+const FINAL_CODES = new Set(['ENOSPC', 'EFBIG', 'EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'ENOENT', 'ENAMETOOLONG', 'EINVAL']);
 /** Uploads up to this size are sent from memory. */
 const SMALL_BODY = 1024 * 1024;
 
@@ -46,11 +52,15 @@ export class OpenFile {
   private mem: Buffer | undefined;
   private readonly readAhead: ReadAhead;
   private lock: Promise<unknown> = Promise.resolve();
+  private stream: StreamingUpload | undefined;
+  /** A write out of order (or a truncate) ended streaming for this open; close uploads the copy. */
+  private streamOff = false;
+  private readonly startStream: StreamStarter | undefined;
 
   constructor(
     public path: string,
     attr: Attr,
-    options: { created: boolean; cacheDir: string; fetch: RangeFetcher },
+    options: { created: boolean; cacheDir: string; fetch: RangeFetcher; stream?: StreamStarter },
   ) {
     this.created = options.created;
     this.size = attr.size;
@@ -62,6 +72,7 @@ export class OpenFile {
     if (options.created) this.mem = Buffer.alloc(0);
     this.cacheDir = options.cacheDir;
     this.readAhead = new ReadAhead((offset, length) => options.fetch(offset, length));
+    this.startStream = options.stream;
   }
 
   private readonly cacheDir: string;
@@ -90,7 +101,49 @@ export class OpenFile {
     this.extents.add(position, position + data.length);
     this.size = Math.max(this.size, position + data.length);
     this.mtime = Date.now();
+    await this.feedStream(data, position);
     return data.length;
+  }
+
+  /** Sends sequential writes as they come (see StreamingUpload); anything else stops that. */
+  private async feedStream(data: Buffer, position: number): Promise<void> {
+    if (this.stream !== undefined) {
+      if (position === this.stream.sent && !this.stream.failed) await this.stream.push(data);
+      else this.stopStream();
+      return;
+    }
+    const sequentialFromZero = this.localComplete && this.baseSize === 0 && this.extents.coversWhole(this.size);
+    if (this.streamOff || this.startStream === undefined || this.size < STREAM_FROM || !sequentialFromZero) return;
+    if (position + data.length !== this.size) return;
+    this.stream = new StreamingUpload(this.startStream);
+    // The bytes written before streaming began (at most a little over STREAM_FROM) go first.
+    await this.stream.push(await this.readLocal(0, this.size));
+  }
+
+  private stopStream(): void {
+    this.stream?.abandon();
+    this.stream = undefined;
+    this.streamOff = true;
+  }
+
+  /**
+   * Completes a streamed upload. Returns undefined when there was none or it could not be used
+   * (the caller then uploads the local copy); a refusal that another try cannot fix is thrown.
+   */
+  async finishStream(): Promise<Attr | undefined> {
+    const stream = this.stream;
+    if (stream === undefined) return undefined;
+    this.stream = undefined;
+    if (stream.sent !== this.size) {
+      stream.abandon();
+      this.streamOff = true;
+      return undefined;
+    }
+    const result = await stream.finish();
+    if (!(result instanceof Error)) return result;
+    this.streamOff = true;
+    if (result instanceof RdriveError && FINAL_CODES.has(result.code)) throw result;
+    return undefined;
   }
 
   async read(position: number, length: number): Promise<Buffer> {
@@ -105,6 +158,7 @@ export class OpenFile {
   }
 
   async truncate(size: number): Promise<void> {
+    this.stopStream();
     if (size < this.size && this.temp !== undefined) await this.temp.fh.truncate(size);
     if (this.mem !== undefined && size < this.size) this.mem.fill(0, size, Math.min(this.size, this.mem.length));
     this.extents.clip(size);
@@ -143,9 +197,9 @@ export class OpenFile {
     return { kind: 'patch', size: this.size, body: () => Readable.from(extentStream(path, extents)) };
   }
 
-  /** Records that the server now holds this content. */
-  uploaded(attr: Attr, plan: UploadPlan): void {
-    if (plan.kind === 'whole') this.localComplete = true;
+  /** Records that the server now holds this content (`whole`: sent as one whole file). */
+  uploaded(attr: Attr, whole: boolean): void {
+    if (whole) this.localComplete = true;
     this.created = false;
     this.extents.clear();
     this.serverSize = attr.size;
@@ -169,6 +223,8 @@ export class OpenFile {
   }
 
   private async closeTemp(): Promise<void> {
+    this.stream?.abandon();
+    this.stream = undefined;
     this.mem = undefined;
     const temp = this.temp;
     this.temp = undefined;

@@ -14,6 +14,9 @@ export class RdriveFuse extends Fuse {
     super(mnt, ops, opts);
     this.extraOptions = [
       'big_writes',
+      // O_TRUNC reaches open() instead of a separate truncate: the server keeps the old content
+      // until the new one is uploaded at close (a failed upload loses nothing).
+      'atomic_o_trunc',
       'max_write=131072',
       'max_read=131072',
       'max_readahead=1048576',

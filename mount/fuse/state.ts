@@ -98,6 +98,7 @@ export class MountState {
       created,
       cacheDir: this.options.cacheDir,
       fetch: (offset, length) => this.client.read(file.path, offset, length),
+      stream: (body) => this.client.upload(file.path, body, { mode: file.pendingMode ?? file.mode }),
     });
     this.files.set(path, file);
     return file;
@@ -107,6 +108,7 @@ export class MountState {
   async upload(file: OpenFile): Promise<void> {
     await file.locked(async () => {
       if (file.unlinked) return;
+      if (await this.finishStreamed(file)) return;
       const plan = await file.plan();
       if (plan.kind === 'none') return;
       const started = Date.now();
@@ -119,6 +121,25 @@ export class MountState {
       }
       this.log.debug({ path: file.path, kind: plan.kind, size: plan.size, ms: Date.now() - started }, 'uploaded');
     });
+  }
+
+  /** True when a streamed upload already stored everything (pending times/mode applied after). */
+  private async finishStreamed(file: OpenFile): Promise<boolean> {
+    let attr = await file.finishStream().catch((err: unknown) => {
+      file.uploadFailed = true;
+      throw err;
+    });
+    if (attr === undefined) return false;
+    // Times and a mode changed while the bytes were streaming are applied afterwards.
+    const late = {
+      ...(file.pendingMtime === undefined ? {} : { mtime: file.pendingMtime }),
+      ...(file.pendingMode === undefined || file.pendingMode === attr.mode ? {} : { mode: file.pendingMode }),
+    };
+    if (Object.keys(late).length > 0) attr = await this.client.setAttr(file.path, late);
+    file.uploaded(attr, true);
+    file.uploadFailed = false;
+    this.cache.added(file.path, attr);
+    return true;
   }
 
   private async send(file: OpenFile, plan: Exclude<UploadPlan, { kind: 'none' }>): Promise<void> {
@@ -138,7 +159,7 @@ export class MountState {
         });
       }
     }
-    file.uploaded(attr, plan);
+    file.uploaded(attr, plan.kind === 'whole');
     this.cache.added(file.path, attr);
   }
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ok, startMount, type TestMount } from '../helpers/mount-process.js';
+import { ok, sh, startMount, type TestMount } from '../helpers/mount-process.js';
 import { startServer, type TestServer } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -53,4 +53,38 @@ test('a 200 MiB sequential write and read back are identical', T, async () => {
   await ok(`echo 3 > /proc/sys/vm/drop_caches || true`);
   await ok(`cmp ${local.path}/seq ${mount.path}/seq`);
   await ok(`cmp ${local.path}/seq ${join(server.storage, 'alice', 'seq')}`);
+});
+
+test('a streamed upload abandoned by a write out of order still stores the right bytes', T, async () => {
+  const script = (f: string): string => `python3 - <<'PY'
+import os
+data = bytes(range(256)) * 4096 * 12
+with open('${f}', 'wb') as out:
+    out.write(data)
+    out.seek(100)
+    out.write(b'HEADER')
+    out.seek(0, 2)
+    out.write(b'tail')
+PY`;
+  await ok(script(join(local.path, 'streamed')));
+  await ok(script(join(mount.path, 'streamed')));
+  await ok(`cmp ${local.path}/streamed ${join(server.storage, 'alice', 'streamed')}`);
+});
+
+test('a streamed upload refused by the quota fails close() and keeps the old content', T, async () => {
+  const small = await startServer({ args: ['--quota', String(20 * 1024 * 1024)] });
+  const m = await startMount(small.url, 'bob', 'bob-pass');
+  try {
+    await ok(`head -c 1000 /dev/urandom > ${m.path}/keep.bin && cp ${m.path}/keep.bin ${local.path}/keep.bin`);
+    await ok(`head -c ${40 * 1024 * 1024} /dev/zero > ${local.path}/forty`);
+    // cp opens the target with O_TRUNC once and closes it once: the truncation only reaches the
+    // server with the upload, so a refused upload leaves the old bytes.
+    const res = await sh(`cp ${local.path}/forty ${m.path}/keep.bin`);
+    assert.notEqual(res.code, 0);
+    assert.match(res.stderr, /No space left on device/);
+    await ok(`cmp ${local.path}/keep.bin ${join(small.storage, 'bob', 'keep.bin')}`);
+  } finally {
+    await m.cleanup();
+    await small.cleanup();
+  }
 });
