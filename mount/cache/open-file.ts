@@ -126,6 +126,11 @@ export class OpenFile {
     this.streamOff = true;
   }
 
+  /** The first bytes of the server copy, fetched together with the attributes at open. */
+  seed(data: Buffer, requested: number): void {
+    this.readAhead.seed(0, data, requested);
+  }
+
   /**
    * Completes a streamed upload. Returns undefined when there was none or it could not be used
    * (the caller then uploads the local copy); a refusal that another try cannot fix is thrown.

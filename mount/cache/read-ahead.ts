@@ -44,6 +44,12 @@ export class ReadAhead {
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 
+  /** Data already fetched (e.g. with open) for [offset, offset + data.length). */
+  seed(offset: number, data: Buffer, requested: number): void {
+    const window: Window = { start: offset, length: requested, data: Promise.resolve(data) };
+    this.windows.push(window);
+  }
+
   clear(): void {
     this.windows = [];
     this.lastEnd = -1;

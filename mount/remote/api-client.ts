@@ -157,6 +157,25 @@ export class ApiClient {
     }
   }
 
+  /**
+   * The first `length` bytes of a file together with its attributes, in one request: what an
+   * open() for reading needs (fresh attributes, close-to-open) plus the first read-ahead window.
+   */
+  async readFirst(path: string, length: number): Promise<{ data: Buffer; attr: Attr }> {
+    const res = await this.send({
+      method: 'GET',
+      path: `/files/${enc(path)}`,
+      headers: { range: `bytes=0-${length - 1}` },
+      idempotent: true,
+    });
+    const data = Buffer.from(await res.body.arrayBuffer());
+    const range = /\/(\d+)$/.exec(String(res.headers['content-range'] ?? ''));
+    const size = range === null ? data.length : Number(range[1]);
+    const mtime = Number(res.headers[HEADER_MTIME] ?? Date.now());
+    const mode = Number.parseInt(String(res.headers[HEADER_MODE] ?? '644'), 8);
+    return { data, attr: { type: 'file', size, mtime, atime: mtime, ctime: mtime, mode } };
+  }
+
   /** The whole file as a stream (for downloads); `size` from the Content-Length. */
   async download(path: string, offset = 0): Promise<{ stream: Readable; size: number | undefined }> {
     const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};

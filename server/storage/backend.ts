@@ -1,6 +1,12 @@
 import type { Readable } from 'node:stream';
 import type { Attr, DirEntry, SetAttrRequest, StatFs } from '../../common/api.js';
 
+/** An inclusive byte range, as in HTTP. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
 /** What a write may consume: beyond it the write fails and nothing changes. */
 export interface WriteLimits {
   /** Most bytes the resulting file may hold (quota left + the file's old size). */
@@ -26,7 +32,12 @@ export interface StorageBackend {
   statfs(user: string): Promise<StatFs>;
   /** Bytes used by the user's files (for quotas). */
   usage(user: string): Promise<number>;
-  openRead(user: string, segments: string[], range?: { start: number; end: number }): Promise<{ stream: Readable; size: number }>;
+  /** Opens a file for reading; `rangeFor` picks the byte range once the size is known. */
+  openRead(
+    user: string,
+    segments: string[],
+    rangeFor?: (size: number) => ByteRange | undefined,
+  ): Promise<{ stream: Readable; attr: Attr; range: ByteRange | undefined }>;
   writeAtomic(user: string, segments: string[], body: Readable, options: WriteOptions): Promise<Attr>;
   patchAtomic(user: string, segments: string[], body: Readable, options: WriteLimits & { size?: number; offset?: number; extents: boolean }): Promise<Attr>;
   unlink(user: string, segments: string[]): Promise<number>;

@@ -8,7 +8,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Attr, DirEntry, SetAttrRequest, StatFs } from '../../common/api.js';
 import { RdriveError, fromForeign } from '../../common/errors.js';
-import type { StorageBackend, WriteLimits, WriteOptions } from './backend.js';
+import type { ByteRange, StorageBackend, WriteLimits, WriteOptions } from './backend.js';
 import { TEMP_PREFIX, confine, isTempName } from './confine.js';
 import { readExtents } from './extent-reader.js';
 
@@ -81,15 +81,16 @@ export class LocalDiskBackend implements StorageBackend {
     return guard(() => treeSize(this.userRoot(user)));
   }
 
-  async openRead(user: string, segments: string[], range?: { start: number; end: number }) {
+  async openRead(user: string, segments: string[], rangeFor?: (size: number) => ByteRange | undefined) {
     return guard(async () => {
       const file = await this.path(user, segments);
       const fh = await open(file, constants.O_RDONLY);
       try {
         const st = await fh.stat();
         if (st.isDirectory()) throw new RdriveError('EISDIR');
+        const range = rangeFor?.(st.size);
         const stream = fh.createReadStream({ ...(range ?? {}), autoClose: true, highWaterMark: 256 * 1024 });
-        return { stream: stream as Readable, size: st.size };
+        return { stream: stream as Readable, attr: toAttr(st), range };
       } catch (err) {
         await fh.close();
         throw err;

@@ -3,16 +3,26 @@ import { RdriveError } from '../../../common/errors.js';
 import type { MountState } from '../state.js';
 
 const ACCESS_MODE = constants.O_RDONLY | constants.O_WRONLY | constants.O_RDWR;
+/** Bytes fetched with the attributes when a file is opened for reading. */
+const FIRST_READ = 256 * 1024;
 
 export async function open(state: MountState, path: string, flags: number): Promise<number> {
   const writing = (flags & ACCESS_MODE) !== constants.O_RDONLY;
   if (writing) state.requireWritable();
   let file = state.files.get(path);
   if (file === undefined) {
-    // Close-to-open: a file opened afresh is checked against the server, not the cache.
-    const attr = await state.fetchAttr(path);
-    if (attr.type === 'dir') throw new RdriveError('EISDIR');
-    file = state.newOpenFile(path, attr, false);
+    // Close-to-open: a file opened afresh is checked against the server, not the cache. A
+    // reader gets its attributes and first bytes in one request.
+    if (writing) {
+      const attr = await state.fetchAttr(path);
+      if (attr.type === 'dir') throw new RdriveError('EISDIR');
+      file = state.newOpenFile(path, attr, false);
+    } else {
+      const { data, attr } = await state.client.readFirst(path, FIRST_READ);
+      state.cache.set(path, attr);
+      file = state.newOpenFile(path, attr, false);
+      file.seed(data, FIRST_READ);
+    }
   }
   if ((flags & constants.O_TRUNC) !== 0 && writing) await file.truncate(0);
   return state.openHandle(file, flags);

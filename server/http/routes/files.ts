@@ -10,7 +10,7 @@ export function fileRoutes(ctx: ServerContext): Router {
   const router = Router();
   router.get(/^\/files(\/.*)?$/, (req, res) => readFile(ctx, req, res));
   router.get(/^\/preview(\/.*)?$/, async (req, res) => {
-    const { stream } = await ctx.backend.openRead(userOf(req), pathAfter(req, 'preview'), { start: 0, end: PREVIEW_BYTES - 1 });
+    const { stream } = await ctx.backend.openRead(userOf(req), pathAfter(req, 'preview'), (size) => (size === 0 ? undefined : { start: 0, end: Math.min(size, PREVIEW_BYTES) - 1 }));
     res.setHeader('content-type', 'application/octet-stream');
     await pipeline(stream, res);
   });
@@ -57,10 +57,13 @@ export function fileRoutes(ctx: ServerContext): Router {
 async function readFile(ctx: ServerContext, req: Request, res: Response): Promise<void> {
   const user = userOf(req);
   const segments = pathAfter(req, 'files');
-  const { size } = await ctx.backend.stat(user, segments);
-  const range = parseRange(req.headers.range, size);
-  const { stream } = await ctx.backend.openRead(user, segments, range);
+  // An empty file has no satisfiable range; RFC 9110 lets a server answer the whole (empty) file.
+  const { stream, attr, range } = await ctx.backend.openRead(user, segments, (size) => (size === 0 ? undefined : parseRange(req.headers.range, size)));
+  const { size } = attr;
   res.setHeader('accept-ranges', 'bytes');
+  // The attributes ride along, so a client's open() needs no separate stat.
+  res.setHeader(HEADER_MTIME, String(attr.mtime));
+  res.setHeader(HEADER_MODE, attr.mode.toString(8));
   res.setHeader('content-type', 'application/octet-stream');
   if (range === undefined) {
     res.setHeader('content-length', String(size));
