@@ -45,8 +45,8 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
   }, Math.min(10_000, config.idleTimeout * 1000)).unref();
 
   const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(config.port, config.host, () => resolve(s));
-    s.once('error', reject);
+    // Express 5 hands a listen error (EADDRINUSE, EACCES) to this callback.
+    const s = app.listen(config.port, config.host, (err?: Error) => (err ? reject(err) : resolve(s)));
   });
   // Uploads of big files stream for a long time: no request timeout, but idle sockets close.
   server.requestTimeout = 0;

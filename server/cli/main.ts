@@ -11,6 +11,8 @@ function buildProgram(): Command {
     .version('0.1.0')
     .exitOverride()
     .showHelpAfterError()
+    // Server options go before a subcommand, so `user add NAME --users FILE` reaches the subcommand.
+    .enablePositionalOptions()
     .option('--host <host>', `address to listen on (default ${SERVER_DEFAULTS.host}, env RDRIVE_HOST)`)
     .option('--port <port>', `port, 0 picks a free one (default ${SERVER_DEFAULTS.port}, env RDRIVE_PORT)`)
     .option('--storage <dir>', `folder holding every user's folder (default ${SERVER_DEFAULTS.storage}, env RDRIVE_STORAGE)`)

@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, test } from 'node:test';
+import { ApiClient } from '../../mount/remote/api-client.js';
+import { RdriveError } from '../../common/errors.js';
+import { SERVER_BIN, startServer } from '../helpers/server-process.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+const run = promisify(execFile);
+let tmp: { path: string; remove: () => Promise<void> };
+const T = { timeout: 60_000 };
+
+before(async () => {
+  tmp = await makeTempDir('rdrive-users-');
+});
+
+after(async () => {
+  await tmp?.remove();
+});
+
+async function server(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [SERVER_BIN, ...args], { timeout: 30_000, env: { ...process.env, RDRIVE_PASSWORD: '' } }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), stdout, stderr });
+    });
+    child.stdin?.end(input ?? '');
+  });
+}
+
+test('user add/passwd/list/del manage hashed lines, password from stdin', T, async () => {
+  const file = join(tmp.path, 'users.txt');
+  assert.equal((await server(['user', 'add', 'carol', '--users', file], 'first-pass\n')).code, 0);
+  const line = (await readFile(file, 'utf8')).trim();
+  assert.match(line, /^carol:scrypt\$131072\$8\$1\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/);
+  assert.doesNotMatch(line, /first-pass/);
+  const short = await server(['user', 'add', 'erin', '--users', file], 'x\n');
+  assert.equal(short.code, 2);
+  assert.match(short.stderr, /Password too short/);
+  const dup = await server(['user', 'add', 'carol', '--users', file], 'another-pass\n');
+  assert.notEqual(dup.code, 0);
+  assert.match(dup.stderr, /exists/);
+  assert.equal((await server(['user', 'passwd', 'carol', '--users', file], 'second-pass\n')).code, 0);
+  assert.notEqual((await readFile(file, 'utf8')).trim(), line);
+  assert.match((await server(['user', 'list', '--users', file])).stdout, /^carol$/m);
+  const bad = await server(['user', 'add', '../evil', '--users', file], 'pass\n');
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /User names are/);
+  assert.equal((await server(['user', 'del', 'carol', '--users', file])).code, 0);
+  assert.equal((await readFile(file, 'utf8')).trim(), '');
+});
+
+test('a legacy plaintext line still logs in, with a warning at start; RDRIVE_* options apply', T, async () => {
+  const srv = await startServer({ env: { RDRIVE_MAX_CLIENTS: '1' } });
+  try {
+    await writeFile(srv.usersFile, 'dave:plain-secret\n');
+    await srv.restart();
+    const client = new ApiClient({ server: srv.url, maxRetryAfterSeconds: 0 });
+    await client.login('dave', 'plain-secret');
+    const second = new ApiClient({ server: srv.url, maxRetryAfterSeconds: 0 });
+    await assert.rejects(second.login('dave', 'plain-secret'), (err: unknown) => err instanceof RdriveError && err.code === 'TOO_MANY_CLIENTS');
+    await client.close();
+    await second.close();
+    await sleep(300);
+    const log = await readFile(join(srv.logs, 'server.log'), 'utf8');
+    assert.match(log, /plaintext passwords in the users file/);
+    assert.doesNotMatch(log, /plain-secret/);
+  } finally {
+    await srv.cleanup();
+  }
+});
+
+test('a port in use is a clear error', T, async () => {
+  const srv = await startServer();
+  try {
+    const res = await run(process.execPath, [SERVER_BIN, '--port', String(srv.port), '--users', srv.usersFile, '--storage', srv.storage, '--logs', srv.logs]).catch((err: { code: number; stderr: string }) => err);
+    assert.equal((res as { code: number }).code, 1);
+    assert.match((res as { stderr: string }).stderr, /Address already in use/);
+  } finally {
+    await srv.cleanup();
+  }
+});
