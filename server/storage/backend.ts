@@ -32,12 +32,15 @@ export interface StorageBackend {
   statfs(user: string): Promise<StatFs>;
   /** Bytes used by the user's files (for quotas). */
   usage(user: string): Promise<number>;
-  /** Opens a file for reading; `rangeFor` picks the byte range once the size is known. */
+  /**
+   * Opens a file for reading; `rangeFor` picks the byte range once the size is known. The
+   * content is a stream, or for a small range the bytes themselves (fewer calls per request).
+   */
   openRead(
     user: string,
     segments: string[],
     rangeFor?: (size: number) => ByteRange | undefined,
-  ): Promise<{ stream: Readable; attr: Attr; range: ByteRange | undefined }>;
+  ): Promise<{ content: Readable | Buffer; attr: Attr; range: ByteRange | undefined }>;
   writeAtomic(user: string, segments: string[], body: Readable, options: WriteOptions): Promise<Attr>;
   patchAtomic(user: string, segments: string[], body: Readable, options: WriteLimits & { size?: number; offset?: number; extents: boolean }): Promise<Attr>;
   unlink(user: string, segments: string[]): Promise<number>;

@@ -1,3 +1,4 @@
+import type { Stats } from 'node:fs';
 import { lstat, realpath } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { RdriveError } from '../../common/errors.js';
@@ -16,21 +17,31 @@ export function isTempName(name: string): boolean {
  * real path of the deepest existing ancestor must stay inside the root's real path.
  */
 export async function confine(root: string, segments: readonly string[]): Promise<string> {
+  return (await confineEntry(root, segments)).path;
+}
+
+/** What is at a confined path: nothing, a known entry (lstat of a non-symlink equals its stat), or unknown. */
+export type Entry = { kind: 'absent' } | { kind: 'known'; stats: Stats } | { kind: 'unknown' };
+
+/** confine() plus what is at the path, so a caller that needs the entry saves a call. */
+export async function confineEntry(root: string, segments: readonly string[]): Promise<{ path: string; entry: Entry }> {
   if (segments.some(isTempName)) throw new RdriveError('ENOENT');
   const realRoot = await realRootOf(root);
   const target = resolve(realRoot, join(...(segments.length === 0 ? ['.'] : segments)));
   if (!isPathInside(realRoot, target)) throw new RdriveError('EACCES', 'Path leads outside your folder');
-  if (segments.length === 0) return target;
-  // The common case costs two calls: the parent's real path, and an lstat of the last name.
-  checkReal(realRoot, await realExisting(realRoot, dirname(target)));
-  const last = await lstat(target).catch(() => undefined);
+  if (segments.length === 0) return { path: target, entry: { kind: 'unknown' } };
+  // The common case costs two calls, run together: the parent's real path, and an lstat of the
+  // last name. Nothing is opened before both checks pass.
+  const [realParent, last] = await Promise.all([realExisting(realRoot, dirname(target)), lstat(target).catch(() => undefined)]);
+  checkReal(realRoot, realParent);
   if (last?.isSymbolicLink() === true) {
     const real = await realpath(target).catch(() => undefined);
     // A dangling symlink would let a later create follow it anywhere.
     if (real === undefined) throw new RdriveError('EACCES', 'Path leads outside your folder');
     checkReal(realRoot, real);
+    return { path: target, entry: { kind: 'unknown' } };
   }
-  return target;
+  return { path: target, entry: last === undefined ? { kind: 'absent' } : { kind: 'known', stats: last } };
 }
 
 function checkReal(realRoot: string, real: string): void {

@@ -9,13 +9,15 @@ import type { Readable } from 'node:stream';
 import type { Attr, DirEntry, SetAttrRequest, StatFs } from '../../common/api.js';
 import { RdriveError, fromForeign } from '../../common/errors.js';
 import type { ByteRange, StorageBackend, WriteLimits, WriteOptions } from './backend.js';
-import { TEMP_PREFIX, confine, isTempName } from './confine.js';
+import { TEMP_PREFIX, confine, confineEntry, isTempName, type Entry } from './confine.js';
 import { readExtents } from './extent-reader.js';
 
 const DEFAULT_FILE_MODE = 0o644;
 const DEFAULT_DIR_MODE = 0o755;
 const LIST_STAT_CONCURRENCY = 64;
 const WRITE_BATCH = 1024 * 1024;
+/** Ranges up to this size are read into memory and sent in one piece instead of streamed. */
+const SMALL_READ = 256 * 1024;
 
 export function toAttr(st: Stats): Attr {
   return {
@@ -86,13 +88,25 @@ export class LocalDiskBackend implements StorageBackend {
       const file = await this.path(user, segments);
       const fh = await open(file, constants.O_RDONLY);
       try {
-        const st = await fh.stat();
-        if (st.isDirectory()) throw new RdriveError('EISDIR');
-        const range = rangeFor?.(st.size);
-        const stream = fh.createReadStream({ ...(range ?? {}), autoClose: true, highWaterMark: 256 * 1024 });
-        return { stream: stream as Readable, attr: toAttr(st), range };
+        // Only an in-place truncate racing this read makes a pass come up short: look again.
+        for (let attempt = 1; ; attempt++) {
+          const st = await fh.stat();
+          if (st.isDirectory()) throw new RdriveError('EISDIR');
+          const range = rangeFor?.(st.size);
+          const length = range === undefined ? st.size : range.end - range.start + 1;
+          if (length > SMALL_READ) {
+            const stream = fh.createReadStream({ ...(range ?? {}), autoClose: true, highWaterMark: 256 * 1024 });
+            return { content: stream as Readable, attr: toAttr(st), range };
+          }
+          const content = await readExactly(fh, length, range?.start ?? 0);
+          if (content.length === length) {
+            await fh.close();
+            return { content, attr: toAttr(st), range };
+          }
+          if (attempt === 3) throw new RdriveError('EIO', 'The file kept changing while being read; retry');
+        }
       } catch (err) {
-        await fh.close();
+        await fh.close().catch(() => undefined);
         throw err;
       }
     });
@@ -100,12 +114,14 @@ export class LocalDiskBackend implements StorageBackend {
 
   async writeAtomic(user: string, segments: string[], body: Readable, options: WriteOptions): Promise<Attr> {
     return guard(async () => {
-      const target = await this.path(user, segments);
-      const existing = await existingFile(target, segments);
+      const { path: target, entry } = await confineEntry(this.userRoot(user), segments);
+      const existing = await existingFile(target, segments, entry);
       if (existing !== undefined && options.exclusive === true) throw new RdriveError('EEXIST');
       const mode = options.mode ?? (existing === undefined ? DEFAULT_FILE_MODE : existing.mode & 0o777);
       return withTempFile(target, async (temp, fh) => {
-        await fh.chmod(mode);
+        // Runs beside the body's arrival; awaited before the file is synced.
+        const chmodDone = fh.chmod(mode);
+        chmodDone.catch(() => undefined);
         let written = 0;
         // Socket chunks are ~64 KiB; writing them in 1 MiB batches costs far fewer syscalls.
         let batch: Buffer[] = [];
@@ -122,6 +138,7 @@ export class LocalDiskBackend implements StorageBackend {
           }
         }
         if (batched > 0) await writeAll(fh, Buffer.concat(batch, batched), written - batched);
+        await chmodDone;
         if (options.mtime !== undefined) await fh.utimes(new Date(), new Date(options.mtime));
         await fh.sync();
         const st = await fh.stat();
@@ -145,8 +162,8 @@ export class LocalDiskBackend implements StorageBackend {
     options: WriteLimits & { size?: number; offset?: number; extents: boolean },
   ): Promise<Attr> {
     return guard(async () => {
-      const target = await this.path(user, segments);
-      const existing = await existingFile(target, segments);
+      const { path: target, entry } = await confineEntry(this.userRoot(user), segments);
+      const existing = await existingFile(target, segments, entry);
       if (existing === undefined) throw new RdriveError('ENOENT');
       if (options.size !== undefined) checkLimit(options.size, options);
       return withTempFile(target, async (temp, fh) => {
@@ -281,8 +298,11 @@ async function statVisible(path: string): Promise<Stats> {
 
 /** The file at target, undefined when absent; EISDIR for a directory. (A missing parent or a
  * file as parent fails the temp file's creation with ENOENT / ENOTDIR.) */
-async function existingFile(target: string, segments: string[]): Promise<Stats | undefined> {
+async function existingFile(target: string, segments: string[], entry: Entry): Promise<Stats | undefined> {
   if (segments.length === 0) throw new RdriveError('EISDIR');
+  if (entry.kind === 'absent') return undefined;
+  if (entry.kind === 'known' && entry.stats.isDirectory()) throw new RdriveError('EISDIR');
+  if (entry.kind === 'known' && entry.stats.isFile()) return entry.stats;
   try {
     const st = await stat(target);
     if (st.isDirectory()) throw new RdriveError('EISDIR');
@@ -304,6 +324,18 @@ async function withTempFile<T>(target: string, fn: (temp: string, fh: FileHandle
     await rm(temp, { force: true }).catch(() => undefined);
     throw err;
   }
+}
+
+/** Up to `length` bytes at `position` (fewer if the file shrank meanwhile). */
+async function readExactly(fh: FileHandle, length: number, position: number): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await fh.read(buffer, done, length - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return buffer.subarray(0, done);
 }
 
 async function writeAll(fh: FileHandle, data: Buffer, position: number): Promise<void> {

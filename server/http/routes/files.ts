@@ -1,4 +1,5 @@
 import { Router, type Request, type Response } from 'express';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { EXTENTS_CONTENT_TYPE, HEADER_MODE, HEADER_MTIME } from '../../../common/api.js';
 import { PREVIEW_BYTES } from '../../../common/config.js';
@@ -10,9 +11,9 @@ export function fileRoutes(ctx: ServerContext): Router {
   const router = Router();
   router.get(/^\/files(\/.*)?$/, (req, res) => readFile(ctx, req, res));
   router.get(/^\/preview(\/.*)?$/, async (req, res) => {
-    const { stream } = await ctx.backend.openRead(userOf(req), pathAfter(req, 'preview'), (size) => (size === 0 ? undefined : { start: 0, end: Math.min(size, PREVIEW_BYTES) - 1 }));
+    const { content } = await ctx.backend.openRead(userOf(req), pathAfter(req, 'preview'), (size) => (size === 0 ? undefined : { start: 0, end: Math.min(size, PREVIEW_BYTES) - 1 }));
     res.setHeader('content-type', 'application/octet-stream');
-    await pipeline(stream, res);
+    await send(res, content);
   });
   router.put(/^\/files(\/.*)?$/, async (req, res) => {
     const user = userOf(req);
@@ -58,7 +59,7 @@ async function readFile(ctx: ServerContext, req: Request, res: Response): Promis
   const user = userOf(req);
   const segments = pathAfter(req, 'files');
   // An empty file has no satisfiable range; RFC 9110 lets a server answer the whole (empty) file.
-  const { stream, attr, range } = await ctx.backend.openRead(user, segments, (size) => (size === 0 ? undefined : parseRange(req.headers.range, size)));
+  const { content, attr, range } = await ctx.backend.openRead(user, segments, (size) => (size === 0 ? undefined : parseRange(req.headers.range, size)));
   const { size } = attr;
   res.setHeader('accept-ranges', 'bytes');
   // The attributes ride along, so a client's open() needs no separate stat.
@@ -72,7 +73,12 @@ async function readFile(ctx: ServerContext, req: Request, res: Response): Promis
     res.setHeader('content-range', `bytes ${range.start}-${range.end}/${size}`);
     res.setHeader('content-length', String(range.end - range.start + 1));
   }
-  await pipeline(stream, res);
+  await send(res, content);
+}
+
+async function send(res: Response, content: Readable | Buffer): Promise<void> {
+  if (Buffer.isBuffer(content)) res.end(content);
+  else await pipeline(content, res);
 }
 
 /** "bytes=a-b" | "bytes=a-" | "bytes=-n" → inclusive range, clamped to the size. */

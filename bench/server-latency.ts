@@ -1,0 +1,32 @@
+/**
+ * Per-request latency of the server on loopback, through the client the mount uses: the cost
+ * every small-file operation pays. `npm run bench:server` (or `node --import tsx bench/server-latency.ts [N]`).
+ */
+import { ApiClient } from '../mount/remote/api-client.js';
+import { startServer } from '../test/helpers/server-process.js';
+
+const N = Number(process.argv[2] ?? 1000);
+
+async function timed(label: string, fn: (i: number) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < 50; i++) await fn(-1 - i);
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < N; i++) await fn(i);
+  const ms = Number(process.hrtime.bigint() - start) / 1e6 / N;
+  process.stdout.write(`${label.padEnd(28)} ${ms.toFixed(3)} ms/request  ${(1000 / ms).toFixed(0)} req/s\n`);
+}
+
+const srv = await startServer({ args: ['--requests-per-minute', '100000000', '--log-level', process.env.LOG_LEVEL ?? 'info'] });
+const client = new ApiClient({ server: srv.url });
+try {
+  await client.login('alice', 'alice-pass');
+  const small = Buffer.alloc(4096, 7);
+  await timed('GET /health', () => client.health());
+  await timed('GET /stat', () => client.stat(''));
+  await timed('PUT 4 KiB new file', (i) => client.upload(`f${i}`, () => small, { length: small.length }));
+  await timed('GET 4 KiB (open for read)', (i) => client.readFirst(`f${i}`, 262144));
+  await timed('GET /list (1050 entries)', () => client.list(''));
+  await timed('DELETE file', (i) => client.unlink(`f${i}`));
+} finally {
+  await client.close();
+  await srv.cleanup();
+}
