@@ -16,9 +16,13 @@ export class UsageTracker {
     return value;
   }
 
+  /** Keeps a known figure current; with none yet there is nothing to keep (the first get walks). */
   async add(user: string, delta: number): Promise<void> {
-    const current = await this.get(user);
-    this.used.set(user, Promise.resolve(Math.max(0, current + delta)));
+    const known = this.used.get(user);
+    if (known === undefined) return;
+    const updated = known.then((used) => Math.max(0, used + delta));
+    this.used.set(user, updated);
+    await updated;
   }
 
   /** Forget the figure (after a recursive delete): the next get walks again. */

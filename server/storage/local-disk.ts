@@ -192,8 +192,9 @@ export class LocalDiskBackend implements StorageBackend {
 
   async unlink(user: string, segments: string[]): Promise<number> {
     return guard(async () => {
-      const target = await this.path(user, segments);
-      const st = await lstat(target);
+      const { path: target, entry } = await confineEntry(this.userRoot(user), segments);
+      if (entry.kind === 'absent') throw new RdriveError('ENOENT');
+      const st = entry.kind === 'known' ? entry.stats : await lstat(target);
       if (st.isDirectory()) throw new RdriveError('EISDIR');
       await unlink(target);
       return st.size;
