@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir, stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
@@ -22,7 +22,7 @@ export interface RunningServer {
 /** Builds everything from a validated config and listens. No argv or env is read here. */
 export async function createServer(config: ServerConfig, logger?: Logger): Promise<RunningServer> {
   const log = logger ?? createServerLogger(config.logs, config.logLevel);
-  await mkdir(config.storage, { recursive: true });
+  await privateStorage(config.storage, log);
   const swept = await sweepTempFiles(config.storage);
   if (swept > 0) log.info({ swept }, 'removed temp files left by interrupted uploads');
   const backend = new LocalDiskBackend(config.storage);
@@ -69,4 +69,18 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
       log.flush();
     },
   };
+}
+
+/**
+ * The storage folder is the server's private data, closed to other accounts on the server
+ * machine (0700, as PostgreSQL does with its data directory); users' folders inside it are 0755
+ * so that a mount shows its root as an ordinary folder (which --allow-other needs).
+ */
+async function privateStorage(storage: string, log: Logger): Promise<void> {
+  await mkdir(storage, { recursive: true, mode: 0o700 });
+  const mode = (await stat(storage)).mode & 0o777;
+  if (mode !== 0o700) {
+    await chmod(storage, 0o700);
+    log.info({ storage, from: mode.toString(8) }, 'storage folder made private (0700)');
+  }
 }

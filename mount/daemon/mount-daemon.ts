@@ -48,6 +48,10 @@ export async function createMount(config: MountConfig): Promise<RunningMount> {
   const fuse = new RdriveFuse(config.mountpoint, createOperations(state, log.child({ component: 'fuse' })), {
     timeout: OP_TIMEOUTS,
     allowOther: config.allowOther,
+    // The kernel checks mode bits against the owner we report (the mounting user), as on a local
+    // disk: with --allow-other another user gets only what the bits give "others", and access()
+    // costs no round trip.
+    defaultPermissions: true,
   }, { readOnly: config.readOnly, attrTimeout: config.attrTimeout });
   try {
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));

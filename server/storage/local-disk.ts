@@ -43,7 +43,7 @@ export class LocalDiskBackend implements StorageBackend {
   }
 
   async ensureUserRoot(user: string): Promise<void> {
-    await mkdir(this.userRoot(user), { recursive: true, mode: 0o700 });
+    await mkdir(this.userRoot(user), { recursive: true, mode: DEFAULT_DIR_MODE });
   }
 
   async stat(user: string, segments: string[]): Promise<Attr> {
