@@ -24,6 +24,7 @@ interface MountFlags {
   readOnly?: boolean;
   allowOther?: boolean;
   attrTimeout: string;
+  timeout: string;
   logLevel: string;
   logFile: string;
   daemon?: boolean;
@@ -41,6 +42,7 @@ export function registerMountCommands(program: Command): void {
     .option('--read-only', 'mount read-only')
     .option('--allow-other', 'let other users (e.g. a file explorer running as another user) see the mount')
     .option('--attr-timeout <seconds>', 'how long attributes and listings are cached', String(CLIENT_DEFAULTS.attrTimeout))
+    .option('--timeout <seconds>', 'how long a call waits for the server before it fails with ETIMEDOUT', String(CLIENT_DEFAULTS.requestTimeoutMs / 1000))
     .option('--log-level <level>', 'error|warn|info|debug', CLIENT_DEFAULTS.logLevel)
     .option('--log-file <file>', 'client log', CLIENT_DEFAULTS.logFile)
     .option('--daemon', 'detach once the mount is ready (writes a pid file)')
@@ -66,6 +68,8 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
   parseServerUrl(url);
   const attrTimeout = Number(flags.attrTimeout);
   if (!Number.isFinite(attrTimeout) || attrTimeout < 0) throw new RdriveError('EINVAL', '--attr-timeout must be a number of seconds ≥ 0');
+  const timeout = Number(flags.timeout);
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new RdriveError('EINVAL', '--timeout must be a number of seconds > 0');
   const user = requireUser(flags.user);
   await checkFuseAvailable();
   const mnt = await checkMountpoint(mountpoint);
@@ -73,7 +77,7 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
   const log = createClientLogger(resolve(flags.logFile), flags.logLevel as 'info');
   const mount = await createMount({
     server: url, mountpoint: mnt, user, password, readOnly: flags.readOnly === true,
-    allowOther: flags.allowOther === true, attrTimeout, log,
+    allowOther: flags.allowOther === true, attrTimeout, requestTimeoutMs: timeout * 1000, log,
   });
   const pidFile = flags.pidFile ?? defaultPidFile(mnt);
   await writePid(pidFile, process.pid);
@@ -103,7 +107,7 @@ async function startDaemon(url: string, mountpoint: string, flags: MountFlags): 
   const mnt = await checkMountpoint(mountpoint);
   const password = await obtainPassword(user, { passwordFile: flags.passwordFile });
   const args = [process.argv[1]!, 'mount', url, mnt, '--user', user, '--daemon-child',
-    '--attr-timeout', flags.attrTimeout, '--log-level', flags.logLevel, '--log-file', resolve(flags.logFile),
+    '--attr-timeout', flags.attrTimeout, '--timeout', flags.timeout, '--log-level', flags.logLevel, '--log-file', resolve(flags.logFile),
     ...(flags.readOnly === true ? ['--read-only'] : []), ...(flags.allowOther === true ? ['--allow-other'] : []),
     ...(flags.pidFile === undefined ? [] : ['--pid-file', resolve(flags.pidFile)])];
   // The environment of a process is readable only by its owner (/proc/PID/environ is 0400).

@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, beforeEach, test } from 'node:test';
+import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import { ok, sh, startMount, type TestMount } from '../helpers/mount-process.js';
+import { startServer, type TestServer } from '../helpers/server-process.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+// The mount talks to the server through a proxy that misbehaves on demand: a busy upstream,
+// connections cut in the middle of a body, a server that never answers. Every call either
+// succeeds with the right bytes or fails with an error, in bounded time; nothing is corrupted.
+let server: TestServer;
+let proxy: FaultProxy;
+let mount: TestMount;
+let tmp: { path: string; remove: () => Promise<void> };
+const T = { timeout: 120_000 };
+const TIMEOUT_S = 3;
+
+before(async () => {
+  server = await startServer();
+  proxy = await startFaultProxy(server.url);
+  tmp = await makeTempDir('rdrive-faults-');
+  mount = await startMount(proxy.url, 'alice', 'alice-pass', ['--timeout', String(TIMEOUT_S), '--attr-timeout', '0']);
+});
+
+after(async () => {
+  await mount?.cleanup();
+  await proxy?.close();
+  await server?.cleanup();
+  await tmp?.remove();
+});
+
+beforeEach(() => proxy.set({ kind: 'pass' }));
+
+const stored = (name: string): Promise<Buffer> => readFile(join(server.storage, 'alice', name));
+
+/** The server drops the temp file of a cut upload when it notices the cut: give it a moment. */
+async function noTempFiles(): Promise<void> {
+  let temps: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    const names = await readdir(join(server.storage, 'alice'), { recursive: true });
+    temps = names.map(String).filter((n) => n.includes('.rdrive-tmp-'));
+    if (temps.length === 0) return;
+    await sleep(100);
+  }
+  assert.deepEqual(temps, []);
+}
+
+test('a busy upstream answering 503 now and then: a tree still copies in and out intact', T, async () => {
+  const src = join(tmp.path, 'tree');
+  await mkdir(join(src, 'sub'), { recursive: true });
+  for (let i = 0; i < 12; i++) await writeFile(join(src, i % 2 === 0 ? 'sub' : '', `f${i}`), randomBytes(1000 * i * i + 1));
+  await writeFile(join(src, 'big'), randomBytes(6 * 1024 * 1024));
+  proxy.set({ kind: 'unavailable', every: 3, retryAfter: 0 });
+  const before = proxy.stats.injected;
+  await ok(`cp -r ${src} ${mount.path}/tree`);
+  await ok(`diff -r ${src} ${mount.path}/tree`);
+  await ok(`diff -r ${src} ${join(server.storage, 'alice', 'tree')}`);
+  assert.ok(proxy.stats.injected > before + 5, `503s injected: ${proxy.stats.injected - before}`);
+  await noTempFiles();
+});
+
+test('an upload cut midway fails close() and the server keeps the old content', T, async () => {
+  const old = randomBytes(100_000);
+  await writeFile(join(mount.path, 'doc.bin'), old);
+  const next = join(tmp.path, 'next.bin');
+  await writeFile(next, randomBytes(12 * 1024 * 1024));
+  proxy.set({ kind: 'cut-upload', afterBytes: 2 * 1024 * 1024 });
+  const res = await sh(`cp ${next} ${mount.path}/doc.bin`);
+  assert.notEqual(res.code, 0, 'cp must see the failed upload');
+  assert.match(res.stderr, /Input\/output error|Connection|timed out/i);
+  assert.ok(proxy.stats.injected > 0);
+  proxy.set({ kind: 'pass' });
+  assert.deepEqual(await stored('doc.bin'), old);
+  await noTempFiles();
+  // Once the network is back the same copy goes through.
+  await ok(`cp ${next} ${mount.path}/doc.bin`);
+  assert.deepEqual(await stored('doc.bin'), await readFile(next));
+});
+
+test('downloads cut midway are an I/O error, never wrong bytes', T, async () => {
+  const data = randomBytes(8 * 1024 * 1024);
+  await writeFile(join(server.storage, 'alice', 'video.bin'), data);
+  // Every answer is cut after 64 KiB, retries too: the read must fail, not hang or invent bytes.
+  proxy.set({ kind: 'cut-download', afterBytes: 64 * 1024 });
+  const res = await sh(`cat ${mount.path}/video.bin > ${tmp.path}/copy.bin`);
+  assert.notEqual(res.code, 0);
+  assert.match(res.stderr, /Input\/output error/);
+  const partial = await readFile(join(tmp.path, 'copy.bin'));
+  assert.deepEqual(partial, data.subarray(0, partial.length), 'what arrived is a true prefix');
+  assert.ok(proxy.stats.injected > 0);
+  // Cut after 3 MiB: small reads pass, big read-ahead windows are cut and fetched again.
+  proxy.set({ kind: 'cut-download', afterBytes: 3 * 1024 * 1024 });
+  const second = await sh(`cat ${mount.path}/video.bin > ${tmp.path}/copy2.bin`);
+  if (second.code === 0) assert.deepEqual(await readFile(join(tmp.path, 'copy2.bin')), data);
+  else assert.match(second.stderr, /Input\/output error/);
+  proxy.set({ kind: 'pass' });
+  await ok(`cmp ${mount.path}/video.bin ${join(server.storage, 'alice', 'video.bin')}`);
+});
+
+test('a server that never answers: calls fail with a timeout in bounded time, then recover', T, async () => {
+  proxy.set({ kind: 'stall' });
+  const started = Date.now();
+  const res = await sh(`ls -l ${mount.path}/`, { timeoutMs: 60_000 });
+  const took = Date.now() - started;
+  assert.notEqual(res.code, 0);
+  assert.match(res.stderr, /timed out/i);
+  assert.ok(took < (TIMEOUT_S + 10) * 1000, `ls took ${took} ms`);
+  proxy.set({ kind: 'pass' });
+  await ok(`ls -l ${mount.path}/`);
+});
