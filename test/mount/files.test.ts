@@ -77,6 +77,11 @@ test('errors: ENOENT, EEXIST with O_EXCL, EPERM for links, device nodes and fore
   assert.match((await sh(`chown 1234 ${mount.path}/excl`)).stderr, /Operation not permitted/);
   assert.equal((await sh(`chown $(id -u) ${mount.path}/excl`)).code, 0);
   assert.match((await sh(`echo x > ${mount.path}/p-missing/f`)).stderr, /No such file or directory/);
+  assert.match((await sh(`touch ${mount.path}/${'n'.repeat(256)}`)).stderr, /File name too long/);
+  assert.equal((await sh(`touch ${mount.path}/${'n'.repeat(255)}`)).code, 0, 'NAME_MAX itself is fine');
+  assert.match((await sh(`mkdir ${mount.path}/excl`)).stderr, /File exists/);
+  assert.match((await sh(`rmdir ${mount.path}/excl`)).stderr, /Not a directory/);
+  assert.match((await sh(`echo x > ${mount.path}/excl/child`)).stderr, /Not a directory/);
   const names = await ok(`ls -a ${mount.path}`);
   assert.doesNotMatch(names, /hard|soft|fifo/);
 });
