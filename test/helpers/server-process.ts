@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createInterface } from 'node:readline';
 import { hashPassword } from '../../server/auth/password-hash.js';
+import { TEMP_PREFIX } from '../../server/storage/confine.js';
 import { makeTempDir } from './tmp.js';
 
 export const REPO_ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
@@ -107,4 +109,18 @@ export async function startServer(
     },
   };
   return server;
+}
+
+/**
+ * The server's leftover upload temp files below `dir`, after giving it up to `waitMs` to drop
+ * them (a cut upload's temp file goes once the server notices the cut).
+ */
+export async function strayTempFiles(dir: string, waitMs = 5_000): Promise<string[]> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const names = (await readdir(dir, { recursive: true })).map(String);
+    const temps = names.filter((n) => basename(n).startsWith(TEMP_PREFIX));
+    if (temps.length === 0 || Date.now() >= deadline) return temps;
+    await sleep(100);
+  }
 }

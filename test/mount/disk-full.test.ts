@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import { ok, sh, startMount, type TestMount } from '../helpers/mount-process.js';
-import { CLIENT_BIN, startServer, type TestServer } from '../helpers/server-process.js';
+import { CLIENT_BIN, startServer, strayTempFiles, type TestServer } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 // The server's disk itself fills up (a small tmpfs as the storage root, no quota involved).
@@ -37,8 +37,7 @@ after(async () => {
 const aliceDir = (): string => join(server.storage, 'alice');
 
 async function noTempFiles(): Promise<void> {
-  const names = (await readdir(aliceDir(), { recursive: true })).map(String);
-  assert.deepEqual(names.filter((n) => n.includes('.rdrive-tmp-')), []);
+  assert.deepEqual(await strayTempFiles(aliceDir()), []);
 }
 
 test('a copy bigger than the free space fails with ENOSPC and the old content stays', T, async () => {

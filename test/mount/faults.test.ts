@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, beforeEach, test } from 'node:test';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { ok, sh, startMount, type TestMount } from '../helpers/mount-process.js';
-import { startServer, type TestServer } from '../helpers/server-process.js';
+import { startServer, strayTempFiles, type TestServer } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 // The mount talks to the server through a proxy that misbehaves on demand: a busy upstream,
@@ -37,16 +36,8 @@ beforeEach(() => proxy.set({ kind: 'pass' }));
 
 const stored = (name: string): Promise<Buffer> => readFile(join(server.storage, 'alice', name));
 
-/** The server drops the temp file of a cut upload when it notices the cut: give it a moment. */
 async function noTempFiles(): Promise<void> {
-  let temps: string[] = [];
-  for (let i = 0; i < 50; i++) {
-    const names = await readdir(join(server.storage, 'alice'), { recursive: true });
-    temps = names.map(String).filter((n) => n.includes('.rdrive-tmp-'));
-    if (temps.length === 0) return;
-    await sleep(100);
-  }
-  assert.deepEqual(temps, []);
+  assert.deepEqual(await strayTempFiles(join(server.storage, 'alice')), []);
 }
 
 test('a busy upstream answering 503 now and then: a tree still copies in and out intact', T, async () => {
