@@ -5,6 +5,7 @@ import type { AddressInfo, Socket } from 'node:net';
  * What the proxy does to the next requests (netem is not in this kernel, so faults come from here):
  * - pass: forward untouched;
  * - stall: take the request and never answer;
+ * - delay: forward each request (of the given methods, else all) `ms` late: a slow server;
  * - unavailable: every `every`-th request gets a 503 with Retry-After instead of the server;
  * - cut-upload: forward a request body's first `afterBytes`, then drop both connections;
  * - cut-download: forward a response body's first `afterBytes`, then drop both connections.
@@ -12,6 +13,7 @@ import type { AddressInfo, Socket } from 'node:net';
 export type Fault =
   | { kind: 'pass' }
   | { kind: 'stall' }
+  | { kind: 'delay'; ms: number; methods?: string[] }
   | { kind: 'unavailable'; every: number; retryAfter: number }
   | { kind: 'cut-upload'; afterBytes: number }
   | { kind: 'cut-download'; afterBytes: number };
@@ -34,6 +36,16 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     stats.requests++;
     const current = fault;
+    if (current.kind === 'delay' && (current.methods === undefined || current.methods.includes(req.method ?? ''))) {
+      stats.injected++;
+      req.pause();
+      setTimeout(() => forward(req, res, { kind: 'pass' }), current.ms);
+      return;
+    }
+    forward(req, res, current.kind === 'delay' ? { kind: 'pass' } : current);
+  };
+
+  const forward = (req: IncomingMessage, res: ServerResponse, current: Fault): void => {
     if (current.kind === 'stall') {
       stats.injected++;
       return;

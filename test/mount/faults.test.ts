@@ -103,3 +103,20 @@ test('a server that never answers: calls fail with a timeout in bounded time, th
   proxy.set({ kind: 'pass' });
   await ok(`ls -l ${mount.path}/`);
 });
+
+test('an upload slower than fuse-native\'s 15 s default still completes at close()', T, async () => {
+  // A mount with the default --timeout (30 s): only fuse-native's own per-op limit is in play.
+  const slow = await startMount(proxy.url, 'bob', 'bob-pass');
+  try {
+    await writeFile(join(tmp.path, 'slow.txt'), 'patient\n');
+    proxy.set({ kind: 'delay', ms: 16_000, methods: ['PUT'] });
+    const started = Date.now();
+    // cp closes once (a shell redirect would close twice: dup2, then the end of the command).
+    await ok(`cp ${tmp.path}/slow.txt ${slow.path}/slow.txt`, { timeoutMs: 60_000 });
+    assert.ok(Date.now() - started >= 16_000, 'close() waited for the upload');
+    assert.equal(await readFile(join(server.storage, 'bob', 'slow.txt'), 'utf8'), 'patient\n');
+  } finally {
+    proxy.set({ kind: 'pass' });
+    await slow.cleanup();
+  }
+});
