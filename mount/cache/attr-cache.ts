@@ -64,16 +64,27 @@ export class AttrCache {
     this.set(path, attr);
     const { dir, name } = splitPath(path);
     this.listings.get(dir)?.value.add(name);
-    // The parent's mtime moved on the server.
-    this.attrs.delete(dir);
+    this.touchDir(dir, attr.mtime);
   }
 
   removed(path: string): void {
     this.attrs.delete(path);
     const { dir, name } = splitPath(path);
     this.listings.get(dir)?.value.delete(name);
-    this.attrs.delete(dir);
+    this.touchDir(dir, this.now());
     this.dropTree(path);
+  }
+
+  /**
+   * The parent's mtime moved on the server. Its cached attributes stay (until they expire as
+   * usual) with the time moved forward: the kernel checks a directory's attributes before each
+   * lookup in it, and a stat request per created file would double the cost of a copy.
+   */
+  private touchDir(dir: string, at: number): void {
+    const entry = this.attrs.get(dir);
+    if (entry === undefined) return;
+    const mtime = Math.max(entry.value.mtime, at);
+    entry.value = { ...entry.value, mtime, ctime: Math.max(entry.value.ctime, mtime) };
   }
 
   /** Forgets a path (when its state is unknown, e.g. after a failed call). */

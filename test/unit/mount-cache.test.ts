@@ -52,3 +52,17 @@ test('splitPath handles the root', () => {
   assert.deepEqual(splitPath('/a'), { dir: '/', name: 'a' });
   assert.deepEqual(splitPath('/a/b/c'), { dir: '/a/b', name: 'c' });
 });
+
+test('attr cache: a change inside a directory moves its cached mtime forward, never its expiry', () => {
+  let now = 5000;
+  const cache = new AttrCache(1000, () => now);
+  cache.set('/d', { type: 'dir', size: 4096, mtime: 100, atime: 100, ctime: 100, mode: 0o755 });
+  cache.added('/d/new', { ...file(3), mtime: 4000 });
+  assert.equal(cache.get('/d')?.mtime, 4000, 'the new entry\'s server time');
+  now = 5500;
+  cache.removed('/d/new');
+  assert.equal(cache.get('/d')?.mtime, 5500);
+  assert.equal(cache.get('/d')?.ctime, 5500);
+  now = 6000;
+  assert.equal(cache.get('/d'), undefined, 'still expires when it was going to');
+});
