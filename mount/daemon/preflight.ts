@@ -1,5 +1,5 @@
 import { access, readdir, readFile, stat } from 'node:fs/promises';
-import { constants } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import { resolve } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -13,8 +13,9 @@ export async function checkMountpoint(mountpoint: string): Promise<string> {
   let st;
   try {
     st = await stat(mnt);
-  } catch {
-    throw new RdriveError('ENOENT', `Mountpoint ${mnt} does not exist: create it with "mkdir -p ${mnt}"`);
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ENOTCONN') throw new RdriveError('ENOENT', `Mountpoint ${mnt} does not exist: create it with "mkdir -p ${mnt}"`);
+    st = await clearStaleMount(mnt);
   }
   if (!st.isDirectory()) throw new RdriveError('ENOTDIR', `Mountpoint ${mnt} is not a directory`);
   if (await isMounted(mnt)) throw new RdriveError('EEXIST', `${mnt} is already a mountpoint: unmount it first ("rdrive unmount ${mnt}")`);
@@ -35,10 +36,33 @@ export async function checkFuseAvailable(): Promise<void> {
   }
 }
 
+/**
+ * "Transport endpoint is not connected": a FUSE mount whose daemon died. One of ours (its
+ * daemon was killed, say) is lazily unmounted so the new mount can take its place; anything
+ * else is left alone and reported.
+ */
+async function clearStaleMount(mnt: string): Promise<Stats> {
+  const type = await mountTypeOf(mnt);
+  if (type !== 'fuse.rdrive') {
+    throw new RdriveError('EEXIST', `${mnt} is a stale ${type ?? 'FUSE'} mount (its daemon is gone): unmount it with "fusermount -uz ${mnt}"`);
+  }
+  await run('fusermount', ['-uz', mnt]).catch(() => undefined);
+  process.stderr.write(`rdrive: cleared a stale rdrive mount at ${mnt} (its daemon had stopped)\n`);
+  return stat(mnt);
+}
+
 /** True when `mnt` (absolute) is a mountpoint, from /proc/self/mountinfo. */
 export async function isMounted(mnt: string): Promise<boolean> {
+  return (await mountTypeOf(mnt)) !== undefined;
+}
+
+/** The filesystem type mounted at `mnt` (e.g. "fuse.rdrive"), undefined when none. */
+async function mountTypeOf(mnt: string): Promise<string | undefined> {
   const info = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
-  return info.split('\n').some((line) => unescapeMountPath(line.split(' ')[4] ?? '') === mnt);
+  // Fields: id parent major:minor root mountpoint options [optional…] - fstype source superopts
+  const line = info.split('\n').find((l) => unescapeMountPath(l.split(' ')[4] ?? '') === mnt);
+  if (line === undefined) return undefined;
+  return line.split(' - ')[1]?.split(' ')[0];
 }
 
 function unescapeMountPath(path: string): string {

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
-import { forceUnmount, isMounted, ok, startMount } from '../helpers/mount-process.js';
+import { forceUnmount, isMounted, ok, sh, startMount } from '../helpers/mount-process.js';
 import { CLIENT_BIN, startServer, type TestServer } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -90,6 +91,26 @@ test('--daemon returns once mounted; rdrive unmount stops it', T, async () => {
     const twice = await rdrive(['unmount', mnt]);
     assert.notEqual(twice.code, 0);
     assert.match(twice.stderr, /not mounted/);
+  } finally {
+    await forceUnmount(mnt);
+  }
+});
+
+test('a daemon killed with SIGKILL leaves a stale mount that the next mount clears', T, async () => {
+  const mnt = await freshDir('stale');
+  const pidFile = join(tmp.path, 'stale.pid');
+  try {
+    const first = await rdrive(['mount', server.url, mnt, '--user', 'alice', '--daemon', '--pid-file', pidFile, '--log-file', join(tmp.path, 's.log')]);
+    assert.equal(first.code, 0, first.stderr);
+    process.kill(Number((await readFile(pidFile, 'utf8')).trim()), 'SIGKILL');
+    await sleep(300);
+    assert.match((await sh(`ls ${mnt}`)).stderr, /Transport endpoint is not connected/);
+    const again = await rdrive(['mount', server.url, mnt, '--user', 'alice', '--daemon', '--log-file', join(tmp.path, 's.log')]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /cleared a stale rdrive mount/);
+    await ok(`echo back > ${mnt}/back.txt && cat ${mnt}/back.txt`);
+    assert.equal((await rdrive(['unmount', mnt])).code, 0);
+    assert.equal(await isMounted(mnt), false);
   } finally {
     await forceUnmount(mnt);
   }
