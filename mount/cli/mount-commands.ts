@@ -9,6 +9,7 @@ import { CLIENT_DEFAULTS } from '../../common/config.js';
 import { RdriveError } from '../../common/errors.js';
 import { createMount } from '../daemon/mount-daemon.js';
 import { checkFuseAvailable, checkMountpoint, isMounted } from '../daemon/preflight.js';
+import { unmountOnCrash } from '../daemon/crash-guard.js';
 import { defaultPidFile, isAlive, readPid, removePid, writePid } from '../daemon/pid-registry.js';
 import { createClientLogger } from '../logging.js';
 import { parseServerUrl } from '../remote/api-client.js';
@@ -81,6 +82,7 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
   });
   const pidFile = flags.pidFile ?? defaultPidFile(mnt);
   await writePid(pidFile, process.pid);
+  unmountOnCrash(mnt, pidFile, log);
   process.stdout.write(`${READY_PREFIX}${url} at ${mnt}\n`);
   if (child) process.stdout.end();
   await new Promise<void>((done) => {

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
@@ -112,6 +114,34 @@ test('a daemon killed with SIGKILL leaves a stale mount that the next mount clea
     assert.equal((await rdrive(['unmount', mnt])).code, 0);
     assert.equal(await isMounted(mnt), false);
   } finally {
+    await forceUnmount(mnt);
+  }
+});
+
+test('a daemon that crashes unmounts itself instead of leaving a dead mount', T, async () => {
+  const mnt = await freshDir('crash');
+  const hook = join(tmp.path, 'crash-hook.mjs');
+  const logFile = join(tmp.path, 'crash.log');
+  // Injected from outside the product: SIGUSR2 makes the daemon throw where nothing catches it.
+  await writeFile(hook, "process.on('SIGUSR2', () => setImmediate(() => { throw new Error('injected crash for a test'); }));\n");
+  const daemon = spawn(process.execPath, ['--import', hook, CLIENT_BIN, 'mount', server.url, mnt, '--user', 'alice', '--log-file', logFile], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RDRIVE_PASSWORD: 'alice-pass' },
+  });
+  let stderr = '';
+  daemon.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  try {
+    await once(createInterface({ input: daemon.stdout }), 'line');
+    assert.equal(await isMounted(mnt), true);
+    const exited = once(daemon, 'exit');
+    daemon.kill('SIGUSR2');
+    const [code] = await exited;
+    assert.equal(code, 70);
+    assert.match(stderr, /mount daemon crashed \(injected crash for a test\).*was unmounted/);
+    assert.equal(await isMounted(mnt), false);
+    assert.match(await readFile(logFile, 'utf8'), /"level":60.*injected crash for a test/);
+  } finally {
+    daemon.kill('SIGKILL');
     await forceUnmount(mnt);
   }
 });
