@@ -98,11 +98,26 @@ export function errorHandler(ctx: ServerContext) {
       return;
     }
     if (error.retryAfter !== undefined) res.setHeader('Retry-After', String(error.retryAfter));
-    // An upload refused midway still has body bytes in flight; close the connection instead of
-    // leaving the client blocked writing a body nobody reads.
-    if (!req.complete) res.setHeader('Connection', 'close');
+    if (!req.complete) discardRestOfBody(req);
     res.status(toHttpStatus(error)).json(error.toJSON());
   };
+}
+
+/** How long a refused upload may go on sending before its connection is cut. */
+const DISCARD_MS = 10_000;
+
+/**
+ * An upload refused midway still has body bytes in flight. Reading and dropping them lets the
+ * client finish sending and read the answer (closing at once would reset the connection under
+ * it, and it would see "server unreachable" instead of, say, ENOSPC). A body that goes on for
+ * longer than DISCARD_MS is cut. (No "Connection: close": Node would reset the socket as soon
+ * as the answer is out, body bytes still unread.)
+ */
+function discardRestOfBody(req: Request): void {
+  const cut = setTimeout(() => req.socket.destroy(), DISCARD_MS).unref();
+  req.on('end', () => clearTimeout(cut));
+  req.on('close', () => clearTimeout(cut));
+  req.resume();
 }
 
 function bodyParserError(err: unknown): RdriveError | undefined {

@@ -126,7 +126,7 @@ export class LocalDiskBackend implements StorageBackend {
         // Socket chunks are ~64 KiB; writing them in 1 MiB batches costs far fewer syscalls.
         let batch: Buffer[] = [];
         let batched = 0;
-        for await (const chunk of body as AsyncIterable<Buffer>) {
+        for await (const chunk of keepOnError(body)) {
           written += chunk.length;
           checkLimit(written, options);
           batch.push(chunk);
@@ -172,7 +172,7 @@ export class LocalDiskBackend implements StorageBackend {
         const out = await open(temp, 'r+');
         try {
           let end = existing.size;
-          const pieces = options.extents ? readExtents(body) : rawPieces(body, options.offset ?? 0);
+          const pieces = options.extents ? readExtents(keepOnError(body)) : rawPieces(keepOnError(body), options.offset ?? 0);
           for await (const { offset, data } of pieces) {
             end = Math.max(end, offset + data.length);
             if (options.size === undefined) checkLimit(end, options);
@@ -345,6 +345,15 @@ async function writeAll(fh: FileHandle, data: Buffer, position: number): Promise
     const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
     done += bytesWritten;
   }
+}
+
+/**
+ * The body's chunks, without destroying the request when the consumer stops early (a limit
+ * hit, a full disk): the connection then stays up to carry the error answer, and the HTTP
+ * layer discards the rest of the body (see errorHandler).
+ */
+function keepOnError(body: Readable): AsyncIterable<Buffer> {
+  return body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
 }
 
 async function* rawPieces(body: AsyncIterable<Buffer>, offset: number): AsyncGenerator<{ offset: number; data: Buffer }> {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { request } from 'undici';
@@ -110,7 +111,16 @@ test('max file size gives EFBIG', T, async () => {
   try {
     await client.login('alice', 'alice-pass');
     await assert.rejects(client.upload('big', () => Buffer.alloc(2000)), (err: unknown) => err instanceof RdriveError && err.code === 'EFBIG');
+    // A big streamed body refused after its first MiB: the client gets the answer, not a reset,
+    // every time, and the connection pool stays usable.
+    for (let i = 0; i < 5; i++) {
+      const body = (): Readable => Readable.from((function* () {
+        for (let k = 0; k < 64; k++) yield Buffer.alloc(256 * 1024, k);
+      })());
+      await assert.rejects(client.upload('big', body), (err: unknown) => err instanceof RdriveError && err.code === 'EFBIG');
+    }
     await client.upload('small', () => Buffer.alloc(1000));
+    assert.deepEqual((await client.list('/')).entries.map((e) => e.name), ['small']);
   } finally {
     await client.close();
     await server.cleanup();
