@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { DEFAULT_SCRYPT, hashPassword, verifyPassword } from './password-hash.js';
 import { loadUsers, type UserRecord } from './users-file.js';
@@ -6,24 +7,37 @@ import { loadUsers, type UserRecord } from './users-file.js';
 /** Checks credentials against the users file (re-read when it changes on disk). */
 export class Authenticator {
   private users = new Map<string, UserRecord>();
-  private loadedAt = 0;
+  /** mtime and size of the file as last loaded: a login re-reads it when they change. */
+  private loadedStamp = '';
   private dummyHash: Promise<string> | undefined;
+  /** What was last warned about, so a reload repeats a warning only when it changed. */
+  private warned = '';
 
   constructor(private readonly file: string, private readonly log: Logger) {}
 
   async load(): Promise<void> {
+    const stamp = await this.stamp();
     this.users = await loadUsers(this.file);
-    this.loadedAt = Date.now();
+    this.loadedStamp = stamp;
     const legacy = [...this.users.values()].filter((u) => u.legacy).map((u) => u.name);
+    const state = `${legacy.join(',')}|${this.users.size === 0}`;
+    if (state === this.warned) return;
+    this.warned = state;
     if (legacy.length > 0) {
       this.log.warn({ users: legacy }, 'plaintext passwords in the users file; rehash them with "rdrive-server user passwd NAME"');
     }
     if (this.users.size === 0) this.log.warn({ file: this.file }, 'no users defined; add one with "rdrive-server user add NAME"');
   }
 
+  private async stamp(): Promise<string> {
+    const st = await stat(this.file).catch(() => undefined);
+    return st === undefined ? 'missing' : `${st.mtimeMs}:${st.size}:${st.ino}`;
+  }
+
   /** True when the password is right. Unknown users cost the same time as known ones. */
   async verify(user: string, password: string): Promise<boolean> {
-    if (Date.now() - this.loadedAt > 5_000) await this.load().catch(() => undefined);
+    // A stat per login (rare, and each costs a scrypt anyway) picks up `user add` at once.
+    if ((await this.stamp()) !== this.loadedStamp) await this.load().catch(() => undefined);
     const record = this.users.get(user);
     if (record === undefined) {
       this.dummyHash ??= hashPassword('not-a-password', DEFAULT_SCRYPT);

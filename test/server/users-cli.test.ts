@@ -73,6 +73,33 @@ test('a legacy plaintext line still logs in, with a warning at start; RDRIVE_* o
   }
 });
 
+test('a running server takes users added, changed and removed by the CLI at the next login', T, async () => {
+  const srv = await startServer();
+  const client = new ApiClient({ server: srv.url, maxRetryAfterSeconds: 0 });
+  const wrong = (err: unknown): boolean => err instanceof RdriveError && err.code === 'UNAUTHORIZED';
+  const fresh = async (user: string, password: string): Promise<void> => {
+    const other = new ApiClient({ server: srv.url });
+    try {
+      await other.login(user, password);
+    } finally {
+      await other.close();
+    }
+  };
+  try {
+    await assert.rejects(client.login('erin', 'erin-pass-1'), wrong);
+    assert.equal((await server(['user', 'add', 'erin', '--users', srv.usersFile], 'erin-pass-1\n')).code, 0);
+    await client.login('erin', 'erin-pass-1');
+    assert.equal((await server(['user', 'passwd', 'erin', '--users', srv.usersFile], 'erin-pass-2\n')).code, 0);
+    await assert.rejects(fresh('erin', 'erin-pass-1'), wrong);
+    await fresh('erin', 'erin-pass-2');
+    assert.equal((await server(['user', 'del', 'erin', '--users', srv.usersFile])).code, 0);
+    await assert.rejects(fresh('erin', 'erin-pass-2'), wrong);
+  } finally {
+    await client.close();
+    await srv.cleanup();
+  }
+});
+
 test('a port in use is a clear error', T, async () => {
   const srv = await startServer();
   try {
