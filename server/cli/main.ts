@@ -1,4 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
+import type { Logger } from 'pino';
 import { SERVER_DEFAULTS } from '../../common/config.js';
 import { RdriveError, fromForeign } from '../../common/errors.js';
 import { resolveServerConfig } from '../config.js';
@@ -34,6 +35,7 @@ function buildProgram(): Command {
         loginAttemptsPer15Min: opts.loginAttempts, quota: opts.quota, maxFileSize: opts.maxFileSize,
       });
       const server = await createServer(config);
+      exitOnCrash(server.log);
       process.stdout.write(`rdrive-server listening on ${server.url}\n`);
       const stop = (): void => {
         void server.close().then(() => process.exit(0));
@@ -64,6 +66,22 @@ function buildProgram(): Command {
       for (const line of await userList(o.users)) process.stdout.write(`${line}\n`);
     });
   return program;
+}
+
+/**
+ * A bug that escapes every handler ends the process (its state can no longer be trusted) but
+ * leaves its reason in the server log first. Uploads in flight lose only their temp files,
+ * which the next start sweeps.
+ */
+function exitOnCrash(log: Logger): void {
+  const crash = (err: unknown, kind: string): void => {
+    log.fatal({ err, kind }, 'server crashed');
+    process.stderr.write(`rdrive-server: crashed (${err instanceof Error ? err.message : String(err)}); details in the log\n`);
+    setTimeout(() => process.exit(70), 1000).unref();
+    log.flush(() => process.exit(70));
+  };
+  process.once('uncaughtException', (err) => crash(err, 'uncaughtException'));
+  process.once('unhandledRejection', (err) => crash(err, 'unhandledRejection'));
 }
 
 try {

@@ -46,7 +46,7 @@ export async function writeUsersFile(file: string, users: Record<string, string>
  * users file and logs in a temp dir. `args` are extra CLI options (e.g. ['--idle-timeout', '2']).
  */
 export async function startServer(
-  options: { users?: Record<string, string>; args?: string[]; env?: NodeJS.ProcessEnv } = {},
+  options: { users?: Record<string, string>; args?: string[]; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {},
 ): Promise<TestServer> {
   const tmp = await makeTempDir('rdrive-server-');
   const storage = join(tmp.path, 'storage');
@@ -60,7 +60,7 @@ export async function startServer(
   let stderrText = '';
 
   const launch = async (): Promise<string> => {
-    const args = [SERVER_BIN, '--host', '127.0.0.1', '--port', String(port), '--storage', storage,
+    const args = [...(options.nodeArgs ?? []), SERVER_BIN, '--host', '127.0.0.1', '--port', String(port), '--storage', storage,
       '--users', usersFile, '--logs', logs, ...(options.args ?? [])];
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
     child = proc;

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { ApiClient } from '../../mount/remote/api-client.js';
 import { startServer } from '../helpers/server-process.js';
+import { makeTempDir } from '../helpers/tmp.js';
 
 const MiB = 1024 * 1024;
 
@@ -87,5 +89,24 @@ test('uploading and downloading 512 MiB keeps the server memory flat', { timeout
   } finally {
     await client.close();
     await server.cleanup();
+  }
+});
+
+test('a server that hits an uncaught error logs it as fatal and exits 70', { timeout: 60_000 }, async () => {
+  const tmp = await makeTempDir('rdrive-crash-hook-');
+  const hook = join(tmp.path, 'crash-hook.mjs');
+  // Injected from outside the product: SIGUSR2 makes the server throw where nothing catches it.
+  await writeFile(hook, "process.on('SIGUSR2', () => setImmediate(() => { throw new Error('injected server crash'); }));\n");
+  const server = await startServer({ nodeArgs: ['--import', hook] });
+  try {
+    const exited = once(server.process, 'exit');
+    server.process.kill('SIGUSR2');
+    const [code] = await exited;
+    assert.equal(code, 70);
+    assert.match(server.stderr(), /crashed \(injected server crash\)/);
+    assert.match(await readFile(join(server.logs, 'server.log'), 'utf8'), /"level":60.*injected server crash/);
+  } finally {
+    await server.cleanup();
+    await tmp.remove();
   }
 });
