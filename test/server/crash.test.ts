@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -74,16 +75,31 @@ test('a client that aborts mid-upload leaves the old content', { timeout: 60_000
   }
 });
 
-test('uploading and downloading 512 MiB keeps the server memory flat', { timeout: 120_000 }, async () => {
+test('uploading and downloading 2 GiB keeps the server memory flat and every byte right', { timeout: 240_000 }, async () => {
   const server = await startServer();
-  const client = new ApiClient({ server: server.url });
+  const client = new ApiClient({ server: server.url, requestTimeoutMs: 120_000 });
+  const size = 2048 * MiB;
+  const sent = createHash('sha256');
+  const body = (): Readable => Readable.from((function* () {
+    for (let k = 0; k < size / MiB; k++) {
+      const chunk = Buffer.alloc(MiB, k & 0xff);
+      chunk.writeUInt32BE(k, 0);
+      sent.update(chunk);
+      yield chunk;
+    }
+  })());
   try {
     await client.login('alice', 'alice-pass');
-    await client.upload('huge.bin', () => slowBody(512 * MiB, 0x44, 0));
+    assert.equal((await client.upload('huge.bin', body)).size, size);
     const { stream } = await client.download('huge.bin');
+    const received = createHash('sha256');
     let total = 0;
-    for await (const chunk of stream) total += (chunk as Buffer).length;
-    assert.equal(total, 512 * MiB);
+    for await (const chunk of stream) {
+      total += (chunk as Buffer).length;
+      received.update(chunk as Buffer);
+    }
+    assert.equal(total, size);
+    assert.equal(received.digest('hex'), sent.digest('hex'));
     const peakMb = (await vmHwmKb(server.process.pid!)) / 1024;
     assert.ok(peakMb < 250, `server peak RSS ${peakMb.toFixed(0)} MB`);
   } finally {
