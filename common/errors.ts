@@ -26,6 +26,7 @@ export const ERRORS = {
   RATE_LIMITED: { http: 429, errno: 'EAGAIN', message: 'Too many requests; retry later' },
   TOO_MANY_CLIENTS: { http: 503, errno: 'EAGAIN', message: 'Too many clients connected; retry later' },
   UNREACHABLE: { http: 502, errno: 'EIO', message: 'Server unreachable' },
+  TLS_UNTRUSTED: { http: 502, errno: 'EIO', message: 'The server\'s TLS certificate is not trusted: pass --ca FILE (or set RDRIVE_CA) with the certificate that signed it' },
   ETIMEDOUT: { http: 504, errno: 'ETIMEDOUT', message: 'Timed out' },
   EIO: { http: 500, errno: 'EIO', message: 'Input/output error' },
 } as const;
@@ -90,6 +91,12 @@ const FOREIGN_CODES: Record<string, ErrorCode> = {
   EDQUOT: 'ENOSPC',
   EFBIG: 'EFBIG',
   ENAMETOOLONG: 'ENAMETOOLONG',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'TLS_UNTRUSTED',
+  SELF_SIGNED_CERT_IN_CHAIN: 'TLS_UNTRUSTED',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'TLS_UNTRUSTED',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'TLS_UNTRUSTED',
+  CERT_HAS_EXPIRED: 'TLS_UNTRUSTED',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'TLS_UNTRUSTED',
 };
 
 /**

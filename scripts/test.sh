@@ -2,7 +2,9 @@
 # The whole test suite: setup, type check (the build), then node's test runner over test/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+# Tools the tests drive besides FUSE (each installed only when missing): rsync and git on the
+# mount, openssl for the TLS test's certificate.
+RDRIVE_EXTRA_PKGS="rsync git openssl" bash scripts/setup.sh
 # Each test file runs in its own process; every test is bounded so a stuck mount cannot hang CI.
 files=$(find test -name '*.test.ts' | sort)
 # shellcheck disable=SC2086

@@ -17,15 +17,20 @@ export interface ServerConfig {
   loginAttemptsPer15Min: number;
   quota: number;
   maxFileSize: number;
+  /** PEM certificate and key files; both set means HTTPS. */
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
 }
 
 export type ServerOptions = Partial<Record<keyof ServerConfig, string | number | undefined>>;
+
+type DefaultedKey = Exclude<keyof ServerConfig, 'tlsCert' | 'tlsKey'>;
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 /** Options over RDRIVE_* environment over embedded defaults, validated with clear errors. */
 export function resolveServerConfig(options: ServerOptions, env: NodeJS.ProcessEnv = process.env): ServerConfig {
-  const pick = (key: keyof ServerConfig, envName: string): string | number => {
+  const pick = (key: DefaultedKey, envName: string): string | number => {
     const value = options[key] ?? env[envName];
     return value === undefined || value === '' ? SERVER_DEFAULTS[key] : value;
   };
@@ -43,11 +48,20 @@ export function resolveServerConfig(options: ServerOptions, env: NodeJS.ProcessE
     loginAttemptsPer15Min: integer('login-attempts', pick('loginAttemptsPer15Min', 'RDRIVE_LOGIN_ATTEMPTS'), 1),
     quota: integer('quota', pick('quota', 'RDRIVE_QUOTA'), 0),
     maxFileSize: integer('max-file-size', pick('maxFileSize', 'RDRIVE_MAX_FILE_SIZE'), 0),
+    tlsCert: optionalPath(options.tlsCert ?? env.RDRIVE_TLS_CERT),
+    tlsKey: optionalPath(options.tlsKey ?? env.RDRIVE_TLS_KEY),
   };
+  if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
+    throw new RdriveError('EINVAL', 'HTTPS needs both --tls-cert FILE and --tls-key FILE');
+  }
   if (!LEVELS.has(config.logLevel)) {
     throw new RdriveError('EINVAL', `--log-level must be one of ${[...LEVELS].join(', ')}`);
   }
   return config;
+}
+
+function optionalPath(value: string | number | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : resolve(String(value));
 }
 
 function number(name: string, value: string | number, min: number): number {

@@ -1,7 +1,10 @@
-import { chmod, mkdir, stat } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { createSecureContext } from 'node:tls';
 import type { Logger } from 'pino';
+import { RdriveError } from '../common/errors.js';
 import { Authenticator } from './auth/authenticator.js';
 import type { ServerConfig } from './config.js';
 import { createApp } from './http/app.js';
@@ -44,15 +47,20 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
     if (dropped > 0) log.info({ dropped }, 'idle sessions expired');
   }, Math.min(10_000, config.idleTimeout * 1000)).unref();
 
-  const server: Server = await new Promise((resolve, reject) => {
-    // Express 5 hands a listen error (EADDRINUSE, EACCES) to this callback.
-    const s = app.listen(config.port, config.host, (err?: Error) => (err ? reject(err) : resolve(s)));
+  const tls = await readTls(config);
+  const server: Server = tls === undefined ? createHttpServer(app) : createHttpsServer(tls, app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   // Uploads of big files stream for a long time: no request timeout, but idle sockets close.
   server.requestTimeout = 0;
   server.keepAliveTimeout = 65_000;
   const { port } = server.address() as AddressInfo;
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const url = `${tls === undefined ? 'http' : 'https'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   log.info({ url, storage: config.storage, maxClients: config.maxClients, idleTimeout: config.idleTimeout, quota: config.quota }, 'server listening');
   return {
     url,
@@ -83,4 +91,20 @@ async function privateStorage(storage: string, log: Logger): Promise<void> {
     await chmod(storage, 0o700);
     log.info({ storage, from: mode.toString(8) }, 'storage folder made private (0700)');
   }
+}
+
+/** The certificate and key for HTTPS, checked before listening so a bad file is a clear error. */
+async function readTls(config: ServerConfig): Promise<{ cert: Buffer; key: Buffer } | undefined> {
+  if (config.tlsCert === undefined || config.tlsKey === undefined) return undefined;
+  const read = (file: string, what: string): Promise<Buffer> =>
+    readFile(file).catch(() => {
+      throw new RdriveError('EINVAL', `Cannot read the TLS ${what} ${file}: check the path and its permissions`);
+    });
+  const tls = { cert: await read(config.tlsCert, 'certificate'), key: await read(config.tlsKey, 'key') };
+  try {
+    createSecureContext(tls);
+  } catch (err) {
+    throw new RdriveError('EINVAL', `The TLS certificate and key do not work together (${(err as Error).message}): check both PEM files`);
+  }
+  return tls;
 }

@@ -3,6 +3,7 @@ import { CLIENT_DEFAULTS } from '../../common/config.js';
 import { RdriveError } from '../../common/errors.js';
 import { ApiClient } from '../remote/api-client.js';
 import { obtainPassword } from './credentials.js';
+import { readCa, warnIfCleartext } from './trust.js';
 import { deleteSession, loadSession, saveSession, sessionFile } from './session-cache.js';
 
 export interface ConnectionFlags {
@@ -11,6 +12,7 @@ export interface ConnectionFlags {
   passwordFile?: string;
   quiet?: boolean;
   json?: boolean;
+  ca?: string;
 }
 
 /** The options every file command shares. */
@@ -19,6 +21,7 @@ export function withConnectionOptions(command: Command): Command {
     .option('-s, --server <url>', `server URL (env RDRIVE_SERVER, default ${CLIENT_DEFAULTS.server})`)
     .option('-u, --user <name>', 'user name (env RDRIVE_USER)')
     .option('--password-file <file>', 'read the password from this file (else RDRIVE_PASSWORD, else a prompt)')
+    .option('--ca <file>', 'trust this PEM certificate for an https:// server (env RDRIVE_CA)')
     .option('-q, --quiet', 'no progress output');
 }
 
@@ -29,8 +32,9 @@ export function resolveTarget(flags: ConnectionFlags): { server: string; user: s
   return { server, user };
 }
 
-function newClient(server: string): ApiClient {
-  return new ApiClient({ server, maxRetryAfterSeconds: 5, connectTimeoutMs: 5_000, requestTimeoutMs: 60_000 });
+async function newClient(server: string, flags: ConnectionFlags): Promise<ApiClient> {
+  const ca = await readCa(flags.ca);
+  return new ApiClient({ server, maxRetryAfterSeconds: 5, connectTimeoutMs: 5_000, requestTimeoutMs: 60_000, ...(ca === undefined ? {} : { ca }) });
 }
 
 /**
@@ -42,7 +46,7 @@ export async function withClient<T>(flags: ConnectionFlags, fn: (client: ApiClie
   const cacheFile = sessionFile(server, user);
   const cached = await loadSession(cacheFile, server, user);
   if (cached !== undefined) {
-    const client = newClient(server);
+    const client = await newClient(server, flags);
     client.useToken(user, cached.token);
     try {
       return await fn(client);
@@ -54,7 +58,7 @@ export async function withClient<T>(flags: ConnectionFlags, fn: (client: ApiClie
       await client.close();
     }
   }
-  const client = newClient(server);
+  const client = await newClient(server, flags);
   try {
     await login(client, server, user, flags);
     return await fn(client);
@@ -69,11 +73,13 @@ function canGetPassword(flags: ConnectionFlags): boolean {
 }
 
 export async function login(client: ApiClient, server: string, user: string, flags: ConnectionFlags): Promise<void> {
+  warnIfCleartext(server);
   const password = await obtainPassword(user, { passwordFile: flags.passwordFile });
   try {
     await client.login(user, password);
   } catch (err) {
     if (err instanceof RdriveError && err.code === 'UNAUTHORIZED') throw new RdriveError('UNAUTHORIZED', 'Login failed: wrong user name or password');
+    if (err instanceof RdriveError && err.code === 'TLS_UNTRUSTED') throw err;
     if (err instanceof RdriveError && (err.code === 'UNREACHABLE' || err.code === 'ETIMEDOUT')) {
       throw new RdriveError(err.code, `Cannot reach the server at ${server}: is it running? Check --server / RDRIVE_SERVER`);
     }
@@ -84,7 +90,7 @@ export async function login(client: ApiClient, server: string, user: string, fla
 /** `rdrive login`: a session kept in a file only the user can read, until it expires. */
 export async function loginAndCache(flags: ConnectionFlags): Promise<string> {
   const { server, user } = resolveTarget(flags);
-  const client = newClient(server);
+  const client = await newClient(server, flags);
   try {
     await login(client, server, user, flags);
     const file = sessionFile(server, user);
@@ -100,7 +106,7 @@ export async function logoutCached(flags: ConnectionFlags): Promise<boolean> {
   const file = sessionFile(server, user);
   const cached = await loadSession(file, server, user);
   if (cached === undefined) return false;
-  const client = newClient(server);
+  const client = await newClient(server, flags);
   client.useToken(user, cached.token);
   await client.logout();
   await client.close();

@@ -10,6 +10,7 @@ import { RdriveError } from '../../common/errors.js';
 import { createMount } from '../daemon/mount-daemon.js';
 import { checkFuseAvailable, checkMountpoint, isMounted } from '../daemon/preflight.js';
 import { unmountOnCrash } from '../daemon/crash-guard.js';
+import { readCa, warnIfCleartext } from './trust.js';
 import { defaultPidFile, isAlive, readPid, removePid, writePid } from '../daemon/pid-registry.js';
 import { createClientLogger } from '../logging.js';
 import { parseServerUrl } from '../remote/api-client.js';
@@ -26,6 +27,7 @@ interface MountFlags {
   allowOther?: boolean;
   attrTimeout: string;
   timeout: string;
+  ca?: string;
   logLevel: string;
   logFile: string;
   daemon?: boolean;
@@ -43,6 +45,7 @@ export function registerMountCommands(program: Command): void {
     .option('--read-only', 'mount read-only')
     .option('--allow-other', 'let other users (e.g. a file explorer running as another user) see the mount')
     .option('--attr-timeout <seconds>', 'how long attributes and listings are cached', String(CLIENT_DEFAULTS.attrTimeout))
+    .option('--ca <file>', 'trust this PEM certificate for an https:// server (env RDRIVE_CA)')
     .option('--timeout <seconds>', 'how long a call waits for the server before it fails with ETIMEDOUT', String(CLIENT_DEFAULTS.requestTimeoutMs / 1000))
     .option('--log-level <level>', 'error|warn|info|debug', CLIENT_DEFAULTS.logLevel)
     .option('--log-file <file>', 'client log', CLIENT_DEFAULTS.logFile)
@@ -74,11 +77,14 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
   const user = requireUser(flags.user);
   await checkFuseAvailable();
   const mnt = await checkMountpoint(mountpoint);
+  const ca = await readCa(flags.ca);
+  if (!child) warnIfCleartext(url);
   const password = await obtainPassword(user, { passwordFile: flags.passwordFile });
   const log = createClientLogger(resolve(flags.logFile), flags.logLevel as 'info');
   const mount = await createMount({
     server: url, mountpoint: mnt, user, password, readOnly: flags.readOnly === true,
     allowOther: flags.allowOther === true, attrTimeout, requestTimeoutMs: timeout * 1000, log,
+    ...(ca === undefined ? {} : { ca }),
   });
   const pidFile = flags.pidFile ?? defaultPidFile(mnt);
   await writePid(pidFile, process.pid);
@@ -107,11 +113,14 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
 async function startDaemon(url: string, mountpoint: string, flags: MountFlags): Promise<void> {
   const user = requireUser(flags.user);
   const mnt = await checkMountpoint(mountpoint);
+  await readCa(flags.ca);
+  warnIfCleartext(url);
   const password = await obtainPassword(user, { passwordFile: flags.passwordFile });
   const args = [process.argv[1]!, 'mount', url, mnt, '--user', user, '--daemon-child',
     '--attr-timeout', flags.attrTimeout, '--timeout', flags.timeout, '--log-level', flags.logLevel, '--log-file', resolve(flags.logFile),
     ...(flags.readOnly === true ? ['--read-only'] : []), ...(flags.allowOther === true ? ['--allow-other'] : []),
-    ...(flags.pidFile === undefined ? [] : ['--pid-file', resolve(flags.pidFile)])];
+    ...(flags.pidFile === undefined ? [] : ['--pid-file', resolve(flags.pidFile)]),
+    ...(flags.ca === undefined ? [] : ['--ca', resolve(flags.ca)])];
   // The environment of a process is readable only by its owner (/proc/PID/environ is 0400).
   const child = spawn(process.execPath, args, {
     detached: true,

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { rootCertificates } from 'node:tls';
 import { Pool, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import {
@@ -32,6 +33,8 @@ export interface ApiClientOptions {
   reconnectWindowMs?: number;
   /** Honour one Retry-After of at most this many seconds before reporting the limit. */
   maxRetryAfterSeconds?: number;
+  /** Extra trusted certificate(s), PEM, for an https:// server with its own CA or a self-signed one. */
+  ca?: string;
   logger?: Logger;
 }
 
@@ -59,7 +62,7 @@ interface Call {
 export class ApiClient {
   readonly origin: string;
   private readonly pool: Pool;
-  private readonly opts: Required<Omit<ApiClientOptions, 'logger' | 'server'>>;
+  private readonly opts: Required<Omit<ApiClientOptions, 'logger' | 'server' | 'ca'>>;
   private readonly log: Logger | undefined;
   private credentials: { user: string; password: string } | undefined;
   private token: string | undefined;
@@ -78,7 +81,7 @@ export class ApiClient {
     this.log = options.logger;
     this.pool = new Pool(this.origin, {
       connections: this.opts.connections,
-      connect: { timeout: this.opts.connectTimeoutMs },
+      connect: { timeout: this.opts.connectTimeoutMs, ...(options.ca === undefined ? {} : { ca: [...rootCertificates, options.ca] }) },
       headersTimeout: this.opts.requestTimeoutMs,
       bodyTimeout: this.opts.requestTimeoutMs,
       keepAliveTimeout: 30_000,

@@ -27,12 +27,15 @@ function buildProgram(): Command {
     .option('--login-attempts <n>', `failed logins per address and per user per 15 min (default ${SERVER_DEFAULTS.loginAttemptsPer15Min})`)
     .option('--quota <bytes>', 'per-user quota in bytes, 0 for none (default 0)')
     .option('--max-file-size <bytes>', 'largest file accepted in bytes, 0 for no limit (default 0)')
+    .option('--tls-cert <file>', 'PEM certificate: serve HTTPS (with --tls-key; env RDRIVE_TLS_CERT)')
+    .option('--tls-key <file>', 'PEM private key for --tls-cert (env RDRIVE_TLS_KEY)')
     .action(async (opts: Record<string, string | undefined>) => {
       const config = resolveServerConfig({
         host: opts.host, port: opts.port, storage: opts.storage, users: opts.users, logs: opts.logs,
         logLevel: opts.logLevel, idleTimeout: opts.idleTimeout, maxClients: opts.maxClients,
         maxInFlightPerUser: opts.maxInFlight, requestsPerMinute: opts.requestsPerMinute,
         loginAttemptsPer15Min: opts.loginAttempts, quota: opts.quota, maxFileSize: opts.maxFileSize,
+        tlsCert: opts.tlsCert, tlsKey: opts.tlsKey,
       });
       const server = await createServer(config);
       exitOnCrash(server.log);
