@@ -20,6 +20,14 @@ export class RdriveFuse extends Fuse {
       'max_write=131072',
       'max_read=131072',
       'max_readahead=1048576',
+      // The kernel keeps a file's cached pages across opens while its size and mtime, fetched
+      // fresh by every open (close-to-open), are unchanged. ac_attr_timeout=0: libfuse compares
+      // at every open, never on the strength of a recent lookup.
+      // The kernel keeps a file's cached pages across opens while its size and mtime, fetched
+      // fresh by every open (close-to-open), are unchanged. ac_attr_timeout=0: libfuse compares
+      // at every open, never on the strength of a recent lookup.
+      'auto_cache',
+      'ac_attr_timeout=0',
       'fsname=rdrive',
       'subtype=rdrive',
       `entry_timeout=${extra.attrTimeout}`,

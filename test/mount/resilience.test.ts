@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,6 +33,31 @@ test('two mounts of the same user see each other\'s closed files; another user s
     assert.match((await sh(`ls ${a.path}`)).stdout, /^shared.txt\n$/);
   } finally {
     await Promise.all([a.cleanup(), b.cleanup(), c.cleanup()]);
+  }
+});
+
+test('an unchanged file is read again from the page cache; a changed one of the same size is not', T, async () => {
+  const a = await startMount(server.url, 'alice', 'alice-pass');
+  const b = await startMount(server.url, 'alice', 'alice-pass');
+  const gets = async (name: string): Promise<number> => {
+    await sleep(500); // the server's log is written asynchronously
+    const log = await readFile(join(server.logs, 'server.log'), 'utf8');
+    return log.split('\n').filter((l) => l.includes('"method":"GET"') && l.includes(`/files/${name}"`)).length;
+  };
+  try {
+    const first = randomBytes(4 * 1024 * 1024);
+    await writeFile(join(a.path, 'cached.bin'), first);
+    assert.deepEqual(await readFile(join(b.path, 'cached.bin')), first);
+    const afterFirst = await gets('cached.bin');
+    assert.ok(afterFirst >= 2, `a cold 4 MiB read takes several requests (${afterFirst})`);
+    assert.deepEqual(await readFile(join(b.path, 'cached.bin')), first);
+    assert.equal(await gets('cached.bin') - afterFirst, 1, 'only the open()\'s check went to the server');
+    const second = randomBytes(first.length);
+    await sleep(20);
+    await writeFile(join(a.path, 'cached.bin'), second);
+    assert.deepEqual(await readFile(join(b.path, 'cached.bin')), second, 'same size, new mtime: the cache is dropped');
+  } finally {
+    await Promise.all([a.cleanup(), b.cleanup()]);
   }
 });
 
