@@ -159,7 +159,8 @@ export class OpenFile {
     for (const piece of this.extents.split(position, end)) {
       parts.push(piece.dirty ? await this.readLocal(piece.start, piece.end) : await this.readBase(piece.start, piece.end));
     }
-    return Buffer.concat(parts);
+    // The common case is one piece: hand it on as it is (a copy per kernel read is GC pressure).
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 
   async truncate(size: number): Promise<void> {
@@ -280,12 +281,12 @@ export class OpenFile {
 
   /** Clean bytes: the server's copy up to baseSize, zeros past it (a hole after a truncate+grow). */
   private async readBase(start: number, end: number): Promise<Buffer> {
-    const out = Buffer.alloc(end - start);
     const fromServer = Math.min(end, this.baseSize);
-    if (fromServer > start) {
-      const data = await this.readAhead.read(start, fromServer - start);
-      data.copy(out, 0, 0, Math.min(data.length, out.length));
-    }
+    const data = fromServer > start ? await this.readAhead.read(start, fromServer - start) : Buffer.alloc(0);
+    // All of it from the server: a view of the read-ahead window, no copy.
+    if (data.length === end - start) return data;
+    const out = Buffer.alloc(end - start);
+    data.copy(out, 0, 0, Math.min(data.length, out.length));
     return out;
   }
 

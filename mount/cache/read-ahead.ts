@@ -1,6 +1,8 @@
 const MIN_WINDOW = 256 * 1024;
 const MAX_WINDOW = 8 * 1024 * 1024;
-const KEPT_WINDOWS = 3;
+const KEPT_WINDOWS = 4;
+/** Windows fetched ahead of the one being read: the server reads the next while one travels. */
+const AHEAD = 2;
 
 interface Window {
   start: number;
@@ -9,8 +11,8 @@ interface Window {
 }
 
 /**
- * Sequential reads fetch ever larger windows (256 KiB doubling to 8 MiB) and the next window
- * is requested while the current one is consumed, so a streaming read keeps the connection
+ * Sequential reads fetch ever larger windows (256 KiB doubling to 8 MiB) and the next two
+ * windows are requested while the current one is consumed, so a streaming read keeps the connection
  * busy instead of paying one round trip per 128 KiB kernel read.
  */
 export class ReadAhead {
@@ -68,9 +70,10 @@ export class ReadAhead {
   }
 
   private prefetchAfter(offset: number): void {
-    const current = this.windowFor(offset - 1);
-    if (current === undefined) return;
-    const next = current.start + current.length;
-    if (this.windowFor(next) === undefined) this.start(next, this.windowSize);
+    let current = this.windowFor(offset - 1);
+    for (let i = 0; i < AHEAD && current !== undefined; i++) {
+      const next = current.start + current.length;
+      current = this.windowFor(next) ?? this.start(next, this.windowSize);
+    }
   }
 }

@@ -35,7 +35,7 @@ const OP_TIMEOUTS = { default: 60_000, flush: 3_600_000, fsync: 3_600_000, relea
 /** Logs in (so a wrong password fails before anything is mounted), then mounts. */
 export async function createMount(config: MountConfig): Promise<RunningMount> {
   const log = config.log;
-  const client = new ApiClient({ server: config.server, logger: log.child({ component: 'http' }), reconnectWindowMs: 4_000, connectTimeoutMs: 3_000, requestTimeoutMs: config.requestTimeoutMs, ...(config.ca === undefined ? {} : { ca: config.ca }) });
+  const client = new ApiClient({ server: config.server, logger: log.child({ component: 'http' }), reconnectWindowMs: 4_000, connectTimeoutMs: 3_000, requestTimeoutMs: config.requestTimeoutMs, rangeWorker: true, ...(config.ca === undefined ? {} : { ca: config.ca }) });
   try {
     await client.login(config.user, config.password);
   } catch (err) {

@@ -21,6 +21,7 @@ import {
 } from '../../common/api.js';
 import { RdriveError, fromForeign, isErrorCode, type ErrorCode } from '../../common/errors.js';
 import { encodeRemotePath, toSegments } from '../../common/paths.js';
+import { RangeFetcher } from './range-fetcher.js';
 
 export interface ApiClientOptions {
   /** Base URL of the server, e.g. http://127.0.0.1:8888 */
@@ -35,8 +36,13 @@ export interface ApiClientOptions {
   maxRetryAfterSeconds?: number;
   /** Extra trusted certificate(s), PEM, for an https:// server with its own CA or a self-signed one. */
   ca?: string;
+  /** Receive large ranges in a worker thread (the mount: the main thread answers the kernel). */
+  rangeWorker?: boolean;
   logger?: Logger;
 }
+
+/** Ranges at least this long go through the worker when there is one. */
+const WORKER_MIN_RANGE = 1024 * 1024;
 
 /** A request body that can be produced again, so a request can be replayed after re-login. */
 export type BodySource = () => Readable | Buffer | string;
@@ -62,7 +68,8 @@ interface Call {
 export class ApiClient {
   readonly origin: string;
   private readonly pool: Pool;
-  private readonly opts: Required<Omit<ApiClientOptions, 'logger' | 'server' | 'ca'>>;
+  private readonly opts: Required<Omit<ApiClientOptions, 'logger' | 'server' | 'ca' | 'rangeWorker'>>;
+  private readonly ranges: RangeFetcher | undefined;
   private readonly log: Logger | undefined;
   private credentials: { user: string; password: string } | undefined;
   private token: string | undefined;
@@ -86,6 +93,14 @@ export class ApiClient {
       bodyTimeout: this.opts.requestTimeoutMs,
       keepAliveTimeout: 30_000,
     });
+    this.ranges = options.rangeWorker === true
+      ? new RangeFetcher({
+        origin: this.origin,
+        connectTimeoutMs: this.opts.connectTimeoutMs,
+        requestTimeoutMs: this.opts.requestTimeoutMs,
+        ...(options.ca === undefined ? {} : { ca: options.ca }),
+      })
+      : undefined;
   }
 
   get user(): string | undefined {
@@ -104,6 +119,7 @@ export class ApiClient {
 
   async close(): Promise<void> {
     await this.pool.close().catch(() => undefined);
+    await this.ranges?.close();
   }
 
   async health(): Promise<Health> {
@@ -146,18 +162,28 @@ export class ApiClient {
   /** Reads up to `length` bytes at `offset`; fewer at end of file, none past it. */
   async read(path: string, offset: number, length: number): Promise<Buffer> {
     if (length <= 0) return Buffer.alloc(0);
+    const call: Call = {
+      method: 'GET',
+      path: `/files/${enc(path)}`,
+      headers: { range: `bytes=${offset}-${offset + length - 1}` },
+      idempotent: true,
+    };
     try {
-      const res = await this.send({
-        method: 'GET',
-        path: `/files/${enc(path)}`,
-        headers: { range: `bytes=${offset}-${offset + length - 1}` },
-        idempotent: true,
-      });
+      const ranges = this.ranges;
+      if (ranges !== undefined && length >= WORKER_MIN_RANGE) return await this.withRetries(call, () => this.viaWorker(ranges, call));
+      const res = await this.send(call);
       return Buffer.from(await res.body.arrayBuffer());
     } catch (err) {
       if (err instanceof RdriveError && err.code === 'RANGE_NOT_SATISFIABLE') return Buffer.alloc(0);
       throw err;
     }
+  }
+
+  /** One GET through the worker; an error answer becomes the same RdriveError as on this thread. */
+  private async viaWorker(ranges: RangeFetcher, call: Call): Promise<Buffer> {
+    const res = await ranges.get(`${API_PREFIX}${call.path}`, this.headersFor(call));
+    if (res.status < 400) return res.body;
+    throw errorFromParts(res.status, res.retryAfter, res.body.toString('utf8'));
   }
 
   /**
@@ -282,13 +308,17 @@ export class ApiClient {
   }
 
   /** Sends a call; renews the session once on 401; retries what is safe to retry. */
-  private async send(call: Call): Promise<Dispatcher.ResponseData> {
+  private send(call: Call): Promise<Dispatcher.ResponseData> {
+    return this.withRetries(call, () => this.sendOnce(call));
+  }
+
+  private async withRetries<T>(call: Call, once: () => Promise<T>): Promise<T> {
     const started = Date.now();
     let renewed = false;
     let waitedForLimit = false;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.sendOnce(call);
+        return await once();
       } catch (err) {
         const error = fromForeign(err);
         if (error.code === 'UNAUTHORIZED' && call.auth !== false && !renewed && this.canRelogin()) {
@@ -334,9 +364,15 @@ export class ApiClient {
     return this.relogin;
   }
 
-  private async sendOnce(call: Call): Promise<Dispatcher.ResponseData> {
+  /** The call's headers plus the current token (read at each attempt: a re-login changes it). */
+  private headersFor(call: Call): Record<string, string> {
     const headers: Record<string, string> = { ...call.headers };
     if (call.auth !== false && this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
+    return headers;
+  }
+
+  private async sendOnce(call: Call): Promise<Dispatcher.ResponseData> {
+    const headers = this.headersFor(call);
     const body = call.body?.();
     const res = await this.pool.request({
       method: call.method,
@@ -351,19 +387,25 @@ export class ApiClient {
 }
 
 async function errorFromResponse(res: Dispatcher.ResponseData): Promise<RdriveError> {
-  const retryAfterHeader = res.headers['retry-after'];
-  const retryAfter = typeof retryAfterHeader === 'string' ? Number(retryAfterHeader) : undefined;
+  const retryAfter = res.headers['retry-after'];
+  const text = await res.body.text().catch(() => '');
+  return errorFromParts(res.statusCode, typeof retryAfter === 'string' ? retryAfter : undefined, text);
+}
+
+/** An error answer as an RdriveError: the JSON {code, message} when there is one, else the status. */
+function errorFromParts(status: number, retryAfterHeader: string | undefined, bodyText: string): RdriveError {
+  const retryAfter = retryAfterHeader === undefined ? undefined : Number(retryAfterHeader);
   let code: ErrorCode | undefined;
   let message: string | undefined;
   try {
-    const body = (await res.body.json()) as { code?: unknown; message?: unknown };
+    const body = JSON.parse(bodyText) as { code?: unknown; message?: unknown };
     if (isErrorCode(body.code)) code = body.code;
     if (typeof body.message === 'string') message = body.message;
   } catch {
     // not JSON (a proxy's page, say): fall back to the status
   }
-  code ??= codeForStatus(res.statusCode);
-  return new RdriveError(code, message, Number.isFinite(retryAfter) ? { retryAfter: retryAfter as number } : undefined);
+  code ??= codeForStatus(status);
+  return new RdriveError(code, message, retryAfter !== undefined && Number.isFinite(retryAfter) ? { retryAfter } : undefined);
 }
 
 function codeForStatus(status: number): ErrorCode {

@@ -91,6 +91,16 @@ test('an idle session expires and the daemon logs in again by itself', T, async 
     const log = await readFile(m.logFile, 'utf8');
     assert.match(log, /session expired; logging in again/);
     assert.doesNotMatch(log, /alice-pass/);
+    // A file held open across the expiry: the next big range (fetched by the range worker)
+    // meets the 401 and the daemon logs in again for it too.
+    const data = randomBytes(12 * 1024 * 1024);
+    await writeFile(join(server.storage, 'alice', 'held.bin'), data);
+    const script = `import sys, time\nf = open(sys.argv[1], 'rb')\na = f.read(3 * 1024 * 1024)\ntime.sleep(3)\nsys.stdout.buffer.write(a + f.read())`;
+    const held = await sh(`python3 -c "${script.replace(/"/g, '\\"')}" ${m.path}/held.bin | cmp - ${join(server.storage, 'alice', 'held.bin')}`);
+    assert.equal(held.code, 0, held.stderr);
+    await sleep(300);
+    const relogins = (await readFile(m.logFile, 'utf8')).match(/session expired; logging in again/g) ?? [];
+    assert.equal(relogins.length, 2);
   } finally {
     await m.cleanup();
   }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
@@ -78,6 +79,10 @@ test('a mount over https works with --ca', T, async () => {
     await ok(`echo mounted over tls > ${mount.path}/m.txt`);
     assert.equal(await readFile(join(server.storage, 'alice', 'm.txt'), 'utf8'), 'mounted over tls\n');
     assert.match(await ok(`cat ${mount.path}/secret.txt`), /over tls/);
+    // Big sequential reads go through the mount's range worker: it must trust --ca too.
+    const big = randomBytes(6 * 1024 * 1024);
+    await writeFile(join(server.storage, 'alice', 'big.bin'), big);
+    await ok(`cmp ${mount.path}/big.bin ${join(server.storage, 'alice', 'big.bin')}`);
   } finally {
     await mount.cleanup();
   }
