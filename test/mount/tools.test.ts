@@ -67,3 +67,27 @@ os.close(fd)
 print(os.stat('${mount.path}/timed').st_mtime)"`);
   assert.equal(res.stdout.trim(), '1000000000.0');
 });
+
+test('SQLite on the mount: transactions with fsync and a journal, intact for another mount', T, async () => {
+  // Writes at random offsets, fsync, a journal file created and removed per transaction.
+  const script = [
+    'import sqlite3, sys',
+    'db = sqlite3.connect(sys.argv[1])',
+    "db.execute('create table t (id integer primary key, v text)')",
+    'for k in range(10):',
+    '    with db:',
+    "        db.executemany('insert into t (v) values (?)', [(str(k) * 300,) for _ in range(40)])",
+    "db.execute('update t set v = ? where id % 7 = 0', ('changed',))",
+    'db.commit()',
+    'db.close()',
+  ].join('\n');
+  await ok(`python3 -c "${script.replace(/"/g, '\\"')}" ${mount.path}/app.db`);
+  const other = await startMount(server.url, 'alice', 'alice-pass');
+  try {
+    const check = "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); print(db.execute('pragma integrity_check').fetchone()[0], db.execute('select count(*), sum(v = \\'changed\\') from t').fetchone())";
+    assert.equal((await ok(`python3 -c "${check}" ${other.path}/app.db`)).trim(), 'ok (400, 57)');
+    assert.doesNotMatch(await ok(`ls -a ${mount.path}`), /app\.db-journal/);
+  } finally {
+    await other.cleanup();
+  }
+});
