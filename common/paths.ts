@@ -46,10 +46,22 @@ function decodeSegment(segment: string): string {
   } catch {
     throw new RdriveError('EINVAL', 'Malformed percent-encoding in path');
   }
-  // A second layer of encoding is never legitimate from our clients and is how traversal
-  // payloads hide from naive filters ("%252e%252e").
-  if (/%(2e|2f|5c|00)/i.test(decoded)) throw new RdriveError('EINVAL', 'Encoded separator or dot in path');
+  // Decoded once, the name is taken literally ("report%2e.txt" is a fine name). What a second
+  // decode would turn into a traversal or a separator is how payloads hide from naive filters
+  // ("%252e%252e", "%252f"): refused.
+  if (hidesTraversal(decoded)) throw new RdriveError('EINVAL', 'Encoded separator or dot in path');
   return decoded;
+}
+
+function hidesTraversal(name: string): boolean {
+  if (!name.includes('%')) return false;
+  let again: string;
+  try {
+    again = decodeURIComponent(name);
+  } catch {
+    return false;
+  }
+  return again === '.' || again === '..' || /[/\\\u0000]/.test(again);
 }
 
 function checkName(name: string): void {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ok, sh, startMount, type TestMount } from '../helpers/mount-process.js';
@@ -133,5 +133,20 @@ test('writes reach the daemon in 128 KiB pieces (big_writes), not 4 KiB', T, asy
     assert.ok(writes.length > 0 && writes.length <= 40, `${writes.length} write calls for 4 MiB`);
   } finally {
     await dbg.cleanup();
+  }
+});
+
+test('odd but legal names round-trip; names the server refuses fail with EINVAL', T, async () => {
+  const names = ['a b.txt', 'hash#q?.txt', 'pct%20x%2e.txt', '100%', 'ünïcödé €.txt', '日本語.txt', "quote'\"s.txt", '-dash', '.hidden', 'colon:semi;.txt'];
+  await mkdir(join(mount.path, 'odd'));
+  for (const name of names) await writeFile(join(mount.path, 'odd', name), name);
+  assert.deepEqual((await readdir(join(mount.path, 'odd'))).sort(), [...names].sort());
+  for (const name of names) {
+    assert.equal(await readFile(join(mount.path, 'odd', name), 'utf8'), name);
+    assert.equal(await readFile(join(server.storage, 'alice', 'odd', name), 'utf8'), name);
+  }
+  // Refused by the path rules (see docs/api.md): control characters and backslashes.
+  for (const name of ['new\nline', 'back\\slash']) {
+    await assert.rejects(writeFile(join(mount.path, 'odd', name), 'x'), { code: 'EINVAL' });
   }
 });

@@ -9,6 +9,11 @@ const hostile: Array<[string, string]> = [
   ['/%2e%2e/etc', 'EINVAL'],
   ['/%2E%2E/etc', 'EINVAL'],
   ['/%252e%252e/etc', 'EINVAL'],
+  ['/%252E%252e', 'EINVAL'],
+  ['/%252e', 'EINVAL'],
+  ['/a%252fb', 'EINVAL'],
+  ['/a%255cb', 'EINVAL'],
+  ['/a%2500b', 'EINVAL'],
   ['/a/%2f/b', 'EINVAL'],
   ['/a%2fb', 'EINVAL'],
   ['/a%5cb', 'EINVAL'],
@@ -38,7 +43,8 @@ test('parseRemotePath decodes ordinary names once', () => {
 });
 
 test('encodeRemotePath round-trips through parseRemotePath', () => {
-  const segments = ['a b', 'c#d?e', 'été', '100%'];
+  // Literal percent sequences are ordinary characters in a name once decoded.
+  const segments = ['a b', 'c#d?e', 'été', '100%', 'My%20File.pdf', 'report%2eold.txt', '%2e%2e-not-a-dotdot', '%zz'];
   assert.deepEqual(parseRemotePath(`/${encodeRemotePath(segments)}`), segments);
 });
 
