@@ -36,6 +36,15 @@ async function rdrive(args: string[], password = 'alice-pass'): Promise<{ code: 
   }
 }
 
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function freshDir(name: string): Promise<string> {
   const dir = join(tmp.path, name);
   await mkdir(dir, { recursive: true });
@@ -104,8 +113,9 @@ test('a daemon killed with SIGKILL leaves a stale mount that the next mount clea
   try {
     const first = await rdrive(['mount', server.url, mnt, '--user', 'alice', '--daemon', '--pid-file', pidFile, '--log-file', join(tmp.path, 's.log')]);
     assert.equal(first.code, 0, first.stderr);
-    process.kill(Number((await readFile(pidFile, 'utf8')).trim()), 'SIGKILL');
-    await sleep(300);
+    const pid = Number((await readFile(pidFile, 'utf8')).trim());
+    process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 50 && isRunning(pid); i++) await sleep(100);
     assert.match((await sh(`ls ${mnt}`)).stderr, /Transport endpoint is not connected/);
     const again = await rdrive(['mount', server.url, mnt, '--user', 'alice', '--daemon', '--log-file', join(tmp.path, 's.log')]);
     assert.equal(again.code, 0, again.stderr);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { ok, sh, startMount, type TestMount } from '../helpers/mount-process.js';
+import { waitForLog } from '../helpers/logs.js';
 import { startServer, type TestServer } from '../helpers/server-process.js';
 
 let server: TestServer;
@@ -39,19 +40,24 @@ test('two mounts of the same user see each other\'s closed files; another user s
 test('an unchanged file is read again from the page cache; a changed one of the same size is not', T, async () => {
   const a = await startMount(server.url, 'alice', 'alice-pass');
   const b = await startMount(server.url, 'alice', 'alice-pass');
-  const gets = async (name: string): Promise<number> => {
-    await sleep(500); // the server's log is written asynchronously
+  const count = async (name: string): Promise<number> => {
     const log = await readFile(join(server.logs, 'server.log'), 'utf8');
     return log.split('\n').filter((l) => l.includes('"method":"GET"') && l.includes(`/files/${name}"`)).length;
+  };
+  /** The server logs asynchronously: wait until at least `atLeast` lines are in, then a moment more. */
+  const gets = async (name: string, atLeast: number): Promise<number> => {
+    for (let i = 0; i < 50 && (await count(name)) < atLeast; i++) await sleep(100);
+    await sleep(300);
+    return count(name);
   };
   try {
     const first = randomBytes(4 * 1024 * 1024);
     await writeFile(join(a.path, 'cached.bin'), first);
     assert.deepEqual(await readFile(join(b.path, 'cached.bin')), first);
-    const afterFirst = await gets('cached.bin');
+    const afterFirst = await gets('cached.bin', 2);
     assert.ok(afterFirst >= 2, `a cold 4 MiB read takes several requests (${afterFirst})`);
     assert.deepEqual(await readFile(join(b.path, 'cached.bin')), first);
-    assert.equal(await gets('cached.bin') - afterFirst, 1, 'only the open()\'s check went to the server');
+    assert.equal(await gets('cached.bin', afterFirst + 1) - afterFirst, 1, 'only the open()\'s check went to the server');
     const second = randomBytes(first.length);
     await sleep(20);
     await writeFile(join(a.path, 'cached.bin'), second);
@@ -87,8 +93,7 @@ test('an idle session expires and the daemon logs in again by itself', T, async 
     await sleep(3000);
     await ok(`echo two >> ${m.path}/idle.txt`);
     assert.equal(await readFile(join(m.path, 'idle.txt'), 'utf8'), 'one\ntwo\n');
-    await sleep(300);
-    const log = await readFile(m.logFile, 'utf8');
+    const log = await waitForLog(m.logFile, /session expired; logging in again/);
     assert.match(log, /session expired; logging in again/);
     assert.doesNotMatch(log, /alice-pass/);
     // A file held open across the expiry: the next big range (fetched by the range worker)
@@ -98,8 +103,7 @@ test('an idle session expires and the daemon logs in again by itself', T, async 
     const script = `import sys, time\nf = open(sys.argv[1], 'rb')\na = f.read(3 * 1024 * 1024)\ntime.sleep(3)\nsys.stdout.buffer.write(a + f.read())`;
     const held = await sh(`python3 -c "${script.replace(/"/g, '\\"')}" ${m.path}/held.bin | cmp - ${join(server.storage, 'alice', 'held.bin')}`);
     assert.equal(held.code, 0, held.stderr);
-    await sleep(300);
-    const relogins = (await readFile(m.logFile, 'utf8')).match(/session expired; logging in again/g) ?? [];
+    const relogins = (await waitForLog(m.logFile, /session expired; logging in again/, 2)).match(/session expired; logging in again/g) ?? [];
     assert.equal(relogins.length, 2);
   } finally {
     await m.cleanup();

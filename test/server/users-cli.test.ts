@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import { ApiClient } from '../../mount/remote/api-client.js';
 import { RdriveError } from '../../common/errors.js';
 import { SERVER_BIN, startServer } from '../helpers/server-process.js';
+import { waitForLog } from '../helpers/logs.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const run = promisify(execFile);
@@ -64,8 +65,7 @@ test('a legacy plaintext line still logs in, with a warning at start; RDRIVE_* o
     await assert.rejects(second.login('dave', 'plain-secret'), (err: unknown) => err instanceof RdriveError && err.code === 'TOO_MANY_CLIENTS');
     await client.close();
     await second.close();
-    await sleep(300);
-    const log = await readFile(join(srv.logs, 'server.log'), 'utf8');
+    const log = await waitForLog(join(srv.logs, 'server.log'), /plaintext passwords in the users file/);
     assert.match(log, /plaintext passwords in the users file/);
     assert.doesNotMatch(log, /plain-secret/);
   } finally {
