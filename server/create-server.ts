@@ -1,10 +1,11 @@
-import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
+import { chmod, readFile, stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createSecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import { RdriveError } from '../common/errors.js';
+import { ensureDirSync } from '../common/ensure-dir.js';
 import { Authenticator } from './auth/authenticator.js';
 import type { ServerConfig } from './config.js';
 import { createApp } from './http/app.js';
@@ -85,7 +86,7 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
  * so that a mount shows its root as an ordinary folder (which --allow-other needs).
  */
 async function privateStorage(storage: string, log: Logger): Promise<void> {
-  await mkdir(storage, { recursive: true, mode: 0o700 });
+  ensureDirSync(storage, 0o700);
   const mode = (await stat(storage)).mode & 0o777;
   if (mode !== 0o700) {
     await chmod(storage, 0o700);

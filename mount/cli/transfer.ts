@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import cliProgress from 'cli-progress';
+import { ensureDirSync } from '../../common/ensure-dir.js';
 import { RdriveError } from '../../common/errors.js';
 import type { ApiClient } from '../remote/api-client.js';
 import { humanSize } from './format.js';
@@ -72,7 +73,7 @@ export async function getPath(client: ApiClient, remote: string, local: string, 
   const attr = await client.stat(remote);
   if (attr.type === 'dir') {
     if (!options.recursive) throw new RdriveError('EISDIR', `${remote} is a directory: use get -r`);
-    await mkdir(local, { recursive: true });
+    ensureDirSync(local);
     let count = 0;
     for (const entry of (await client.list(remote)).entries.sort((a, b) => a.name.localeCompare(b.name))) {
       count += await getPath(client, `${remote}/${entry.name}`, join(local, entry.name), options);

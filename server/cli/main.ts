@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import type { Logger } from 'pino';
 import { SERVER_DEFAULTS } from '../../common/config.js';
@@ -39,6 +40,9 @@ function buildProgram(): Command {
       });
       const server = await createServer(config);
       exitOnCrash(server.log);
+      if (!existsSync(config.users)) {
+        process.stderr.write(`rdrive-server: warning: no users file at ${config.users}; nobody can log in until you add a user ("rdrive-server user add NAME --users ${config.users}")\n`);
+      }
       process.stdout.write(`rdrive-server listening on ${server.url}\n`);
       const stop = (): void => {
         void server.close().then(() => process.exit(0));
@@ -87,6 +91,13 @@ function exitOnCrash(log: Logger): void {
   process.once('unhandledRejection', (err) => crash(err, 'unhandledRejection'));
 }
 
+/** What a failed listen means for the person starting the server. */
+const LISTEN_ERRORS: Record<string, string> = {
+  EADDRINUSE: 'Address already in use: pick another --port or stop the other server',
+  EADDRNOTAVAIL: 'That --host is not an address of this machine: use 127.0.0.1, 0.0.0.0 or one of its own addresses',
+  EACCES: 'Not allowed to listen on that port (below 1024 needs root): pick a --port from 1024 up',
+};
+
 try {
   await buildProgram().parseAsync(process.argv);
 } catch (err) {
@@ -94,7 +105,8 @@ try {
     process.exitCode = err.exitCode === 0 ? 0 : 2;
   } else {
     const error = err instanceof RdriveError ? err : fromForeign(err);
-    const detail = (err as { code?: string }).code === 'EADDRINUSE' ? 'Address already in use: pick another --port or stop the other server' : error.message;
+    const sys = err as { code?: string; syscall?: string };
+    const detail = (sys.syscall === 'listen' ? LISTEN_ERRORS[sys.code ?? ''] : undefined) ?? error.message;
     process.stderr.write(`rdrive-server: ${detail}\n`);
     process.exitCode = error.code === 'EINVAL' ? 2 : 1;
   }

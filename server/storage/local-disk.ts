@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { constants, createReadStream, type Stats } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import {
   copyFile, link, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, statfs, truncate, unlink, utimes, chmod,
   type FileHandle,

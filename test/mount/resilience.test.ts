@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
-import { ok, sh, startMount, type TestMount } from '../helpers/mount-process.js';
+import { ok, sh, startMount } from '../helpers/mount-process.js';
 import { waitForLog } from '../helpers/logs.js';
 import { startServer, type TestServer } from '../helpers/server-process.js';
 

@@ -100,6 +100,28 @@ test('a running server takes users added, changed and removed by the CLI at the 
   }
 });
 
+test('a storage folder that cannot be created, or a host that is not ours, is a clear error, not a hang', T, async () => {
+  const procStorage = await server(['--port', '0', '--storage', '/proc/rdrive-storage', '--users', join(tmp.path, 'u.txt'), '--logs', join(tmp.path, 'logs')]);
+  assert.equal(procStorage.code, 1);
+  assert.match(procStorage.stderr, /Cannot create the folder \/proc\/rdrive-storage/);
+  const badHost = await server(['--host', '192.0.2.1', '--port', '0', '--storage', join(tmp.path, 'st'), '--users', join(tmp.path, 'u.txt'), '--logs', join(tmp.path, 'logs')]);
+  assert.equal(badHost.code, 1);
+  assert.match(badHost.stderr, /not an address of this machine/);
+});
+
+test('a server started without a users file says nobody can log in, and how to add someone', T, async () => {
+  const missing = join(tmp.path, 'no-such-users.txt');
+  const child = execFile(process.execPath, [SERVER_BIN, '--port', '0', '--storage', join(tmp.path, 'st2'), '--users', missing, '--logs', join(tmp.path, 'logs2')]);
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+  try {
+    for (let i = 0; i < 100 && !stderr.includes('nobody can log in'); i++) await sleep(100);
+    assert.match(stderr, new RegExp(`no users file at ${missing}; nobody can log in until you add a user \\("rdrive-server user add NAME --users`));
+  } finally {
+    child.kill('SIGTERM');
+  }
+});
+
 test('a port in use is a clear error', T, async () => {
   const srv = await startServer();
   try {
