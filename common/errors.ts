@@ -105,12 +105,17 @@ const FOREIGN_CODES: Record<string, ErrorCode> = {
  */
 export function fromForeign(err: unknown): RdriveError {
   if (err instanceof RdriveError) return err;
-  const code = nodeCode(err) ?? nodeCode((err as { cause?: unknown } | null)?.cause);
+  const code = foreignCode(err);
   if (code !== undefined) {
     const mapped = FOREIGN_CODES[code] ?? (isErrorCode(code) ? code : undefined);
     if (mapped !== undefined) return new RdriveError(mapped, ERRORS[mapped].message, { cause: err });
   }
   return new RdriveError('EIO', ERRORS.EIO.message, { cause: err });
+}
+
+/** The Node/undici error code of an error or of its cause (undici wraps socket errors). */
+export function foreignCode(err: unknown): string | undefined {
+  return nodeCode(err) ?? nodeCode((err as { cause?: unknown } | null)?.cause);
 }
 
 function nodeCode(err: unknown): string | undefined {

@@ -113,7 +113,7 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
 async function startDaemon(url: string, mountpoint: string, flags: MountFlags): Promise<void> {
   const user = requireUser(flags.user);
   const mnt = await checkMountpoint(mountpoint);
-  await readCa(flags.ca);
+  await readCa(flags.ca); // a bad --ca fails here, in the foreground; the daemon reads it again
   warnIfCleartext(url);
   const password = await obtainPassword(user, { passwordFile: flags.passwordFile });
   const args = [process.argv[1]!, 'mount', url, mnt, '--user', user, '--daemon-child',

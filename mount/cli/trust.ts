@@ -18,7 +18,7 @@ export async function readCa(flag: string | undefined, env: NodeJS.ProcessEnv = 
 /** One line on stderr when a password is about to cross a network in clear. */
 export function warnIfCleartext(server: string): void {
   const url = new URL(server);
-  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname) || url.hostname.startsWith('127.');
+  const loopback = url.hostname === 'localhost' || url.hostname === '[::1]' || url.hostname.startsWith('127.');
   if (url.protocol === 'http:' && !loopback) {
     process.stderr.write(`rdrive: warning: ${url.host} is reached over plain http, so your password and files cross the network unencrypted; serve https (rdrive-server --tls-cert/--tls-key)\n`);
   }

@@ -1,7 +1,6 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { rootCertificates } from 'node:tls';
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher, Pool } from 'undici';
 import type { Logger } from 'pino';
 import {
   API_PREFIX,
@@ -21,6 +20,7 @@ import {
 } from '../../common/api.js';
 import { RdriveError, fromForeign, isErrorCode, type ErrorCode } from '../../common/errors.js';
 import { encodeRemotePath, toSegments } from '../../common/paths.js';
+import { createPool, type PoolConfig } from './pool.js';
 import { RangeFetcher } from './range-fetcher.js';
 
 export interface ApiClientOptions {
@@ -86,21 +86,15 @@ export class ApiClient {
       maxRetryAfterSeconds: options.maxRetryAfterSeconds ?? 5,
     };
     this.log = options.logger;
-    this.pool = new Pool(this.origin, {
+    const poolConfig: PoolConfig = {
+      origin: this.origin,
       connections: this.opts.connections,
-      connect: { timeout: this.opts.connectTimeoutMs, ...(options.ca === undefined ? {} : { ca: [...rootCertificates, options.ca] }) },
-      headersTimeout: this.opts.requestTimeoutMs,
-      bodyTimeout: this.opts.requestTimeoutMs,
-      keepAliveTimeout: 30_000,
-    });
-    this.ranges = options.rangeWorker === true
-      ? new RangeFetcher({
-        origin: this.origin,
-        connectTimeoutMs: this.opts.connectTimeoutMs,
-        requestTimeoutMs: this.opts.requestTimeoutMs,
-        ...(options.ca === undefined ? {} : { ca: options.ca }),
-      })
-      : undefined;
+      connectTimeoutMs: this.opts.connectTimeoutMs,
+      requestTimeoutMs: this.opts.requestTimeoutMs,
+      ...(options.ca === undefined ? {} : { ca: options.ca }),
+    };
+    this.pool = createPool(poolConfig);
+    this.ranges = options.rangeWorker === true ? new RangeFetcher({ ...poolConfig, connections: 4 }) : undefined;
   }
 
   get user(): string | undefined {

@@ -1,11 +1,5 @@
 import { Worker } from 'node:worker_threads';
-
-export interface RangeWorkerConfig {
-  origin: string;
-  ca?: string;
-  connectTimeoutMs: number;
-  requestTimeoutMs: number;
-}
+import type { PoolConfig } from './pool.js';
 
 export interface RangeRequest {
   id: number;
@@ -37,7 +31,7 @@ export class RangeFetcher {
   private readonly pending = new Map<number, { resolve: (r: FetchedRange) => void; reject: (e: Error) => void }>();
   private nextId = 1;
 
-  constructor(config: RangeWorkerConfig) {
+  constructor(config: PoolConfig) {
     this.worker = new Worker(new URL('./range-worker.js', import.meta.url), { workerData: config });
     this.worker.unref();
     this.worker.on('message', (reply: RangeReply) => this.settle(reply));

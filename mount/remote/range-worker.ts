@@ -3,19 +3,12 @@
  * each body over without a copy. Receiving megabytes through the HTTP parser costs CPU; here it
  * runs on the second core, while the main thread answers the kernel.
  */
-import { rootCertificates } from 'node:tls';
 import { parentPort, workerData } from 'node:worker_threads';
-import { Pool } from 'undici';
-import type { RangeReply, RangeRequest, RangeWorkerConfig } from './range-fetcher.js';
+import { foreignCode } from '../../common/errors.js';
+import { createPool, type PoolConfig } from './pool.js';
+import type { RangeReply, RangeRequest } from './range-fetcher.js';
 
-const config = workerData as RangeWorkerConfig;
-const pool = new Pool(config.origin, {
-  connections: 4,
-  connect: { timeout: config.connectTimeoutMs, ...(config.ca === undefined ? {} : { ca: [...rootCertificates, config.ca] }) },
-  headersTimeout: config.requestTimeoutMs,
-  bodyTimeout: config.requestTimeoutMs,
-  keepAliveTimeout: 30_000,
-});
+const pool = createPool(workerData as PoolConfig);
 
 parentPort?.on('message', (request: RangeRequest) => {
   void fetchRange(request).then((reply) => parentPort?.postMessage(reply, reply.body === undefined ? [] : [reply.body]));
@@ -28,8 +21,8 @@ async function fetchRange(request: RangeRequest): Promise<RangeReply> {
     const retryAfter = res.headers['retry-after'];
     return { id: request.id, status: res.statusCode, body, ...(typeof retryAfter === 'string' ? { retryAfter } : {}) };
   } catch (err) {
-    const e = err as { code?: unknown; message?: unknown; cause?: { code?: unknown } };
-    const code = typeof e.code === 'string' ? e.code : typeof e.cause?.code === 'string' ? e.cause.code : 'EIO';
-    return { id: request.id, error: { code, message: String(e.message ?? err) } };
+    // The foreign code crosses the thread as is: the main thread maps it as for its own requests.
+    const message = err instanceof Error ? err.message : String(err);
+    return { id: request.id, error: { code: foreignCode(err) ?? 'EIO', message } };
   }
 }

@@ -15,8 +15,9 @@ export class Authenticator {
 
   constructor(private readonly file: string, private readonly log: Logger) {}
 
-  async load(): Promise<void> {
-    const stamp = await this.stamp();
+  /** Reads the file; `stamp` is its mtime/size/inode when the caller has just taken it. */
+  async load(stamp?: string): Promise<void> {
+    stamp ??= await this.stamp();
     this.users = await loadUsers(this.file);
     this.loadedStamp = stamp;
     const legacy = [...this.users.values()].filter((u) => u.legacy).map((u) => u.name);
@@ -37,7 +38,8 @@ export class Authenticator {
   /** True when the password is right. Unknown users cost the same time as known ones. */
   async verify(user: string, password: string): Promise<boolean> {
     // A stat per login (rare, and each costs a scrypt anyway) picks up `user add` at once.
-    if ((await this.stamp()) !== this.loadedStamp) await this.load().catch(() => undefined);
+    const stamp = await this.stamp();
+    if (stamp !== this.loadedStamp) await this.load(stamp).catch(() => undefined);
     const record = this.users.get(user);
     if (record === undefined) {
       this.dummyHash ??= hashPassword('not-a-password', DEFAULT_SCRYPT);
