@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import { ok } from '../helpers/mount-process.js';
 import { CLIENT_BIN, startServer, type TestServer } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 let server: TestServer;
@@ -130,7 +131,7 @@ test('an interrupted get leaves no file under the final name and no part file', 
     env: { ...process.env, RDRIVE_SERVER: server.url, RDRIVE_USER: 'alice', RDRIVE_PASSWORD: 'alice-pass', RDRIVE_SESSION_FILE: join(tmp.path, 'none.json') },
     stdio: 'ignore',
   });
-  for (let i = 0; i < 200 && (await readdir(dest)).length === 0; i++) await sleep(10);
+  await waitFor(() => readdir(dest), (names) => names.length > 0, 2_000, 10);
   child.kill('SIGINT');
   await once(child, 'exit');
   assert.deepEqual(await readdir(dest), []);

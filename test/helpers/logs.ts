@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from './wait.js';
 
 /**
  * The log file's text once `pattern` (global matching is applied) occurs at least `atLeast`
@@ -8,10 +8,5 @@ import { setTimeout as sleep } from 'node:timers/promises';
  */
 export async function waitForLog(file: string, pattern: RegExp, atLeast = 1, timeoutMs = 5_000): Promise<string> {
   const global = new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : `${pattern.flags}g`);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const text = await readFile(file, 'utf8').catch(() => '');
-    if ((text.match(global)?.length ?? 0) >= atLeast || Date.now() >= deadline) return text;
-    await sleep(100);
-  }
+  return waitFor(() => readFile(file, 'utf8').catch(() => ''), (text) => (text.match(global)?.length ?? 0) >= atLeast, timeoutMs);
 }

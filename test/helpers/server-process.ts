@@ -2,11 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createInterface } from 'node:readline';
 import { hashPassword } from '../../server/auth/password-hash.js';
 import { TEMP_PREFIX } from '../../server/storage/confine.js';
 import { makeTempDir } from './tmp.js';
+import { waitFor } from './wait.js';
 
 export const REPO_ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 export const SERVER_BIN = join(REPO_ROOT, 'bin', 'rdrive-server.js');
@@ -116,11 +116,7 @@ export async function startServer(
  * them (a cut upload's temp file goes once the server notices the cut).
  */
 export async function strayTempFiles(dir: string, waitMs = 5_000): Promise<string[]> {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    const names = (await readdir(dir, { recursive: true })).map(String);
-    const temps = names.filter((n) => basename(n).startsWith(TEMP_PREFIX));
-    if (temps.length === 0 || Date.now() >= deadline) return temps;
-    await sleep(100);
-  }
+  const temps = async (): Promise<string[]> =>
+    (await readdir(dir, { recursive: true })).map(String).filter((n) => basename(n).startsWith(TEMP_PREFIX));
+  return waitFor(temps, (found) => found.length === 0, waitMs);
 }

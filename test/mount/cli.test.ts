@@ -3,13 +3,13 @@ import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import { forceUnmount, isMounted, ok, sh, startMount } from '../helpers/mount-process.js';
 import { CLIENT_BIN, startServer, type TestServer } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 let server: TestServer;
@@ -115,7 +115,7 @@ test('a daemon killed with SIGKILL leaves a stale mount that the next mount clea
     assert.equal(first.code, 0, first.stderr);
     const pid = Number((await readFile(pidFile, 'utf8')).trim());
     process.kill(pid, 'SIGKILL');
-    for (let i = 0; i < 50 && isRunning(pid); i++) await sleep(100);
+    await waitFor(() => isRunning(pid), (running) => !running);
     assert.match((await sh(`ls ${mnt}`)).stderr, /Transport endpoint is not connected/);
     const again = await rdrive(['mount', server.url, mnt, '--user', 'alice', '--daemon', '--log-file', join(tmp.path, 's.log')]);
     assert.equal(again.code, 0, again.stderr);

@@ -40,24 +40,22 @@ test('two mounts of the same user see each other\'s closed files; another user s
 test('an unchanged file is read again from the page cache; a changed one of the same size is not', T, async () => {
   const a = await startMount(server.url, 'alice', 'alice-pass');
   const b = await startMount(server.url, 'alice', 'alice-pass');
-  const count = async (name: string): Promise<number> => {
-    const log = await readFile(join(server.logs, 'server.log'), 'utf8');
-    return log.split('\n').filter((l) => l.includes('"method":"GET"') && l.includes(`/files/${name}"`)).length;
-  };
-  /** The server logs asynchronously: wait until at least `atLeast` lines are in, then a moment more. */
-  const gets = async (name: string, atLeast: number): Promise<number> => {
-    for (let i = 0; i < 50 && (await count(name)) < atLeast; i++) await sleep(100);
+  const serverLog = join(server.logs, 'server.log');
+  const getLine = /"method":"GET","route":"\/api\/v1\/files\/cached\.bin"/g;
+  /** GET lines for the file once at least `atLeast` are logged, and a moment more for stragglers. */
+  const gets = async (atLeast: number): Promise<number> => {
+    await waitForLog(serverLog, getLine, atLeast);
     await sleep(300);
-    return count(name);
+    return (await readFile(serverLog, 'utf8')).match(getLine)?.length ?? 0;
   };
   try {
     const first = randomBytes(4 * 1024 * 1024);
     await writeFile(join(a.path, 'cached.bin'), first);
     assert.deepEqual(await readFile(join(b.path, 'cached.bin')), first);
-    const afterFirst = await gets('cached.bin', 2);
+    const afterFirst = await gets(2);
     assert.ok(afterFirst >= 2, `a cold 4 MiB read takes several requests (${afterFirst})`);
     assert.deepEqual(await readFile(join(b.path, 'cached.bin')), first);
-    assert.equal(await gets('cached.bin', afterFirst + 1) - afterFirst, 1, 'only the open()\'s check went to the server');
+    assert.equal(await gets(afterFirst + 1) - afterFirst, 1, 'only the open()\'s check went to the server');
     const second = randomBytes(first.length);
     await sleep(20);
     await writeFile(join(a.path, 'cached.bin'), second);

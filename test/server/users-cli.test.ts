@@ -3,13 +3,13 @@ import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { ApiClient } from '../../mount/remote/api-client.js';
 import { RdriveError } from '../../common/errors.js';
 import { SERVER_BIN, startServer } from '../helpers/server-process.js';
 import { waitForLog } from '../helpers/logs.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 let tmp: { path: string; remove: () => Promise<void> };
@@ -115,7 +115,7 @@ test('a server started without a users file says nobody can log in, and how to a
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
   try {
-    for (let i = 0; i < 100 && !stderr.includes('nobody can log in'); i++) await sleep(100);
+    await waitFor(() => stderr, (text) => text.includes('nobody can log in'), 10_000);
     assert.match(stderr, new RegExp(`no users file at ${missing}; nobody can log in until you add a user \\("rdrive-server user add NAME --users`));
   } finally {
     child.kill('SIGTERM');
