@@ -21,7 +21,9 @@ const quote = (arg: string): string => `'${arg.replace(/'/g, `'\\''`)}'`;
  */
 export function inTerminal(argv: string[], options: { env?: NodeJS.ProcessEnv; answers?: TerminalAnswer[]; timeoutMs?: number } = {}): Promise<TerminalResult> {
   const pending = [...(options.answers ?? [])];
-  const child = spawn('script', ['-qec', argv.map(quote).join(' '), '/dev/null'], {
+  // `exec`: script runs the command through $SHELL, or /bin/sh (dash) when SHELL is unset as in
+  // CI; dash stays as the parent, and Ctrl-C would kill it (exit 130) instead of the command.
+  const child = spawn('script', ['-qec', `exec ${argv.map(quote).join(' ')}`, '/dev/null'], {
     env: { ...process.env, TERM: 'xterm', COLUMNS: '120', ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
