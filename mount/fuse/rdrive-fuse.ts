@@ -23,9 +23,6 @@ export class RdriveFuse extends Fuse {
       // The kernel keeps a file's cached pages across opens while its size and mtime, fetched
       // fresh by every open (close-to-open), are unchanged. ac_attr_timeout=0: libfuse compares
       // at every open, never on the strength of a recent lookup.
-      // The kernel keeps a file's cached pages across opens while its size and mtime, fetched
-      // fresh by every open (close-to-open), are unchanged. ac_attr_timeout=0: libfuse compares
-      // at every open, never on the strength of a recent lookup.
       'auto_cache',
       'ac_attr_timeout=0',
       'fsname=rdrive',
