@@ -1,12 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { RdriveError } from '../../common/errors.js';
 import { createOperations } from '../fuse/adapter.js';
 import { RdriveFuse } from '../fuse/rdrive-fuse.js';
 import { MountState } from '../fuse/state.js';
 import { ApiClient } from '../remote/api-client.js';
+import { createCacheDir, removeCacheDir } from './cache-dir.js';
 
 export interface MountConfig {
   server: string;
@@ -42,7 +40,7 @@ export async function createMount(config: MountConfig): Promise<RunningMount> {
     await client.close();
     throw describeLoginError(err, config.server);
   }
-  const cacheDir = await mkdtemp(join(tmpdir(), 'rdrive-cache-'));
+  const cacheDir = await createCacheDir(log);
   const state = new MountState(client, {
     readOnly: config.readOnly,
     uid: process.getuid?.() ?? 0,
@@ -62,7 +60,7 @@ export async function createMount(config: MountConfig): Promise<RunningMount> {
   } catch (err) {
     await client.logout();
     await client.close();
-    await rm(cacheDir, { recursive: true, force: true });
+    await removeCacheDir(cacheDir);
     throw new RdriveError('EIO', `Mounting ${config.mountpoint} failed: ${(err as Error).message}`);
   }
   log.info({ server: config.server, mountpoint: config.mountpoint, user: config.user, readOnly: config.readOnly }, 'mounted');
@@ -81,7 +79,7 @@ export async function createMount(config: MountConfig): Promise<RunningMount> {
         }));
         await client.logout();
         await client.close();
-        await rm(cacheDir, { recursive: true, force: true });
+        await removeCacheDir(cacheDir);
         log.info({ mountpoint: config.mountpoint }, 'unmounted');
       })();
       return stopping;

@@ -28,11 +28,12 @@ export async function removePid(file: string): Promise<void> {
   await rm(file, { force: true });
 }
 
+/** EPERM means the process exists but belongs to someone else: alive all the same. */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    return (err as { code?: string }).code === 'EPERM';
   }
 }

@@ -87,7 +87,15 @@ export async function startServer(
     clearTimeout(timer);
   };
 
-  const url = await launch();
+  let url: string;
+  try {
+    url = await launch();
+  } catch (err) {
+    // Tests that expect a refused start still leave nothing behind.
+    await stop('SIGKILL');
+    await tmp.remove();
+    throw err;
+  }
   port = Number(new URL(url).port);
   const server: TestServer = {
     url,

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
@@ -25,6 +26,11 @@ after(async () => {
   await server?.cleanup();
   await tmp?.remove();
 });
+
+/** The daemon's private folder for unsent content (see mount/daemon/cache-dir.ts). */
+async function cacheDirsOf(pid: number): Promise<string[]> {
+  return (await readdir(tmpdir())).filter((name) => name.startsWith(`rdrive-cache-${pid}-`));
+}
 
 async function rdrive(args: string[], password = 'alice-pass'): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -114,12 +120,14 @@ test('a daemon killed with SIGKILL leaves a stale mount that the next mount clea
     const first = await rdrive(['mount', server.url, mnt, '--user', 'alice', '--daemon', '--pid-file', pidFile, '--log-file', join(tmp.path, 's.log')]);
     assert.equal(first.code, 0, first.stderr);
     const pid = Number((await readFile(pidFile, 'utf8')).trim());
+    assert.equal((await cacheDirsOf(pid)).length, 1);
     process.kill(pid, 'SIGKILL');
     await waitFor(() => isRunning(pid), (running) => !running);
     assert.match((await sh(`ls ${mnt}`)).stderr, /Transport endpoint is not connected/);
     const again = await rdrive(['mount', server.url, mnt, '--user', 'alice', '--daemon', '--log-file', join(tmp.path, 's.log')]);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr, /cleared a stale rdrive mount/);
+    assert.deepEqual(await cacheDirsOf(pid), [], 'the killed daemon\'s cache folder is swept by the next mount');
     await ok(`echo back > ${mnt}/back.txt && cat ${mnt}/back.txt`);
     assert.equal((await rdrive(['unmount', mnt])).code, 0);
     assert.equal(await isMounted(mnt), false);
@@ -143,10 +151,12 @@ test('a daemon that crashes unmounts itself instead of leaving a dead mount', T,
   try {
     await once(createInterface({ input: daemon.stdout }), 'line');
     assert.equal(await isMounted(mnt), true);
+    assert.equal((await cacheDirsOf(daemon.pid!)).length, 1);
     const exited = once(daemon, 'exit');
     daemon.kill('SIGUSR2');
     const [code] = await exited;
     assert.equal(code, 70);
+    assert.deepEqual(await cacheDirsOf(daemon.pid!), []);
     assert.match(stderr, /mount daemon crashed \(injected crash for a test\).*was unmounted/);
     assert.equal(await isMounted(mnt), false);
     assert.match(await readFile(logFile, 'utf8'), /"level":60.*injected crash for a test/);
