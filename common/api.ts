@@ -120,3 +120,6 @@ export function decodeExtentHeader(header: Buffer): { offset: number; length: nu
 
 export const HEADER_MODE = 'x-rdrive-mode';
 export const HEADER_MTIME = 'x-rdrive-mtime';
+/** Sent with a file's content, so an open() needs no separate stat (ms since the epoch). */
+export const HEADER_ATIME = 'x-rdrive-atime';
+export const HEADER_CTIME = 'x-rdrive-ctime';

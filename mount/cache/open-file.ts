@@ -36,6 +36,9 @@ export class OpenFile {
   created: boolean;
   size: number;
   mtime: number;
+  /** Kept as the server reports them: tar compares ctime before and after reading a file. */
+  atime: number;
+  ctime: number;
   mode: number;
   pendingMtime: number | undefined;
   pendingMode: number | undefined;
@@ -67,6 +70,8 @@ export class OpenFile {
     this.baseSize = attr.size;
     this.serverSize = options.created ? 0 : attr.size;
     this.mtime = attr.mtime;
+    this.atime = attr.atime;
+    this.ctime = attr.ctime;
     this.mode = attr.mode;
     this.localComplete = options.created || attr.size === 0;
     if (options.created) this.mem = Buffer.alloc(0);
@@ -82,7 +87,7 @@ export class OpenFile {
   }
 
   attr(): Attr {
-    return { type: 'file', size: this.size, mtime: this.mtime, atime: this.mtime, ctime: this.mtime, mode: this.pendingMode ?? this.mode };
+    return { type: 'file', size: this.size, mtime: this.mtime, atime: this.atime, ctime: this.ctime, mode: this.pendingMode ?? this.mode };
   }
 
   async write(data: Buffer, position: number): Promise<number> {
@@ -100,7 +105,7 @@ export class OpenFile {
     }
     this.extents.add(position, position + data.length);
     this.size = Math.max(this.size, position + data.length);
-    this.mtime = Date.now();
+    this.touch();
     await this.feedStream(data, position);
     return data.length;
   }
@@ -170,7 +175,7 @@ export class OpenFile {
     this.extents.clip(size);
     this.baseSize = Math.min(this.baseSize, size);
     this.size = size;
-    this.mtime = Date.now();
+    this.touch();
   }
 
   /** What to send to make the server's copy equal this one. */
@@ -210,11 +215,31 @@ export class OpenFile {
     this.extents.clear();
     this.serverSize = attr.size;
     this.baseSize = attr.size;
-    this.mode = attr.mode;
     this.pendingMode = undefined;
     this.pendingMtime = undefined;
-    this.mtime = attr.mtime;
+    this.refresh(attr);
     this.readAhead.clear();
+  }
+
+  /** Times and mode as the server now reports them (after an upload, chmod, utimens, rename). */
+  refresh(attr: Attr): void {
+    this.mode = attr.mode;
+    this.atime = attr.atime;
+    this.ctime = attr.ctime;
+    // Unsent content keeps its local mtime; the upload brings the server's.
+    if (!this.dirty) this.mtime = attr.mtime;
+  }
+
+  /** A local change of content: new mtime and ctime, as on a local disk (an earlier utimens yields). */
+  private touch(): void {
+    this.mtime = Date.now();
+    this.ctime = this.mtime;
+    this.pendingMtime = undefined;
+  }
+
+  /** A local change of metadata only (mode, times) not yet sent. */
+  metadataChanged(): void {
+    this.ctime = Date.now();
   }
 
   /** Runs `fn` after every earlier locked call: uploads of one file never overlap. */
@@ -251,7 +276,7 @@ export class OpenFile {
     data.copy(this.mem!, position);
     this.extents.add(position, end);
     this.size = Math.max(this.size, end);
-    this.mtime = Date.now();
+    this.touch();
   }
 
   /** Moves an in-memory file to a temp file once it grows past SMALL_BODY. */

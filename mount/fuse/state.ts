@@ -130,9 +130,11 @@ export class MountState {
       throw err;
     });
     if (attr === undefined) return false;
-    // Times and a mode changed while the bytes were streaming are applied afterwards.
+    // Times and a mode changed while the bytes were streaming are applied afterwards; so is
+    // the mount's mtime, which the server must keep (see toStat).
+    const mtime = file.pendingMtime ?? file.mtime;
     const late = {
-      ...(file.pendingMtime === undefined ? {} : { mtime: file.pendingMtime }),
+      ...(mtime === attr.mtime ? {} : { mtime }),
       ...(file.pendingMode === undefined || file.pendingMode === attr.mode ? {} : { mode: file.pendingMode }),
     };
     if (Object.keys(late).length > 0) attr = await this.client.setAttr(file.path, late);
@@ -148,16 +150,12 @@ export class MountState {
       attr = await this.client.upload(file.path, plan.body, {
         length: plan.size,
         ...(file.pendingMode === undefined && !file.created ? {} : { mode: file.pendingMode ?? file.mode }),
-        ...(file.pendingMtime === undefined ? {} : { mtime: file.pendingMtime }),
+        // The mtime this mount has been reporting becomes the server's (see toStat).
+        mtime: file.pendingMtime ?? file.mtime,
       });
     } else {
-      attr = await this.client.patch(file.path, plan.body, plan.size);
-      if (file.pendingMode !== undefined || file.pendingMtime !== undefined) {
-        attr = await this.client.setAttr(file.path, {
-          ...(file.pendingMode === undefined ? {} : { mode: file.pendingMode }),
-          ...(file.pendingMtime === undefined ? {} : { mtime: file.pendingMtime }),
-        });
-      }
+      attr = await this.client.patch(file.path, plan.body, plan.size, file.pendingMtime ?? file.mtime);
+      if (file.pendingMode !== undefined) attr = await this.client.setAttr(file.path, { mode: file.pendingMode });
     }
     file.uploaded(attr, plan.kind === 'whole');
     this.cache.added(file.path, attr);

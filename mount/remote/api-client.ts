@@ -9,6 +9,8 @@ import {
 } from '../../common/config.js';
 import {
   EXTENTS_CONTENT_TYPE,
+  HEADER_ATIME,
+  HEADER_CTIME,
   HEADER_MODE,
   HEADER_MTIME,
   type Attr,
@@ -195,8 +197,10 @@ export class ApiClient {
     const range = /\/(\d+)$/.exec(String(res.headers['content-range'] ?? ''));
     const size = range === null ? data.length : Number(range[1]);
     const mtime = Number(res.headers[HEADER_MTIME] ?? Date.now());
+    const atime = Number(res.headers[HEADER_ATIME] ?? mtime);
+    const ctime = Number(res.headers[HEADER_CTIME] ?? mtime);
     const mode = Number.parseInt(String(res.headers[HEADER_MODE] ?? '644'), 8);
-    return { data, attr: { type: 'file', size, mtime, atime: mtime, ctime: mtime, mode } };
+    return { data, attr: { type: 'file', size, mtime, atime, ctime, mode } };
   }
 
   /** The whole file as a stream (for downloads); `size` from the Content-Length. */
@@ -240,12 +244,14 @@ export class ApiClient {
   }
 
   /** Applies extents (see common/api.ts) atomically, then truncates to `size` when given. */
-  patch(path: string, body: BodySource, size?: number): Promise<Attr> {
+  patch(path: string, body: BodySource, size?: number, mtime?: number): Promise<Attr> {
     const query = size === undefined ? '' : `?size=${size}`;
+    const headers: Record<string, string> = { 'content-type': EXTENTS_CONTENT_TYPE };
+    if (mtime !== undefined) headers[HEADER_MTIME] = String(Math.round(mtime));
     return this.json<Attr>({
       method: 'PATCH',
       path: `/files/${enc(path)}${query}`,
-      headers: { 'content-type': EXTENTS_CONTENT_TYPE },
+      headers,
       body,
       idempotent: true,
       bodyTimeoutMs: this.opts.requestTimeoutMs,
@@ -271,8 +277,9 @@ export class ApiClient {
     return this.empty({ method: 'DELETE', path: `/dirs/${enc(path)}${query}`, idempotent: false });
   }
 
-  rename(from: string, to: string, options: { noReplace?: boolean } = {}): Promise<void> {
-    return this.empty({
+  /** Returns the moved entry's attributes (a rename changes its ctime). */
+  rename(from: string, to: string, options: { noReplace?: boolean } = {}): Promise<Attr> {
+    return this.json<Attr>({
       method: 'POST',
       path: '/rename',
       headers: { 'content-type': 'application/json' },

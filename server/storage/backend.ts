@@ -46,6 +46,7 @@ export interface StorageBackend {
   unlink(user: string, segments: string[]): Promise<number>;
   mkdir(user: string, segments: string[], options: { mode?: number; parents?: boolean }): Promise<Attr>;
   rmdir(user: string, segments: string[], options: { recursive?: boolean }): Promise<void>;
-  rename(user: string, from: string[], to: string[], options: { noReplace?: boolean }): Promise<void>;
+  /** Returns the attributes of the moved entry under its new name. */
+  rename(user: string, from: string[], to: string[], options: { noReplace?: boolean }): Promise<Attr>;
   setAttr(user: string, segments: string[], attrs: SetAttrRequest, limits: WriteLimits): Promise<Attr>;
 }

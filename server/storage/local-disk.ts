@@ -139,16 +139,17 @@ export class LocalDiskBackend implements StorageBackend {
         }
         if (batched > 0) await writeAll(fh, Buffer.concat(batch, batched), written - batched);
         await chmodDone;
-        if (options.mtime !== undefined) await fh.utimes(new Date(), new Date(options.mtime));
+        if (options.mtime !== undefined) await fh.utimes(new Date(), utime(options.mtime));
         await fh.sync();
-        const st = await fh.stat();
-        await fh.close();
         if (options.exclusive === true) {
           await link(temp, target);
           await unlink(temp);
         } else {
           await rename(temp, target);
         }
+        // Taken after the rename (or link), which changes ctime: what a later stat will say.
+        const st = await fh.stat();
+        await fh.close();
         await syncDir(dirname(target));
         return toAttr(st);
       });
@@ -159,7 +160,7 @@ export class LocalDiskBackend implements StorageBackend {
     user: string,
     segments: string[],
     body: Readable,
-    options: WriteLimits & { size?: number; offset?: number; extents: boolean },
+    options: WriteLimits & { size?: number; offset?: number; extents: boolean; mtime?: number },
   ): Promise<Attr> {
     return guard(async () => {
       const { path: target, entry } = await confineEntry(this.userRoot(user), segments);
@@ -179,6 +180,7 @@ export class LocalDiskBackend implements StorageBackend {
             await writeAll(out, data, offset);
           }
           if (options.size !== undefined) await out.truncate(options.size);
+          if (options.mtime !== undefined) await out.utimes(new Date(), utime(options.mtime));
           await out.sync();
         } finally {
           await out.close();
@@ -244,7 +246,7 @@ export class LocalDiskBackend implements StorageBackend {
     });
   }
 
-  async rename(user: string, from: string[], to: string[], options: { noReplace?: boolean }): Promise<void> {
+  async rename(user: string, from: string[], to: string[], options: { noReplace?: boolean }): Promise<Attr> {
     return guard(async () => {
       if (from.length === 0 || to.length === 0) throw new RdriveError('EACCES', 'Cannot rename your root folder');
       const src = await this.path(user, from);
@@ -252,8 +254,10 @@ export class LocalDiskBackend implements StorageBackend {
       await lstat(src);
       if (options.noReplace === true && (await exists(dst))) throw new RdriveError('EEXIST');
       await rename(src, dst);
+      const moved = await lstat(dst);
       await syncDir(dirname(dst));
       if (dirname(src) !== dirname(dst)) await syncDir(dirname(src));
+      return toAttr(moved);
     });
   }
 
@@ -268,7 +272,7 @@ export class LocalDiskBackend implements StorageBackend {
       }
       if (attrs.mode !== undefined) await chmod(target, attrs.mode & 0o777);
       if (attrs.mtime !== undefined || attrs.atime !== undefined) {
-        await utimes(target, new Date(attrs.atime ?? st.atimeMs), new Date(attrs.mtime ?? st.mtimeMs));
+        await utimes(target, utime(attrs.atime ?? st.atimeMs), utime(attrs.mtime ?? st.mtimeMs));
       }
       return toAttr(await stat(target));
     });
@@ -362,6 +366,15 @@ async function* rawPieces(body: AsyncIterable<Buffer>, offset: number): AsyncGen
     yield { offset: position, data: chunk };
     position += chunk.length;
   }
+}
+
+/**
+ * A time in ms as utimes wants it (seconds), such that it is stored to the exact millisecond:
+ * libuv truncates seconds * 1e6 to whole microseconds, and the float error of ms / 1000 would
+ * turn 1795599303908 ms into ...907.999 (the mount reports whole ms, so 907: a changed mtime).
+ */
+export function utime(ms: number): number {
+  return (ms + 0.0005) / 1000;
 }
 
 async function syncDir(dir: string): Promise<void> {

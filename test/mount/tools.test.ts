@@ -43,6 +43,16 @@ test('tar x of an archive into the mount', T, async () => {
   assert.equal((await ok(`stat -c %Y ${mount.path}/untar/src/x/f1`)).trim(), String(Date.UTC(2020, 5, 7, 8, 9, 10) / 1000));
 });
 
+test('tar c of a tree on the mount: nothing "changed as we read it", the archive is exact', T, async () => {
+  // cp -a keeps old mtimes, so ctime and mtime differ: each must stay what it was across an open.
+  await ok(`cp -a ${local.path}/src ${mount.path}/archived && mv ${mount.path}/archived/z/t.txt ${mount.path}/archived/z/moved.txt`);
+  const tar = await sh(`tar -C ${mount.path} -cf ${local.path}/out.tar archived`);
+  assert.equal(tar.code, 0, tar.stderr);
+  assert.equal(tar.stderr, '');
+  await ok(`mkdir ${local.path}/out && tar -C ${local.path}/out -xf ${local.path}/out.tar && mv ${local.path}/out/archived/z/moved.txt ${local.path}/out/archived/z/t.txt`);
+  await ok(`diff -r ${local.path}/src ${local.path}/out/archived`);
+});
+
 test('git init, commit, branch and a clean status on the mount', T, async () => {
   const git = 'git -c user.name=t -c user.email=t@example.com -c init.defaultBranch=main';
   const repo = join(mount.path, 'repo');

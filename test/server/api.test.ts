@@ -121,8 +121,12 @@ test('mkdir, rmdir, unlink, rename with replace and no-replace', T, async () => 
   await rejectsWith(alice.rmdir('d1'), 'ENOTEMPTY');
   await rejectsWith(alice.unlink('d1'), 'EISDIR');
   await rejectsWith(alice.rmdir('d1/f.txt'), 'ENOTDIR');
-  await alice.upload('d1/g.txt', () => 'g');
-  await alice.rename('d1/f.txt', 'd1/g.txt');
+  const put = await alice.upload('d1/g.txt', () => 'g');
+  assert.deepEqual(put, await alice.stat('d1/g.txt'), 'an upload answers with the attributes a stat gives after it');
+  const moved = await alice.rename('d1/f.txt', 'd1/g.txt');
+  assert.deepEqual(moved, await alice.stat('d1/g.txt'), 'a rename answers with the moved entry as it now is (ctime included)');
+  const { attr: opened } = await alice.readFirst('d1/g.txt', 10);
+  assert.deepEqual({ ...opened, atime: 0 }, { ...moved, atime: 0 }, 'a read carries the same attributes');
   assert.equal((await alice.read('d1/g.txt', 0, 10)).toString(), 'f');
   await rejectsWith(alice.stat('d1/f.txt'), 'ENOENT');
   await alice.upload('d1/h.txt', () => 'h');

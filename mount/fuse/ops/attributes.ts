@@ -8,14 +8,20 @@ const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
 const W_OK = 2;
 
-/** Server attributes as the kernel wants them: our uid/gid, type bits, block counts. */
+/**
+ * Server attributes as the kernel wants them: our uid/gid, type bits, block counts. ctime is
+ * reported equal to mtime, as sshfs and rclone do: the server's ctime moves on its own (the
+ * rename of every atomic upload sets it), so a file would seem to change under a reader that
+ * compares them, such as tar's "file changed as we read it". Uploads carry the mount's mtime,
+ * so the mtime seen before and after an upload is the same.
+ */
 export function toStat(attr: Attr, uid: number, gid: number): Stat {
   return {
     mode: (attr.type === 'dir' ? S_IFDIR : S_IFREG) | (attr.mode & 0o7777),
     size: attr.size,
     mtime: new Date(attr.mtime),
     atime: new Date(attr.atime),
-    ctime: new Date(attr.ctime),
+    ctime: new Date(attr.mtime),
     uid,
     gid,
     nlink: attr.type === 'dir' ? 2 : 1,
@@ -46,10 +52,12 @@ export async function chmod(state: MountState, path: string, mode: number): Prom
   const file = state.files.get(path);
   if (file?.created === true) {
     file.pendingMode = mode & 0o7777;
+    file.metadataChanged();
     return;
   }
-  state.cache.set(path, await state.client.setAttr(path, { mode: mode & 0o7777 }));
-  if (file !== undefined) file.mode = mode & 0o7777;
+  const attr = await state.client.setAttr(path, { mode: mode & 0o7777 });
+  state.cache.set(path, attr);
+  file?.refresh(attr);
 }
 
 /** Ownership is the mounting user's; giving a file to someone else is refused, not faked. */
@@ -76,12 +84,13 @@ export async function utimens(state: MountState, path: string, atime: number | D
     if (times.mtime !== undefined) {
       file.pendingMtime = times.mtime;
       file.mtime = times.mtime;
+      file.metadataChanged();
     }
     return;
   }
   const attr = await state.client.setAttr(path, times);
   state.cache.set(path, attr);
-  if (file !== undefined) file.mtime = attr.mtime;
+  file?.refresh(attr);
 }
 
 export async function truncate(state: MountState, path: string, size: number): Promise<void> {

@@ -60,18 +60,17 @@ export async function unlink(state: MountState, path: string): Promise<void> {
 export async function rename(state: MountState, from: string, to: string): Promise<void> {
   state.requireWritable();
   for (const file of state.filesUnder(from)) if (file.dirty) await state.upload(file);
-  await state.client.rename(from, to);
+  const moved = await state.client.rename(from, to);
   forgetOpenFile(state, to);
   for (const file of state.filesUnder(from)) {
     state.files.delete(file.path);
     file.path = to + file.path.slice(from.length);
     state.files.set(file.path, file);
   }
-  const attr = state.cache.get(from);
+  state.files.get(to)?.refresh(moved);
   state.cache.removed(from);
   state.cache.removed(to);
-  if (attr !== undefined) state.cache.added(to, attr);
-  else state.cache.forget(to);
+  state.cache.added(to, moved);
 }
 
 /** A removed or replaced open file keeps serving its handles but is never uploaded again. */

@@ -1,7 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { EXTENTS_CONTENT_TYPE, HEADER_MODE, HEADER_MTIME } from '../../../common/api.js';
+import { EXTENTS_CONTENT_TYPE, HEADER_ATIME, HEADER_CTIME, HEADER_MODE, HEADER_MTIME } from '../../../common/api.js';
 import { PREVIEW_BYTES } from '../../../common/config.js';
 import { RdriveError } from '../../../common/errors.js';
 import { pathAfter, queryNumber, userOf, writeLimits, type ServerContext } from '../context.js';
@@ -42,6 +42,7 @@ export function fileRoutes(ctx: ServerContext): Router {
       extents,
       ...(size === undefined ? {} : { size }),
       ...(offset === undefined ? {} : { offset }),
+      ...optionalMtime(req.headers[HEADER_MTIME]),
     });
     await ctx.usage.add(user, attr.size - oldSize);
     res.status(200).json(attr);
@@ -64,6 +65,8 @@ async function readFile(ctx: ServerContext, req: Request, res: Response): Promis
   res.setHeader('accept-ranges', 'bytes');
   // The attributes ride along, so a client's open() needs no separate stat.
   res.setHeader(HEADER_MTIME, String(attr.mtime));
+  res.setHeader(HEADER_ATIME, String(attr.atime));
+  res.setHeader(HEADER_CTIME, String(attr.ctime));
   res.setHeader(HEADER_MODE, attr.mode.toString(8));
   res.setHeader('content-type', 'application/octet-stream');
   if (range === undefined) {

@@ -49,9 +49,9 @@ export function treeRoutes(ctx: ServerContext): Router {
     const user = userOf(req);
     const to = splitPlainPath(body.to);
     const replaced = await ctx.backend.stat(user, to).then((a) => (a.type === 'file' ? a.size : 0), () => 0);
-    await ctx.backend.rename(user, splitPlainPath(body.from), to, { noReplace: body.noReplace === true });
+    const moved = await ctx.backend.rename(user, splitPlainPath(body.from), to, { noReplace: body.noReplace === true });
     await ctx.usage.add(user, -replaced);
-    res.status(204).end();
+    res.json(moved);
   });
   router.patch(/^\/attrs(\/.*)?$/, json, async (req, res) => {
     const user = userOf(req);
