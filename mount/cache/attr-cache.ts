@@ -1,7 +1,8 @@
 import type { Attr } from '../../common/api.js';
 
-const RELIST_MAX_ENTRIES = 5000;
 const RELIST_WINDOW_MS = 30_000;
+/** Listing this many entries costs about what one stat request does (measured on loopback). */
+const ENTRIES_PER_STAT = 40;
 
 interface Timed<T> {
   value: T;
@@ -17,7 +18,7 @@ export class AttrCache {
   private readonly attrs = new Map<string, Timed<Attr>>();
   private readonly listings = new Map<string, Timed<Set<string>>>();
   /** Directories listed recently with their size: worth listing again rather than stat-ing each name. */
-  private readonly recentlyListed = new Map<string, { size: number; at: number }>();
+  private readonly recentlyListed = new Map<string, { size: number; at: number; misses: number }>();
 
   constructor(private readonly ttlMs: number, private readonly now: () => number = Date.now) {}
 
@@ -42,16 +43,20 @@ export class AttrCache {
 
   /**
    * True when a lookup miss in `dir` is better answered by listing it again (one request for
-   * every name, e.g. while cp fills it) than by a stat per name.
+   * every name, e.g. while `ls -l` or cp goes through it) than by a stat. A big directory is
+   * listed again only once the stats spent since its last listing cost as much as the listing
+   * (ski rental: never more than twice the best choice); a small one at the first miss.
    */
   worthRelisting(dir: string): boolean {
     const seen = this.recentlyListed.get(dir);
-    return seen !== undefined && seen.size <= RELIST_MAX_ENTRIES && this.now() - seen.at < RELIST_WINDOW_MS;
+    if (seen === undefined || this.now() - seen.at >= RELIST_WINDOW_MS) return false;
+    seen.misses++;
+    return seen.misses * ENTRIES_PER_STAT >= seen.size;
   }
 
   setListing(dir: string, entries: ReadonlyArray<{ name: string } & Attr>): void {
     const expires = this.now() + this.ttlMs;
-    this.recentlyListed.set(dir, { size: entries.length, at: this.now() });
+    this.recentlyListed.set(dir, { size: entries.length, at: this.now(), misses: 0 });
     this.listings.set(dir, { value: new Set(entries.map((e) => e.name)), expires });
     for (const e of entries) {
       const { name, ...attr } = e;

@@ -66,3 +66,20 @@ test('attr cache: a change inside a directory moves its cached mtime forward, ne
   now = 6000;
   assert.equal(cache.get('/d'), undefined, 'still expires when it was going to');
 });
+
+test('attr cache: a small directory is listed again at the first miss, a big one once the stats cost as much', () => {
+  let now = 0;
+  const cache = new AttrCache(1000, () => now);
+  const entries = (n: number): Array<{ name: string } & Attr> => Array.from({ length: n }, (_, i) => ({ name: `f${i}`, ...file(i) }));
+  cache.setListing('/small', entries(10));
+  cache.setListing('/big', entries(4000));
+  now = 2000;
+  assert.equal(cache.worthRelisting('/small'), true);
+  for (let miss = 1; miss < 100; miss++) assert.equal(cache.worthRelisting('/big'), false, `miss ${miss}`);
+  assert.equal(cache.worthRelisting('/big'), true, '100 stats cost about one listing of 4000 entries');
+  cache.setListing('/big', entries(4000));
+  assert.equal(cache.worthRelisting('/big'), false, 'a new listing starts the count again');
+  now = 60_000;
+  assert.equal(cache.worthRelisting('/small'), false, 'not listed recently: a stat is cheaper');
+  assert.equal(cache.worthRelisting('/never-listed'), false);
+});
