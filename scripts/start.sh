@@ -12,20 +12,28 @@ mnt="${RDRIVE_MOUNTPOINT:-$PWD/mnt}"
 mkdir -p "$mnt" logs
 
 server_pid=""
+server_out=""
 cleanup() {
   trap - EXIT INT TERM
+  [ -z "$server_out" ] || rm -f "$server_out"
   if mountpoint -q "$mnt" 2>/dev/null; then node bin/rdrive.js unmount "$mnt" || fusermount -uz "$mnt" || true; fi
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
 }
 trap cleanup EXIT INT TERM
 
-node bin/rdrive-server.js &
+# The server's first stdout line says where it listens: waiting for it (rather than polling
+# the port) cannot mistake another program on 8888 for our server.
+server_out="$(mktemp)"
+node bin/rdrive-server.js >"$server_out" &
 server_pid=$!
-for _ in $(seq 1 50); do
-  if curl -fsS http://127.0.0.1:8888/api/v1/health >/dev/null 2>&1 || node -e "fetch('http://127.0.0.1:8888/api/v1/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"; then break; fi
-  kill -0 "$server_pid" 2>/dev/null || { echo "rdrive: the server did not start; see logs/server.log" >&2; exit 1; }
-  sleep 0.2
+ready=""
+for _ in $(seq 1 100); do
+  if grep -q "listening on" "$server_out"; then ready=1; cat "$server_out" >&2; break; fi
+  # If it exited (say, the port is taken), its message is already on screen.
+  kill -0 "$server_pid" 2>/dev/null || { echo "rdrive: the server did not start (see above, and logs/server.log)" >&2; exit 1; }
+  sleep 0.1
 done
+[ -n "$ready" ] || { echo "rdrive: the server did not start within 10 s; see logs/server.log" >&2; exit 1; }
 
 echo "rdrive: mounting ${user}'s folder at $mnt (Ctrl-C to unmount and stop)" >&2
 node bin/rdrive.js mount http://127.0.0.1:8888 "$mnt" --user "$user"
