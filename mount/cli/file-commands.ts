@@ -23,15 +23,15 @@ export function registerFileCommands(program: Command): void {
     .option('-l, --long', 'mode, size, modification time')
     .option('--json', 'machine-readable output')
     .action((dir: string, flags: Flags) => withClient(flags, async (client) => {
-      const attr = await client.stat(dir);
-      const entries = attr.type === 'dir' ? (await client.list(dir)).entries : [{ name: basename(dir), ...attr }];
+      const attr = await about(dir, client.stat(dir));
+      const entries = attr.type === 'dir' ? (await about(dir, client.list(dir))).entries : [{ name: basename(dir), ...attr }];
       out(flags.json === true ? `${JSON.stringify(entries)}\n` : formatListing(entries, flags.long === true));
     }));
 
   withConnectionOptions(program.command('stat').description('show a remote file\'s attributes').argument('<path>'))
     .option('--json', 'machine-readable output')
     .action((path: string, flags: Flags) => withClient(flags, async (client) => {
-      const attr = await client.stat(path);
+      const attr = await about(path, client.stat(path));
       out(flags.json === true ? `${JSON.stringify({ path, ...attr })}\n` : formatStat(path, attr));
     }));
 
@@ -44,7 +44,7 @@ export function registerFileCommands(program: Command): void {
 
   withConnectionOptions(program.command('preview').description(`the first ${PREVIEW_BYTES} bytes of a remote file (binary as a hex dump)`).argument('<path>'))
     .action((path: string, flags: Flags) => withClient(flags, async (client) => {
-      const data = await client.preview(path);
+      const data = await about(path, client.preview(path));
       if (isPrintableText(data)) out(data.toString('utf8'));
       else out(hexdump(data));
     }));
@@ -58,7 +58,7 @@ export function registerFileCommands(program: Command): void {
       let count = 0;
       for (const src of sources) {
         const dest = intoDir ? `${target.replace(/\/+$/, '')}/${basename(src)}` : target;
-        count += await putPath(client, src, dest, { recursive: flags.recursive === true, progress: showProgress(flags) });
+        count += await about(dest, putPath(client, src, dest, { recursive: flags.recursive === true, progress: showProgress(flags) }));
       }
       if (flags.quiet !== true) process.stderr.write(`rdrive: uploaded ${count} file${count === 1 ? '' : 's'}\n`);
     }));
@@ -77,7 +77,7 @@ export function registerFileCommands(program: Command): void {
       let count = 0;
       for (const src of sources) {
         const dest = localDir ? join(target, basename(src)) : target;
-        count += await getPath(client, src, dest, { recursive: flags.recursive === true, progress: showProgress(flags) });
+        count += await about(src, getPath(client, src, dest, { recursive: flags.recursive === true, progress: showProgress(flags) }));
       }
       if (flags.quiet !== true) process.stderr.write(`rdrive: downloaded ${count} file${count === 1 ? '' : 's'}\n`);
     }));
@@ -86,12 +86,12 @@ export function registerFileCommands(program: Command): void {
     .option('-r, --recursive', 'remove directories and their contents')
     .action((paths: string[], flags: Flags) => withClient(flags, async (client) => {
       for (const path of paths) {
-        const attr = await client.stat(path);
+        const attr = await about(path, client.stat(path));
         if (attr.type === 'dir') {
           if (flags.recursive !== true) throw new RdriveError('EISDIR', `${path} is a directory: use rm -r`);
-          await client.rmdir(path, { recursive: true });
+          await about(path, client.rmdir(path, { recursive: true }));
         } else {
-          await client.unlink(path);
+          await about(path, client.unlink(path));
         }
       }
     }));
@@ -99,13 +99,13 @@ export function registerFileCommands(program: Command): void {
   withConnectionOptions(program.command('mkdir').description('create a remote directory').argument('<path>'))
     .option('-p, --parents', 'create missing parents; no error if it exists')
     .action((path: string, flags: Flags) => withClient(flags, async (client) => {
-      await client.mkdir(path, { parents: flags.parents === true });
+      await about(path, client.mkdir(path, { parents: flags.parents === true }));
     }));
 
   withConnectionOptions(program.command('mv').description('rename or move a remote file or directory').argument('<src>').argument('<dst>'))
     .action((src: string, dst: string, flags: Flags) => withClient(flags, async (client) => {
       const dest = (await remoteIsDir(client, dst)) ? `${dst.replace(/\/+$/, '')}/${basename(src)}` : dst;
-      await client.rename(src, dest);
+      await about(`${src} -> ${dest}`, client.rename(src, dest));
     }));
 
   withConnectionOptions(program.command('login').description('log in once and keep the session for later commands (until it expires)'))
@@ -119,6 +119,18 @@ export function registerFileCommands(program: Command): void {
       const had = await logoutCached(flags);
       if (flags.quiet !== true) process.stderr.write(had ? 'rdrive: logged out\n' : 'rdrive: no kept session\n');
     });
+}
+
+/** Codes about a path: their message names it, as `ls: cannot access 'x': …` does. */
+const PATH_CODES = new Set(['ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EACCES', 'EPERM', 'ENAMETOOLONG', 'EINVAL', 'ENOSPC', 'EFBIG']);
+
+async function about<T>(path: string, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (!(err instanceof RdriveError) || !PATH_CODES.has(err.code) || err.message.includes(path)) throw err;
+    throw new RdriveError(err.code, `${path}: ${err.message}`, { cause: err, ...(err.retryAfter === undefined ? {} : { retryAfter: err.retryAfter }) });
+  }
 }
 
 function splitTarget(paths: string[]): { sources: string[]; target: string } {

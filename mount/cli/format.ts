@@ -51,7 +51,8 @@ export function formatStat(path: string, attr: Attr): string {
 }
 
 export function formatDf(fs: StatFs): string {
-  const pct = fs.total > 0 ? Math.round((fs.used / fs.total) * 100) : 0;
+  // As df computes it: of the space the user can have (used + available), how much is used.
+  const pct = fs.used + fs.free > 0 ? Math.ceil((fs.used / (fs.used + fs.free)) * 100) : 0;
   return `Size  Used  Avail  Use%\n${humanSize(fs.total)}  ${humanSize(fs.used)}  ${humanSize(fs.free)}  ${pct}%\n`;
 }
 

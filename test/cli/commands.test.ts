@@ -158,7 +158,11 @@ test('errors: one line on stderr and a distinct exit code each', T, async () => 
   assert.equal(wrong.stderr, 'rdrive: Login failed: wrong user name or password\n');
   const missing = await rdrive(['get', 'no-such-file', join(tmp.path, 'x')]);
   assert.equal(missing.code, 3);
-  assert.equal(missing.stderr.trim().split('\n').length, 1);
+  assert.equal(missing.stderr, 'rdrive: no-such-file: No such file or directory\n', 'the error names the path');
+  await okCli(['mkdir', '-p', 'already']);
+  const exists = await rdrive(['mkdir', 'already']);
+  assert.equal(exists.code, 8);
+  assert.equal(exists.stderr, 'rdrive: already: File exists\n');
   const down = await rdrive(['ls', '--server', 'http://127.0.0.1:1']);
   assert.equal(down.code, 6);
   assert.match(down.stderr, /Cannot reach the server/);

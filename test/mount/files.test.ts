@@ -37,6 +37,11 @@ test('ls -l shows sizes, modes and mtimes; df shows the server space', T, async 
   assert.match(line, /^-rw-r----- 1 \S+ \S+ 5 2021-02-03T04:05:06 five$/m);
   const df = await ok(`df -P ${mount.path} | tail -1`);
   assert.match(df, /^rdrive\s+\d+/);
+  // The server's storage is on this machine: the mount's figures are that disk's.
+  const [mountUsed, mountAvail] = (await ok(`df -B1M --output=used,avail ${mount.path} | tail -1`)).trim().split(/\s+/).map(Number);
+  const [diskUsed, diskAvail] = (await ok(`df -B1M --output=used,avail ${server.storage} | tail -1`)).trim().split(/\s+/).map(Number);
+  assert.ok(Math.abs(mountUsed! - diskUsed!) < 2048, `used: mount ${mountUsed} MiB, disk ${diskUsed} MiB`);
+  assert.ok(Math.abs(mountAvail! - diskAvail!) < 2048, `available: mount ${mountAvail} MiB, disk ${diskAvail} MiB`);
 });
 
 test('mv over an existing file replaces it; the editor save pattern keeps the content', T, async () => {

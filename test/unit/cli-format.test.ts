@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatListing, hexdump, humanSize, isPrintableText, modeString } from '../../mount/cli/format.js';
+import { formatDf, formatListing, hexdump, humanSize, isPrintableText, modeString } from '../../mount/cli/format.js';
 import { parseRange } from '../../server/http/routes/files.js';
 
 test('mode strings and sizes', () => {
@@ -37,4 +37,11 @@ test('Range header parsing', () => {
   assert.equal(parseRange(undefined, 100), undefined);
   assert.throws(() => parseRange('bytes=100-', 100), /satisfiable/);
   assert.throws(() => parseRange('items=1-2', 100), /Malformed/);
+});
+
+test('df: Use% is used / (used + available), as df computes it, not used / size', () => {
+  const G = 1024 ** 3;
+  // A disk whose reserve keeps part of it from the user: 252G size, 24G used, 78G available.
+  assert.match(formatDf({ total: 252 * G, used: 24 * G, free: 78 * G, blockSize: 4096 }), /^252G\s+24G\s+78G\s+24%$/m);
+  assert.match(formatDf({ total: 0, used: 0, free: 0, blockSize: 4096 }), /\s0%$/m);
 });

@@ -43,8 +43,11 @@ export async function statfs(state: MountState): Promise<StatFsResult> {
   const fs = await state.client.statfs();
   const bsize = fs.blockSize > 0 ? fs.blockSize : 4096;
   const blocks = Math.floor(fs.total / bsize);
-  const free = Math.floor(fs.free / bsize);
-  return { bsize, frsize: bsize, blocks, bfree: free, bavail: free, files: 1_000_000, ffree: 1_000_000, favail: 1_000_000, fsid: 0x7264, flag: 0, namemax: NAME_MAX };
+  // df's "Used" is blocks - bfree: bfree counts all unused space (root's reserve too), bavail
+  // what the user may still write.
+  const bfree = Math.max(0, Math.floor((fs.total - fs.used) / bsize));
+  const bavail = Math.min(bfree, Math.floor(fs.free / bsize));
+  return { bsize, frsize: bsize, blocks, bfree, bavail, files: 1_000_000, ffree: 1_000_000, favail: 1_000_000, fsid: 0x7264, flag: 0, namemax: NAME_MAX };
 }
 
 export async function chmod(state: MountState, path: string, mode: number): Promise<void> {
