@@ -36,9 +36,7 @@ export class OpenFile {
   created: boolean;
   size: number;
   mtime: number;
-  /** Kept as the server reports them: tar compares ctime before and after reading a file. */
   atime: number;
-  ctime: number;
   mode: number;
   pendingMtime: number | undefined;
   pendingMode: number | undefined;
@@ -71,7 +69,6 @@ export class OpenFile {
     this.serverSize = options.created ? 0 : attr.size;
     this.mtime = attr.mtime;
     this.atime = attr.atime;
-    this.ctime = attr.ctime;
     this.mode = attr.mode;
     this.localComplete = options.created || attr.size === 0;
     if (options.created) this.mem = Buffer.alloc(0);
@@ -87,7 +84,7 @@ export class OpenFile {
   }
 
   attr(): Attr {
-    return { type: 'file', size: this.size, mtime: this.mtime, atime: this.atime, ctime: this.ctime, mode: this.pendingMode ?? this.mode };
+    return { type: 'file', size: this.size, mtime: this.mtime, atime: this.atime, ctime: this.mtime, mode: this.pendingMode ?? this.mode };
   }
 
   async write(data: Buffer, position: number): Promise<number> {
@@ -225,21 +222,14 @@ export class OpenFile {
   refresh(attr: Attr): void {
     this.mode = attr.mode;
     this.atime = attr.atime;
-    this.ctime = attr.ctime;
     // Unsent content keeps its local mtime; the upload brings the server's.
     if (!this.dirty) this.mtime = attr.mtime;
   }
 
-  /** A local change of content: new mtime and ctime, as on a local disk (an earlier utimens yields). */
+  /** A local change of content: a new mtime, as on a local disk (an earlier utimens yields). */
   private touch(): void {
     this.mtime = Date.now();
-    this.ctime = this.mtime;
     this.pendingMtime = undefined;
-  }
-
-  /** A local change of metadata only (mode, times) not yet sent. */
-  metadataChanged(): void {
-    this.ctime = Date.now();
   }
 
   /** Runs `fn` after every earlier locked call: uploads of one file never overlap. */

@@ -27,7 +27,8 @@ export function removeCacheDir(dir: string): Promise<void> {
 /** The names among `names` that are cache folders of daemons that are gone. */
 export function staleCacheDirs(names: readonly string[], running: (pid: number) => boolean): string[] {
   return names.filter((name) => {
-    const match = /^rdrive-cache-(\d+)-[A-Za-z0-9]{6}$/.exec(name);
+    // mkdtemp's suffix is six letters or digits.
+    const match = /^(\d+)-[A-Za-z0-9]{6}$/.exec(name.startsWith(PREFIX) ? name.slice(PREFIX.length) : '');
     if (match === null) return false;
     const pid = Number(match[1]);
     return pid !== process.pid && !running(pid);

@@ -55,7 +55,6 @@ export async function chmod(state: MountState, path: string, mode: number): Prom
   const file = state.files.get(path);
   if (file?.created === true) {
     file.pendingMode = mode & 0o7777;
-    file.metadataChanged();
     return;
   }
   const attr = await state.client.setAttr(path, { mode: mode & 0o7777 });
@@ -87,7 +86,6 @@ export async function utimens(state: MountState, path: string, atime: number | D
     if (times.mtime !== undefined) {
       file.pendingMtime = times.mtime;
       file.mtime = times.mtime;
-      file.metadataChanged();
     }
     return;
   }
