@@ -13,7 +13,7 @@ import type { ServerContext } from './http/context.js';
 import { createServerLogger } from './logging.js';
 import { InFlightLimiter } from './state/in-flight.js';
 import { MemorySessionStore } from './state/session-store.js';
-import { UsageTracker } from './state/usage-tracker.js';
+import { MemoryUsageStore } from './state/usage-tracker.js';
 import { LocalDiskBackend, sweepTempFiles } from './storage/local-disk.js';
 
 export interface RunningServer {
@@ -40,7 +40,7 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
     sessions,
     auth,
     inFlight: new InFlightLimiter(config.maxInFlightPerUser),
-    usage: new UsageTracker((user) => backend.usage(user)),
+    usage: new MemoryUsageStore((user) => backend.usage(user)),
   };
   const app = createApp(ctx);
   const sweeper = setInterval(() => {

@@ -1,5 +1,6 @@
 import type { Request } from 'express';
 import type { Logger } from 'pino';
+import type { Attr } from '../../common/api.js';
 import { RdriveError } from '../../common/errors.js';
 import { parseRemotePath } from '../../common/paths.js';
 import type { Authenticator } from '../auth/authenticator.js';
@@ -7,7 +8,8 @@ import type { ServerConfig } from '../config.js';
 import type { StorageBackend, WriteLimits } from '../storage/backend.js';
 import type { InFlightLimiter } from '../state/in-flight.js';
 import type { SessionStore } from '../state/session-store.js';
-import type { UsageTracker } from '../state/usage-tracker.js';
+import { QuotaReservation } from '../state/quota-reservation.js';
+import type { UsageStore } from '../state/usage-tracker.js';
 
 /** Everything the routes need, built once by createServer(). */
 export interface ServerContext {
@@ -17,7 +19,7 @@ export interface ServerContext {
   sessions: SessionStore;
   auth: Authenticator;
   inFlight: InFlightLimiter;
-  usage: UsageTracker;
+  usage: UsageStore;
 }
 
 declare module 'express-serve-static-core' {
@@ -44,19 +46,34 @@ export function pathAfter(req: Request, resource: string): string[] {
   return parseRemotePath(raw.slice(prefix.length));
 }
 
-/** How many bytes the file at a path may hold after a write, given quota and file-size limits. */
-export async function writeLimits(ctx: ServerContext, user: string, oldSize: number): Promise<WriteLimits> {
+/**
+ * Runs a write of one file under the server's limits: the per-file size (EFBIG) and, with a
+ * quota, a reservation that grows with the file (ENOSPC), is given back when the write fails and
+ * is settled to the real change when it succeeds. `oldSize`: the file's size before the write;
+ * `announced`: the size known up front (Content-Length), reserved before any byte is read.
+ */
+export async function limitedWrite(
+  ctx: ServerContext,
+  user: string,
+  oldSize: number,
+  announced: number | undefined,
+  write: (limits: WriteLimits) => Promise<Attr>,
+): Promise<Attr> {
   const { quota, maxFileSize } = ctx.config;
-  const limits: { maxBytes?: number; overCode?: 'ENOSPC' | 'EFBIG' } = {};
-  if (quota > 0) {
-    limits.maxBytes = quota - (await ctx.usage.get(user)) + oldSize;
-    limits.overCode = 'ENOSPC';
+  const limits: WriteLimits = maxFileSize > 0 ? { maxBytes: maxFileSize, overCode: 'EFBIG' } : {};
+  if (announced !== undefined && maxFileSize > 0 && announced > maxFileSize) throw new RdriveError('EFBIG', 'File too large for this server');
+  if (quota <= 0) return write(limits);
+  const reservation = new QuotaReservation(ctx.usage, user, quota, oldSize);
+  let attr: Attr;
+  try {
+    if (announced !== undefined) await reservation.ensure(announced);
+    attr = await write({ ...limits, reserve: (size) => reservation.ensure(size) });
+  } catch (err) {
+    await reservation.release().catch(() => undefined);
+    throw err;
   }
-  if (maxFileSize > 0 && (limits.maxBytes === undefined || maxFileSize < limits.maxBytes)) {
-    limits.maxBytes = maxFileSize;
-    limits.overCode = 'EFBIG';
-  }
-  return limits;
+  await reservation.commit(attr.size);
+  return attr;
 }
 
 export function queryNumber(req: Request, name: string): number | undefined {

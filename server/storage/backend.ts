@@ -13,6 +13,11 @@ export interface WriteLimits {
   maxBytes?: number;
   /** Code when maxBytes is crossed: ENOSPC for a quota, EFBIG for a per-file limit. */
   overCode?: 'ENOSPC' | 'EFBIG';
+  /**
+   * Called before the file grows to `size` bytes; rejects (ENOSPC) when the quota cannot hold
+   * it. The quota is reserved, not only checked, so parallel writes cannot exceed it together.
+   */
+  reserve?: (size: number) => Promise<void>;
 }
 
 export interface WriteOptions extends WriteLimits {

@@ -129,6 +129,7 @@ export class LocalDiskBackend implements StorageBackend {
         for await (const chunk of keepOnError(body)) {
           written += chunk.length;
           checkLimit(written, options);
+          await options.reserve?.(written);
           batch.push(chunk);
           batched += chunk.length;
           if (batched >= WRITE_BATCH) {
@@ -166,7 +167,10 @@ export class LocalDiskBackend implements StorageBackend {
       const { path: target, entry } = await confineEntry(this.userRoot(user), segments);
       const existing = await existingFile(target, segments, entry);
       if (existing === undefined) throw new RdriveError('ENOENT');
-      if (options.size !== undefined) checkLimit(options.size, options);
+      if (options.size !== undefined) {
+        checkLimit(options.size, options);
+        await options.reserve?.(options.size);
+      }
       return withTempFile(target, async (temp, fh) => {
         await fh.close();
         await copyFile(target, temp, constants.COPYFILE_FICLONE);
@@ -176,7 +180,10 @@ export class LocalDiskBackend implements StorageBackend {
           const pieces = options.extents ? readExtents(keepOnError(body)) : rawPieces(keepOnError(body), options.offset ?? 0);
           for await (const { offset, data } of pieces) {
             end = Math.max(end, offset + data.length);
-            if (options.size === undefined) checkLimit(end, options);
+            if (options.size === undefined) {
+              checkLimit(end, options);
+              await options.reserve?.(end);
+            }
             await writeAll(out, data, offset);
           }
           if (options.size !== undefined) await out.truncate(options.size);
@@ -267,7 +274,10 @@ export class LocalDiskBackend implements StorageBackend {
       const st = await stat(target);
       if (attrs.size !== undefined) {
         if (st.isDirectory()) throw new RdriveError('EISDIR');
-        if (attrs.size > st.size) checkLimit(attrs.size, limits);
+        if (attrs.size > st.size) {
+          checkLimit(attrs.size, limits);
+          await limits.reserve?.(attrs.size);
+        }
         await truncate(target, attrs.size);
       }
       if (attrs.mode !== undefined) await chmod(target, attrs.mode & 0o777);
@@ -401,7 +411,8 @@ async function treeSize(dir: string): Promise<number> {
   for (const entry of entries) {
     const full = join(dir, entry.name);
     if (entry.isDirectory()) total += await treeSize(full);
-    else if (entry.isFile()) total += (await lstat(full).catch(() => undefined))?.size ?? 0;
+    // Temp files of writes in progress are counted by their reservations instead.
+    else if (entry.isFile() && !isTempName(entry.name)) total += (await lstat(full).catch(() => undefined))?.size ?? 0;
   }
   return total;
 }

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { EXTENTS_CONTENT_TYPE, HEADER_ATIME, HEADER_CTIME, HEADER_MODE, HEADER_MTIME } from '../../../common/api.js';
 import { PREVIEW_BYTES } from '../../../common/config.js';
 import { RdriveError } from '../../../common/errors.js';
-import { pathAfter, queryNumber, userOf, writeLimits, type ServerContext } from '../context.js';
+import { limitedWrite, pathAfter, queryNumber, userOf, type ServerContext } from '../context.js';
 
 /** Reading, writing and removing files: GET/PUT/PATCH/DELETE /files/<path>, GET /preview/<path>. */
 export function fileRoutes(ctx: ServerContext): Router {
@@ -20,13 +20,12 @@ export function fileRoutes(ctx: ServerContext): Router {
     const segments = pathAfter(req, 'files');
     // The old size only matters for a quota.
     const oldSize = ctx.config.quota > 0 ? await ctx.backend.stat(user, segments).then((a) => a.size, () => 0) : 0;
-    const attr = await ctx.backend.writeAtomic(user, segments, req, {
-      ...(await writeLimits(ctx, user, oldSize)),
+    const options = {
       exclusive: req.headers['if-none-match'] === '*',
       ...optionalMode(req.headers[HEADER_MODE]),
       ...optionalMtime(req.headers[HEADER_MTIME]),
-    });
-    if (ctx.config.quota > 0) await ctx.usage.add(user, attr.size - oldSize);
+    };
+    const attr = await limitedWrite(ctx, user, oldSize, announcedLength(req), (limits) => ctx.backend.writeAtomic(user, segments, req, { ...limits, ...options }));
     res.status(200).json(attr);
   });
   router.patch(/^\/files(\/.*)?$/, async (req, res) => {
@@ -37,14 +36,13 @@ export function fileRoutes(ctx: ServerContext): Router {
     const size = queryNumber(req, 'size');
     const offset = queryNumber(req, 'offset');
     if (!extents && offset === undefined) throw new RdriveError('EINVAL', `PATCH needs Content-Type ${EXTENTS_CONTENT_TYPE} or ?offset=N`);
-    const attr = await ctx.backend.patchAtomic(user, segments, req, {
-      ...(await writeLimits(ctx, user, oldSize)),
+    const options = {
       extents,
       ...(size === undefined ? {} : { size }),
       ...(offset === undefined ? {} : { offset }),
       ...optionalMtime(req.headers[HEADER_MTIME]),
-    });
-    await ctx.usage.add(user, attr.size - oldSize);
+    };
+    const attr = await limitedWrite(ctx, user, oldSize, undefined, (limits) => ctx.backend.patchAtomic(user, segments, req, { ...limits, ...options }));
     res.status(200).json(attr);
   });
   router.delete(/^\/files(\/.*)?$/, async (req, res) => {
@@ -100,6 +98,14 @@ export function parseRange(header: string | undefined, size: number): { start: n
   }
   if (start >= size || start > end) throw new RdriveError('RANGE_NOT_SATISFIABLE');
   return { start, end };
+}
+
+/** The body's size when the client announced it (Content-Length, not chunked). */
+function announcedLength(req: Request): number | undefined {
+  const header = req.headers['content-length'];
+  if (header === undefined || req.headers['transfer-encoding'] !== undefined) return undefined;
+  const n = Number(header);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
 function optionalMode(header: string | string[] | undefined): { mode?: number } {

@@ -2,7 +2,7 @@ import express, { Router } from 'express';
 import type { Listing, MkdirRequest, RenameRequest, SetAttrRequest } from '../../../common/api.js';
 import { RdriveError } from '../../../common/errors.js';
 import { splitPlainPath } from '../../../common/paths.js';
-import { pathAfter, userOf, writeLimits, type ServerContext } from '../context.js';
+import { limitedWrite, pathAfter, userOf, type ServerContext } from '../context.js';
 
 const json = express.json({ limit: '64kb' });
 
@@ -38,7 +38,7 @@ export function treeRoutes(ctx: ServerContext): Router {
     const user = userOf(req);
     const recursive = req.query.recursive === '1' || req.query.recursive === 'true';
     await ctx.backend.rmdir(user, pathAfter(req, 'dirs'), { recursive });
-    if (recursive) ctx.usage.invalidate(user);
+    if (recursive) await ctx.usage.invalidate(user);
     res.status(204).end();
   });
   router.post('/rename', json, async (req, res) => {
@@ -58,8 +58,8 @@ export function treeRoutes(ctx: ServerContext): Router {
     const segments = pathAfter(req, 'attrs');
     const attrs = parseSetAttr(req.body);
     const before = await ctx.backend.stat(user, segments);
-    const attr = await ctx.backend.setAttr(user, segments, attrs, await writeLimits(ctx, user, before.size));
-    await ctx.usage.add(user, attr.size - before.size);
+    // Only a growing size needs the limits; a shrink or a chmod is always allowed.
+    const attr = await limitedWrite(ctx, user, before.size, undefined, (limits) => ctx.backend.setAttr(user, segments, attrs, limits));
     res.json(attr);
   });
   return router;

@@ -1,0 +1,54 @@
+import { RdriveError } from '../../common/errors.js';
+import type { UsageStore } from './usage-tracker.js';
+
+/**
+ * Reserved in steps of this size when the quota allows, so a streamed upload asks the store
+ * once per step rather than once per network chunk.
+ */
+const RESERVE_STEP = 256 * 1024;
+
+/**
+ * The quota one write holds while it runs: it grows as the file grows (`ensure`), is given back
+ * if the write fails (`release`), and is settled to the real change once the file is in place
+ * (`commit`).
+ */
+export class QuotaReservation {
+  private held = 0;
+
+  /** `base`: the file's size before the write (what the write may reuse without reserving). */
+  constructor(
+    private readonly store: UsageStore,
+    private readonly user: string,
+    private readonly quota: number,
+    private readonly base: number,
+  ) {}
+
+  /** Makes room for the file to hold `size` bytes, or fails with ENOSPC. */
+  async ensure(size: number): Promise<void> {
+    const need = size - this.base - this.held;
+    if (need <= 0) return;
+    const step = Math.max(need, RESERVE_STEP);
+    if (await this.store.tryReserve(this.user, step, this.quota)) {
+      this.held += step;
+      return;
+    }
+    if (step > need && (await this.store.tryReserve(this.user, need, this.quota))) {
+      this.held += need;
+      return;
+    }
+    throw new RdriveError('ENOSPC', 'Quota exceeded: no space left for this user');
+  }
+
+  /** The write is in place and the file now holds `finalSize` bytes. */
+  async commit(finalSize: number): Promise<void> {
+    const held = this.held;
+    this.held = 0;
+    await this.store.settle(this.user, held, finalSize - this.base);
+  }
+
+  async release(): Promise<void> {
+    const held = this.held;
+    this.held = 0;
+    if (held > 0) await this.store.settle(this.user, held, 0);
+  }
+}

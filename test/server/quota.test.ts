@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { test } from 'node:test';
+import { request } from 'undici';
+import { startServer, type TestServer } from '../helpers/server-process.js';
+
+// Issue 10 item 2: the quota is reserved, not only checked, so uploads running side by side can
+// never store more than it together. Eight writers of 90,000 B race for a 300,000 B quota.
+const T = { timeout: 60_000 };
+const QUOTA = 300_000;
+const EACH = 90_000;
+const WRITERS = 8;
+
+async function login(url: string): Promise<string> {
+  const res = await request(`${url}/api/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'alice', password: 'alice-pass' }) });
+  const { token } = (await res.body.json()) as { token: string };
+  return token;
+}
+
+/** A body that arrives in pieces, so that all writers are mid-upload at the same time. */
+function trickle(total: number, fill: number): Readable {
+  return Readable.from((async function* () {
+    for (let sent = 0; sent < total; sent += 10_000) {
+      await new Promise((resolve) => setImmediate(resolve));
+      yield Buffer.alloc(Math.min(10_000, total - sent), fill);
+    }
+  })());
+}
+
+async function call(server: TestServer, token: string, method: 'PUT' | 'PATCH', path: string, body: Readable | string | undefined, headers: Record<string, string> = {}): Promise<{ status: number; code?: string }> {
+  const res = await request(`${server.url}/api/v1${path}`, { method, headers: { authorization: `Bearer ${token}`, ...headers }, body: body ?? null });
+  const text = await res.body.text();
+  const parsed = text.startsWith('{') ? (JSON.parse(text) as { code?: string }) : {};
+  return { status: res.statusCode, ...(parsed.code === undefined ? {} : { code: parsed.code }) };
+}
+
+/** Bytes of the user's visible files, as stored on the server's disk. */
+async function storedBytes(server: TestServer): Promise<number> {
+  const dir = join(server.storage, 'alice');
+  let total = 0;
+  for (const name of await readdir(dir)) total += (await stat(join(dir, name))).size;
+  return total;
+}
+
+async function statfs(server: TestServer, token: string): Promise<{ total: number; used: number }> {
+  const res = await request(`${server.url}/api/v1/statfs`, { headers: { authorization: `Bearer ${token}` } });
+  return (await res.body.json()) as { total: number; used: number };
+}
+
+async function removeAll(server: TestServer, token: string): Promise<void> {
+  for (const name of await readdir(join(server.storage, 'alice'))) {
+    const res = await request(`${server.url}/api/v1/files/${name}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+    await res.body.dump();
+  }
+}
+
+async function checkRace(server: TestServer, token: string, what: string, results: Array<{ status: number; code?: string }>): Promise<void> {
+  const ok = results.filter((r) => r.status === 200).length;
+  const refused = results.filter((r) => r.code === 'ENOSPC').length;
+  assert.equal(ok + refused, WRITERS, `${what}: every writer either succeeds or gets ENOSPC: ${JSON.stringify(results)}`);
+  assert.ok(ok >= 1, `${what}: some writers fit in the quota`);
+  const stored = await storedBytes(server);
+  assert.ok(stored <= QUOTA, `${what}: ${stored} B stored, over the ${QUOTA} B quota`);
+  const fs = await statfs(server, token);
+  assert.equal(fs.total, QUOTA);
+  assert.ok(fs.used <= fs.total, `${what}: statfs says used ${fs.used} of ${fs.total}`);
+  assert.equal(fs.used, stored, `${what}: statfs used matches what is stored`);
+}
+
+test('parallel uploads, patches and truncates can never exceed the quota together', T, async () => {
+  const server = await startServer({ args: ['--quota', String(QUOTA), '--max-file-size', '200000'] });
+  try {
+    const token = await login(server.url);
+    const names = Array.from({ length: WRITERS }, (_, i) => `f${i}.bin`);
+
+    // PUT with a streamed body of unknown length (chunked).
+    let results = await Promise.all(names.map((n, i) => call(server, token, 'PUT', `/files/${n}`, trickle(EACH, i))));
+    await checkRace(server, token, 'chunked PUT', results);
+    await removeAll(server, token);
+
+    // PUT announcing its length.
+    results = await Promise.all(names.map((n, i) => call(server, token, 'PUT', `/files/${n}`, trickle(EACH, i), { 'content-length': String(EACH) })));
+    await checkRace(server, token, 'PUT with Content-Length', results);
+    await removeAll(server, token);
+
+    // Empty files grown by PATCH at an offset.
+    for (const n of names) assert.equal((await call(server, token, 'PUT', `/files/${n}`, '')).status, 200);
+    results = await Promise.all(names.map((n, i) => call(server, token, 'PATCH', `/files/${n}?offset=0`, trickle(EACH, i))));
+    await checkRace(server, token, 'growing PATCH', results);
+    await removeAll(server, token);
+
+    // Empty files grown by truncate (PATCH /attrs size).
+    for (const n of names) assert.equal((await call(server, token, 'PUT', `/files/${n}`, '')).status, 200);
+    results = await Promise.all(names.map((n) => call(server, token, 'PATCH', `/attrs/${n}`, JSON.stringify({ size: EACH }), { 'content-type': 'application/json' })));
+    await checkRace(server, token, 'truncate growth', results);
+
+    // Failed writers left nothing reserved: after freeing everything the whole quota is usable.
+    await removeAll(server, token);
+    assert.equal((await call(server, token, 'PUT', '/files/full.bin', trickle(QUOTA - 100_000, 1))).status, 200);
+    assert.equal((await call(server, token, 'PUT', '/files/rest.bin', trickle(100_000, 2), { 'content-length': '100000' })).status, 200);
+    assert.equal((await statfs(server, token)).used, QUOTA);
+    // The per-file limit still holds for a PATCH that grows a file.
+    await removeAll(server, token);
+    assert.equal((await call(server, token, 'PUT', '/files/g.bin', '')).status, 200);
+    assert.equal((await call(server, token, 'PATCH', '/files/g.bin?offset=0', trickle(250_000, 3))).code, 'EFBIG');
+    assert.equal((await statfs(server, token)).used, 0, 'a refused PATCH leaves nothing reserved or counted');
+  } finally {
+    await server.cleanup();
+  }
+});
