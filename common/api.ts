@@ -22,12 +22,16 @@
  *   DELETE /dirs/<path>      [?recursive=1]                     → 204 (rmdir; ENOTEMPTY)
  *   POST   /rename           RenameRequest                      → 204 (atomic replace, or EEXIST with noReplace)
  *   PATCH  /attrs/<path>     SetAttrRequest                     → Attr (truncate, chmod, utimens)
+ *   POST   /symlinks/<path>  SymlinkRequest                     → 201 + Attr of the new link (EEXIST)
+ *
+ * Symlinks are data: the server stores the target and never resolves it (the client's kernel
+ * does). GET/PUT/PATCH /files on a link, or any path running through a link, answer ELOOP.
  *
  * Errors: JSON ErrorBody with a code from common/errors.ts and its HTTP status.
  */
 import type { ErrorCode } from './errors.js';
 
-export type FileType = 'file' | 'dir';
+export type FileType = 'file' | 'dir' | 'symlink';
 
 export interface Attr {
   type: FileType;
@@ -36,8 +40,11 @@ export interface Attr {
   mtime: number;
   atime: number;
   ctime: number;
-  /** Permission bits only (mode & 0o777). */
+  /** Permission bits with setuid/setgid/sticky (mode & 0o7777); 0o777 for a symlink. */
   mode: number;
+  /** A symlink's target, exactly as given at creation; present only when type is 'symlink'
+   * (whose size is then the target's length in bytes). */
+  target?: string;
 }
 
 export interface DirEntry extends Attr {
@@ -86,6 +93,14 @@ export interface RenameRequest {
   to: string;
   noReplace?: boolean;
 }
+
+export interface SymlinkRequest {
+  /** Any non-empty string of at most SYMLINK_MAX bytes without NUL; never resolved by the server. */
+  target: string;
+}
+
+/** Longest symlink target in bytes (PATH_MAX - 1, as Linux). */
+export const SYMLINK_MAX = 4095;
 
 export interface SetAttrRequest {
   size?: number;

@@ -19,6 +19,7 @@ import {
   type LoginResponse,
   type SetAttrRequest,
   type StatFs,
+  type SymlinkRequest,
 } from '../../common/api.js';
 import { RdriveError, fromForeign, isErrorCode, type ErrorCode } from '../../common/errors.js';
 import { encodeRemotePath, toSegments } from '../../common/paths.js';
@@ -284,6 +285,18 @@ export class ApiClient {
       path: '/rename',
       headers: { 'content-type': 'application/json' },
       body: () => JSON.stringify({ from: plain(from), to: plain(to), noReplace: options.noReplace === true }),
+      idempotent: false,
+    });
+  }
+
+  /** Creates a symlink at `path` holding `target` (data for the server; EEXIST if taken). */
+  symlink(path: string, target: string): Promise<Attr> {
+    const body: SymlinkRequest = { target };
+    return this.json<Attr>({
+      method: 'POST',
+      path: `/symlinks/${enc(path)}`,
+      headers: { 'content-type': 'application/json' },
+      body: () => JSON.stringify(body),
       idempotent: false,
     });
   }
