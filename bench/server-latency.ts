@@ -23,6 +23,8 @@ try {
   await timed('GET /health', () => client.health());
   await timed('GET /stat', () => client.stat(''));
   await timed('PUT 4 KiB new file', (i) => client.upload(`f${i}`, () => small, { length: small.length }));
+  await timed('PUT 4 KiB, durable (--sync)', (i) => client.upload(`s${i}`, () => small, { length: small.length, sync: true }));
+  await timed('POST /sync (group commit)', () => client.sync());
   await timed('GET 4 KiB (open for read)', (i) => client.readFirst(`f${i}`, 262144));
   await timed('GET /list (1050 entries)', () => client.list(''));
   await timed('DELETE file', (i) => client.unlink(`f${i}`));

@@ -29,7 +29,7 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
   await privateStorage(config.storage, log);
   const swept = await sweepTempFiles(config.storage);
   if (swept > 0) log.info({ swept }, 'removed temp files left by interrupted uploads');
-  const backend = new LocalDiskBackend(config.storage);
+  const backend = new LocalDiskBackend(config.storage, (err) => log.error({ err }, 'group commit (syncfs) failed; retrying in a second'));
   const auth = new Authenticator(config.users, log.child({ component: 'auth' }));
   await auth.load();
   const sessions = new MemorySessionStore(config.idleTimeout * 1000, config.maxClients);
@@ -74,6 +74,7 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
         server.closeIdleConnections();
         setTimeout(() => server.closeAllConnections(), 2_000).unref();
       });
+      await backend.close().catch((err: unknown) => log.error({ err }, 'final commit failed'));
       log.info('server stopped');
       log.flush();
     },

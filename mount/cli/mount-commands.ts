@@ -24,6 +24,7 @@ interface MountFlags {
   user?: string;
   passwordFile?: string;
   readOnly?: boolean;
+  sync?: boolean;
   allowOther?: boolean;
   attrTimeout: string;
   timeout: string;
@@ -43,6 +44,7 @@ export function registerMountCommands(program: Command): void {
     .option('-u, --user <name>', 'user name (env RDRIVE_USER)')
     .option('--password-file <file>', 'read the password from this file (else RDRIVE_PASSWORD, else a prompt)')
     .option('--read-only', 'mount read-only')
+    .option('--sync', 'every close() returns only once the file is on the server\'s disk for good (slower; default: within ~1 s)')
     .option('--allow-other', 'let other users (e.g. a file explorer running as another user) see the mount')
     .option('--attr-timeout <seconds>', 'how long attributes and listings are cached', String(CLIENT_DEFAULTS.attrTimeout))
     .option('--ca <file>', 'trust this PEM certificate for an https:// server (env RDRIVE_CA)')
@@ -82,7 +84,7 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
   const password = await obtainPassword(user, { passwordFile: flags.passwordFile });
   const log = createClientLogger(resolve(flags.logFile), flags.logLevel as 'info');
   const mount = await createMount({
-    server: url, mountpoint: mnt, user, password, readOnly: flags.readOnly === true,
+    server: url, mountpoint: mnt, user, password, readOnly: flags.readOnly === true, sync: flags.sync === true,
     allowOther: flags.allowOther === true, attrTimeout, requestTimeoutMs: timeout * 1000, log,
     ...(ca === undefined ? {} : { ca }),
   });
@@ -118,7 +120,7 @@ async function startDaemon(url: string, mountpoint: string, flags: MountFlags): 
   const password = await obtainPassword(user, { passwordFile: flags.passwordFile });
   const args = [process.argv[1]!, 'mount', url, mnt, '--user', user, '--daemon-child',
     '--attr-timeout', flags.attrTimeout, '--timeout', flags.timeout, '--log-level', flags.logLevel, '--log-file', resolve(flags.logFile),
-    ...(flags.readOnly === true ? ['--read-only'] : []), ...(flags.allowOther === true ? ['--allow-other'] : []),
+    ...(flags.readOnly === true ? ['--read-only'] : []), ...(flags.sync === true ? ['--sync'] : []), ...(flags.allowOther === true ? ['--allow-other'] : []),
     ...(flags.pidFile === undefined ? [] : ['--pid-file', resolve(flags.pidFile)]),
     ...(flags.ca === undefined ? [] : ['--ca', resolve(flags.ca)])];
   // The environment of a process is readable only by its owner (/proc/PID/environ is 0400).

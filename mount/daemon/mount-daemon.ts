@@ -12,6 +12,8 @@ export interface MountConfig {
   user: string;
   password: string;
   readOnly: boolean;
+  /** Every close() waits until the content is on the server's stable storage (mount -o sync). */
+  sync?: boolean;
   allowOther: boolean;
   /** Seconds the kernel and the daemon trust cached attributes. */
   attrTimeout: number;
@@ -43,6 +45,7 @@ export async function createMount(config: MountConfig): Promise<RunningMount> {
   const cacheDir = await createCacheDir(log);
   const state = new MountState(client, {
     readOnly: config.readOnly,
+    sync: config.sync === true,
     uid: process.getuid?.() ?? 0,
     gid: process.getgid?.() ?? 0,
     cacheDir,

@@ -13,6 +13,8 @@ export interface Handle {
 
 export interface MountOptions {
   readOnly: boolean;
+  /** Uploads at close are durable before close() returns (`rdrive mount --sync`). */
+  sync: boolean;
   uid: number;
   gid: number;
   cacheDir: string;
@@ -98,7 +100,7 @@ export class MountState {
       created,
       cacheDir: this.options.cacheDir,
       fetch: (offset, length) => this.client.read(file.path, offset, length),
-      stream: (body) => this.client.upload(file.path, body, { mode: file.pendingMode ?? file.mode }),
+      stream: (body) => this.client.upload(file.path, body, { mode: file.pendingMode ?? file.mode, sync: this.options.sync }),
     });
     this.files.set(path, file);
     return file;
@@ -137,7 +139,10 @@ export class MountState {
       ...(mtime === attr.mtime ? {} : { mtime }),
       ...(file.pendingMode === undefined || file.pendingMode === attr.mode ? {} : { mode: file.pendingMode }),
     };
-    if (Object.keys(late).length > 0) attr = await this.client.setAttr(file.path, late);
+    if (Object.keys(late).length > 0) {
+      attr = await this.client.setAttr(file.path, late);
+      if (this.options.sync) await this.client.sync();
+    }
     file.uploaded(attr, true);
     file.uploadFailed = false;
     this.cache.added(file.path, attr);
@@ -152,10 +157,14 @@ export class MountState {
         ...(file.pendingMode === undefined && !file.created ? {} : { mode: file.pendingMode ?? file.mode }),
         // The mtime this mount has been reporting becomes the server's (see toStat).
         mtime: file.pendingMtime ?? file.mtime,
+        sync: this.options.sync,
       });
     } else {
-      attr = await this.client.patch(file.path, plan.body, plan.size, file.pendingMtime ?? file.mtime);
-      if (file.pendingMode !== undefined) attr = await this.client.setAttr(file.path, { mode: file.pendingMode });
+      attr = await this.client.patch(file.path, plan.body, plan.size, file.pendingMtime ?? file.mtime, this.options.sync);
+      if (file.pendingMode !== undefined) {
+        attr = await this.client.setAttr(file.path, { mode: file.pendingMode });
+        if (this.options.sync) await this.client.sync();
+      }
     }
     file.uploaded(attr, plan.kind === 'whole');
     this.cache.added(file.path, attr);

@@ -12,6 +12,7 @@ import {
   HEADER_ATIME,
   HEADER_CTIME,
   HEADER_MODE,
+  HEADER_SYNC,
   HEADER_MTIME,
   type Attr,
   type Health,
@@ -227,9 +228,10 @@ export class ApiClient {
   upload(
     path: string,
     body: BodySource,
-    options: { exclusive?: boolean; mode?: number; mtime?: number; length?: number } = {},
+    options: { exclusive?: boolean; mode?: number; mtime?: number; length?: number; sync?: boolean } = {},
   ): Promise<Attr> {
     const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+    if (options.sync === true) headers[HEADER_SYNC] = '1';
     if (options.exclusive === true) headers['if-none-match'] = '*';
     if (options.mode !== undefined) headers[HEADER_MODE] = (options.mode & 0o7777).toString(8);
     if (options.mtime !== undefined) headers[HEADER_MTIME] = String(Math.round(options.mtime));
@@ -245,9 +247,10 @@ export class ApiClient {
   }
 
   /** Applies extents (see common/api.ts) atomically, then truncates to `size` when given. */
-  patch(path: string, body: BodySource, size?: number, mtime?: number): Promise<Attr> {
+  patch(path: string, body: BodySource, size?: number, mtime?: number, sync = false): Promise<Attr> {
     const query = size === undefined ? '' : `?size=${size}`;
     const headers: Record<string, string> = { 'content-type': EXTENTS_CONTENT_TYPE };
+    if (sync) headers[HEADER_SYNC] = '1';
     if (mtime !== undefined) headers[HEADER_MTIME] = String(Math.round(mtime));
     return this.json<Attr>({
       method: 'PATCH',
@@ -257,6 +260,11 @@ export class ApiClient {
       idempotent: true,
       bodyTimeoutMs: this.opts.requestTimeoutMs,
     });
+  }
+
+  /** Returns once every change the server acknowledged before is on its stable storage. */
+  sync(): Promise<void> {
+    return this.empty({ method: 'POST', path: '/sync', idempotent: true });
   }
 
   unlink(path: string): Promise<void> {

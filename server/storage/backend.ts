@@ -20,7 +20,12 @@ export interface WriteLimits {
   reserve?: (size: number) => Promise<void>;
 }
 
-export interface WriteOptions extends WriteLimits {
+/** `durable`: on stable storage before the call returns; else within the group commit's interval. */
+export interface Durability {
+  durable?: boolean;
+}
+
+export interface WriteOptions extends WriteLimits, Durability {
   exclusive?: boolean;
   mode?: number;
   mtime?: number;
@@ -47,7 +52,11 @@ export interface StorageBackend {
     rangeFor?: (size: number) => ByteRange | undefined,
   ): Promise<{ content: Readable | Buffer; attr: Attr; range: ByteRange | undefined }>;
   writeAtomic(user: string, segments: string[], body: Readable, options: WriteOptions): Promise<Attr>;
-  patchAtomic(user: string, segments: string[], body: Readable, options: WriteLimits & { size?: number; offset?: number; extents: boolean }): Promise<Attr>;
+  patchAtomic(user: string, segments: string[], body: Readable, options: WriteLimits & Durability & { size?: number; offset?: number; extents: boolean }): Promise<Attr>;
+  /** Resolves once every change acknowledged before the call is on stable storage. */
+  sync(): Promise<void>;
+  /** Commits what is pending (server shutdown). */
+  close(): Promise<void>;
   unlink(user: string, segments: string[]): Promise<number>;
   mkdir(user: string, segments: string[], options: { mode?: number; parents?: boolean }): Promise<Attr>;
   rmdir(user: string, segments: string[], options: { recursive?: boolean }): Promise<void>;

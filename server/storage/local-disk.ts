@@ -8,7 +8,8 @@ import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Attr, DirEntry, SetAttrRequest, StatFs } from '../../common/api.js';
 import { RdriveError, fromForeign } from '../../common/errors.js';
-import type { ByteRange, StorageBackend, WriteLimits, WriteOptions } from './backend.js';
+import type { ByteRange, Durability, StorageBackend, WriteLimits, WriteOptions } from './backend.js';
+import { CommitGroup, syncFilesystem } from './commit-group.js';
 import { TEMP_PREFIX, confine, confineEntry, isTempName, type Entry } from './confine.js';
 import { readExtents } from './extent-reader.js';
 
@@ -32,7 +33,26 @@ export function toAttr(st: Stats): Attr {
 
 /** Every user's folder is `<root>/<user>/` on the local disk. */
 export class LocalDiskBackend implements StorageBackend {
-  constructor(private readonly root: string) {}
+  /** Changes not written `durable` reach stable storage in groups (see commit-group.ts). */
+  private readonly commits: CommitGroup;
+
+  constructor(private readonly root: string, onCommitError: (err: unknown) => void = () => undefined) {
+    this.commits = new CommitGroup(syncFilesystem(root), undefined, onCommitError);
+  }
+
+  sync(): Promise<void> {
+    return guard(() => this.commits.sync());
+  }
+
+  close(): Promise<void> {
+    return guard(() => this.commits.close());
+  }
+
+  /** Makes a change durable now (two fsyncs) or hands it to the group commit. */
+  private async settle(durable: boolean | undefined, dir: string): Promise<void> {
+    if (durable === true) await syncDir(dir);
+    else this.commits.noteWrite();
+  }
 
   private userRoot(user: string): string {
     return join(this.root, user);
@@ -141,7 +161,9 @@ export class LocalDiskBackend implements StorageBackend {
         if (batched > 0) await writeAll(fh, Buffer.concat(batch, batched), written - batched);
         await chmodDone;
         if (options.mtime !== undefined) await fh.utimes(new Date(), utime(options.mtime));
-        await fh.sync();
+        // The data must be stable before the rename publishes it, or a machine crash could
+        // leave the new name on an empty file.
+        if (options.durable === true) await fh.sync();
         if (options.exclusive === true) {
           await link(temp, target);
           await unlink(temp);
@@ -151,7 +173,7 @@ export class LocalDiskBackend implements StorageBackend {
         // Taken after the rename (or link), which changes ctime: what a later stat will say.
         const st = await fh.stat();
         await fh.close();
-        await syncDir(dirname(target));
+        await this.settle(options.durable, dirname(target));
         return toAttr(st);
       });
     });
@@ -161,7 +183,7 @@ export class LocalDiskBackend implements StorageBackend {
     user: string,
     segments: string[],
     body: Readable,
-    options: WriteLimits & { size?: number; offset?: number; extents: boolean; mtime?: number },
+    options: WriteLimits & Durability & { size?: number; offset?: number; extents: boolean; mtime?: number },
   ): Promise<Attr> {
     return guard(async () => {
       const { path: target, entry } = await confineEntry(this.userRoot(user), segments);
@@ -188,12 +210,12 @@ export class LocalDiskBackend implements StorageBackend {
           }
           if (options.size !== undefined) await out.truncate(options.size);
           if (options.mtime !== undefined) await out.utimes(new Date(), utime(options.mtime));
-          await out.sync();
+          if (options.durable === true) await out.sync();
         } finally {
           await out.close();
         }
         await rename(temp, target);
-        await syncDir(dirname(target));
+        await this.settle(options.durable, dirname(target));
         return toAttr(await stat(target));
       });
     });
@@ -206,6 +228,7 @@ export class LocalDiskBackend implements StorageBackend {
       const st = entry.kind === 'known' ? entry.stats : await lstat(target);
       if (st.isDirectory()) throw new RdriveError('EISDIR');
       await unlink(target);
+      this.commits.noteWrite();
       return st.size;
     });
   }
@@ -220,11 +243,13 @@ export class LocalDiskBackend implements StorageBackend {
       const mode = options.mode ?? DEFAULT_DIR_MODE;
       if (options.parents === true) {
         await mkdir(target, { recursive: true, mode });
+        this.commits.noteWrite();
         const st = await stat(target);
         if (!st.isDirectory()) throw new RdriveError('EEXIST');
         return toAttr(st);
       }
       await mkdir(target, { mode });
+      this.commits.noteWrite();
       await chmod(target, mode & 0o777);
       return toAttr(await stat(target));
     });
@@ -238,10 +263,12 @@ export class LocalDiskBackend implements StorageBackend {
       if (!st.isDirectory()) throw new RdriveError('ENOTDIR');
       if (options.recursive === true) {
         await rm(target, { recursive: true, force: false });
+        this.commits.noteWrite();
         return;
       }
       try {
         await rmdir(target);
+        this.commits.noteWrite();
       } catch (err) {
         // Leftover temp files of interrupted uploads are invisible, so they must not block rmdir.
         if ((err as { code?: string }).code !== 'ENOTEMPTY') throw err;
@@ -249,6 +276,7 @@ export class LocalDiskBackend implements StorageBackend {
         if (!names.every(isTempName)) throw err;
         await Promise.all(names.map((n) => rm(join(target, n), { force: true })));
         await rmdir(target);
+        this.commits.noteWrite();
       }
     });
   }
@@ -262,8 +290,7 @@ export class LocalDiskBackend implements StorageBackend {
       if (options.noReplace === true && (await exists(dst))) throw new RdriveError('EEXIST');
       await rename(src, dst);
       const moved = await lstat(dst);
-      await syncDir(dirname(dst));
-      if (dirname(src) !== dirname(dst)) await syncDir(dirname(src));
+      this.commits.noteWrite();
       return toAttr(moved);
     });
   }
@@ -281,6 +308,7 @@ export class LocalDiskBackend implements StorageBackend {
         await truncate(target, attrs.size);
       }
       if (attrs.mode !== undefined) await chmod(target, attrs.mode & 0o777);
+      this.commits.noteWrite();
       if (attrs.mtime !== undefined || attrs.atime !== undefined) {
         await utimes(target, utime(attrs.atime ?? st.atimeMs), utime(attrs.mtime ?? st.mtimeMs));
       }

@@ -62,8 +62,15 @@ export async function flush(state: MountState, fd: number): Promise<void> {
   if (file.dirty) await state.upload(file);
 }
 
+/**
+ * fsync(): upload what is dirty, then wait for the server's group commit, which covers this
+ * file's last upload whichever mount or mode sent it (with --sync the upload already was).
+ */
 export async function fsync(state: MountState, fd: number): Promise<void> {
+  const { file } = state.handle(fd);
+  const wasDirty = file.dirty;
   await flush(state, fd);
+  if (!(wasDirty && state.options.sync)) await state.client.sync();
 }
 
 export async function release(state: MountState, fd: number): Promise<void> {

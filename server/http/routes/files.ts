@@ -1,7 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { EXTENTS_CONTENT_TYPE, HEADER_ATIME, HEADER_CTIME, HEADER_MODE, HEADER_MTIME } from '../../../common/api.js';
+import { EXTENTS_CONTENT_TYPE, HEADER_ATIME, HEADER_CTIME, HEADER_MODE, HEADER_MTIME, HEADER_SYNC } from '../../../common/api.js';
 import { PREVIEW_BYTES } from '../../../common/config.js';
 import { RdriveError } from '../../../common/errors.js';
 import { limitedWrite, pathAfter, queryNumber, userOf, type ServerContext } from '../context.js';
@@ -22,6 +22,7 @@ export function fileRoutes(ctx: ServerContext): Router {
     const oldSize = ctx.config.quota > 0 ? await ctx.backend.stat(user, segments).then((a) => a.size, () => 0) : 0;
     const options = {
       exclusive: req.headers['if-none-match'] === '*',
+      durable: wantsSync(req),
       ...optionalMode(req.headers[HEADER_MODE]),
       ...optionalMtime(req.headers[HEADER_MTIME]),
     };
@@ -38,12 +39,18 @@ export function fileRoutes(ctx: ServerContext): Router {
     if (!extents && offset === undefined) throw new RdriveError('EINVAL', `PATCH needs Content-Type ${EXTENTS_CONTENT_TYPE} or ?offset=N`);
     const options = {
       extents,
+      durable: wantsSync(req),
       ...(size === undefined ? {} : { size }),
       ...(offset === undefined ? {} : { offset }),
       ...optionalMtime(req.headers[HEADER_MTIME]),
     };
     const attr = await limitedWrite(ctx, user, oldSize, undefined, (limits) => ctx.backend.patchAtomic(user, segments, req, { ...limits, ...options }));
     res.status(200).json(attr);
+  });
+  // Waits for the group commit that makes every change acknowledged so far durable (fsync()).
+  router.post('/sync', async (_req, res) => {
+    await ctx.backend.sync();
+    res.status(204).end();
   });
   router.delete(/^\/files(\/.*)?$/, async (req, res) => {
     const user = userOf(req);
@@ -106,6 +113,10 @@ function announcedLength(req: Request): number | undefined {
   if (header === undefined || req.headers['transfer-encoding'] !== undefined) return undefined;
   const n = Number(header);
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+function wantsSync(req: Request): boolean {
+  return req.headers[HEADER_SYNC] === '1';
 }
 
 function optionalMode(header: string | string[] | undefined): { mode?: number } {
