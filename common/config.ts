@@ -14,7 +14,7 @@ export const SERVER_DEFAULTS = {
   maxInFlightPerUser: 64,
   /** Requests per user per minute. */
   requestsPerMinute: 60_000,
-  /** Failed logins per address (and per user name) per 15 minutes. */
+  /** Failed logins per user name from one address per 15 minutes (5 × this per address). */
   loginAttemptsPer15Min: 10,
   /** Per-user quota in bytes; 0 means none. */
   quota: 0,

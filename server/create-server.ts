@@ -13,6 +13,7 @@ import type { ServerContext } from './http/context.js';
 import { createServerLogger } from './logging.js';
 import { InFlightLimiter } from './state/in-flight.js';
 import { MemorySessionStore } from './state/session-store.js';
+import { MemoryLoginBackoff, backoffPolicy } from './state/login-backoff.js';
 import { MemoryUsageStore } from './state/usage-tracker.js';
 import { LocalDiskBackend, sweepTempFiles } from './storage/local-disk.js';
 
@@ -41,6 +42,7 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
     auth,
     inFlight: new InFlightLimiter(config.maxInFlightPerUser),
     usage: new MemoryUsageStore((user) => backend.usage(user)),
+    loginBackoff: new MemoryLoginBackoff(backoffPolicy(config.loginAttemptsPer15Min)),
   };
   const app = createApp(ctx);
   const sweeper = setInterval(() => {

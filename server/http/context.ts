@@ -10,6 +10,8 @@ import type { InFlightLimiter } from '../state/in-flight.js';
 import type { SessionStore } from '../state/session-store.js';
 import { QuotaReservation } from '../state/quota-reservation.js';
 import type { UsageStore } from '../state/usage-tracker.js';
+import type { LoginBackoff } from '../state/login-backoff.js';
+import type { Store } from 'express-rate-limit';
 
 /** Everything the routes need, built once by createServer(). */
 export interface ServerContext {
@@ -20,6 +22,9 @@ export interface ServerContext {
   auth: Authenticator;
   inFlight: InFlightLimiter;
   usage: UsageStore;
+  loginBackoff: LoginBackoff;
+  /** A shared store for an express-rate-limit limiter; undefined: the limiter's own memory. */
+  rateLimitStore?: (prefix: string) => Store;
 }
 
 declare module 'express-serve-static-core' {

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { rateLimit, ipKeyGenerator, type Options } from 'express-rate-limit';
+import { rateLimit, ipKeyGenerator, type Options, type Store } from 'express-rate-limit';
 import { RdriveError, fromForeign, toHttpStatus } from '../../common/errors.js';
 import type { ServerContext } from './context.js';
 
@@ -57,23 +57,70 @@ function limiterHandler(ctx: ServerContext, what: string): Options['handler'] {
   };
 }
 
-/** Failed logins per client address and per user name (successful ones do not count). */
+/** How many times more failures an address may have across all names than on one name. */
+export const ADDRESS_FACTOR = 5;
+
+function loginName(req: Request): string {
+  return String((req.body as { user?: unknown } | undefined)?.user ?? '');
+}
+
+/**
+ * Login throttling (see README, "Login throttling"): failed logins are limited per (user name,
+ * address) pair and, more loosely, per address; a name under attack from many addresses backs
+ * off progressively for every address that has not logged in as that user before. No one can
+ * lock a user out from their own address by failing on purpose.
+ */
 export function loginLimiters(ctx: ServerContext) {
+  const limit = ctx.config.loginAttemptsPer15Min;
   const common = {
     windowMs: 15 * 60 * 1000,
-    limit: ctx.config.loginAttemptsPer15Min,
+    // Only a wrong password counts: a refusal (429, 503) is not another guess.
     skipSuccessfulRequests: true,
+    requestWasSuccessful: (_req: Request, res: Response) => res.statusCode !== 401,
     standardHeaders: 'draft-7' as const,
     legacyHeaders: false,
+    // Redis-backed when the state is shared; express-rate-limit's memory store otherwise.
+    passOnStoreError: false,
   };
+  const address = (req: Request): string => ipKeyGenerator(req.ip ?? '');
   return [
-    rateLimit({ ...common, keyGenerator: (req) => `ip:${ipKeyGenerator(req.ip ?? '')}`, handler: limiterHandler(ctx, 'failed logins from this address') }),
     rateLimit({
       ...common,
-      keyGenerator: (req) => `user:${String((req.body as { user?: unknown } | undefined)?.user ?? '')}`,
-      handler: limiterHandler(ctx, 'failed logins for this user'),
+      limit: limit * ADDRESS_FACTOR,
+      keyGenerator: (req) => `ip:${address(req)}`,
+      handler: limiterHandler(ctx, 'failed logins from this address'),
+      ...storeOption(ctx, 'login-ip:'),
     }),
+    rateLimit({
+      ...common,
+      limit,
+      keyGenerator: (req) => `pair:${loginName(req)}\n${address(req)}`,
+      handler: limiterHandler(ctx, 'failed logins for this user from this address'),
+      ...storeOption(ctx, 'login-pair:'),
+    }),
+    nameBackoff(ctx),
   ];
+}
+
+function nameBackoff(ctx: ServerContext) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const user = loginName(req);
+    ctx.loginBackoff.waitMs(user, req.ip ?? '').then((waitMs) => {
+      if (waitMs <= 0) {
+        next();
+        return;
+      }
+      const retryAfter = Math.max(1, Math.ceil(waitMs / 1000));
+      ctx.log.warn({ user, ip: req.ip }, 'login delayed: many failed logins for this user');
+      res.setHeader('Retry-After', String(retryAfter));
+      next(new RdriveError('RATE_LIMITED', `Many failed logins for this user lately: retry in ${retryAfter} s`));
+    }, next);
+  };
+}
+
+function storeOption(ctx: ServerContext, prefix: string): { store?: Store } {
+  const store = ctx.rateLimitStore?.(prefix);
+  return store === undefined ? {} : { store };
 }
 
 export function requestLimiter(ctx: ServerContext) {
@@ -84,6 +131,8 @@ export function requestLimiter(ctx: ServerContext) {
     legacyHeaders: false,
     keyGenerator: (req) => `req:${req.rdriveUser ?? ''}`,
     handler: limiterHandler(ctx, 'requests'),
+    passOnStoreError: false,
+    ...storeOption(ctx, 'requests:'),
   });
 }
 

@@ -10,6 +10,7 @@ export function sessionRoutes(ctx: ServerContext): Router {
   router.post('/session', express.json({ limit: '16kb' }), ...loginLimiters(ctx), async (req, res) => {
     const { user, password } = parseLogin(req.body);
     if (!(await ctx.auth.verify(user, password))) {
+      await ctx.loginBackoff.failed(user);
       ctx.log.warn({ user, ip: req.ip }, 'login failed');
       throw new RdriveError('UNAUTHORIZED', 'Wrong user name or password');
     }
@@ -18,6 +19,7 @@ export function sessionRoutes(ctx: ServerContext): Router {
       ctx.log.warn({ user, maxClients: ctx.config.maxClients }, 'login refused: too many clients');
       throw new RdriveError('TOO_MANY_CLIENTS', `Server full (${ctx.config.maxClients} clients); retry in ${created.retryAfter} s`, { retryAfter: created.retryAfter });
     }
+    await ctx.loginBackoff.succeeded(user, req.ip ?? '');
     await ctx.backend.ensureUserRoot(user);
     ctx.log.info({ user, ip: req.ip }, 'login');
     const body: LoginResponse = { token: created.session.token, user, idleTimeout: ctx.config.idleTimeout };
