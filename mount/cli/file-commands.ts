@@ -56,11 +56,15 @@ export function registerFileCommands(program: Command): void {
       const intoDir = sources.length > 1 || target.endsWith('/') || (await remoteIsDir(client, target));
       if (sources.length > 1 && !(await remoteIsDir(client, target))) throw new RdriveError('ENOTDIR', `${target} is not a remote directory`);
       let count = 0;
+      const skipped: Array<{ path: string; reason: string }> = [];
       for (const src of sources) {
         const dest = intoDir ? `${target.replace(/\/+$/, '')}/${basename(src)}` : target;
-        count += await about(dest, putPath(client, src, dest, { recursive: flags.recursive === true, progress: showProgress(flags) }));
+        const options = { recursive: flags.recursive === true, progress: showProgress(flags), skipped };
+        count += await about(dest, putPath(client, src, dest, options));
       }
       if (flags.quiet !== true) process.stderr.write(`rdrive: uploaded ${count} file${count === 1 ? '' : 's'}\n`);
+      for (const { path, reason } of skipped) process.stderr.write(`rdrive: skipped ${path}: ${reason}\n`);
+      if (skipped.length > 0) throw new RdriveError('EOPNOTSUPP', `${skipped.length} entr${skipped.length === 1 ? 'y' : 'ies'} not uploaded (listed above); everything else was`);
     }));
 
   withConnectionOptions(program.command('get').description('download remote files to LOCAL').argument('<paths...>', 'REMOTE... LOCAL'))

@@ -2,9 +2,19 @@ import type { Attr, DirEntry, StatFs } from '../../common/api.js';
 
 /** Pure formatting for the CLI: no I/O, unit-tested. */
 
+const TYPE_LETTER = { file: '-', dir: 'd', symlink: 'l' } as const;
+const TYPE_NAME = { file: 'regular file', dir: 'directory', symlink: 'symbolic link' } as const;
+
+/** How `ls -l` names an entry: a directory with a slash, a link with its target. */
+function longName(e: DirEntry): string {
+  if (e.type === 'dir') return `${e.name}/`;
+  if (e.type === 'symlink') return `${e.name} -> ${e.target ?? '?'}`;
+  return e.name;
+}
+
 export function modeString(attr: Pick<Attr, 'type' | 'mode'>): string {
   const bits = 'rwxrwxrwx';
-  let out = attr.type === 'dir' ? 'd' : '-';
+  let out = TYPE_LETTER[attr.type];
   for (let i = 0; i < 9; i++) out += (attr.mode & (1 << (8 - i))) !== 0 ? bits[i] : '-';
   return out;
 }
@@ -33,14 +43,14 @@ export function formatListing(entries: readonly DirEntry[], long: boolean): stri
   if (!long) return sorted.map((e) => `${e.name}${e.type === 'dir' ? '/' : ''}\n`).join('');
   const width = Math.max(1, ...sorted.map((e) => String(e.size).length));
   return sorted
-    .map((e) => `${modeString(e)} ${String(e.size).padStart(width)} ${formatTime(e.mtime)} ${e.name}${e.type === 'dir' ? '/' : ''}\n`)
+    .map((e) => `${modeString(e)} ${String(e.size).padStart(width)} ${formatTime(e.mtime)} ${longName(e)}\n`)
     .join('');
 }
 
 export function formatStat(path: string, attr: Attr): string {
   return [
-    `  File: ${path}`,
-    `  Type: ${attr.type === 'dir' ? 'directory' : 'regular file'}`,
+    attr.type === 'symlink' ? `  File: ${path} -> ${attr.target ?? '?'}` : `  File: ${path}`,
+    `  Type: ${TYPE_NAME[attr.type]}`,
     `  Size: ${attr.size} (${humanSize(attr.size)})`,
     `  Mode: ${(attr.mode & 0o777).toString(8).padStart(4, '0')} (${modeString(attr)})`,
     `Modify: ${formatTime(attr.mtime)}`,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { lstat, readdir, readlink, rename, rm, symlink, utimes } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -13,6 +13,8 @@ import { humanSize } from './format.js';
 export interface TransferOptions {
   recursive: boolean;
   progress: boolean;
+  /** Entries of a tree that could not be transferred, and why: reported at the end. */
+  skipped?: Array<{ path: string; reason: string }>;
 }
 
 /** Counts bytes through a stream into a progress bar (only drawn on a TTY, unless --quiet). */
@@ -39,11 +41,26 @@ function meter(label: string, total: number | undefined, show: boolean): { strea
   return { stream, stop: () => bar?.stop() };
 }
 
-/** Uploads a file or (with -r) a tree; the server writes each file atomically. */
+/**
+ * Uploads a file or (with -r) a tree; the server writes each file atomically. A symbolic link is
+ * uploaded as a link (its target as it reads, dangling or not), never followed. What has no
+ * place on the server (a FIFO, socket or device inside a tree) is skipped and recorded.
+ */
 export async function putPath(client: ApiClient, local: string, remote: string, options: TransferOptions): Promise<number> {
-  const st = await stat(local).catch(() => {
+  const st = await lstat(local).catch(() => {
     throw new RdriveError('ENOENT', `Local file ${local} does not exist`);
   });
+  if (st.isSymbolicLink()) {
+    try {
+      await putLink(client, await readlink(local), remote);
+    } catch (err) {
+      // A server from before links answers ENOSYS: the rest of the tree still goes up.
+      if (!(err instanceof RdriveError && err.code === 'ENOSYS') || options.skipped === undefined) throw err;
+      options.skipped.push({ path: local, reason: 'this server does not store symbolic links' });
+      return 0;
+    }
+    return 1;
+  }
   if (st.isDirectory()) {
     if (!options.recursive) throw new RdriveError('EISDIR', `${local} is a directory: use put -r`);
     await client.mkdir(remote, { parents: true });
@@ -51,7 +68,11 @@ export async function putPath(client: ApiClient, local: string, remote: string, 
     for (const name of (await readdir(local)).sort()) count += await putPath(client, join(local, name), `${remote}/${name}`, options);
     return count;
   }
-  if (!st.isFile()) throw new RdriveError('EINVAL', `${local} is not a regular file`);
+  if (!st.isFile()) {
+    if (options.skipped === undefined) throw new RdriveError('EINVAL', `${local} is not a regular file, directory or symbolic link`);
+    options.skipped.push({ path: local, reason: 'a FIFO, socket or device cannot be stored on rdrive' });
+    return 0;
+  }
   let bar: { stop: () => void } | undefined;
   try {
     await client.upload(remote, () => {
@@ -65,12 +86,30 @@ export async function putPath(client: ApiClient, local: string, remote: string, 
   return 1;
 }
 
+/** A link replaces a file or link of the same name, as a file upload does; never a directory. */
+async function putLink(client: ApiClient, target: string, remote: string): Promise<void> {
+  try {
+    await client.symlink(remote, target);
+  } catch (err) {
+    if (!(err instanceof RdriveError && err.code === 'EEXIST')) throw err;
+    const existing = await client.stat(remote);
+    if (existing.type === 'symlink' && existing.target === target) return;
+    if (existing.type === 'dir') throw new RdriveError('EISDIR', `${remote} is a remote directory; a link cannot replace it`);
+    await client.unlink(remote);
+    await client.symlink(remote, target);
+  }
+}
+
 /**
  * Downloads a file or (with -r) a tree. Each file streams into a hidden part file beside the
  * target and is renamed only when complete: an interrupted get leaves no file under the final name.
  */
 export async function getPath(client: ApiClient, remote: string, local: string, options: TransferOptions): Promise<number> {
   const attr = await client.stat(remote);
+  if (attr.type === 'symlink') {
+    await getLink(attr.target ?? '', local);
+    return 1;
+  }
   if (attr.type === 'dir') {
     if (!options.recursive) throw new RdriveError('EISDIR', `${remote} is a directory: use get -r`);
     ensureDirSync(local);
@@ -96,6 +135,20 @@ export async function getPath(client: ApiClient, remote: string, local: string, 
     activeParts.delete(part);
   }
   return 1;
+}
+
+/** A remote link becomes a local link with the same target (replacing a file or link there). */
+async function getLink(target: string, local: string): Promise<void> {
+  if (target === '') throw new RdriveError('EIO', `The server sent no target for the link ${local}`);
+  const existing = await lstat(local).catch(() => undefined);
+  if (existing?.isDirectory() === true) throw new RdriveError('EISDIR', `${local} is a local directory; a link cannot replace it`);
+  // Made under a temporary name and renamed over, so the replacement is atomic.
+  const part = join(dirname(local), `.${basename(local)}.rdrive-part-${randomBytes(4).toString('hex')}`);
+  await symlink(target, part);
+  await rename(part, local).catch(async (err: unknown) => {
+    await rm(part, { force: true });
+    throw err;
+  });
 }
 
 /** Part files being written now; removed if the command is interrupted. */

@@ -4,11 +4,12 @@ import { RdriveError, fromForeign, toErrno } from '../../common/errors.js';
 import * as attrs from './ops/attributes.js';
 import * as dirs from './ops/directories.js';
 import * as io from './ops/file-io.js';
+import * as links from './ops/links.js';
 import * as unsupported from './ops/unsupported.js';
 import type { MountState } from './state.js';
 
 /** Errors that are answers, not trouble: logged at debug only. */
-const EXPECTED = new Set(['ENOENT', 'EEXIST', 'ENOTEMPTY', 'EOPNOTSUPP', 'EPERM', 'EROFS', 'EINVAL', 'EISDIR', 'ENOTDIR']);
+const EXPECTED = new Set(['ENOENT', 'EEXIST', 'ENOTEMPTY', 'EOPNOTSUPP', 'EPERM', 'EROFS', 'EINVAL', 'EISDIR', 'ENOTDIR', 'ENAMETOOLONG', 'ELOOP']);
 
 /**
  * Extended attributes are left out on purpose: libfuse then answers ENOSYS, which makes the
@@ -65,9 +66,9 @@ export function createOperations(state: MountState, log: Logger): Operations {
     fsync: (path, _datasync, fd, cb) => status('fsync', path, () => io.fsync(state, fd), cb),
     release: (path, fd, cb) => status('release', path, () => io.release(state, fd), cb),
     fsyncdir: (_path, _datasync, _fd, cb) => cb(0),
-    link: (from, _to, cb) => status('link', from, unsupported.link, cb),
-    symlink: (_target, path, cb) => status('symlink', path, unsupported.symlink, cb),
-    mknod: (path, _mode, _dev, cb) => status('mknod', path, unsupported.mknod, cb),
-    readlink: (path, cb) => run('readlink', path, unsupported.readlink, () => cb(0), cb),
+    link: (from, to, cb) => status('link', from, () => unsupported.link(to), cb),
+    symlink: (target, path, cb) => status('symlink', path, () => links.symlink(state, target, path), cb),
+    mknod: (path, _mode, _dev, cb) => status('mknod', path, () => unsupported.mknod(path), cb),
+    readlink: (path, cb) => run('readlink', path, () => links.readlink(state, path), (target) => cb(0, target), cb),
   };
 }

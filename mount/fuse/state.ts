@@ -5,6 +5,7 @@ import { toSegments } from '../../common/paths.js';
 import { AttrCache, splitPath } from '../cache/attr-cache.js';
 import { OpenFile, type UploadPlan } from '../cache/open-file.js';
 import type { ApiClient } from '../remote/api-client.js';
+import { checkNameLengths } from './names.js';
 
 export interface Handle {
   file: OpenFile;
@@ -43,6 +44,7 @@ export class MountState {
 
   /** Attributes of a path: open file, then cache, then a fresh parent listing, then the server. */
   async attr(path: string): Promise<Attr> {
+    checkNameLengths(path);
     const open = this.files.get(path);
     if (open !== undefined) return open.attr();
     if (path === '/') return this.fetchAttr(path);

@@ -6,6 +6,8 @@ import type { MountState } from '../state.js';
 
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
+const S_IFLNK = 0o120000;
+const TYPE_BITS = { file: S_IFREG, dir: S_IFDIR, symlink: S_IFLNK } as const;
 const W_OK = 2;
 
 /**
@@ -17,7 +19,8 @@ const W_OK = 2;
  */
 export function toStat(attr: Attr, uid: number, gid: number): Stat {
   return {
-    mode: (attr.type === 'dir' ? S_IFDIR : S_IFREG) | (attr.mode & 0o7777),
+    // A link's permission bits are meaningless on Linux and always shown as 0777.
+    mode: TYPE_BITS[attr.type] | (attr.type === 'symlink' ? 0o777 : attr.mode & 0o7777),
     size: attr.size,
     mtime: new Date(attr.mtime),
     atime: new Date(attr.atime),

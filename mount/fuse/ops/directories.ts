@@ -1,5 +1,6 @@
 import type { Stat } from 'fuse-native';
 import { joinPath } from '../../cache/attr-cache.js';
+import { checkNameLengths, checkNewName } from '../names.js';
 import type { MountState } from '../state.js';
 import { toStat } from './attributes.js';
 
@@ -30,6 +31,7 @@ export async function readdir(state: MountState, path: string): Promise<{ names:
 
 export async function mkdir(state: MountState, path: string, mode: number): Promise<void> {
   state.requireWritable();
+  checkNewName(path);
   const attr = await state.client.mkdir(path, { mode: mode & 0o7777 });
   state.cache.createdDir(path, attr);
 }
@@ -59,6 +61,8 @@ export async function unlink(state: MountState, path: string): Promise<void> {
  */
 export async function rename(state: MountState, from: string, to: string): Promise<void> {
   state.requireWritable();
+  checkNameLengths(from);
+  checkNewName(to);
   for (const file of state.filesUnder(from)) if (file.dirty) await state.upload(file);
   const moved = await state.client.rename(from, to);
   forgetOpenFile(state, to);

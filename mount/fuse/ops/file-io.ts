@@ -1,10 +1,13 @@
 import { constants } from 'node:fs';
 import { RdriveError } from '../../../common/errors.js';
+import { checkNewName } from '../names.js';
 import type { MountState } from '../state.js';
 
 const ACCESS_MODE = constants.O_RDONLY | constants.O_WRONLY | constants.O_RDWR;
 /** Bytes fetched with the attributes when a file is opened for reading. */
 const FIRST_READ = 256 * 1024;
+/** Paths longer than this are created on the server at create() (see create). */
+const EAGER_CREATE_PATH_BYTES = 3072;
 
 export async function open(state: MountState, path: string, flags: number): Promise<number> {
   const writing = (flags & ACCESS_MODE) !== constants.O_RDONLY;
@@ -31,10 +34,18 @@ export async function open(state: MountState, path: string, flags: number): Prom
 /** The file exists for this mount at once; the server gets it at the first flush. */
 export async function create(state: MountState, path: string, mode: number): Promise<number> {
   state.requireWritable();
+  checkNewName(path);
   const existing = state.files.get(path);
   if (existing !== undefined) {
     await existing.truncate(0);
     return state.openHandle(existing, constants.O_RDWR);
+  }
+  if (Buffer.byteLength(path) > EAGER_CREATE_PATH_BYTES) {
+    // Near the server's whole-path limit (which counts its own storage folder too): created
+    // there at once, so a refusal answers this create, not a close long after.
+    const attr = await state.client.upload(path, () => Buffer.alloc(0), { exclusive: true, mode: mode & 0o7777, length: 0 });
+    state.cache.added(path, attr);
+    return state.openHandle(state.newOpenFile(path, attr, false), constants.O_RDWR);
   }
   const now = Date.now();
   const file = state.newOpenFile(path, { type: 'file', size: 0, mtime: now, atime: now, ctime: now, mode: mode & 0o7777 }, true);

@@ -1,18 +1,17 @@
 import { RdriveError } from '../../../common/errors.js';
+import { checkNameLengths } from '../names.js';
 
-/** Hard links, symlinks and device nodes have no place on an rdrive server: refused, not faked. */
-export async function link(): Promise<never> {
+/**
+ * Refused, not faked (see README, "Known limits"). A hard link would need the server to keep
+ * one file under two names with a shared link count; FIFOs, sockets and device nodes are local
+ * kernel objects that mean nothing on a remote server and cannot be shared through it.
+ */
+export async function link(to: string): Promise<never> {
+  checkNameLengths(to);
   throw new RdriveError('EPERM', 'Hard links are not supported on rdrive');
 }
 
-export async function symlink(): Promise<never> {
-  throw new RdriveError('EPERM', 'Symbolic links are not supported on rdrive');
-}
-
-export async function mknod(): Promise<never> {
-  throw new RdriveError('EPERM', 'Device nodes and FIFOs are not supported on rdrive');
-}
-
-export async function readlink(): Promise<never> {
-  throw new RdriveError('EINVAL', 'Not a symbolic link');
+export async function mknod(path: string): Promise<never> {
+  checkNameLengths(path);
+  throw new RdriveError('EPERM', 'FIFOs, sockets and device nodes are not supported on rdrive');
 }

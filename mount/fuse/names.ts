@@ -1,0 +1,33 @@
+import { RdriveError } from '../../common/errors.js';
+import { NAME_MAX, PATH_MAX } from '../../common/paths.js';
+
+/**
+ * Name limits as Linux applies them on a local disk, checked by the mount before anything
+ * exists locally or reaches the server. The kernel already applies PATH_MAX to the string a
+ * call receives (relative to the working directory); NAME_MAX is the filesystem's to check, per
+ * component, at lookup as at creation (ext4 answers ENAMETOOLONG for a too-long name in every
+ * call, never ENOENT).
+ */
+export function checkNameLengths(path: string): void {
+  for (const name of path.split('/')) {
+    if (Buffer.byteLength(name) > NAME_MAX) throw new RdriveError('ENAMETOOLONG', `File name longer than ${NAME_MAX} bytes`);
+  }
+}
+
+/**
+ * The server stores a path from its user's root, and refuses one longer than PATH_MAX bytes (its
+ * own system calls take the whole path). Linux would accept such a path on a local disk when the
+ * calls reach it by relative paths; on rdrive the call fails with ENAMETOOLONG and says which
+ * limit it hit, before the name exists anywhere.
+ */
+export function checkServerPathLength(path: string): void {
+  if (Buffer.byteLength(path) > PATH_MAX) {
+    throw new RdriveError('ENAMETOOLONG', `Path longer than ${PATH_MAX} bytes from the mount's root: the rdrive server stores at most ${PATH_MAX}`);
+  }
+}
+
+/** Both checks, for calls that create a name (create, mkdir, symlink, rename's target). */
+export function checkNewName(path: string): void {
+  checkNameLengths(path);
+  checkServerPathLength(path);
+}

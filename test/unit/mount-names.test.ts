@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { RdriveError } from '../../common/errors.js';
+import { formatListing, formatStat, modeString } from '../../mount/cli/format.js';
+import { checkNameLengths, checkNewName, checkServerPathLength } from '../../mount/fuse/names.js';
+import { toStat } from '../../mount/fuse/ops/attributes.js';
+
+const code = (fn: () => void): string | undefined => {
+  try {
+    fn();
+    return undefined;
+  } catch (err) {
+    return err instanceof RdriveError ? err.code : String(err);
+  }
+};
+
+test('NAME_MAX is checked per component, in bytes', () => {
+  assert.equal(code(() => checkNameLengths(`/a/${'x'.repeat(255)}`)), undefined);
+  assert.equal(code(() => checkNameLengths(`/a/${'x'.repeat(256)}`)), 'ENAMETOOLONG');
+  assert.equal(code(() => checkNameLengths(`/${'x'.repeat(256)}/b`)), 'ENAMETOOLONG', 'a too-long directory on the way counts too');
+  assert.equal(code(() => checkNameLengths(`/${'é'.repeat(128)}`)), 'ENAMETOOLONG', '256 bytes of UTF-8 in 128 characters');
+});
+
+test('many valid components pass the name check; the server\'s whole-path limit is its own check', () => {
+  const deep = `/${Array.from({ length: 40 }, () => 'y'.repeat(200)).join('/')}`;
+  assert.equal(code(() => checkNameLengths(deep)), undefined);
+  assert.equal(code(() => checkServerPathLength(deep)), 'ENAMETOOLONG');
+  assert.equal(code(() => checkNewName(deep)), 'ENAMETOOLONG');
+  const fits = `/${Array.from({ length: 20 }, () => 'z'.repeat(199)).join('/')}/${'w'.repeat(95)}`;
+  assert.equal(Buffer.byteLength(fits), 4096);
+  assert.equal(code(() => checkNewName(fits)), undefined);
+  assert.equal(code(() => checkNewName(`${fits}w`)), 'ENAMETOOLONG');
+});
+
+test('a link shows as S_IFLNK with 0777, its size the target\'s length', () => {
+  const st = toStat({ type: 'symlink', target: '../t', size: 4, mode: 0o644, mtime: 0, atime: 0, ctime: 0 }, 1, 2);
+  assert.equal(st.mode, 0o120777);
+  assert.equal(st.size, 4);
+});
+
+test('ls -l shows a link as name -> target, stat names it a symbolic link', () => {
+  const link = { name: 'l', type: 'symlink' as const, target: '/etc/hosts', size: 10, mtime: 0, atime: 0, ctime: 0, mode: 0o777 };
+  assert.equal(modeString(link), 'lrwxrwxrwx');
+  assert.match(formatListing([link], true), /^lrwxrwxrwx 10 1970-01-01 00:00:00 l -> \/etc\/hosts\n$/);
+  assert.equal(formatListing([link], false), 'l\n');
+  assert.match(formatStat('l', link), /File: l -> \/etc\/hosts\n {2}Type: symbolic link/);
+});
