@@ -138,5 +138,7 @@ export const HEADER_MTIME = 'x-rdrive-mtime';
 /** Sent with a file's content, so an open() needs no separate stat (ms since the epoch). */
 export const HEADER_ATIME = 'x-rdrive-atime';
 export const HEADER_CTIME = 'x-rdrive-ctime';
+/** The whole file's size, with its content or with a 304 (Not Modified) answer. */
+export const HEADER_SIZE = 'x-rdrive-size';
 /** On PUT/PATCH: "1" makes the write durable (fsynced) before the answer, not within ~1 s. */
 export const HEADER_SYNC = 'x-rdrive-sync';

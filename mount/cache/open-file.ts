@@ -73,7 +73,7 @@ export class OpenFile {
     this.localComplete = options.created || attr.size === 0;
     if (options.created) this.mem = Buffer.alloc(0);
     this.cacheDir = options.cacheDir;
-    this.readAhead = new ReadAhead((offset, length) => options.fetch(offset, length));
+    this.readAhead = new ReadAhead((offset, length) => options.fetch(offset, length), () => this.baseSize);
     this.startStream = options.stream;
   }
 

@@ -20,7 +20,11 @@ export class ReadAhead {
   private windowSize = MIN_WINDOW;
   private lastEnd = -1;
 
-  constructor(private readonly fetch: (offset: number, length: number) => Promise<Buffer>) {}
+  /** `limit`: the end of the server's copy; nothing is ever asked at or past it (no 416s). */
+  constructor(
+    private readonly fetch: (offset: number, length: number) => Promise<Buffer>,
+    private readonly limit: () => number = () => Number.MAX_SAFE_INTEGER,
+  ) {}
 
   async read(offset: number, length: number): Promise<Buffer> {
     const sequential = offset === this.lastEnd;
@@ -61,8 +65,9 @@ export class ReadAhead {
     return this.windows.find((w) => offset >= w.start && offset < w.start + w.length);
   }
 
-  private start(offset: number, length: number): Window {
-    const window: Window = { start: offset, length, data: this.fetch(offset, length) };
+  private start(offset: number, wanted: number): Window {
+    const length = Math.max(0, Math.min(wanted, this.limit() - offset));
+    const window: Window = { start: offset, length, data: length === 0 ? Promise.resolve(Buffer.alloc(0)) : this.fetch(offset, length) };
     window.data.catch(() => undefined);
     this.windows.push(window);
     if (this.windows.length > KEPT_WINDOWS) this.windows.shift();
@@ -73,6 +78,7 @@ export class ReadAhead {
     let current = this.windowFor(offset - 1);
     for (let i = 0; i < AHEAD && current !== undefined; i++) {
       const next = current.start + current.length;
+      if (next >= this.limit()) return;
       current = this.windowFor(next) ?? this.start(next, this.windowSize);
     }
   }

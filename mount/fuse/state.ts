@@ -3,6 +3,7 @@ import type { Attr } from '../../common/api.js';
 import { RdriveError } from '../../common/errors.js';
 import { toSegments } from '../../common/paths.js';
 import { AttrCache, splitPath } from '../cache/attr-cache.js';
+import { ContentCache } from '../cache/content-cache.js';
 import { OpenFile, type UploadPlan } from '../cache/open-file.js';
 import type { ApiClient } from '../remote/api-client.js';
 import { checkNameLengths } from './names.js';
@@ -26,6 +27,8 @@ export class MountState {
   readonly cache: AttrCache;
   /** Open files by path; several handles (fds) share one. */
   readonly files = new Map<string, OpenFile>();
+  /** First bytes of recently opened files, revalidated at each open (see content-cache.ts). */
+  readonly contents = new ContentCache();
   readonly handles = new Map<number, Handle>();
   private nextFd = 10;
 

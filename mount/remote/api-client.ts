@@ -12,6 +12,7 @@ import {
   HEADER_ATIME,
   HEADER_CTIME,
   HEADER_MODE,
+  HEADER_SIZE,
   HEADER_SYNC,
   HEADER_MTIME,
   type Attr,
@@ -187,22 +188,24 @@ export class ApiClient {
   /**
    * The first `length` bytes of a file together with its attributes, in one request: what an
    * open() for reading needs (fresh attributes, close-to-open) plus the first read-ahead window.
+   * With `etag` (a version the caller holds), an unchanged file answers with attributes only
+   * (`data` undefined): the caller uses its own copy.
    */
-  async readFirst(path: string, length: number): Promise<{ data: Buffer; attr: Attr }> {
-    const res = await this.send({
-      method: 'GET',
-      path: `/files/${enc(path)}`,
-      headers: { range: `bytes=0-${length - 1}` },
-      idempotent: true,
-    });
-    const data = Buffer.from(await res.body.arrayBuffer());
+  async readFirst(path: string, length: number, etag?: string): Promise<{ data: Buffer | undefined; attr: Attr; etag: string | undefined }> {
+    const headers: Record<string, string> = { range: `bytes=0-${length - 1}` };
+    if (etag !== undefined) headers['if-none-match'] = etag;
+    const res = await this.send({ method: 'GET', path: `/files/${enc(path)}`, headers, idempotent: true });
+    const data = res.statusCode === 304 ? undefined : Buffer.from(await res.body.arrayBuffer());
+    if (data === undefined) await res.body.dump();
     const range = /\/(\d+)$/.exec(String(res.headers['content-range'] ?? ''));
-    const size = range === null ? data.length : Number(range[1]);
+    const sizeHeader = res.headers[HEADER_SIZE];
+    const size = typeof sizeHeader === 'string' ? Number(sizeHeader) : range !== null ? Number(range[1]) : (data?.length ?? 0);
     const mtime = Number(res.headers[HEADER_MTIME] ?? Date.now());
     const atime = Number(res.headers[HEADER_ATIME] ?? mtime);
     const ctime = Number(res.headers[HEADER_CTIME] ?? mtime);
     const mode = Number.parseInt(String(res.headers[HEADER_MODE] ?? '644'), 8);
-    return { data, attr: { type: 'file', size, mtime, atime, ctime, mode } };
+    const tag = res.headers.etag;
+    return { data, attr: { type: 'file', size, mtime, atime, ctime, mode }, etag: typeof tag === 'string' ? tag : undefined };
   }
 
   /** The whole file as a stream (for downloads); `size` from the Content-Length. */

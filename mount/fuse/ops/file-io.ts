@@ -21,9 +21,13 @@ export async function open(state: MountState, path: string, flags: number): Prom
       if (attr.type === 'dir') throw new RdriveError('EISDIR');
       file = state.newOpenFile(path, attr, false);
     } else {
-      const { data, attr } = await state.client.readFirst(path, FIRST_READ);
-      state.cache.set(path, attr);
-      file = state.newOpenFile(path, attr, false);
+      const cached = state.contents.get(path);
+      const answer = await state.client.readFirst(path, FIRST_READ, cached?.etag);
+      // Not modified: the head this mount holds is the server's current one.
+      const data = answer.data ?? cached?.data ?? Buffer.alloc(0);
+      if (answer.data !== undefined && answer.etag !== undefined) state.contents.set(path, { etag: answer.etag, attr: answer.attr, data });
+      state.cache.set(path, answer.attr);
+      file = state.newOpenFile(path, answer.attr, false);
       file.seed(data, FIRST_READ);
     }
   }

@@ -1,7 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { EXTENTS_CONTENT_TYPE, HEADER_ATIME, HEADER_CTIME, HEADER_MODE, HEADER_MTIME, HEADER_SYNC } from '../../../common/api.js';
+import { EXTENTS_CONTENT_TYPE, type Attr, HEADER_ATIME, HEADER_CTIME, HEADER_MODE, HEADER_MTIME, HEADER_SIZE, HEADER_SYNC } from '../../../common/api.js';
 import { PREVIEW_BYTES } from '../../../common/config.js';
 import { RdriveError } from '../../../common/errors.js';
 import { limitedWrite, pathAfter, queryNumber, userOf, type ServerContext } from '../context.js';
@@ -64,15 +64,22 @@ export function fileRoutes(ctx: ServerContext): Router {
 async function readFile(ctx: ServerContext, req: Request, res: Response): Promise<void> {
   const user = userOf(req);
   const segments = pathAfter(req, 'files');
+  // A client holding this version already (its ETag) gets the attributes only: an open() of a
+  // cached, unchanged file then moves no content.
+  const known = req.headers['if-none-match'];
+  if (known !== undefined && known !== '*') {
+    const current = await ctx.backend.stat(user, segments);
+    if (current.type === 'file' && known === etagOf(current)) {
+      setAttrHeaders(res, current);
+      res.status(304).end();
+      return;
+    }
+  }
   // An empty file has no satisfiable range; RFC 9110 lets a server answer the whole (empty) file.
   const { content, attr, range } = await ctx.backend.openRead(user, segments, (size) => (size === 0 ? undefined : parseRange(req.headers.range, size)));
   const { size } = attr;
   res.setHeader('accept-ranges', 'bytes');
-  // The attributes ride along, so a client's open() needs no separate stat.
-  res.setHeader(HEADER_MTIME, String(attr.mtime));
-  res.setHeader(HEADER_ATIME, String(attr.atime));
-  res.setHeader(HEADER_CTIME, String(attr.ctime));
-  res.setHeader(HEADER_MODE, attr.mode.toString(8));
+  setAttrHeaders(res, attr);
   res.setHeader('content-type', 'application/octet-stream');
   if (range === undefined) {
     res.setHeader('content-length', String(size));
@@ -82,6 +89,24 @@ async function readFile(ctx: ServerContext, req: Request, res: Response): Promis
     res.setHeader('content-length', String(range.end - range.start + 1));
   }
   await send(res, content);
+}
+
+/** The attributes ride along, so a client's open() needs no separate stat. */
+function setAttrHeaders(res: Response, attr: Attr): void {
+  res.setHeader('etag', etagOf(attr));
+  res.setHeader(HEADER_MTIME, String(attr.mtime));
+  res.setHeader(HEADER_ATIME, String(attr.atime));
+  res.setHeader(HEADER_CTIME, String(attr.ctime));
+  res.setHeader(HEADER_MODE, attr.mode.toString(8));
+  res.setHeader(HEADER_SIZE, String(attr.size));
+}
+
+/**
+ * A version of a file's content: every write (an atomic replace, a truncate) and every chmod
+ * changes the ctime, which the disk keeps to the nanosecond.
+ */
+export function etagOf(attr: Attr): string {
+  return `"${attr.size.toString(36)}-${attr.ctime.toString(36)}-${attr.mtime.toString(36)}"`;
 }
 
 async function send(res: Response, content: Readable | Buffer): Promise<void> {

@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ApiClient } from '../../mount/remote/api-client.js';
+import { waitForLog } from '../helpers/logs.js';
+import { ok, startMount } from '../helpers/mount-process.js';
+import { startServer, type TestServer } from '../helpers/server-process.js';
+
+let server: TestServer;
+const T = { timeout: 90_000 };
+
+before(async () => {
+  server = await startServer();
+});
+
+after(async () => {
+  await server?.cleanup();
+});
+
+function requests(log: string, route: string): Array<{ method: string; status: number }> {
+  return log.split('\n').filter((l) => l.includes(`"route":"${route}"`)).map((l) => JSON.parse(l) as { method: string; status: number });
+}
+
+test('GET with the ETag of the current version answers 304 with the attributes; a new version answers 200', T, async () => {
+  const client = new ApiClient({ server: server.url });
+  try {
+    await client.login('alice', 'alice-pass');
+    await client.upload('v.txt', () => 'version one');
+    const first = await client.readFirst('v.txt', 1024);
+    assert.equal(first.data?.toString(), 'version one');
+    assert.ok(first.etag !== undefined);
+    const again = await client.readFirst('v.txt', 1024, first.etag);
+    assert.equal(again.data, undefined, 'not modified: no body');
+    // atime aside (the first read may move it): the same attributes.
+    assert.deepEqual({ ...again.attr, atime: 0 }, { ...first.attr, atime: 0 });
+    await client.upload('v.txt', () => 'version two');
+    const changed = await client.readFirst('v.txt', 1024, first.etag);
+    assert.equal(changed.data?.toString(), 'version two');
+    assert.notEqual(changed.etag, first.etag);
+    await client.setAttr('v.txt', { mode: 0o600 });
+    const chmodded = await client.readFirst('v.txt', 1024, changed.etag);
+    assert.equal(chmodded.attr.mode, 0o600, 'a chmod is a new version: fresh attributes');
+  } finally {
+    await client.close();
+  }
+});
+
+test('reopening a cached, unchanged file downloads nothing; reads never ask past the end', T, async () => {
+  const client = new ApiClient({ server: server.url });
+  const mount = await startMount(server.url, 'alice', 'alice-pass');
+  try {
+    await client.login('alice', 'alice-pass');
+    const big = Buffer.alloc(2_500_000, 0x62);
+    big.write('head of the file', 0);
+    await client.upload('big.bin', () => big, { length: big.length });
+    for (let i = 0; i < 20; i++) await client.upload(`small${i}.txt`, () => `small file ${i}\n`);
+    const middling = Buffer.alloc(600_000, 0x6d);
+    await client.upload('middling.bin', () => middling, { length: middling.length });
+    const route = '/api/v1/files/big.bin';
+    assert.equal(await ok(`head -c 16 ${mount.path}/big.bin`), 'head of the file');
+    assert.equal(await ok(`head -c 16 ${mount.path}/big.bin`), 'head of the file');
+    const log = await waitForLog(join(server.logs, 'server.log'), /"route":"\/api\/v1\/files\/big.bin","status":304/);
+    assert.deepEqual(requests(log, route).filter((r) => r.method === 'GET').map((r) => r.status), [206, 304], 'the second open revalidated only');
+    await ok(`cat ${mount.path}/small*.txt > /dev/null`);
+    assert.equal((await readFile(join(mount.path, 'middling.bin'))).length, middling.length);
+    // The open's request and the read-ahead's next window, both within the file.
+    await waitForLog(join(server.logs, 'server.log'), /middling.bin","status":206/, 2);
+    // A read-ahead past the end would be logged by now; give it a moment to show up.
+    const later = await waitForLog(join(server.logs, 'server.log'), /"status":416/, 1, 1_000);
+    assert.doesNotMatch(later, /"status":416/, 'no read past the end of a file');
+    // The cache never hides a change: another writer's new version is what the next open reads.
+    await client.upload('big.bin', () => 'replaced');
+    assert.equal(await readFile(join(mount.path, 'big.bin'), 'utf8'), 'replaced');
+  } finally {
+    await mount.cleanup();
+    await client.close();
+  }
+});
