@@ -29,6 +29,11 @@ export interface WriteOptions extends WriteLimits, Durability {
   exclusive?: boolean;
   mode?: number;
   mtime?: number;
+  /**
+   * True once the client has gone (connection closed, request aborted): checked just before
+   * the new content replaces the old, so an upload the client was told failed never lands.
+   */
+  isAborted?: () => boolean;
 }
 
 /**
@@ -52,12 +57,15 @@ export interface StorageBackend {
     rangeFor?: (size: number) => ByteRange | undefined,
   ): Promise<{ content: Readable | Buffer; attr: Attr; range: ByteRange | undefined }>;
   writeAtomic(user: string, segments: string[], body: Readable, options: WriteOptions): Promise<Attr>;
-  patchAtomic(user: string, segments: string[], body: Readable, options: WriteLimits & Durability & { size?: number; offset?: number; extents: boolean }): Promise<Attr>;
+  patchAtomic(user: string, segments: string[], body: Readable, options: WriteLimits & Durability & { size?: number; offset?: number; extents: boolean; mtime?: number; isAborted?: () => boolean }): Promise<Attr>;
   /** Resolves once every change acknowledged before the call is on stable storage. */
   sync(): Promise<void>;
   /** Commits what is pending (server shutdown). */
   close(): Promise<void>;
+  /** Removes a file or stored symlink; returns the bytes it held on disk. */
   unlink(user: string, segments: string[]): Promise<number>;
+  /** Stores a symlink (data only: never resolved by the server); EEXIST when the name is taken. */
+  symlink(user: string, segments: string[], target: string): Promise<Attr>;
   mkdir(user: string, segments: string[], options: { mode?: number; parents?: boolean }): Promise<Attr>;
   rmdir(user: string, segments: string[], options: { recursive?: boolean }): Promise<void>;
   /** Returns the attributes of the moved entry under its new name. */

@@ -1,8 +1,7 @@
-import type { Stats } from 'node:fs';
-import { lstat, realpath } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { close, constants, lstat, open, type Stats } from 'node:fs';
+import { promisify } from 'node:util';
 import { RdriveError } from '../../common/errors.js';
-import { isPathInside } from '../../common/paths.js';
+import { isLinkCandidate, readLinkTarget } from './link-file.js';
 
 /** Names the server uses for its own in-progress files; never visible to or addressable by users. */
 export const TEMP_PREFIX = '.rdrive-tmp-';
@@ -11,75 +10,124 @@ export function isTempName(name: string): boolean {
   return name.startsWith(TEMP_PREFIX);
 }
 
-/**
- * The one place a request path becomes a filesystem path. Segments are already validated by
- * common/paths.ts; here the result is confined to the user's root, also through symlinks: the
- * real path of the deepest existing ancestor must stay inside the root's real path.
+/*
+ * Race-free confinement. Node has no openat(2), but on Linux `/proc/self/fd/<fd>/<name>` resolves
+ * the magic link to the directory the descriptor holds, then looks `name` up in it: openat()
+ * semantics. A request path is walked one component at a time from a held descriptor of the
+ * user's root, each directory opened with O_NOFOLLOW, so no name is ever resolved twice and no
+ * symlink in storage is ever followed, whatever renames race with the request. The last
+ * component is then acted on through `at(parent, name)` with calls that do not follow a final
+ * symlink (lstat, rename, unlink, mkdir, rmdir, link, open with O_NOFOLLOW or O_EXCL).
  */
-export async function confine(root: string, segments: readonly string[]): Promise<string> {
-  return (await confineEntry(root, segments)).path;
+
+/** Not exported by Node; Linux's value. Opens a directory for lookups only (no read permission needed). */
+const O_PATH = 0o10000000;
+const DIR_FLAGS = O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+
+const openFd = promisify(open) as (path: string, flags: number) => Promise<number>;
+const lstatPath = promisify(lstat) as (path: string) => Promise<Stats>;
+
+/** The path that names `name` inside the directory held by `dirFd`, without resolving anything else. */
+export function at(dirFd: number, name: string): string {
+  return `/proc/self/fd/${dirFd}/${name}`;
 }
 
-/** What is at a confined path: nothing, a known entry (lstat of a non-symlink equals its stat), or unknown. */
-export type Entry = { kind: 'absent' } | { kind: 'known'; stats: Stats } | { kind: 'unknown' };
+/** The path that reopens what `fd` holds (chmod, utimes, truncate, readdir through it act on that inode). */
+export function fdPath(fd: number): string {
+  return `/proc/self/fd/${fd}`;
+}
 
-/** confine() plus what is at the path, so a caller that needs the entry saves a call. */
-export async function confineEntry(root: string, segments: readonly string[]): Promise<{ path: string; entry: Entry }> {
-  if (segments.some(isTempName)) throw new RdriveError('ENOENT');
-  const realRoot = await realRootOf(root);
-  const target = resolve(realRoot, join(...(segments.length === 0 ? ['.'] : segments)));
-  if (!isPathInside(realRoot, target)) throw new RdriveError('EACCES', 'Path leads outside your folder');
-  if (segments.length === 0) return { path: target, entry: { kind: 'unknown' } };
-  // The common case costs two calls, run together: the parent's real path, and an lstat of the
-  // last name. Nothing is opened before both checks pass.
-  const [realParent, last] = await Promise.all([realExisting(realRoot, dirname(target)), lstat(target).catch(() => undefined)]);
-  checkReal(realRoot, realParent);
-  if (last?.isSymbolicLink() === true) {
-    const real = await realpath(target).catch(() => undefined);
-    // A dangling symlink would let a later create follow it anywhere.
-    if (real === undefined) throw new RdriveError('EACCES', 'Path leads outside your folder');
-    checkReal(realRoot, real);
-    return { path: target, entry: { kind: 'unknown' } };
+/** Closes without waiting: nothing uses the descriptor afterwards. */
+export function release(fd: number): void {
+  close(fd, () => undefined);
+}
+
+export function loopError(): RdriveError {
+  return new RdriveError('ELOOP', 'The path runs through a symbolic link; the server never follows links');
+}
+
+/** Opens a user's root folder (itself never a symlink). */
+export async function openRoot(root: string): Promise<number> {
+  try {
+    return await openFd(root, DIR_FLAGS);
+  } catch (err) {
+    throw notDirAsLoop(err);
   }
-  return { path: target, entry: last === undefined ? { kind: 'absent' } : { kind: 'known', stats: last } };
 }
 
-function checkReal(realRoot: string, real: string): void {
-  if (!isPathInside(realRoot, real)) throw new RdriveError('EACCES', 'Path leads outside your folder');
+/** Opens the directory `name` inside `dirFd`; ELOOP when it is a symlink or a stored link. */
+export async function openDirAt(dirFd: number, name: string): Promise<number> {
+  try {
+    return await openFd(at(dirFd, name), DIR_FLAGS);
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ENOTDIR') throw err;
+    throw (await isAnyLink(dirFd, name)) ? loopError() : err;
+  }
 }
 
-/** The real path of `path`, or of its deepest existing ancestor. */
-async function realExisting(realRoot: string, path: string): Promise<string> {
-  let probe = path;
-  for (;;) {
+/** Opens `name` inside `dirFd` as a handle on the entry itself (never following it), for fchmod-like calls through fdPath. */
+export async function openEntryAt(dirFd: number, name: string): Promise<number> {
+  return openFd(at(dirFd, name), O_PATH | constants.O_NOFOLLOW);
+}
+
+/** Walks `segments` from the user's root; returns the held directory (the caller releases it). */
+export async function openDirPath(root: string, segments: readonly string[]): Promise<number> {
+  checkNotTemp(segments);
+  let fd = await openRoot(root);
+  for (const name of segments) {
     try {
-      return await realpath(probe);
+      const next = await openDirAt(fd, name);
+      release(fd);
+      fd = next;
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
-      if (await isSymlink(probe)) throw new RdriveError('EACCES', 'Path leads outside your folder');
-      if (probe === realRoot || probe === dirname(probe)) return realRoot;
-      probe = dirname(probe);
+      release(fd);
+      throw err;
     }
   }
+  return fd;
 }
 
-const realRoots = new Map<string, string>();
-
-/** Users' roots do not move while the server runs: resolve each once. */
-async function realRootOf(root: string): Promise<string> {
-  let real = realRoots.get(root);
-  if (real === undefined) {
-    real = await realpath(root);
-    realRoots.set(root, real);
-  }
-  return real;
-}
-
-async function isSymlink(path: string): Promise<boolean> {
+/**
+ * Runs `fn` with the held parent directory of the last segment and that segment's name; the
+ * parent is released when `fn` settles. Segments must not be empty (the root has no parent).
+ */
+export async function withParent<T>(root: string, segments: readonly string[], fn: (dirFd: number, name: string) => Promise<T>): Promise<T> {
+  checkNotTemp(segments);
+  const parent = await openDirPath(root, segments.slice(0, -1));
   try {
-    return (await lstat(path)).isSymbolicLink();
-  } catch {
-    return false;
+    return await fn(parent, segments[segments.length - 1]!);
+  } finally {
+    release(parent);
   }
+}
+
+/** lstat of `name` inside `dirFd`; undefined when absent. */
+export async function lstatAt(dirFd: number, name: string): Promise<Stats | undefined> {
+  try {
+    return await lstatPath(at(dirFd, name));
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** ELOOP for a real symlink: the server acts on none. */
+export function refuseSymlink(st: Stats | undefined): void {
+  if (st?.isSymbolicLink() === true) throw loopError();
+}
+
+function checkNotTemp(segments: readonly string[]): void {
+  if (segments.some(isTempName)) throw new RdriveError('ENOENT');
+}
+
+async function isAnyLink(dirFd: number, name: string): Promise<boolean> {
+  const st = await lstatAt(dirFd, name).catch(() => undefined);
+  if (st === undefined) return false;
+  if (st.isSymbolicLink()) return true;
+  return isLinkCandidate(st) && (await readLinkTarget(at(dirFd, name))) !== undefined;
+}
+
+function notDirAsLoop(err: unknown): unknown {
+  const code = (err as { code?: string }).code;
+  return code === 'ENOTDIR' || code === 'ELOOP' ? new RdriveError('ELOOP', 'The user folder is a symbolic link on the server; the server never follows links') : err;
 }

@@ -1,17 +1,21 @@
 import { randomBytes } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
+import { constants, fstat as fstatCb, readdir as readdirCb, type Dirent, type Stats } from 'node:fs';
 import {
-  copyFile, link, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, statfs, truncate, unlink, utimes, chmod,
+  chmod, copyFile, link, mkdir, open, readdir, rename, rm, rmdir, statfs, truncate, unlink, utimes,
   type FileHandle,
 } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import type { Attr, DirEntry, SetAttrRequest, StatFs } from '../../common/api.js';
 import { RdriveError, fromForeign } from '../../common/errors.js';
 import type { ByteRange, Durability, StorageBackend, WriteLimits, WriteOptions } from './backend.js';
 import { CommitGroup, syncFilesystem } from './commit-group.js';
-import { TEMP_PREFIX, confine, confineEntry, isTempName, type Entry } from './confine.js';
+import {
+  TEMP_PREFIX, at, fdPath, isTempName, loopError, lstatAt, openDirAt, openDirPath, openEntryAt, openRoot, refuseSymlink, release, withParent,
+} from './confine.js';
 import { readExtents } from './extent-reader.js';
+import { LINK_MODE, encodeLink, isLinkCandidate, readLinkTarget, readLinkTargetFd } from './link-file.js';
 
 const DEFAULT_FILE_MODE = 0o644;
 const DEFAULT_DIR_MODE = 0o755;
@@ -19,19 +23,42 @@ const LIST_STAT_CONCURRENCY = 64;
 const WRITE_BATCH = 1024 * 1024;
 /** Ranges up to this size are read into memory and sent in one piece instead of streamed. */
 const SMALL_READ = 256 * 1024;
+/** Opens a file to read it: never through a final symlink, never blocking on a FIFO an admin left. */
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
-export function toAttr(st: Stats): Attr {
+const fstatFd = promisify(fstatCb) as (fd: number) => Promise<Stats>;
+const readdirFd = promisify(readdirCb) as unknown as (path: string, options: { withFileTypes: true }) => Promise<Dirent[]>;
+
+/** Attributes as the API reports them; `target` makes a stored link a symlink. */
+export function toAttr(st: Stats, target?: string): Attr {
+  if (target !== undefined) {
+    return { type: 'symlink', size: Buffer.byteLength(target), mtime: st.mtimeMs, atime: st.atimeMs, ctime: st.ctimeMs, mode: 0o777, target };
+  }
   return {
     type: st.isDirectory() ? 'dir' : 'file',
     size: st.isDirectory() ? 0 : st.size,
     mtime: st.mtimeMs,
     atime: st.atimeMs,
     ctime: st.ctimeMs,
-    mode: st.mode & 0o777,
+    mode: st.mode & 0o7777,
   };
 }
 
-/** Every user's folder is `<root>/<user>/` on the local disk. */
+/** The attributes of the entry `name` in `dirFd` whose lstat is `st` (a stored link costs one small read). */
+async function attrAt(dirFd: number, name: string, st: Stats): Promise<Attr> {
+  return toAttr(st, isLinkCandidate(st) ? await readLinkTarget(at(dirFd, name)) : undefined);
+}
+
+/** Only regular files and directories (stored links are regular files) are visible. */
+function isVisible(st: Stats): boolean {
+  return st.isFile() || st.isDirectory();
+}
+
+/**
+ * Every user's folder is `<root>/<user>/` on the local disk. Every access goes through a held
+ * descriptor of the folder and its directories (see confine.ts): no symlink in storage is ever
+ * followed, and a symlink found there is refused with ELOOP and not listed.
+ */
 export class LocalDiskBackend implements StorageBackend {
   /** Changes not written `durable` reach stable storage in groups (see commit-group.ts). */
   private readonly commits: CommitGroup;
@@ -58,36 +85,40 @@ export class LocalDiskBackend implements StorageBackend {
     return join(this.root, user);
   }
 
-  private async path(user: string, segments: string[]): Promise<string> {
-    return confine(this.userRoot(user), segments);
-  }
-
   async ensureUserRoot(user: string): Promise<void> {
     await mkdir(this.userRoot(user), { recursive: true, mode: DEFAULT_DIR_MODE });
   }
 
   async stat(user: string, segments: string[]): Promise<Attr> {
-    return guard(async () => toAttr(await statVisible(await this.path(user, segments))));
+    return guard(async () => {
+      if (segments.length === 0) return withFd(await openRoot(this.userRoot(user)), async (fd) => toAttr(await fstatFd(fd)));
+      return withParent(this.userRoot(user), segments, async (dir, name) => {
+        const st = await lstatAt(dir, name);
+        refuseSymlink(st);
+        if (st === undefined || !isVisible(st)) throw new RdriveError('ENOENT');
+        return attrAt(dir, name, st);
+      });
+    });
   }
 
   async list(user: string, segments: string[]): Promise<DirEntry[]> {
-    return guard(async () => {
-      const dir = await this.path(user, segments);
-      const st = await stat(dir);
-      if (!st.isDirectory()) throw new RdriveError('ENOTDIR');
-      const names = (await readdir(dir, { withFileTypes: true }))
+    return guard(async () => withFd(await openDirPath(this.userRoot(user), segments), async (dir) => {
+      const names = (await readdirFd(fdPath(dir), { withFileTypes: true }))
         .filter((d) => (d.isFile() || d.isDirectory()) && !isTempName(d.name))
         .map((d) => d.name);
       const entries: DirEntry[] = [];
       for (let i = 0; i < names.length; i += LIST_STAT_CONCURRENCY) {
         const batch = names.slice(i, i + LIST_STAT_CONCURRENCY);
-        const stats = await Promise.all(batch.map((n) => lstat(join(dir, n)).catch(() => undefined)));
-        stats.forEach((s, k) => {
-          if (s !== undefined && (s.isFile() || s.isDirectory())) entries.push({ name: batch[k]!, ...toAttr(s) });
+        const attrs = await Promise.all(batch.map(async (name) => {
+          const st = await lstatAt(dir, name).catch(() => undefined);
+          return st !== undefined && isVisible(st) ? attrAt(dir, name, st) : undefined;
+        }));
+        attrs.forEach((attr, k) => {
+          if (attr !== undefined) entries.push({ name: batch[k]!, ...attr });
         });
       }
       return entries;
-    });
+    }));
   }
 
   async statfs(user: string): Promise<StatFs> {
@@ -100,18 +131,18 @@ export class LocalDiskBackend implements StorageBackend {
   }
 
   async usage(user: string): Promise<number> {
-    return guard(() => treeSize(this.userRoot(user)));
+    return guard(async () => withFd(await openRoot(this.userRoot(user)), treeSize));
   }
 
   async openRead(user: string, segments: string[], rangeFor?: (size: number) => ByteRange | undefined) {
     return guard(async () => {
-      const file = await this.path(user, segments);
-      const fh = await open(file, constants.O_RDONLY);
+      if (segments.length === 0) throw new RdriveError('EISDIR');
+      const fh = await withParent(this.userRoot(user), segments, (dir, name) => open(at(dir, name), READ_FLAGS));
       try {
         // Only an in-place truncate racing this read makes a pass come up short: look again.
         for (let attempt = 1; ; attempt++) {
           const st = await fh.stat();
-          if (st.isDirectory()) throw new RdriveError('EISDIR');
+          await checkReadable(fh, st);
           const range = rangeFor?.(st.size);
           const length = range === undefined ? st.size : range.end - range.start + 1;
           if (length > SMALL_READ) {
@@ -134,47 +165,51 @@ export class LocalDiskBackend implements StorageBackend {
 
   async writeAtomic(user: string, segments: string[], body: Readable, options: WriteOptions): Promise<Attr> {
     return guard(async () => {
-      const { path: target, entry } = await confineEntry(this.userRoot(user), segments);
-      const existing = await existingFile(target, segments, entry);
-      if (existing !== undefined && options.exclusive === true) throw new RdriveError('EEXIST');
-      const mode = options.mode ?? (existing === undefined ? DEFAULT_FILE_MODE : existing.mode & 0o777);
-      return withTempFile(target, async (temp, fh) => {
-        // Runs beside the body's arrival; awaited before the file is synced.
-        const chmodDone = fh.chmod(mode);
-        chmodDone.catch(() => undefined);
-        let written = 0;
-        // Socket chunks are ~64 KiB; writing them in 1 MiB batches costs far fewer syscalls.
-        let batch: Buffer[] = [];
-        let batched = 0;
-        for await (const chunk of keepOnError(body)) {
-          written += chunk.length;
-          checkLimit(written, options);
-          await options.reserve?.(written);
-          batch.push(chunk);
-          batched += chunk.length;
-          if (batched >= WRITE_BATCH) {
-            await writeAll(fh, Buffer.concat(batch, batched), written - batched);
-            batch = [];
-            batched = 0;
+      if (segments.length === 0) throw new RdriveError('EISDIR');
+      return withParent(this.userRoot(user), segments, async (dir, name) => {
+        // O_CREAT|O_EXCL semantics: anything at the name, a link too, is EEXIST.
+        if (options.exclusive === true && (await lstatAt(dir, name)) !== undefined) throw new RdriveError('EEXIST');
+        const existing = await existingFile(dir, name);
+        const mode = options.mode ?? (existing === undefined ? DEFAULT_FILE_MODE : existing.mode & 0o7777);
+        return withTempFile(dir, name, async (temp, fh) => {
+          // Runs beside the body's arrival; awaited before the file is synced.
+          const chmodDone = fh.chmod(mode);
+          chmodDone.catch(() => undefined);
+          let written = 0;
+          // Socket chunks are ~64 KiB; writing them in 1 MiB batches costs far fewer syscalls.
+          let batch: Buffer[] = [];
+          let batched = 0;
+          for await (const chunk of keepOnError(body)) {
+            written += chunk.length;
+            checkLimit(written, options);
+            await options.reserve?.(written);
+            batch.push(chunk);
+            batched += chunk.length;
+            if (batched >= WRITE_BATCH) {
+              await writeAll(fh, Buffer.concat(batch, batched), written - batched);
+              batch = [];
+              batched = 0;
+            }
           }
-        }
-        if (batched > 0) await writeAll(fh, Buffer.concat(batch, batched), written - batched);
-        await chmodDone;
-        if (options.mtime !== undefined) await fh.utimes(new Date(), utime(options.mtime));
-        // The data must be stable before the rename publishes it, or a machine crash could
-        // leave the new name on an empty file.
-        if (options.durable === true) await fh.sync();
-        if (options.exclusive === true) {
-          await link(temp, target);
-          await unlink(temp);
-        } else {
-          await rename(temp, target);
-        }
-        // Taken after the rename (or link), which changes ctime: what a later stat will say.
-        const st = await fh.stat();
-        await fh.close();
-        await this.settle(options.durable, dirname(target));
-        return toAttr(st);
+          if (batched > 0) await writeAll(fh, Buffer.concat(batch, batched), written - batched);
+          await chmodDone;
+          if (options.mtime !== undefined) await fh.utimes(new Date(), utime(options.mtime));
+          // The data must be stable before the rename publishes it, or a machine crash could
+          // leave the new name on an empty file.
+          if (options.durable === true) await fh.sync();
+          checkNotAborted(options.isAborted);
+          if (options.exclusive === true) {
+            await link(at(dir, temp), at(dir, name));
+            await unlink(at(dir, temp));
+          } else {
+            await rename(at(dir, temp), at(dir, name));
+          }
+          // Taken after the rename (or link), which changes ctime: what a later stat will say.
+          const st = await fh.stat();
+          await fh.close();
+          await this.settle(options.durable, fdPath(dir));
+          return toAttr(st);
+        });
       });
     });
   }
@@ -183,138 +218,258 @@ export class LocalDiskBackend implements StorageBackend {
     user: string,
     segments: string[],
     body: Readable,
-    options: WriteLimits & Durability & { size?: number; offset?: number; extents: boolean; mtime?: number },
+    options: WriteLimits & Durability & { size?: number; offset?: number; extents: boolean; mtime?: number; isAborted?: () => boolean },
   ): Promise<Attr> {
     return guard(async () => {
-      const { path: target, entry } = await confineEntry(this.userRoot(user), segments);
-      const existing = await existingFile(target, segments, entry);
-      if (existing === undefined) throw new RdriveError('ENOENT');
-      if (options.size !== undefined) {
-        checkLimit(options.size, options);
-        await options.reserve?.(options.size);
-      }
-      return withTempFile(target, async (temp, fh) => {
-        await fh.close();
-        await copyFile(target, temp, constants.COPYFILE_FICLONE);
-        const out = await open(temp, 'r+');
+      if (segments.length === 0) throw new RdriveError('EISDIR');
+      return withParent(this.userRoot(user), segments, async (dir, name) => {
+        const source = await open(at(dir, name), READ_FLAGS);
         try {
-          let end = existing.size;
-          const pieces = options.extents ? readExtents(keepOnError(body)) : rawPieces(keepOnError(body), options.offset ?? 0);
-          for await (const { offset, data } of pieces) {
-            end = Math.max(end, offset + data.length);
-            if (options.size === undefined) {
-              checkLimit(end, options);
-              await options.reserve?.(end);
-            }
-            await writeAll(out, data, offset);
+          const existing = await source.stat();
+          await checkReadable(source, existing);
+          if (options.size !== undefined) {
+            checkLimit(options.size, options);
+            await options.reserve?.(options.size);
           }
-          if (options.size !== undefined) await out.truncate(options.size);
-          if (options.mtime !== undefined) await out.utimes(new Date(), utime(options.mtime));
-          if (options.durable === true) await out.sync();
+          return await withTempFile(dir, name, async (temp, out) => {
+            // Both ends through their descriptors: the copy follows no name.
+            await copyFile(fdPath(source.fd), fdPath(out.fd), constants.COPYFILE_FICLONE);
+            let end = existing.size;
+            const pieces = options.extents ? readExtents(keepOnError(body)) : rawPieces(keepOnError(body), options.offset ?? 0);
+            for await (const { offset, data } of pieces) {
+              end = Math.max(end, offset + data.length);
+              if (options.size === undefined) {
+                checkLimit(end, options);
+                await options.reserve?.(end);
+              }
+              await writeAll(out, data, offset);
+            }
+            if (options.size !== undefined) await out.truncate(options.size);
+            if (options.mtime !== undefined) await out.utimes(new Date(), utime(options.mtime));
+            if (options.durable === true) await out.sync();
+            checkNotAborted(options.isAborted);
+            await rename(at(dir, temp), at(dir, name));
+            const st = await out.stat();
+            await out.close();
+            await this.settle(options.durable, fdPath(dir));
+            return toAttr(st);
+          });
         } finally {
-          await out.close();
+          await source.close().catch(() => undefined);
         }
-        await rename(temp, target);
-        await this.settle(options.durable, dirname(target));
-        return toAttr(await stat(target));
       });
     });
   }
 
   async unlink(user: string, segments: string[]): Promise<number> {
     return guard(async () => {
-      const { path: target, entry } = await confineEntry(this.userRoot(user), segments);
-      if (entry.kind === 'absent') throw new RdriveError('ENOENT');
-      const st = entry.kind === 'known' ? entry.stats : await lstat(target);
-      if (st.isDirectory()) throw new RdriveError('EISDIR');
-      await unlink(target);
-      this.commits.noteWrite();
-      return st.size;
+      if (segments.length === 0) throw new RdriveError('EISDIR');
+      return withParent(this.userRoot(user), segments, async (dir, name) => {
+        const st = await lstatAt(dir, name);
+        refuseSymlink(st);
+        if (st === undefined || !isVisible(st)) throw new RdriveError('ENOENT');
+        if (st.isDirectory()) throw new RdriveError('EISDIR');
+        await unlink(at(dir, name));
+        this.commits.noteWrite();
+        return st.size;
+      });
+    });
+  }
+
+  async symlink(user: string, segments: string[], target: string): Promise<Attr> {
+    return guard(async () => {
+      if (segments.length === 0) throw new RdriveError('EEXIST');
+      return withParent(this.userRoot(user), segments, async (dir, name) => {
+        if ((await lstatAt(dir, name)) !== undefined) throw new RdriveError('EEXIST');
+        return withTempFile(dir, name, async (temp, fh) => {
+          await writeAll(fh, encodeLink(target), 0);
+          await fh.chmod(LINK_MODE);
+          // link() never replaces: a name taken meanwhile still answers EEXIST.
+          await link(at(dir, temp), at(dir, name));
+          await unlink(at(dir, temp));
+          const st = await fh.stat();
+          await fh.close();
+          this.commits.noteWrite();
+          return toAttr(st, target);
+        });
+      });
     });
   }
 
   async mkdir(user: string, segments: string[], options: { mode?: number; parents?: boolean }): Promise<Attr> {
     return guard(async () => {
-      if (segments.length === 0) {
-        if (options.parents === true) return toAttr(await stat(this.userRoot(user)));
-        throw new RdriveError('EEXIST');
-      }
-      const target = await this.path(user, segments);
       const mode = options.mode ?? DEFAULT_DIR_MODE;
       if (options.parents === true) {
-        await mkdir(target, { recursive: true, mode });
+        const made = await makeParents(this.userRoot(user), segments, mode);
         this.commits.noteWrite();
-        const st = await stat(target);
-        if (!st.isDirectory()) throw new RdriveError('EEXIST');
-        return toAttr(st);
+        return withFd(made, async (fd) => toAttr(await fstatFd(fd)));
       }
-      await mkdir(target, { mode });
-      this.commits.noteWrite();
-      await chmod(target, mode & 0o777);
-      return toAttr(await stat(target));
+      if (segments.length === 0) throw new RdriveError('EEXIST');
+      return withParent(this.userRoot(user), segments, async (dir, name) => {
+        await mkdir(at(dir, name), { mode });
+        this.commits.noteWrite();
+        // The exact mode (no umask, special bits kept), set on the directory just made, not on a name.
+        return withFd(await openEntryAt(dir, name), async (fd) => {
+          await chmod(fdPath(fd), mode & 0o7777);
+          return toAttr(await fstatFd(fd));
+        });
+      });
     });
   }
 
   async rmdir(user: string, segments: string[], options: { recursive?: boolean }): Promise<void> {
     return guard(async () => {
       if (segments.length === 0) throw new RdriveError('EACCES', 'Cannot remove your root folder');
-      const target = await this.path(user, segments);
-      const st = await lstat(target);
-      if (!st.isDirectory()) throw new RdriveError('ENOTDIR');
-      if (options.recursive === true) {
-        await rm(target, { recursive: true, force: false });
-        this.commits.noteWrite();
-        return;
-      }
-      try {
-        await rmdir(target);
-        this.commits.noteWrite();
-      } catch (err) {
-        // Leftover temp files of interrupted uploads are invisible, so they must not block rmdir.
-        if ((err as { code?: string }).code !== 'ENOTEMPTY') throw err;
-        const names = await readdir(target);
-        if (!names.every(isTempName)) throw err;
-        await Promise.all(names.map((n) => rm(join(target, n), { force: true })));
-        await rmdir(target);
-        this.commits.noteWrite();
-      }
+      await withParent(this.userRoot(user), segments, async (dir, name) => {
+        const st = await lstatAt(dir, name);
+        refuseSymlink(st);
+        if (st === undefined) throw new RdriveError('ENOENT');
+        if (!st.isDirectory()) throw new RdriveError('ENOTDIR');
+        if (options.recursive === true) {
+          await removeTree(dir, name);
+          this.commits.noteWrite();
+          return;
+        }
+        try {
+          await rmdir(at(dir, name));
+          this.commits.noteWrite();
+        } catch (err) {
+          // Leftover temp files of interrupted uploads are invisible, so they must not block rmdir.
+          if ((err as { code?: string }).code !== 'ENOTEMPTY') throw err;
+          await withFd(await openDirAt(dir, name), async (inner) => {
+            const names = await readdir(fdPath(inner));
+            if (!names.every(isTempName)) throw err;
+            await Promise.all(names.map((n) => unlink(at(inner, n)).catch(() => undefined)));
+          });
+          await rmdir(at(dir, name));
+          this.commits.noteWrite();
+        }
+      });
     });
   }
 
   async rename(user: string, from: string[], to: string[], options: { noReplace?: boolean }): Promise<Attr> {
     return guard(async () => {
       if (from.length === 0 || to.length === 0) throw new RdriveError('EACCES', 'Cannot rename your root folder');
-      const src = await this.path(user, from);
-      const dst = await this.path(user, to);
-      await lstat(src);
-      if (options.noReplace === true && (await exists(dst))) throw new RdriveError('EEXIST');
-      await rename(src, dst);
-      const moved = await lstat(dst);
-      this.commits.noteWrite();
-      return toAttr(moved);
+      const root = this.userRoot(user);
+      return withParent(root, from, (src, a) => withParent(root, to, async (dst, b) => {
+        const moving = await lstatAt(src, a);
+        refuseSymlink(moving);
+        if (moving === undefined || !isVisible(moving)) throw new RdriveError('ENOENT');
+        const replaced = await lstatAt(dst, b);
+        refuseSymlink(replaced);
+        if (options.noReplace === true && replaced !== undefined) throw new RdriveError('EEXIST');
+        await rename(at(src, a), at(dst, b));
+        const moved = await lstatAt(dst, b);
+        if (moved === undefined) throw new RdriveError('ENOENT');
+        this.commits.noteWrite();
+        return attrAt(dst, b, moved);
+      }));
     });
   }
 
   async setAttr(user: string, segments: string[], attrs: SetAttrRequest, limits: WriteLimits): Promise<Attr> {
     return guard(async () => {
-      const target = await this.path(user, segments);
-      const st = await stat(target);
-      if (attrs.size !== undefined) {
-        if (st.isDirectory()) throw new RdriveError('EISDIR');
-        if (attrs.size > st.size) {
-          checkLimit(attrs.size, limits);
-          await limits.reserve?.(attrs.size);
+      const root = this.userRoot(user);
+      const entry = segments.length === 0
+        ? { fd: await openRoot(root), target: undefined }
+        : await withParent(root, segments, async (dir, name) => {
+          const fd = await openEntryAt(dir, name);
+          const st = await fstatFd(fd).catch((err: unknown) => { release(fd); throw err; });
+          if (st.isSymbolicLink()) { release(fd); throw loopError(); }
+          return { fd, target: isLinkCandidate(st) ? await readLinkTarget(at(dir, name)) : undefined };
+        });
+      return withFd(entry.fd, async (fd) => {
+        const path = fdPath(fd);
+        const st = await fstatFd(fd);
+        if (!isVisible(st)) throw new RdriveError('ENOENT');
+        if (entry.target !== undefined && (attrs.size !== undefined || attrs.mode !== undefined)) {
+          throw new RdriveError('EOPNOTSUPP', 'A symlink has no mode or size of its own to change');
         }
-        await truncate(target, attrs.size);
-      }
-      if (attrs.mode !== undefined) await chmod(target, attrs.mode & 0o777);
-      this.commits.noteWrite();
-      if (attrs.mtime !== undefined || attrs.atime !== undefined) {
-        await utimes(target, utime(attrs.atime ?? st.atimeMs), utime(attrs.mtime ?? st.mtimeMs));
-      }
-      return toAttr(await stat(target));
+        if (attrs.size !== undefined) {
+          if (st.isDirectory()) throw new RdriveError('EISDIR');
+          if (attrs.size > st.size) {
+            checkLimit(attrs.size, limits);
+            await limits.reserve?.(attrs.size);
+          }
+          await truncate(path, attrs.size);
+        }
+        if (attrs.mode !== undefined) await chmod(path, attrs.mode & 0o7777);
+        this.commits.noteWrite();
+        if (attrs.mtime !== undefined || attrs.atime !== undefined) {
+          await utimes(path, utime(attrs.atime ?? st.atimeMs), utime(attrs.mtime ?? st.mtimeMs));
+        }
+        return toAttr(await fstatFd(fd), entry.target);
+      });
     });
   }
+}
+
+/** Runs `fn` with a held descriptor and releases it when `fn` settles. */
+async function withFd<T>(fd: number, fn: (fd: number) => Promise<T>): Promise<T> {
+  try {
+    return await fn(fd);
+  } finally {
+    release(fd);
+  }
+}
+
+/** mkdir -p from the user's root, one held directory at a time; returns the last one. */
+async function makeParents(root: string, segments: readonly string[], mode: number): Promise<number> {
+  let fd = await openRoot(root);
+  try {
+    for (const [i, name] of segments.entries()) {
+      if (isTempName(name)) throw new RdriveError('ENOENT');
+      await mkdir(at(fd, name), { mode }).catch((err: unknown) => {
+        if ((err as { code?: string }).code !== 'EEXIST') throw err;
+      });
+      let next: number;
+      try {
+        next = await openDirAt(fd, name);
+      } catch (err) {
+        const last = i === segments.length - 1;
+        throw last && (err as { code?: string }).code === 'ENOTDIR' ? new RdriveError('EEXIST') : err;
+      }
+      release(fd);
+      fd = next;
+    }
+    return fd;
+  } catch (err) {
+    release(fd);
+    throw err;
+  }
+}
+
+/** rm -r of `name` in `dirFd`, through held descriptors only: a symlink met is removed, never entered. */
+async function removeTree(dirFd: number, name: string): Promise<void> {
+  await withFd(await openDirAt(dirFd, name), async (dir) => {
+    for (const entry of await readdirFd(fdPath(dir), { withFileTypes: true })) {
+      if (entry.isDirectory()) {
+        try {
+          await removeTree(dir, entry.name);
+          continue;
+        } catch (err) {
+          const code = (err as { code?: string }).code;
+          if (code !== 'ELOOP' && code !== 'ENOTDIR') throw err;
+        }
+      }
+      await unlink(at(dir, entry.name));
+    }
+  });
+  await rmdir(at(dirFd, name));
+}
+
+function checkNotAborted(isAborted: (() => boolean) | undefined): void {
+  if (isAborted?.() === true) {
+    throw new RdriveError('ETIMEDOUT', 'The client closed the connection before the upload completed; nothing was saved');
+  }
+}
+
+/** Refuses to read a directory, a stored link (ELOOP: the server never follows) or anything else. */
+async function checkReadable(fh: FileHandle, st: Stats): Promise<void> {
+  if (st.isDirectory()) throw new RdriveError('EISDIR');
+  if (!st.isFile()) throw new RdriveError('ENOENT');
+  if (isLinkCandidate(st) && (await readLinkTargetFd(fh.fd)) !== undefined) throw loopError();
 }
 
 /** Maps foreign errors at the backend's edge; no absolute path ever leaves in a message. */
@@ -333,38 +488,27 @@ function checkLimit(bytes: number, limits: WriteLimits): void {
   }
 }
 
-async function statVisible(path: string): Promise<Stats> {
-  const st = await stat(path);
-  if (!st.isFile() && !st.isDirectory()) throw new RdriveError('ENOENT');
+/** The file `name` in `dirFd`, undefined when absent; EISDIR for a directory, ELOOP for any link.
+ * (A missing parent or a file as parent fails the walk with ENOENT / ENOTDIR.) */
+async function existingFile(dirFd: number, name: string): Promise<Stats | undefined> {
+  const st = await lstatAt(dirFd, name);
+  refuseSymlink(st);
+  if (st === undefined) return undefined;
+  if (st.isDirectory()) throw new RdriveError('EISDIR');
+  if (!st.isFile()) throw new RdriveError('EACCES', 'Not a regular file');
+  if (isLinkCandidate(st) && (await readLinkTarget(at(dirFd, name))) !== undefined) throw loopError();
   return st;
 }
 
-/** The file at target, undefined when absent; EISDIR for a directory. (A missing parent or a
- * file as parent fails the temp file's creation with ENOENT / ENOTDIR.) */
-async function existingFile(target: string, segments: string[], entry: Entry): Promise<Stats | undefined> {
-  if (segments.length === 0) throw new RdriveError('EISDIR');
-  if (entry.kind === 'absent') return undefined;
-  if (entry.kind === 'known' && entry.stats.isDirectory()) throw new RdriveError('EISDIR');
-  if (entry.kind === 'known' && entry.stats.isFile()) return entry.stats;
-  try {
-    const st = await stat(target);
-    if (st.isDirectory()) throw new RdriveError('EISDIR');
-    return st;
-  } catch (err) {
-    if ((err as { code?: string }).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
-
-/** Runs `fn` with a fresh temp file beside `target`; the temp file never outlives a failure. */
-async function withTempFile<T>(target: string, fn: (temp: string, fh: FileHandle) => Promise<T>): Promise<T> {
-  const temp = join(dirname(target), `${TEMP_PREFIX}${randomBytes(8).toString('hex')}-${basename(target).slice(0, 32)}`);
-  const fh = await open(temp, 'wx', DEFAULT_FILE_MODE);
+/** Runs `fn` with a fresh temp file beside `name` in `dirFd`; the temp file never outlives a failure. */
+async function withTempFile<T>(dirFd: number, name: string, fn: (temp: string, fh: FileHandle) => Promise<T>): Promise<T> {
+  const temp = `${TEMP_PREFIX}${randomBytes(8).toString('hex')}-${name.slice(0, 32)}`;
+  const fh = await open(at(dirFd, temp), 'wx', DEFAULT_FILE_MODE);
   try {
     return await fn(temp, fh);
   } catch (err) {
     await fh.close().catch(() => undefined);
-    await rm(temp, { force: true }).catch(() => undefined);
+    await unlink(at(dirFd, temp)).catch(() => undefined);
     throw err;
   }
 }
@@ -424,23 +568,18 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function treeSize(dir: string): Promise<number> {
+/** Bytes in regular files below the held directory, walked through descriptors only. */
+async function treeSize(dirFd: number): Promise<number> {
   let total = 0;
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  const entries = await readdirFd(fdPath(dirFd), { withFileTypes: true }).catch(() => []);
   for (const entry of entries) {
-    const full = join(dir, entry.name);
-    if (entry.isDirectory()) total += await treeSize(full);
-    // Temp files of writes in progress are counted by their reservations instead.
-    else if (entry.isFile() && !isTempName(entry.name)) total += (await lstat(full).catch(() => undefined))?.size ?? 0;
+    if (entry.isDirectory()) {
+      const inner = await openDirAt(dirFd, entry.name).catch(() => undefined);
+      if (inner !== undefined) total += await withFd(inner, treeSize);
+    } else if (entry.isFile() && !isTempName(entry.name)) {
+      // Temp files of writes in progress are counted by their reservations instead.
+      total += (await lstatAt(dirFd, entry.name).catch(() => undefined))?.size ?? 0;
+    }
   }
   return total;
 }

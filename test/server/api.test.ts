@@ -164,18 +164,18 @@ test('traversal through raw requests is refused and leaks no server path', T, as
   assert.equal(JSON.parse(long.body).code, 'ENAMETOOLONG');
 });
 
-test('symlinks planted in storage that lead outside are refused', T, async () => {
+test('symlinks planted in storage that lead outside are refused with ELOOP, never followed', T, async () => {
   const root = join(server.storage, 'alice');
   await mkdir(join(server.dir, 'outside'), { recursive: true });
   await writeFile(join(server.dir, 'outside', 'loot.txt'), 'outside secret');
   await symlink(join(server.dir, 'outside'), join(root, 'escape'));
   await symlink(join(server.dir, 'outside', 'loot.txt'), join(root, 'loot-link'));
   await symlink(join(server.dir, 'outside', 'new.txt'), join(root, 'dangling'));
-  await rejectsWith(alice.read('escape/loot.txt', 0, 100), 'EACCES');
-  await rejectsWith(alice.read('loot-link', 0, 100), 'EACCES');
-  await rejectsWith(alice.list('escape'), 'EACCES');
-  await rejectsWith(alice.upload('escape/new.txt', () => 'x'), 'EACCES');
-  await rejectsWith(alice.setAttr('dangling', { size: 0 }), 'EACCES');
+  await rejectsWith(alice.read('escape/loot.txt', 0, 100), 'ELOOP');
+  await rejectsWith(alice.read('loot-link', 0, 100), 'ELOOP');
+  await rejectsWith(alice.list('escape'), 'ELOOP');
+  await rejectsWith(alice.upload('escape/new.txt', () => 'x'), 'ELOOP');
+  await rejectsWith(alice.setAttr('dangling', { size: 0 }), 'ELOOP');
   assert.equal((await alice.list('/')).entries.some((e) => e.name === 'escape' || e.name === 'loot-link'), false);
   assert.deepEqual((await readdir(join(server.dir, 'outside'))).sort(), ['loot.txt']);
   assert.equal(await readFile(join(server.dir, 'outside', 'loot.txt'), 'utf8'), 'outside secret');

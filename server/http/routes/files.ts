@@ -25,6 +25,7 @@ export function fileRoutes(ctx: ServerContext): Router {
       durable: wantsSync(req),
       ...optionalMode(req.headers[HEADER_MODE]),
       ...optionalMtime(req.headers[HEADER_MTIME]),
+      isAborted: clientWatch(res),
     };
     const attr = await limitedWrite(ctx, user, oldSize, announcedLength(req), (limits) => ctx.backend.writeAtomic(user, segments, req, { ...limits, ...options }));
     res.status(200).json(attr);
@@ -43,6 +44,7 @@ export function fileRoutes(ctx: ServerContext): Router {
       ...(size === undefined ? {} : { size }),
       ...(offset === undefined ? {} : { offset }),
       ...optionalMtime(req.headers[HEADER_MTIME]),
+      isAborted: clientWatch(res),
     };
     const attr = await limitedWrite(ctx, user, oldSize, undefined, (limits) => ctx.backend.patchAtomic(user, segments, req, { ...limits, ...options }));
     res.status(200).json(attr);
@@ -109,6 +111,17 @@ export function etagOf(attr: Attr): string {
   return `"${attr.size.toString(36)}-${attr.ctime.toString(36)}-${attr.mtime.toString(36)}"`;
 }
 
+/**
+ * A check for "the client has gone": its connection closed (it gave up, timed out, was cut) or
+ * the server already ended its side (it saw the client's end). Whatever the client concluded,
+ * it heard no success, so the write must not land.
+ */
+function clientWatch(res: Response): () => boolean {
+  let closed = false;
+  res.once('close', () => { closed = true; });
+  return () => closed || res.socket === null || res.socket.destroyed || !res.socket.writable;
+}
+
 async function send(res: Response, content: Readable | Buffer): Promise<void> {
   if (Buffer.isBuffer(content)) res.end(content);
   else await pipeline(content, res);
@@ -148,7 +161,7 @@ function optionalMode(header: string | string[] | undefined): { mode?: number } 
   if (typeof header !== 'string') return {};
   const mode = Number.parseInt(header, 8);
   if (!/^[0-7]{1,4}$/.test(header) || Number.isNaN(mode)) throw new RdriveError('EINVAL', `${HEADER_MODE} must be octal permission bits`);
-  return { mode: mode & 0o777 };
+  return { mode: mode & 0o7777 };
 }
 
 function optionalMtime(header: string | string[] | undefined): { mtime?: number } {

@@ -1,12 +1,13 @@
 import express, { Router } from 'express';
-import type { Listing, MkdirRequest, RenameRequest, SetAttrRequest } from '../../../common/api.js';
+import type { Listing, MkdirRequest, RenameRequest, SetAttrRequest, SymlinkRequest } from '../../../common/api.js';
 import { RdriveError } from '../../../common/errors.js';
 import { splitPlainPath } from '../../../common/paths.js';
+import { checkLinkTarget, encodeLink } from '../../storage/link-file.js';
 import { limitedWrite, pathAfter, userOf, type ServerContext } from '../context.js';
 
 const json = express.json({ limit: '64kb' });
 
-/** Listing, attributes and the namespace: list, stat, statfs, dirs, rename, attrs. */
+/** Listing, attributes and the namespace: list, stat, statfs, dirs, symlinks, rename, attrs. */
 export function treeRoutes(ctx: ServerContext): Router {
   const router = Router();
   router.get(/^\/list(\/.*)?$/, async (req, res) => {
@@ -30,7 +31,7 @@ export function treeRoutes(ctx: ServerContext): Router {
   router.post(/^\/dirs(\/.*)?$/, json, async (req, res) => {
     const body = (req.body ?? {}) as MkdirRequest;
     const options: MkdirRequest = {};
-    if (typeof body.mode === 'number') options.mode = body.mode & 0o777;
+    if (typeof body.mode === 'number') options.mode = body.mode & 0o7777;
     if (body.parents === true) options.parents = true;
     res.status(201).json(await ctx.backend.mkdir(userOf(req), pathAfter(req, 'dirs'), options));
   });
@@ -41,6 +42,14 @@ export function treeRoutes(ctx: ServerContext): Router {
     if (recursive) await ctx.usage.invalidate(user);
     res.status(204).end();
   });
+  router.post(/^\/symlinks(\/.*)?$/, json, async (req, res) => {
+    const user = userOf(req);
+    const target = checkLinkTarget(((req.body ?? {}) as Partial<SymlinkRequest>).target);
+    const attr = await ctx.backend.symlink(user, pathAfter(req, 'symlinks'), target);
+    // Quotas count what the link holds on disk.
+    await ctx.usage.add(user, encodeLink(target).length);
+    res.status(201).json(attr);
+  });
   router.post('/rename', json, async (req, res) => {
     const body = (req.body ?? {}) as Partial<RenameRequest>;
     if (typeof body.from !== 'string' || typeof body.to !== 'string') {
@@ -48,7 +57,7 @@ export function treeRoutes(ctx: ServerContext): Router {
     }
     const user = userOf(req);
     const to = splitPlainPath(body.to);
-    const replaced = await ctx.backend.stat(user, to).then((a) => (a.type === 'file' ? a.size : 0), () => 0);
+    const replaced = await ctx.backend.stat(user, to).then((a) => (a.type === 'file' ? a.size : a.type === 'symlink' ? encodeLink(a.target ?? '').length : 0), () => 0);
     const moved = await ctx.backend.rename(user, splitPlainPath(body.from), to, { noReplace: body.noReplace === true });
     await ctx.usage.add(user, -replaced);
     res.json(moved);
