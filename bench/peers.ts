@@ -9,6 +9,14 @@ import { startServer, type TestServer } from '../test/helpers/server-process.js'
 export interface Target {
   name: string;
   dir: string;
+  /** Runs the workloads that write (a null filesystem cannot). */
+  writes: boolean;
+  /** Runs the read-only workloads (rdrive --sync reads exactly as rdrive does: skipped). */
+  reads: boolean;
+  /** Where the read-only fixtures are created directly, bypassing the target (its server's disk). */
+  backing: string | undefined;
+  /** Where the target shows the fixtures. */
+  fixtures: string;
   /** Empties every cache between the data and the reader (page cache, daemon caches). */
   coldCache: () => Promise<void>;
   stop: () => Promise<void>;
@@ -21,19 +29,26 @@ export async function dropPageCache(): Promise<void> {
 export async function localTarget(root: string): Promise<Target> {
   const dir = join(root, 'local');
   await mkdir(dir);
-  return { name: 'local', dir, coldCache: dropPageCache, stop: async () => undefined };
+  return { name: 'local', dir, writes: true, reads: true, backing: join(dir, 'fx'), fixtures: join(dir, 'fx'), coldCache: dropPageCache, stop: async () => undefined };
 }
 
-export async function rdriveTarget(): Promise<Target> {
-  const server: TestServer = await startServer({ users: { bench: 'bench-pass' }, args: ['--log-level', 'warn'] });
-  let mount: TestMount = await startMount(server.url, 'bench', 'bench-pass', ['--log-level', 'warn']);
+/** rdrive in its default durability mode, or with `--sync` (every close durable before it returns). */
+export async function rdriveTarget(sync = false): Promise<Target> {
+  const server: TestServer = await startServer({ users: { bench: 'bench-pass' }, args: ['--log-level', 'warn', '--requests-per-minute', '100000000'] });
+  const args = ['--log-level', 'warn', '--timeout', '300', ...(sync ? ['--sync'] : [])];
+  let mount: TestMount = await startMount(server.url, 'bench', 'bench-pass', args);
+  await mkdir(join(server.storage, 'bench'), { recursive: true });
   return {
-    name: 'rdrive',
+    name: sync ? 'rdrive-sync' : 'rdrive',
     get dir() { return mount.path; },
+    get fixtures() { return join(mount.path, 'fx'); },
+    writes: true,
+    reads: !sync,
+    backing: join(server.storage, 'bench', 'fx'),
     coldCache: async () => {
       await mount.cleanup();
       await dropPageCache();
-      mount = await startMount(server.url, 'bench', 'bench-pass', ['--log-level', 'warn']);
+      mount = await startMount(server.url, 'bench', 'bench-pass', args);
     },
     stop: async () => {
       await mount.cleanup();
@@ -68,6 +83,10 @@ export async function sshfsTarget(root: string): Promise<Target> {
   return {
     name: 'sshfs',
     dir: mnt,
+    writes: true,
+    reads: true,
+    backing: join(remote, 'fx'),
+    fixtures: join(mnt, 'fx'),
     coldCache: async () => {
       await ok(`fusermount -u ${mnt}`);
       await dropPageCache();
@@ -77,5 +96,46 @@ export async function sshfsTarget(root: string): Promise<Target> {
       await forceUnmount(mnt);
       sshd.kill('SIGTERM');
     },
+  };
+}
+
+/** The FUSE binding's floor: bench/null-fs.ts, a do-nothing filesystem serving the fixtures. */
+export async function nullTarget(root: string, smallFiles: number, fmBytes: number): Promise<Target> {
+  const mnt = join(root, 'null');
+  await mkdir(mnt);
+  let child: ChildProcess | undefined;
+  const start = async (): Promise<void> => {
+    const proc = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'null-fs.ts'), mnt, String(smallFiles), String(fmBytes)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child = proc;
+    await new Promise<void>((resolve, reject) => {
+      proc.stdout!.once('data', () => resolve());
+      proc.once('exit', (code) => reject(new Error(`null-fs exited with ${String(code)}`)));
+    });
+  };
+  const stop = async (): Promise<void> => {
+    const proc = child;
+    if (proc !== undefined && proc.exitCode === null) {
+      const exited = new Promise((resolve) => proc.once('exit', resolve));
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await forceUnmount(mnt);
+  };
+  await start();
+  return {
+    name: 'null',
+    dir: mnt,
+    writes: false,
+    reads: true,
+    backing: undefined,
+    fixtures: mnt,
+    coldCache: async () => {
+      await stop();
+      await dropPageCache();
+      await start();
+    },
+    stop,
   };
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: the same workloads on local disk, an rdrive mount and sshfs over a loopback sshd,
-# in one run on this machine. Options: --size MiB (large file, default 512), --files N (default 1000).
+# the null FUSE floor, in interleaved rounds on this machine. Options: --rounds N (3), --size MiB
+# (256), --files N (1000), --quick (one short round), --only local,rdrive,... (see bench/run.ts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RDRIVE_EXTRA_PKGS="sshfs openssh-server rsync" bash scripts/setup.sh
