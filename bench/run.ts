@@ -170,6 +170,17 @@ function growth(perRound: Rates[], names: string[]): string {
 async function main(): Promise<void> {
   const tmp = await makeTempDir('rdrive-bench-');
   const targets: Target[] = [];
+  // Ctrl-C or a kill still unmounts and stops everything this run started.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`bench: ${signal}, cleaning up\n`);
+      void (async () => {
+        for (const target of [...targets].reverse()) await target.stop().catch(() => undefined);
+        await tmp.remove();
+        process.exit(130);
+      })();
+    });
+  }
   try {
     const big = join(tmp.path, 'big.src');
     const small = join(tmp.path, 'small');

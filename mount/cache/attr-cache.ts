@@ -3,6 +3,13 @@ import type { Attr } from '../../common/api.js';
 const RELIST_WINDOW_MS = 30_000;
 /** Listing this many entries costs about what one stat request does (measured on loopback). */
 const ENTRIES_PER_STAT = 40;
+/**
+ * A listing stays fresh this much longer per entry: `ls -l` or a file manager walks it with one
+ * kernel lookup per name (~0.2-0.5 ms each here), so with a flat lifetime a big folder's entries
+ * expired before the walk reached them and every later name cost a stat request (5,000 entries:
+ * 130 stats, 2-4x the time). The listing is as old as a walk through it takes, no older.
+ */
+const WALK_MS_PER_ENTRY = 0.5;
 
 interface Timed<T> {
   value: T;
@@ -55,7 +62,7 @@ export class AttrCache {
   }
 
   setListing(dir: string, entries: ReadonlyArray<{ name: string } & Attr>): void {
-    const expires = this.now() + this.ttlMs;
+    const expires = this.now() + this.ttlMs + entries.length * WALK_MS_PER_ENTRY;
     this.recentlyListed.set(dir, { size: entries.length, at: this.now(), misses: 0 });
     this.listings.set(dir, { value: new Set(entries.map((e) => e.name)), expires });
     for (const e of entries) {

@@ -83,3 +83,17 @@ test('attr cache: a small directory is listed again at the first miss, a big one
   assert.equal(cache.worthRelisting('/small'), false, 'not listed recently: a stat is cheaper');
   assert.equal(cache.worthRelisting('/never-listed'), false);
 });
+
+test('attr cache: a big listing stays fresh for as long as a walk through it takes', () => {
+  let now = 0;
+  const cache = new AttrCache(1000, () => now);
+  const entries = Array.from({ length: 10_000 }, (_, i) => ({ name: `f${i}`, ...file(i) }));
+  cache.setListing('/big', entries);
+  cache.setListing('/small', entries.slice(0, 2));
+  now = 4000;
+  assert.equal(cache.get('/big/f9999')?.size, 9999, '10,000 entries: still fresh 4 s later');
+  assert.equal(cache.knownMissing('/big/nope'), true);
+  assert.equal(cache.get('/small/f1'), undefined, 'a small listing expires with the usual lifetime');
+  now = 7000;
+  assert.equal(cache.get('/big/f0'), undefined, 'and the big one expires too, a walk later');
+});
