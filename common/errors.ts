@@ -21,6 +21,7 @@ export const ERRORS = {
   ENOSYS: { http: 501, errno: 'ENOSYS', message: 'Function not implemented' },
   EOPNOTSUPP: { http: 501, errno: 'EOPNOTSUPP', message: 'Operation not supported' },
   EBADF: { http: 400, errno: 'EBADF', message: 'Bad file descriptor' },
+  BODY_TOO_LARGE: { http: 413, errno: 'EINVAL', message: 'Request body too large' },
   RANGE_NOT_SATISFIABLE: { http: 416, errno: 'EINVAL', message: 'Requested range not satisfiable' },
   UNAUTHORIZED: { http: 401, errno: 'EACCES', message: 'Authentication failed or session expired' },
   RATE_LIMITED: { http: 429, errno: 'EAGAIN', message: 'Too many requests; retry later' },

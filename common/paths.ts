@@ -20,7 +20,11 @@ export function parseRemotePath(raw: string): string[] {
   return segments;
 }
 
-/** Validates already-decoded segments (e.g. from a JSON body) with the same rules. */
+/**
+ * Validates already-decoded segments with the one rule every path obeys, whether it came in a
+ * URL (decoded once) or in a JSON body (taken as is): a name the API accepts anywhere is a name
+ * every route can reach.
+ */
 export function checkSegments(segments: readonly string[]): void {
   let length = 0;
   for (const segment of segments) {
@@ -46,10 +50,6 @@ function decodeSegment(segment: string): string {
   } catch {
     throw new RdriveError('EINVAL', 'Malformed percent-encoding in path');
   }
-  // Decoded once, the name is taken literally ("report%2e.txt" is a fine name). What a second
-  // decode would turn into a traversal or a separator is how payloads hide from naive filters
-  // ("%252e%252e", "%252f"): refused.
-  if (hidesTraversal(decoded)) throw new RdriveError('EINVAL', 'Encoded separator or dot in path');
   return decoded;
 }
 
@@ -66,6 +66,10 @@ function hidesTraversal(name: string): boolean {
 
 function checkName(name: string): void {
   if (name === '') throw new RdriveError('EINVAL', 'Empty path segment');
+  // A name is taken literally ("report%2e.txt" is a fine name). One that a further decode would
+  // turn into a traversal or a separator is how payloads hide from naive filters ("%2e%2e%2f"
+  // in JSON, "%252e%252e" in a URL): refused, in every route alike.
+  if (hidesTraversal(name)) throw new RdriveError('EINVAL', 'Encoded separator or dot in a file name');
   if (name === '.' || name === '..') throw new RdriveError('EINVAL', 'Path segments "." and ".." are not allowed');
   if (name.includes('/') || name.includes('\\')) throw new RdriveError('EINVAL', 'Separator inside a file name');
   // eslint-disable-next-line no-control-regex

@@ -1,4 +1,4 @@
-import type { Request } from 'express';
+import express, { type Request, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { Attr } from '../../common/api.js';
 import { RdriveError } from '../../common/errors.js';
@@ -49,6 +49,45 @@ export function pathAfter(req: Request, resource: string): string[] {
   const prefix = `/${resource}`;
   if (!raw.startsWith(prefix)) throw new RdriveError('EINVAL', 'Bad request path');
   return parseRemotePath(raw.slice(prefix.length));
+}
+
+/**
+ * pathAfter() for a route that names one entry (a file, a link, its attributes). A path ending
+ * in "/" names a directory, as in POSIX: a file or a link there is ENOTDIR / ELOOP, not itself.
+ */
+export async function entryPath(ctx: ServerContext, req: Request, resource: string): Promise<string[]> {
+  const segments = pathAfter(req, resource);
+  if (segments.length > 0 && (req.url.split('?')[0] ?? '').endsWith('/')) {
+    const attr = await ctx.backend.stat(userOf(req), segments);
+    if (attr.type === 'symlink') throw new RdriveError('ELOOP', 'A path ending in "/" runs through the link; the server never follows links');
+    if (attr.type !== 'dir') throw new RdriveError('ENOTDIR', 'A path ending in "/" names a directory');
+  }
+  return segments;
+}
+
+/** Latest time a file may carry: ext4's last second (2446-05-10), where most disks stop. */
+export const MAX_TIME_MS = 15_032_385_535_999;
+
+/** A time in ms since the epoch from a request; EINVAL outside [0, MAX_TIME_MS] (never stored clamped). */
+export function checkTime(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_TIME_MS) {
+    throw new RdriveError('EINVAL', `${name} must be milliseconds since 1970 up to ${MAX_TIME_MS} (year 2446)`);
+  }
+  return value;
+}
+
+/**
+ * A JSON body parser whose failures are ours: EINVAL for bad JSON, BODY_TOO_LARGE (413) past
+ * `limit`.
+ */
+export function jsonBody(limit: string): RequestHandler {
+  const parse = express.json({ limit });
+  return (req, res, next) => parse(req, res, (err?: unknown) => {
+    const type = (err as { type?: unknown } | undefined)?.type;
+    if (type === 'entity.too.large') next(new RdriveError('BODY_TOO_LARGE', `Request body too large: JSON bodies are limited to ${limit}`));
+    else if (type === 'entity.parse.failed') next(new RdriveError('EINVAL', 'Request body is not valid JSON'));
+    else next(err);
+  });
 }
 
 /**

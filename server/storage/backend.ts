@@ -33,7 +33,7 @@ export interface WriteOptions extends WriteLimits, Durability {
    * True once the client has gone (connection closed, request aborted): checked just before
    * the new content replaces the old, so an upload the client was told failed never lands.
    */
-  isAborted?: () => boolean;
+  isAborted?: () => boolean | Promise<boolean>;
 }
 
 /**
@@ -57,7 +57,7 @@ export interface StorageBackend {
     rangeFor?: (size: number) => ByteRange | undefined,
   ): Promise<{ content: Readable | Buffer; attr: Attr; range: ByteRange | undefined }>;
   writeAtomic(user: string, segments: string[], body: Readable, options: WriteOptions): Promise<Attr>;
-  patchAtomic(user: string, segments: string[], body: Readable, options: WriteLimits & Durability & { size?: number; offset?: number; extents: boolean; mtime?: number; isAborted?: () => boolean }): Promise<Attr>;
+  patchAtomic(user: string, segments: string[], body: Readable, options: WriteLimits & Durability & { size?: number; offset?: number; extents: boolean; mtime?: number; isAborted?: () => boolean | Promise<boolean> }): Promise<Attr>;
   /** Resolves once every change acknowledged before the call is on stable storage. */
   sync(): Promise<void>;
   /** Commits what is pending (server shutdown). */

@@ -197,7 +197,7 @@ export class LocalDiskBackend implements StorageBackend {
           // The data must be stable before the rename publishes it, or a machine crash could
           // leave the new name on an empty file.
           if (options.durable === true) await fh.sync();
-          checkNotAborted(options.isAborted);
+          await checkNotAborted(options.isAborted);
           if (options.exclusive === true) {
             await link(at(dir, temp), at(dir, name));
             await unlink(at(dir, temp));
@@ -218,7 +218,7 @@ export class LocalDiskBackend implements StorageBackend {
     user: string,
     segments: string[],
     body: Readable,
-    options: WriteLimits & Durability & { size?: number; offset?: number; extents: boolean; mtime?: number; isAborted?: () => boolean },
+    options: WriteLimits & Durability & { size?: number; offset?: number; extents: boolean; mtime?: number; isAborted?: () => boolean | Promise<boolean> },
   ): Promise<Attr> {
     return guard(async () => {
       if (segments.length === 0) throw new RdriveError('EISDIR');
@@ -247,7 +247,7 @@ export class LocalDiskBackend implements StorageBackend {
             if (options.size !== undefined) await out.truncate(options.size);
             if (options.mtime !== undefined) await out.utimes(new Date(), utime(options.mtime));
             if (options.durable === true) await out.sync();
-            checkNotAborted(options.isAborted);
+            await checkNotAborted(options.isAborted);
             await rename(at(dir, temp), at(dir, name));
             const st = await out.stat();
             await out.close();
@@ -459,8 +459,8 @@ async function removeTree(dirFd: number, name: string): Promise<void> {
   await rmdir(at(dirFd, name));
 }
 
-function checkNotAborted(isAborted: (() => boolean) | undefined): void {
-  if (isAborted?.() === true) {
+async function checkNotAborted(isAborted: (() => boolean | Promise<boolean>) | undefined): Promise<void> {
+  if (isAborted !== undefined && (await isAborted())) {
     throw new RdriveError('ETIMEDOUT', 'The client closed the connection before the upload completed; nothing was saved');
   }
 }

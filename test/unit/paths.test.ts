@@ -52,6 +52,11 @@ test('splitPlainPath applies the same rules to JSON paths', () => {
   assert.deepEqual(splitPlainPath('/a/b'), ['a', 'b']);
   assert.throws(() => splitPlainPath('a/../b'), RdriveError);
   assert.throws(() => splitPlainPath('a\\b'), RdriveError);
+  // What a URL could only carry double-encoded, a JSON path cannot carry encoded once (issue 10 item 4).
+  for (const path of ['%2e%2e%2fbob%2fx', '%2e%2e', '%2E', 'a/x%2fy', 'x%5cy', 'x%00y']) {
+    assert.throws(() => splitPlainPath(path), (err: unknown) => err instanceof RdriveError && err.code === 'EINVAL', path);
+  }
+  assert.deepEqual(splitPlainPath('report%2eold.txt/100%'), ['report%2eold.txt', '100%']);
 });
 
 test('isPathInside compares normalised absolute paths', () => {

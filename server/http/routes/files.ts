@@ -4,20 +4,20 @@ import { pipeline } from 'node:stream/promises';
 import { EXTENTS_CONTENT_TYPE, type Attr, HEADER_ATIME, HEADER_CTIME, HEADER_MODE, HEADER_MTIME, HEADER_SIZE, HEADER_SYNC } from '../../../common/api.js';
 import { PREVIEW_BYTES } from '../../../common/config.js';
 import { RdriveError } from '../../../common/errors.js';
-import { limitedWrite, pathAfter, queryNumber, userOf, type ServerContext } from '../context.js';
+import { checkTime, entryPath, limitedWrite, queryNumber, userOf, type ServerContext } from '../context.js';
 
 /** Reading, writing and removing files: GET/PUT/PATCH/DELETE /files/<path>, GET /preview/<path>. */
 export function fileRoutes(ctx: ServerContext): Router {
   const router = Router();
-  router.get(/^\/files(\/.*)?$/, (req, res) => readFile(ctx, req, res));
-  router.get(/^\/preview(\/.*)?$/, async (req, res) => {
-    const { content } = await ctx.backend.openRead(userOf(req), pathAfter(req, 'preview'), (size) => (size === 0 ? undefined : { start: 0, end: Math.min(size, PREVIEW_BYTES) - 1 }));
+  router.get(/^\/files(?:\/.*)?$/, (req, res) => readFile(ctx, req, res));
+  router.get(/^\/preview(?:\/.*)?$/, async (req, res) => {
+    const { content } = await ctx.backend.openRead(userOf(req), await entryPath(ctx, req, 'preview'), (size) => (size === 0 ? undefined : { start: 0, end: Math.min(size, PREVIEW_BYTES) - 1 }));
     res.setHeader('content-type', 'application/octet-stream');
     await send(res, content);
   });
-  router.put(/^\/files(\/.*)?$/, async (req, res) => {
+  router.put(/^\/files(?:\/.*)?$/, async (req, res) => {
     const user = userOf(req);
-    const segments = pathAfter(req, 'files');
+    const segments = await entryPath(ctx, req, 'files');
     // The old size only matters for a quota.
     const oldSize = ctx.config.quota > 0 ? await ctx.backend.stat(user, segments).then((a) => a.size, () => 0) : 0;
     const options = {
@@ -30,9 +30,9 @@ export function fileRoutes(ctx: ServerContext): Router {
     const attr = await limitedWrite(ctx, user, oldSize, announcedLength(req), (limits) => ctx.backend.writeAtomic(user, segments, req, { ...limits, ...options }));
     res.status(200).json(attr);
   });
-  router.patch(/^\/files(\/.*)?$/, async (req, res) => {
+  router.patch(/^\/files(?:\/.*)?$/, async (req, res) => {
     const user = userOf(req);
-    const segments = pathAfter(req, 'files');
+    const segments = await entryPath(ctx, req, 'files');
     const oldSize = (await ctx.backend.stat(user, segments)).size;
     const extents = (req.headers['content-type'] ?? '').startsWith(EXTENTS_CONTENT_TYPE);
     const size = queryNumber(req, 'size');
@@ -54,9 +54,9 @@ export function fileRoutes(ctx: ServerContext): Router {
     await ctx.backend.sync();
     res.status(204).end();
   });
-  router.delete(/^\/files(\/.*)?$/, async (req, res) => {
+  router.delete(/^\/files(?:\/.*)?$/, async (req, res) => {
     const user = userOf(req);
-    const freed = await ctx.backend.unlink(user, pathAfter(req, 'files'));
+    const freed = await ctx.backend.unlink(user, await entryPath(ctx, req, 'files'));
     await ctx.usage.add(user, -freed);
     res.status(204).end();
   });
@@ -65,7 +65,7 @@ export function fileRoutes(ctx: ServerContext): Router {
 
 async function readFile(ctx: ServerContext, req: Request, res: Response): Promise<void> {
   const user = userOf(req);
-  const segments = pathAfter(req, 'files');
+  const segments = await entryPath(ctx, req, 'files');
   // A client holding this version already (its ETag) gets the attributes only: an open() of a
   // cached, unchanged file then moves no content.
   const known = req.headers['if-none-match'];
@@ -113,13 +113,19 @@ export function etagOf(attr: Attr): string {
 
 /**
  * A check for "the client has gone": its connection closed (it gave up, timed out, was cut) or
- * the server already ended its side (it saw the client's end). Whatever the client concluded,
- * it heard no success, so the write must not land.
+ * the server already saw the client's end of it (then Node ends ours). Whatever the client
+ * concluded, it heard no success, so the write must not land. A client that gave up while the
+ * server was paused left its whole request and its FIN in the socket buffer: the FIN is read
+ * only once the body has been, so the check first lets the event loop poll once more.
  */
-function clientWatch(res: Response): () => boolean {
+function clientWatch(res: Response): () => Promise<boolean> {
   let closed = false;
   res.once('close', () => { closed = true; });
-  return () => closed || res.socket === null || res.socket.destroyed || !res.socket.writable;
+  return async () => {
+    await new Promise(setImmediate);
+    await new Promise(setImmediate);
+    return closed || res.socket === null || res.socket.destroyed || !res.socket.writable;
+  };
 }
 
 async function send(res: Response, content: Readable | Buffer): Promise<void> {
@@ -166,7 +172,5 @@ function optionalMode(header: string | string[] | undefined): { mode?: number } 
 
 function optionalMtime(header: string | string[] | undefined): { mtime?: number } {
   if (typeof header !== 'string') return {};
-  const mtime = Number(header);
-  if (!Number.isFinite(mtime)) throw new RdriveError('EINVAL', `${HEADER_MTIME} must be milliseconds since the epoch`);
-  return { mtime };
+  return { mtime: checkTime(header.trim() === '' ? Number.NaN : Number(header), HEADER_MTIME) };
 }

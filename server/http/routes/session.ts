@@ -1,13 +1,13 @@
-import express, { Router } from 'express';
+import { Router } from 'express';
 import type { LoginRequest, LoginResponse } from '../../../common/api.js';
 import { RdriveError } from '../../../common/errors.js';
-import type { ServerContext } from '../context.js';
+import { jsonBody, type ServerContext } from '../context.js';
 import { authenticate, loginLimiters } from '../middleware.js';
 
 /** POST /session (login) and DELETE /session (logout). */
 export function sessionRoutes(ctx: ServerContext): Router {
   const router = Router();
-  router.post('/session', express.json({ limit: '16kb' }), ...loginLimiters(ctx), async (req, res) => {
+  router.post('/session', jsonBody('16kb'), ...loginLimiters(ctx), async (req, res) => {
     const { user, password } = parseLogin(req.body);
     if (!(await ctx.auth.verify(user, password))) {
       await ctx.loginBackoff.failed(user);

@@ -1,21 +1,21 @@
-import express, { Router } from 'express';
+import { Router } from 'express';
 import type { Listing, MkdirRequest, RenameRequest, SetAttrRequest, SymlinkRequest } from '../../../common/api.js';
 import { RdriveError } from '../../../common/errors.js';
 import { splitPlainPath } from '../../../common/paths.js';
 import { checkLinkTarget, encodeLink } from '../../storage/link-file.js';
-import { limitedWrite, pathAfter, userOf, type ServerContext } from '../context.js';
+import { checkTime, entryPath, jsonBody, limitedWrite, pathAfter, userOf, type ServerContext } from '../context.js';
 
-const json = express.json({ limit: '64kb' });
+const json = jsonBody('64kb');
 
 /** Listing, attributes and the namespace: list, stat, statfs, dirs, symlinks, rename, attrs. */
 export function treeRoutes(ctx: ServerContext): Router {
   const router = Router();
-  router.get(/^\/list(\/.*)?$/, async (req, res) => {
+  router.get(/^\/list(?:\/.*)?$/, async (req, res) => {
     const body: Listing = { entries: await ctx.backend.list(userOf(req), pathAfter(req, 'list')) };
     res.json(body);
   });
-  router.get(/^\/stat(\/.*)?$/, async (req, res) => {
-    res.json(await ctx.backend.stat(userOf(req), pathAfter(req, 'stat')));
+  router.get(/^\/stat(?:\/.*)?$/, async (req, res) => {
+    res.json(await ctx.backend.stat(userOf(req), await entryPath(ctx, req, 'stat')));
   });
   router.get('/statfs', async (req, res) => {
     const user = userOf(req);
@@ -28,24 +28,24 @@ export function treeRoutes(ctx: ServerContext): Router {
     }
     res.json(fs);
   });
-  router.post(/^\/dirs(\/.*)?$/, json, async (req, res) => {
+  router.post(/^\/dirs(?:\/.*)?$/, json, async (req, res) => {
     const body = (req.body ?? {}) as MkdirRequest;
     const options: MkdirRequest = {};
     if (typeof body.mode === 'number') options.mode = body.mode & 0o7777;
     if (body.parents === true) options.parents = true;
     res.status(201).json(await ctx.backend.mkdir(userOf(req), pathAfter(req, 'dirs'), options));
   });
-  router.delete(/^\/dirs(\/.*)?$/, async (req, res) => {
+  router.delete(/^\/dirs(?:\/.*)?$/, async (req, res) => {
     const user = userOf(req);
     const recursive = req.query.recursive === '1' || req.query.recursive === 'true';
     await ctx.backend.rmdir(user, pathAfter(req, 'dirs'), { recursive });
     if (recursive) await ctx.usage.invalidate(user);
     res.status(204).end();
   });
-  router.post(/^\/symlinks(\/.*)?$/, json, async (req, res) => {
+  router.post(/^\/symlinks(?:\/.*)?$/, json, async (req, res) => {
     const user = userOf(req);
     const target = checkLinkTarget(((req.body ?? {}) as Partial<SymlinkRequest>).target);
-    const attr = await ctx.backend.symlink(user, pathAfter(req, 'symlinks'), target);
+    const attr = await ctx.backend.symlink(user, await entryPath(ctx, req, 'symlinks'), target);
     // Quotas count what the link holds on disk.
     await ctx.usage.add(user, encodeLink(target).length);
     res.status(201).json(attr);
@@ -62,9 +62,9 @@ export function treeRoutes(ctx: ServerContext): Router {
     await ctx.usage.add(user, -replaced);
     res.json(moved);
   });
-  router.patch(/^\/attrs(\/.*)?$/, json, async (req, res) => {
+  router.patch(/^\/attrs(?:\/.*)?$/, json, async (req, res) => {
     const user = userOf(req);
-    const segments = pathAfter(req, 'attrs');
+    const segments = await entryPath(ctx, req, 'attrs');
     const attrs = parseSetAttr(req.body);
     const before = await ctx.backend.stat(user, segments);
     // Only a growing size needs the limits; a shrink or a chmod is always allowed.
@@ -82,7 +82,7 @@ function parseSetAttr(body: unknown): SetAttrRequest {
     if (value === undefined) continue;
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new RdriveError('EINVAL', `${key} must be a non-negative number`);
     if (key === 'size' && !Number.isSafeInteger(value)) throw new RdriveError('EINVAL', 'size must be a whole number');
-    out[key] = value;
+    out[key] = key === 'mtime' || key === 'atime' ? checkTime(value, key) : value;
   }
   return out;
 }

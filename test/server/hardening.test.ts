@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { access, readFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { request } from 'undici';
+import { RdriveError } from '../../common/errors.js';
+import { ApiClient } from '../../mount/remote/api-client.js';
+import { waitForLog } from '../helpers/logs.js';
+import { rawRequest } from '../helpers/raw-http.js';
+import { startServer, type TestServer } from '../helpers/server-process.js';
+
+/** Issue 10 items 3, 4, 7 and 12: bad input is a clear 4xx, and an abandoned upload never lands. */
+
+let server: TestServer;
+let alice: ApiClient;
+
+before(async () => {
+  server = await startServer();
+  alice = new ApiClient({ server: server.url });
+  await alice.login('alice', 'alice-pass');
+  await alice.upload('a.txt', () => 'alpha');
+  await alice.mkdir('dir');
+});
+
+after(async () => {
+  await alice?.close();
+  await server?.cleanup();
+});
+
+const T = { timeout: 30_000 };
+
+async function rejectsWith(promise: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => err instanceof RdriveError && err.code === code, `expected ${code}`);
+}
+
+function auth(): Record<string, string> {
+  return { authorization: `Bearer ${alice.getToken()!}` };
+}
+
+const serverLog = (): Promise<string> => readFile(join(server.logs, 'server.log'), 'utf8');
+
+test('malformed percent-encoding is 400 EINVAL with one short log line, no stack', T, async () => {
+  for (const path of ['/api/v1/files/%zz', '/api/v1/files/%c0%ae', '/api/v1/files/%E0%A4%A', '/api/v1/list/%zz/', '/api/v1/stat/a%ff']) {
+    const res = await rawRequest(server.url, 'GET', path, auth());
+    assert.equal(res.status, 400, path);
+    assert.equal((JSON.parse(res.body) as { code: string }).code, 'EINVAL', path);
+  }
+  const log = await waitForLog(join(server.logs, 'server.log'), /"route":"\/api\/v1\/stat\/a%ff"/);
+  assert.doesNotMatch(log, /URIError|"stack"|internal error/);
+  const lines = log.split('\n').filter((l) => l.includes('%zz'));
+  assert.ok(lines.every((l) => l.length < 400), 'short lines');
+});
+
+test('one path rule: a JSON path the URL rules would refuse is refused too', T, async () => {
+  for (const to of ['%2e%2e%2fbob%2fx', '%2e%2e', 'x%2fy', 'a/%2E%2E/b', '..', 'a/../b', 'a\\b']) {
+    await rejectsWith(alice.rename('a.txt', to), 'EINVAL');
+  }
+  const names = (await alice.list('/')).entries.map((e) => e.name).sort();
+  assert.deepEqual(names, ['a.txt', 'dir']);
+  // A name with a percent sign that is not an encoded traversal stays fine, and reachable.
+  await alice.rename('a.txt', '100%25 sure');
+  assert.equal((await alice.read('100%25 sure', 0, 10)).toString(), 'alpha');
+  await alice.rename('100%25 sure', 'a.txt');
+});
+
+test('a trailing slash names a directory: ENOTDIR on a file', T, async () => {
+  for (const path of ['/api/v1/files/a.txt/', '/api/v1/stat/a.txt/', '/api/v1/preview/a.txt/', '/api/v1/list/a.txt/']) {
+    const res = await rawRequest(server.url, 'GET', path, auth());
+    assert.equal(res.status, 409, path);
+    assert.equal((JSON.parse(res.body) as { code: string }).code, 'ENOTDIR', path);
+  }
+  const put = await request(`${server.url}/api/v1/files/a.txt/`, { method: 'PUT', headers: auth(), body: 'overwritten' });
+  assert.equal(((await put.body.json()) as { code: string }).code, 'ENOTDIR');
+  const del = await request(`${server.url}/api/v1/files/a.txt/`, { method: 'DELETE', headers: auth() });
+  assert.equal(((await del.body.json()) as { code: string }).code, 'ENOTDIR');
+  assert.equal((await alice.read('a.txt', 0, 100)).toString(), 'alpha');
+  const dirStat = await rawRequest(server.url, 'GET', '/api/v1/stat/dir/', auth());
+  assert.equal(dirStat.status, 200);
+  assert.equal((await rawRequest(server.url, 'GET', '/api/v1/list/dir/', auth())).status, 200);
+});
+
+test('out-of-range times are refused and change nothing', T, async () => {
+  const before = await alice.stat('a.txt');
+  for (const mtime of [1e20, -1, -1e15, 1e16]) await rejectsWith(alice.setAttr('a.txt', { mtime }), 'EINVAL');
+  await rejectsWith(alice.setAttr('a.txt', { atime: 1e20 }), 'EINVAL');
+  const nan = await request(`${server.url}/api/v1/attrs/a.txt`, { method: 'PATCH', headers: { ...auth(), 'content-type': 'application/json' }, body: '{"mtime":"NaN"}' });
+  assert.equal(nan.statusCode, 400);
+  await nan.body.dump();
+  await rejectsWith(alice.upload('a.txt', () => 'changed', { mtime: 1e20 }), 'EINVAL');
+  const header = await request(`${server.url}/api/v1/files/a.txt`, { method: 'PUT', headers: { ...auth(), 'x-rdrive-mtime': 'NaN' }, body: 'changed' });
+  assert.equal(header.statusCode, 400);
+  await header.body.dump();
+  const after = await alice.stat('a.txt');
+  assert.equal(after.mtime, before.mtime);
+  assert.equal((await alice.read('a.txt', 0, 100)).toString(), 'alpha');
+  // The far edges that are valid still work (y2038 and beyond).
+  const far = await alice.setAttr('a.txt', { mtime: 4_294_967_296_000 });
+  assert.equal(Math.round(far.mtime), 4_294_967_296_000);
+});
+
+test('setuid, setgid and sticky bits are kept and reported', T, async () => {
+  assert.equal((await alice.setAttr('a.txt', { mode: 0o4755 })).mode, 0o4755);
+  assert.equal((await alice.stat('a.txt')).mode, 0o4755);
+  assert.equal((await alice.setAttr('a.txt', { mode: 0o2644 })).mode, 0o2644);
+  assert.equal((await alice.setAttr('a.txt', { mode: 0o1621 })).mode, 0o1621);
+  assert.equal((await alice.setAttr('a.txt', { mode: 0o644 })).mode, 0o644);
+  assert.equal((await alice.mkdir('sticky', { mode: 0o1777 })).mode, 0o1777);
+  assert.equal((await alice.upload('suid', () => 'x', { mode: 0o6750 })).mode, 0o6750);
+  assert.equal((await alice.list('/')).entries.find((e) => e.name === 'suid')?.mode, 0o6750);
+});
+
+test('a too-large JSON body is 413, not 400', T, async () => {
+  const big = JSON.stringify({ mtime: 1, pad: 'x'.repeat(10 * 1024 * 1024) });
+  const res = await request(`${server.url}/api/v1/attrs/a.txt`, { method: 'PATCH', headers: { ...auth(), 'content-type': 'application/json' }, body: big });
+  assert.equal(res.statusCode, 413);
+  assert.equal(((await res.body.json()) as { code: string }).code, 'BODY_TOO_LARGE');
+});
+
+/** Sends a whole PUT on its own connection and returns the socket, without waiting for an answer. */
+async function sendPut(path: string, body: string, headers: Record<string, string> = {}): Promise<import('node:net').Socket> {
+  const { hostname, port } = new URL(server.url);
+  const socket = connect(Number(port), hostname);
+  await once(socket, 'connect');
+  const head = [`PUT /api/v1/files/${path} HTTP/1.1`, `Host: ${hostname}:${port}`, `Authorization: Bearer ${alice.getToken()!}`,
+    'Content-Type: application/octet-stream', `Content-Length: ${Buffer.byteLength(body)}`,
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), '', ''].join('\r\n');
+  await new Promise<void>((resolve, reject) => socket.write(head + body, (err) => (err ? reject(err) : resolve())));
+  return socket;
+}
+
+test('an upload whose client gave up while the server was stopped never lands; the retry does', { timeout: 60_000 }, async () => {
+  await alice.upload('kept.txt', () => 'previous content');
+  const body = 'n'.repeat(64 * 1024);
+  server.process.kill('SIGSTOP');
+  try {
+    // The whole request sits in the kernel's buffers; the client then gives up (times out) and closes.
+    const overwrite = await sendPut('kept.txt', body);
+    const created = await sendPut('created.txt', body, { 'If-None-Match': '*' });
+    overwrite.end();
+    created.end();
+    overwrite.destroy();
+    created.destroy();
+  } finally {
+    server.process.kill('SIGCONT');
+  }
+  await waitForLog(join(server.logs, 'server.log'), /"route":"\/api\/v1\/files\/(kept|created)\.txt"/, 2, 15_000);
+  assert.ok(await readFile(join(server.storage, 'alice', 'kept.txt'), 'utf8') === 'previous content', 'an overwrite keeps the previous content' + server.stderr());
+  await assert.rejects(access(join(server.storage, 'alice', 'created.txt')), 'a new file stays absent');
+  assert.equal((await alice.read('kept.txt', 0, 100)).toString(), 'previous content');
+  // The client's retry is answered as if the first attempt never happened.
+  assert.equal((await alice.upload('created.txt', () => body, { exclusive: true })).size, body.length);
+  assert.equal((await alice.upload('kept.txt', () => body)).size, body.length);
+  assert.ok(await readFile(join(server.storage, 'alice', 'kept.txt'), 'utf8') === body, 'the retried overwrite lands');
+  assert.doesNotMatch(await serverLog(), /internal error/);
+});
