@@ -17,7 +17,9 @@ export async function symlink(state: MountState, target: string, path: string): 
 }
 
 export async function readlink(state: MountState, path: string): Promise<string> {
-  const attr = await state.attr(path);
+  let attr = await state.attr(path);
+  // Attributes recorded from a call that does not carry the target (e.g. a rename's answer).
+  if (attr.type === 'symlink' && attr.target === undefined) attr = await state.fetchAttr(path);
   if (attr.type !== 'symlink' || attr.target === undefined) throw new RdriveError('EINVAL', 'Not a symbolic link');
   return attr.target;
 }
