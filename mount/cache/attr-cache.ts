@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { Attr } from '../../common/api.js';
 
 const RELIST_WINDOW_MS = 30_000;
@@ -11,6 +12,14 @@ const ENTRIES_PER_STAT = 40;
  */
 const WALK_MS_PER_ENTRY = 0.5;
 
+/**
+ * Memory bounds: a walk over a huge tree (find, du, a backup) must not grow the daemon without
+ * limit. Least recently used entries go first; a listing counts one per name it holds.
+ */
+const MAX_ATTRS = 250_000;
+const MAX_LISTED_NAMES = 500_000;
+const MAX_DIRS = 20_000;
+
 interface Timed<T> {
   value: T;
   expires: number;
@@ -22,10 +31,13 @@ interface Timed<T> {
  * Our own mutations update the entries directly.
  */
 export class AttrCache {
-  private readonly attrs = new Map<string, Timed<Attr>>();
-  private readonly listings = new Map<string, Timed<Set<string>>>();
+  private readonly attrs = new LRUCache<string, Timed<Attr>>({ max: MAX_ATTRS });
+  private readonly listings = new LRUCache<string, Timed<Set<string>>>({
+    maxSize: MAX_LISTED_NAMES,
+    sizeCalculation: (listing) => listing.value.size + 1,
+  });
   /** Directories listed recently with their size: worth listing again rather than stat-ing each name. */
-  private readonly recentlyListed = new Map<string, { size: number; at: number; misses: number }>();
+  private readonly recentlyListed = new LRUCache<string, { size: number; at: number; misses: number }>({ max: MAX_DIRS });
 
   constructor(private readonly ttlMs: number, private readonly now: () => number = Date.now) {}
 
@@ -113,11 +125,11 @@ export class AttrCache {
 
   private dropTree(path: string): void {
     const prefix = `${path}/`;
-    for (const key of this.attrs.keys()) if (key.startsWith(prefix)) this.attrs.delete(key);
-    for (const key of this.listings.keys()) if (key === path || key.startsWith(prefix)) this.listings.delete(key);
+    for (const key of [...this.attrs.keys()]) if (key.startsWith(prefix)) this.attrs.delete(key);
+    for (const key of [...this.listings.keys()]) if (key === path || key.startsWith(prefix)) this.listings.delete(key);
   }
 
-  private fresh<T>(map: Map<string, Timed<T>>, key: string): T | undefined {
+  private fresh<T extends object>(map: LRUCache<string, Timed<T>>, key: string): T | undefined {
     const entry = map.get(key);
     if (entry === undefined) return undefined;
     if (entry.expires <= this.now()) {

@@ -97,3 +97,13 @@ test('attr cache: a big listing stays fresh for as long as a walk through it tak
   now = 7000;
   assert.equal(cache.get('/big/f0'), undefined, 'and the big one expires too, a walk later');
 });
+
+test('attr cache: a walk over a huge tree keeps memory bounded (least recently used go first)', () => {
+  const cache = new AttrCache(60_000);
+  for (let d = 0; d < 300; d++) {
+    cache.setListing(`/t/d${d}`, Array.from({ length: 1000 }, (_, i) => ({ name: `f${i}`, ...file(i) })));
+  }
+  assert.equal(cache.get('/t/d0/f0'), undefined, 'the oldest entries were dropped');
+  assert.equal(cache.knownMissing('/t/d299/zz'), true, 'the newest listing answers lookups');
+  assert.equal(cache.get('/t/d299/f999')?.size, 999, 'the newest are kept');
+});
