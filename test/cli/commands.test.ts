@@ -4,12 +4,11 @@ import { once } from 'node:events';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { ok } from '../helpers/mount-process.js';
 import { CLIENT_BIN, startServer, type TestServer } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor, waitUntilIdle } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 let server: TestServer;
@@ -17,7 +16,7 @@ let tmp: { path: string; remove: () => Promise<void> };
 const T = { timeout: 90_000 };
 
 before(async () => {
-  server = await startServer({ args: ['--idle-timeout', '3'] });
+  server = await startServer({ args: ['--idle-timeout', '5'] });
   tmp = await makeTempDir('rdrive-cli-');
 });
 
@@ -85,6 +84,8 @@ test('preview shows text as is and binary as a hex dump, at most 1024 bytes', T,
 });
 
 test('mkdir -p, mv, rm and rm -r, df', T, async () => {
+  await writeFile(join(tmp.path, 'moved.txt'), 'to be moved');
+  await okCli(['put', join(tmp.path, 'moved.txt'), 'long.txt']);
   await okCli(['mkdir', '-p', 'x/y/z']);
   await okCli(['mkdir', '-p', 'x/y/z']);
   const exists = await rdrive(['mkdir', 'x']);
@@ -127,23 +128,40 @@ test('a 300 MiB put and get stream with flat memory', { timeout: 180_000 }, asyn
 test('an interrupted get leaves no file under the final name and no part file', T, async () => {
   const dest = join(tmp.path, 'interrupted');
   await ok(`mkdir -p ${dest}`);
-  const child = spawn(process.execPath, [CLIENT_BIN, 'get', 'big.bin', join(dest, 'big.bin'), '--quiet'], {
+  // Its own file, sparse and big enough that the download is still running when the server is
+  // paused below (a paused server sends nothing more, so the get cannot finish under the test).
+  await ok(`truncate -s 300M ${join(server.storage, 'alice', 'interrupted.bin')}`);
+  const child = spawn(process.execPath, [CLIENT_BIN, 'get', 'interrupted.bin', join(dest, 'interrupted.bin'), '--quiet'], {
     env: { ...process.env, RDRIVE_SERVER: server.url, RDRIVE_USER: 'alice', RDRIVE_PASSWORD: 'alice-pass', RDRIVE_SESSION_FILE: join(tmp.path, 'none.json') },
     stdio: 'ignore',
   });
-  await waitFor(() => readdir(dest), (names) => names.length > 0, 2_000, 10);
-  child.kill('SIGINT');
-  await once(child, 'exit');
-  assert.deepEqual(await readdir(dest), []);
+  const exited = once(child, 'exit');
+  try {
+    const seen = await waitFor(() => readdir(dest), (names) => names.length > 0, 20_000, 10);
+    server.process.kill('SIGSTOP');
+    const midway = await readdir(dest);
+    assert.equal(seen.length > 0 && !midway.includes('interrupted.bin') && child.exitCode === null, true,
+      `the get must be midway at SIGINT: saw ${JSON.stringify(midway)}, exit ${String(child.exitCode)}`);
+    child.kill('SIGINT');
+    const [code, signal] = await exited;
+    assert.ok(code !== 0 || signal !== null, 'the interrupted get does not report success');
+    assert.deepEqual(await readdir(dest), []);
+  } finally {
+    server.process.kill('SIGCONT');
+    child.kill('SIGKILL');
+  }
 });
 
 test('login keeps a 0600 session file that later commands use; expiry says what to do', T, async () => {
   const session = join(tmp.path, 'session.json');
+  await writeFile(join(tmp.path, 'session-proof.txt'), 'x');
+  await okCli(['put', join(tmp.path, 'session-proof.txt'), 'session-proof.txt']);
   await okCli(['login'], { RDRIVE_SESSION_FILE: session });
   assert.equal((await stat(session)).mode & 0o777, 0o600);
   assert.doesNotMatch(await readFile(session, 'utf8'), /alice-pass/);
-  assert.match(await okCli(['ls'], { RDRIVE_SESSION_FILE: session, RDRIVE_PASSWORD: '' }), /hello.txt/);
-  await sleep(3500);
+  assert.match(await okCli(['ls'], { RDRIVE_SESSION_FILE: session, RDRIVE_PASSWORD: '' }), /session-proof.txt/);
+  // The session's last use was that ls (--idle-timeout 5).
+  await waitUntilIdle(Date.now(), 5_000);
   const expired = await rdrive(['ls'], { RDRIVE_SESSION_FILE: session, RDRIVE_PASSWORD: '' });
   assert.equal(expired.code, 5);
   assert.match(expired.stderr, /Session expired: run "rdrive login"/);

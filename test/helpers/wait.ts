@@ -12,3 +12,12 @@ export async function waitFor<T>(read: () => T | Promise<T>, done: (value: T) =>
     await sleep(intervalMs);
   }
 }
+
+/**
+ * Waits until a session last used at `lastUseMs` (taken after that request answered) has been
+ * idle for `idleMs`: the server's rule is exactly that, so from then on the session is expired
+ * whatever its sweep timer does. The clock is the condition here, not a guess at a delay.
+ */
+export async function waitUntilIdle(lastUseMs: number, idleMs: number): Promise<void> {
+  await waitFor(() => Date.now(), (now) => now >= lastUseMs + idleMs + 1, idleMs + 5_000, 50);
+}

@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { access, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import { ok, sh, startMount } from '../helpers/mount-process.js';
 import { waitForLog } from '../helpers/logs.js';
 import { startServer, type TestServer } from '../helpers/server-process.js';
+import { waitFor, waitUntilIdle } from '../helpers/wait.js';
 
 let server: TestServer;
 const T = { timeout: 90_000 };
@@ -42,22 +45,28 @@ test('an unchanged file is read again from the page cache; a changed one of the 
   const b = await startMount(server.url, 'alice', 'alice-pass');
   const serverLog = join(server.logs, 'server.log');
   const getLine = /"method":"GET","route":"\/api\/v1\/files\/cached\.bin"/g;
-  /** GET lines for the file once at least `atLeast` are logged, and a moment more for stragglers. */
-  const gets = async (atLeast: number): Promise<number> => {
-    await waitForLog(serverLog, getLine, atLeast);
-    await sleep(300);
-    return (await readFile(serverLog, 'utf8')).match(getLine)?.length ?? 0;
+  let barriers = 0;
+  /**
+   * GET lines for the file, counted once a later request is logged: a stat of a fresh name made
+   * after the reads finished, so every GET of those reads is in the log by then.
+   */
+  const gets = async (): Promise<number> => {
+    const marker = `barrier-${++barriers}`;
+    await sh(`stat ${b.path}/${marker}`);
+    const log = await waitForLog(serverLog, new RegExp(`"route":"/api/v1/stat/${marker}"`));
+    return log.match(getLine)?.length ?? 0;
   };
   try {
     const first = randomBytes(4 * 1024 * 1024);
     await writeFile(join(a.path, 'cached.bin'), first);
     assert.deepEqual(await readFile(join(b.path, 'cached.bin')), first);
-    const afterFirst = await gets(2);
+    const afterFirst = await gets();
     assert.ok(afterFirst >= 2, `a cold 4 MiB read takes several requests (${afterFirst})`);
     assert.deepEqual(await readFile(join(b.path, 'cached.bin')), first);
-    assert.equal(await gets(afterFirst + 1) - afterFirst, 1, 'only the open()\'s check went to the server');
+    assert.equal(await gets() - afterFirst, 1, 'only the open()\'s check went to the server');
     const second = randomBytes(first.length);
-    await sleep(20);
+    const firstWritten = Date.now();
+    await waitFor(() => Date.now(), (now) => now > firstWritten + 1, 1_000, 2);
     await writeFile(join(a.path, 'cached.bin'), second);
     assert.deepEqual(await readFile(join(b.path, 'cached.bin')), second, 'same size, new mtime: the cache is dropped');
   } finally {
@@ -88,7 +97,7 @@ test('an idle session expires and the daemon logs in again by itself', T, async 
   const m = await startMount(server.url, 'alice', 'alice-pass', ['--attr-timeout', '0']);
   try {
     await ok(`echo one > ${m.path}/idle.txt`);
-    await sleep(3000);
+    await waitUntilIdle(Date.now(), 2_000);
     await ok(`echo two >> ${m.path}/idle.txt`);
     assert.equal(await readFile(join(m.path, 'idle.txt'), 'utf8'), 'one\ntwo\n');
     const RELOGIN = /session expired; logging in again/;
@@ -102,8 +111,14 @@ test('an idle session expires and the daemon logs in again by itself', T, async 
     await writeFile(join(server.storage, 'alice', 'held.bin'), data);
     // Counted from here: a slow machine may also let the session lapse between the steps above.
     const before = relogins(await readFile(m.logFile, 'utf8'));
-    const script = `import sys, time\nf = open(sys.argv[1], 'rb')\na = f.read(3 * 1024 * 1024)\ntime.sleep(3)\nsys.stdout.buffer.write(a + f.read())`;
-    const held = await sh(`python3 -c "${script.replace(/"/g, '\\"')}" ${m.path}/held.bin | cmp - ${join(server.storage, 'alice', 'held.bin')}`);
+    // The reader reads 3 MiB, tells us, and reads the rest once the session has expired.
+    const go = join(server.dir, 'held-go');
+    const script = `import os, sys, time\nf = open(sys.argv[1], 'rb')\na = f.read(3 * 1024 * 1024)\nopen(sys.argv[2] + '.read', 'w').close()\nwhile not os.path.exists(sys.argv[2]): time.sleep(0.05)\nsys.stdout.buffer.write(a + f.read())`;
+    const heldRun = sh(`python3 -c "${script.replace(/"/g, '\\"')}" ${m.path}/held.bin ${go} | cmp - ${join(server.storage, 'alice', 'held.bin')}`);
+    await waitFor(() => access(`${go}.read`).then(() => true, () => false), (seen) => seen, 30_000);
+    await waitUntilIdle(Date.now(), 2_000);
+    await writeFile(go, '');
+    const held = await heldRun;
     assert.equal(held.code, 0, held.stderr);
     const after = relogins(await waitForLog(m.logFile, RELOGIN, before + 1));
     assert.ok(after > before, `the held file's expiry was met by a new login (${before} before, ${after} after)`);
@@ -112,10 +127,22 @@ test('an idle session expires and the daemon logs in again by itself', T, async 
   }
 });
 
-test('data written just before SIGTERM is uploaded before the unmount', T, async () => {
+test('data written to a file still open at SIGTERM is uploaded before the unmount', T, async () => {
   const m = await startMount(server.url, 'alice', 'alice-pass');
-  await ok(`mkdir -p ${m.path}/late`);
-  await writeFile(join(m.path, 'late', 'f.txt'), 'last words');
-  await m.cleanup();
-  assert.equal(await readFile(join(server.storage, 'alice', 'late', 'f.txt'), 'utf8'), 'last words');
+  // A process holds the file open across the unmount: its close never comes, so only the
+  // unmount-time upload can bring the bytes to the server.
+  // (Python, not a shell redirect: a shell dup()s the descriptor and closes the copy, a flush.)
+  const script = "import os, sys, time\nfd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)\nos.write(fd, b'last words')\nprint('ready', flush=True)\ntime.sleep(60)";
+  const holder = spawn('python3', ['-c', script, join(m.path, 'held-open.txt')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const [ready] = await Promise.race([once(createInterface({ input: holder.stdout! }), 'line'), once(holder, 'exit')]);
+    assert.equal(ready, 'ready', 'the holder wrote the file and keeps it open');
+    const stored = join(server.storage, 'alice', 'held-open.txt');
+    assert.notEqual(await readFile(stored, 'utf8').catch(() => ''), 'last words', 'nothing was uploaded while the file is open');
+    await m.unmount();
+    assert.equal(await readFile(stored, 'utf8'), 'last words');
+  } finally {
+    holder.kill('SIGKILL');
+    await m.cleanup();
+  }
 });

@@ -6,6 +6,7 @@ import { request } from 'undici';
 import { EXTENTS_CONTENT_TYPE, encodeExtentHeader } from '../../common/api.js';
 import { RdriveError } from '../../common/errors.js';
 import { ApiClient } from '../../mount/remote/api-client.js';
+import { waitForLog } from '../helpers/logs.js';
 import { rawRequest } from '../helpers/raw-http.js';
 import { startServer, type TestServer } from '../helpers/server-process.js';
 
@@ -184,8 +185,7 @@ test('symlinks planted in storage that lead outside are refused with ELOOP, neve
 test('statfs reports space; logs hold requests but never passwords or tokens', T, async () => {
   const fs = await alice.statfs();
   assert.ok(fs.total > 0 && fs.free > 0 && fs.free <= fs.total);
-  await new Promise((r) => setTimeout(r, 300));
-  const log = await readFile(join(server.logs, 'server.log'), 'utf8');
+  const log = await waitForLog(join(server.logs, 'server.log'), /"route":"\/api\/v1\/statfs"/);
   assert.match(log, /"route":"\/api\/v1\/list\/"/);
   assert.match(log, /"msg":"login"/);
   assert.doesNotMatch(log, /alice-pass|bob-pass/);

@@ -7,7 +7,8 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { ApiClient } from '../../mount/remote/api-client.js';
-import { startServer } from '../helpers/server-process.js';
+import { TEMP_PREFIX } from '../../server/storage/confine.js';
+import { startServer, strayTempFiles } from '../helpers/server-process.js';
 import { waitFor } from '../helpers/wait.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -26,6 +27,10 @@ function slowBody(total: number, fill: number, delayMs: number): Readable {
   });
 }
 
+async function tempFiles(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((name) => name.startsWith(TEMP_PREFIX));
+}
+
 function vmHwmKb(pid: number): Promise<number> {
   return readFile(`/proc/${pid}/status`, 'utf8').then((s) => Number(/VmHWM:\s+(\d+)/.exec(s)?.[1] ?? 0));
 }
@@ -37,7 +42,9 @@ test('SIGKILL during a large upload leaves the old content and no visible temp f
     await client.login('alice', 'alice-pass');
     await client.upload('doc.bin', () => Buffer.alloc(4 * MiB, 0x41));
     const upload = client.upload('doc.bin', () => slowBody(200 * MiB, 0x42, 5)).catch((err: unknown) => err);
-    await sleep(600);
+    // Killed only once the upload is under way: its temp file is on the server's disk.
+    const temps = await waitFor(() => tempFiles(join(server.storage, 'alice')), (found) => found.length > 0, 20_000, 20);
+    assert.equal(temps.length, 1, 'the upload was in flight at the kill');
     await server.stop('SIGKILL');
     assert.ok((await upload) instanceof Error, 'the interrupted upload reports an error');
     await server.restart();
@@ -67,7 +74,7 @@ test('a client that aborts mid-upload leaves the old content', { timeout: 60_000
       },
     });
     await assert.rejects(client.upload('keep.txt', () => failing));
-    await sleep(200);
+    assert.deepEqual(await strayTempFiles(join(server.storage, 'alice')), [], 'the server dropped the cut upload\'s temp file');
     assert.equal((await client.read('keep.txt', 0, 100)).toString(), 'original');
     assert.deepEqual(await readdir(join(server.storage, 'alice')), ['keep.txt']);
   } finally {

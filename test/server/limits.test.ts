@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { request } from 'undici';
 import { RdriveError } from '../../common/errors.js';
 import { ApiClient } from '../../mount/remote/api-client.js';
+import { waitForLog } from '../helpers/logs.js';
 import { startServer } from '../helpers/server-process.js';
+import { waitFor, waitUntilIdle } from '../helpers/wait.js';
 
 const T = { timeout: 60_000 };
 
@@ -25,8 +27,9 @@ test('max clients: a login over the limit is 503 with Retry-After; an expired sl
     assert.equal(third.status, 503);
     assert.equal(third.code, 'TOO_MANY_CLIENTS');
     assert.ok(Number(third.retryAfter) >= 1);
-    await sleep(1200);
-    assert.equal((await login(server.url, 'alice', 'alice-pass')).status, 201, 'idle sessions expired and freed their slots');
+    // A refused login takes no slot, so asking again until one frees is a fair wait.
+    const later = await waitFor(() => login(server.url, 'alice', 'alice-pass'), (r) => r.status === 201, 10_000, 250);
+    assert.equal(later.status, 201, 'idle sessions expired and freed their slots');
   } finally {
     await server.cleanup();
   }
@@ -38,7 +41,7 @@ test('idle sessions expire; a client with credentials logs in again by itself', 
   try {
     const { token } = await client.login('alice', 'alice-pass');
     await client.upload('f.txt', () => 'x');
-    await sleep(800);
+    await waitUntilIdle(Date.now(), 500);
     const stale = await request(`${server.url}/api/v1/stat/f.txt`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(stale.statusCode, 401);
     await stale.body.dump();
@@ -67,7 +70,7 @@ test('failed logins are throttled per address and per user name', T, async () =>
   }
 });
 
-test('requests per user are rate limited and in-flight bounded', T, async () => {
+test('requests per user are rate limited; the log never holds the password', T, async () => {
   const server = await startServer({ args: ['--requests-per-minute', '5'] });
   const client = new ApiClient({ server: server.url, maxRetryAfterSeconds: 0 });
   try {
@@ -75,10 +78,51 @@ test('requests per user are rate limited and in-flight bounded', T, async () => 
     const results = await Promise.allSettled(Array.from({ length: 8 }, () => client.stat('/')));
     const limited = results.filter((r) => r.status === 'rejected' && r.reason instanceof RdriveError && r.reason.code === 'RATE_LIMITED');
     assert.ok(limited.length >= 3, `expected some 429s, got ${limited.length}`);
-    const log = server.stderr();
-    assert.doesNotMatch(log, /alice-pass/);
+    // The server logs to its file, not stderr: read the file once it holds the login.
+    const log = await waitForLog(join(server.logs, 'server.log'), /"msg":"login"/);
+    assert.match(log, /"user":"alice"/);
+    assert.doesNotMatch(log + server.stderr(), /alice-pass/);
   } finally {
     await client.close();
+    await server.cleanup();
+  }
+});
+
+/** A PUT whose body is held back until `release()`: it stays in flight on the server. */
+function heldUpload(url: string, token: string, name: string): { release: () => void; done: Promise<number> } {
+  let release = (): void => undefined;
+  const gate = new Promise<void>((resolve) => { release = resolve; });
+  const body = Readable.from((async function* () {
+    yield Buffer.from('first half ');
+    await gate;
+    yield Buffer.from('second half');
+  })());
+  const done = request(`${url}/api/v1/files/${name}`, { method: 'PUT', body, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' } })
+    .then(async (res) => { await res.body.dump(); return res.statusCode; });
+  return { release, done };
+}
+
+test('--max-in-flight bounds one user\'s requests in flight; others and later requests pass', T, async () => {
+  const server = await startServer({ args: ['--max-in-flight', '2'] });
+  const alice = new ApiClient({ server: server.url, maxRetryAfterSeconds: 0 });
+  const bob = new ApiClient({ server: server.url, maxRetryAfterSeconds: 0 });
+  const held: Array<ReturnType<typeof heldUpload>> = [];
+  try {
+    const { token } = await alice.login('alice', 'alice-pass');
+    await bob.login('bob', 'bob-pass');
+    held.push(heldUpload(server.url, token, 'one.txt'), heldUpload(server.url, token, 'two.txt'));
+    // Both uploads have reached the server once it starts refusing: wait on that, not on time.
+    const refused = await waitFor(() => alice.stat('/').then(() => undefined, (err: unknown) => err), (err) => err !== undefined, 10_000, 50);
+    assert.ok(refused instanceof RdriveError && refused.code === 'RATE_LIMITED', `a third request is refused: ${String(refused)}`);
+    assert.match(refused.message, /in flight/);
+    assert.equal((await bob.stat('/')).type, 'dir', 'another user is not limited by alice\'s requests');
+    for (const h of held) h.release();
+    assert.deepEqual(await Promise.all(held.map((h) => h.done)), [200, 200]);
+    assert.equal((await alice.stat('/')).type, 'dir', 'the slots are free again');
+  } finally {
+    for (const h of held) h.release();
+    await alice.close();
+    await bob.close();
     await server.cleanup();
   }
 });
