@@ -39,7 +39,13 @@ export class Authenticator {
   async verify(user: string, password: string): Promise<boolean> {
     // A stat per login (rare, and each costs a scrypt anyway) picks up `user add` at once.
     const stamp = await this.stamp();
-    if (stamp !== this.loadedStamp) await this.load(stamp).catch(() => undefined);
+    if (stamp !== this.loadedStamp) {
+      await this.load(stamp).catch((err: unknown) => {
+        // Keep serving the users last read well; say why the edit was not taken.
+        this.loadedStamp = stamp;
+        this.log.error({ reason: (err as Error).message }, 'users file changed but cannot be used; keeping the previous users');
+      });
+    }
     const record = this.users.get(user);
     if (record === undefined) {
       this.dummyHash ??= hashPassword('not-a-password', DEFAULT_SCRYPT);

@@ -17,19 +17,51 @@ export function validateUserName(name: string): void {
   }
 }
 
-export function parseUsers(text: string): Map<string, UserRecord> {
+/**
+ * Parses the users file strictly: every line is blank, a `#` comment or `name:secret` with a
+ * valid name, a secret without control characters and, for `scrypt$…`, a well-formed hash. A
+ * file that is anything else (garbage, binary data, a name like `../evil`, a broken hash, a name
+ * twice) is refused whole, naming the file and line, so a server never starts on a file it only
+ * half understands.
+ */
+export function parseUsers(text: string, file = 'users file'): Map<string, UserRecord> {
   const users = new Map<string, UserRecord>();
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
+  text.split('\n').forEach((raw, index) => {
+    const fail = (why: string): never => {
+      throw new RdriveError('EINVAL', `${file}:${index + 1}: ${why}; fix or remove that line (lines are NAME:SECRET, as written by "rdrive-server user add NAME")`);
+    };
+    const line = raw.replace(/\r$/, '').trim();
+    if (line === '' || line.startsWith('#')) return;
+    if (line.includes('\uFFFD')) fail('not UTF-8 text (binary data?)');
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f]/.test(line)) fail('control character or NUL');
     const colon = line.indexOf(':');
-    if (colon <= 0) continue;
+    if (colon < 0) fail('no ":" between name and secret');
     const name = line.slice(0, colon);
     const secret = line.slice(colon + 1);
-    if (!USER_NAME.test(name)) continue;
+    if (!USER_NAME.test(name)) fail(`invalid user name ${JSON.stringify(name.slice(0, 40))} (1-64 letters, digits, "_", "-" or ".", not starting with "." or "-")`);
+    if (secret === '') fail(`empty secret for ${name}`);
+    if (isHashed(secret)) {
+      const problem = scryptRecordProblem(secret);
+      if (problem !== undefined) fail(`broken scrypt record for ${name}: ${problem}`);
+    }
+    if (users.has(name)) fail(`user ${name} appears twice`);
     users.set(name, { name, secret, legacy: !isHashed(secret) });
-  }
+  });
   return users;
+}
+
+/** What is wrong with a `scrypt$N$r$p$salt$hash` record, or undefined when it is well formed. */
+function scryptRecordProblem(secret: string): string | undefined {
+  const parts = secret.split('$');
+  if (parts.length !== 6) return `${parts.length - 1} fields after "scrypt", expected 5 (N, r, p, salt, hash)`;
+  const [N, r, p] = parts.slice(1, 4).map(Number) as [number, number, number];
+  if (!Number.isSafeInteger(N) || N < 2 || (N & (N - 1)) !== 0 || N > 2 ** 24) return 'N must be a power of two from 2 to 2^24';
+  if (!Number.isSafeInteger(r) || r < 1 || r > 64 || !Number.isSafeInteger(p) || p < 1 || p > 64) return 'r and p must be whole numbers from 1 to 64';
+  const base64 = /^[A-Za-z0-9+/]+={0,2}$/;
+  if (!base64.test(parts[4]!) || Buffer.from(parts[4]!, 'base64').length < 8) return 'the salt is not base64 of at least 8 bytes';
+  if (!base64.test(parts[5]!) || Buffer.from(parts[5]!, 'base64').length !== 32) return 'the hash is not base64 of 32 bytes';
+  return undefined;
 }
 
 export function formatUsers(users: Iterable<UserRecord>): string {
@@ -44,7 +76,7 @@ export async function loadUsers(file: string): Promise<Map<string, UserRecord>> 
     if ((err as { code?: string }).code === 'ENOENT') return new Map();
     throw new RdriveError('EIO', `Cannot read users file ${file}: check its permissions`);
   }
-  return parseUsers(text);
+  return parseUsers(text, file);
 }
 
 /** Rewrites the file atomically (temp + rename), readable only by its owner. */
