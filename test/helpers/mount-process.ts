@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { CLIENT_BIN } from './server-process.js';
+import { reapChild, reapMount } from './reaper.js';
 import { makeTempDir } from './tmp.js';
 
 const execFileP = promisify(execFile);
@@ -30,6 +31,8 @@ export async function startMount(url: string, user: string, password: string, ar
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RDRIVE_PASSWORD: password },
   });
+  reapChild(proc);
+  const forgetMount = reapMount(path);
   let stderrText = '';
   proc.stderr?.setEncoding('utf8').on('data', (d: string) => { stderrText += d; });
   const lines = createInterface({ input: proc.stdout! });
@@ -54,6 +57,7 @@ export async function startMount(url: string, user: string, password: string, ar
       clearTimeout(timer);
     }
     await forceUnmount(path);
+    forgetMount();
   };
   return {
     path,

@@ -5,6 +5,7 @@ import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { hashPassword } from '../../server/auth/password-hash.js';
 import { TEMP_PREFIX } from '../../server/storage/confine.js';
+import { reapChild } from './reaper.js';
 import { makeTempDir } from './tmp.js';
 import { waitFor } from './wait.js';
 
@@ -64,6 +65,7 @@ export async function startServer(
       '--users', usersFile, '--logs', logs, ...(options.args ?? [])];
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
     child = proc;
+    reapChild(proc);
     proc.stderr?.setEncoding('utf8').on('data', (d: string) => { stderrText += d; });
     const lines = createInterface({ input: proc.stdout! });
     const first = await Promise.race([
