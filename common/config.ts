@@ -24,7 +24,6 @@ export const SERVER_DEFAULTS = {
 
 export const CLIENT_DEFAULTS = {
   server: 'http://127.0.0.1:8888',
-  logFile: 'logs/client.log',
   logLevel: 'info',
   /** Seconds the kernel and the daemon may trust cached attributes and listings. */
   attrTimeout: 1,

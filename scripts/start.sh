@@ -36,4 +36,4 @@ done
 [ -n "$ready" ] || { echo "rdrive: the server did not start within 10 s; see logs/server.log" >&2; exit 1; }
 
 echo "rdrive: mounting ${user}'s folder at $mnt (Ctrl-C to unmount and stop)" >&2
-node bin/rdrive.js mount http://127.0.0.1:8888 "$mnt" --user "$user"
+node bin/rdrive.js mount http://127.0.0.1:8888 "$mnt" --user "$user" --log-file logs/client.log

@@ -1,4 +1,5 @@
 import { chmod, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -10,7 +11,7 @@ import { Authenticator } from './auth/authenticator.js';
 import type { ServerConfig } from './config.js';
 import { createApp } from './http/app.js';
 import type { ServerContext } from './http/context.js';
-import { createServerLogger } from './logging.js';
+import { createLogger } from '../common/logging.js';
 import { InFlightLimiter } from './state/in-flight.js';
 import { MemorySessionStore } from './state/session-store.js';
 import { MemoryLoginBackoff, backoffPolicy } from './state/login-backoff.js';
@@ -26,7 +27,7 @@ export interface RunningServer {
 
 /** Builds everything from a validated config and listens. No argv or env is read here. */
 export async function createServer(config: ServerConfig, logger?: Logger): Promise<RunningServer> {
-  const log = logger ?? createServerLogger(config.logs, config.logLevel);
+  const log = logger ?? createLogger('server', join(config.logs, 'server.log'), config.logLevel);
   await privateStorage(config.storage, log);
   const swept = await sweepTempFiles(config.storage);
   if (swept > 0) log.info({ swept }, 'removed temp files left by interrupted uploads');

@@ -12,7 +12,7 @@ import { checkFuseAvailable, checkMountpoint, isMounted } from '../daemon/prefli
 import { unmountOnCrash } from '../daemon/crash-guard.js';
 import { readCa, warnIfCleartext } from './trust.js';
 import { defaultPidFile, isAlive, readPid, removePid, writePid } from '../daemon/pid-registry.js';
-import { createClientLogger } from '../logging.js';
+import { createLogger, defaultClientLogFile } from '../../common/logging.js';
 import { parseServerUrl } from '../remote/api-client.js';
 import { obtainPassword } from './credentials.js';
 import { EXIT } from './exit-codes.js';
@@ -50,7 +50,7 @@ export function registerMountCommands(program: Command): void {
     .option('--ca <file>', 'trust this PEM certificate for an https:// server (env RDRIVE_CA)')
     .option('--timeout <seconds>', 'how long a call waits for the server before it fails with ETIMEDOUT', String(CLIENT_DEFAULTS.requestTimeoutMs / 1000))
     .option('--log-level <level>', 'error|warn|info|debug', CLIENT_DEFAULTS.logLevel)
-    .option('--log-file <file>', 'client log', CLIENT_DEFAULTS.logFile)
+    .option('--log-file <file>', 'client log (default $XDG_STATE_HOME/rdrive/client.log, else ~/.local/state/rdrive/client.log)', defaultClientLogFile())
     .option('--daemon', 'detach once the mount is ready (writes a pid file)')
     .option('--pid-file <file>', 'where to record the daemon\'s pid')
     .addOption(new Option('--daemon-child').hideHelp())
@@ -82,7 +82,7 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
   const ca = await readCa(flags.ca);
   if (!child) warnIfCleartext(url);
   const password = await obtainPassword(user, { passwordFile: flags.passwordFile });
-  const log = createClientLogger(resolve(flags.logFile), flags.logLevel as 'info');
+  const log = createLogger('client', resolve(flags.logFile), flags.logLevel);
   const mount = await createMount({
     server: url, mountpoint: mnt, user, password, readOnly: flags.readOnly === true, sync: flags.sync === true,
     allowOther: flags.allowOther === true, attrTimeout, requestTimeoutMs: timeout * 1000, log,

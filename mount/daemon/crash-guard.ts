@@ -1,9 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import pino, { type Logger } from 'pino';
-
-/** Exit status of a daemon that crashed (EX_SOFTWARE). */
-export const CRASH_EXIT_CODE = 70;
+import type { Logger } from 'pino';
+import { exitOnCrash } from '../../common/logging.js';
 
 /**
  * A bug that escapes every handler must not leave a dead mount behind (every access would fail
@@ -12,32 +10,16 @@ export const CRASH_EXIT_CODE = 70;
  * in any crash; what close() confirmed is on the server.
  */
 export function unmountOnCrash(mountpoint: string, pidFile: string, log: Logger): void {
-  let crashed = false;
-  const crash = (err: unknown, kind: string): void => {
-    if (crashed) return;
-    crashed = true;
-    log.fatal({ err, kind, mountpoint }, 'mount daemon crashed; unmounting');
-    flushLog(log);
-    try {
-      execFileSync('fusermount', ['-uz', mountpoint], { stdio: 'ignore', timeout: 10_000 });
-    } catch {
-      // already gone, or fusermount missing: nothing more to do on the way out
-    }
-    rmSync(pidFile, { force: true });
-    const reason = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`rdrive: the mount daemon crashed (${reason}); ${mountpoint} was unmounted. Details in the log.\n`);
-    process.exit(CRASH_EXIT_CODE);
-  };
-  process.on('uncaughtException', (err) => crash(err, 'uncaughtException'));
-  process.on('unhandledRejection', (err) => crash(err, 'unhandledRejection'));
-}
-
-/** The async destination keeps lines in memory; a process about to exit writes them now. */
-function flushLog(log: Logger): void {
-  const stream = (log as unknown as Record<symbol, { flushSync?: () => void } | undefined>)[pino.symbols.streamSym];
-  try {
-    stream?.flushSync?.();
-  } catch {
-    // nothing was buffered, or the file is gone
-  }
+  exitOnCrash(log.child({ mountpoint }), {
+    what: 'mount daemon',
+    cleanup: () => {
+      try {
+        execFileSync('fusermount', ['-uz', mountpoint], { stdio: 'ignore', timeout: 10_000 });
+      } catch {
+        // already gone, or fusermount missing: nothing more to do on the way out
+      }
+      rmSync(pidFile, { force: true });
+    },
+    tell: (reason) => `rdrive: the mount daemon crashed (${reason}); ${mountpoint} was unmounted. Details in the log.\n`,
+  });
 }

@@ -30,7 +30,7 @@ export function createOperations(state: MountState, log: Logger): Operations {
       (err: unknown) => {
         const error = err instanceof RdriveError ? err : fromForeign(err);
         if (EXPECTED.has(error.code)) log.debug({ op, path, code: error.code }, 'op failed');
-        else log.warn({ op, path, code: error.code, msg: error.message }, 'op failed');
+        else log.warn({ op, path, code: error.code, reason: error.message }, 'op failed');
         fail(toErrno(error));
       },
     );

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import type { Logger } from 'pino';
 import { SERVER_DEFAULTS } from '../../common/config.js';
 import { RdriveError, fromForeign } from '../../common/errors.js';
+import { exitOnCrash } from '../../common/logging.js';
 import { resolveServerConfig } from '../config.js';
 import { createServer } from '../create-server.js';
 import { readNewPassword, userAdd, userDel, userList } from './user-commands.js';
@@ -39,7 +39,7 @@ function buildProgram(): Command {
         tlsCert: opts.tlsCert, tlsKey: opts.tlsKey,
       });
       const server = await createServer(config);
-      exitOnCrash(server.log);
+      exitOnCrash(server.log, { what: 'server', tell: (reason) => `rdrive-server: crashed (${reason}); details in the log\n` });
       if (!existsSync(config.users)) {
         process.stderr.write(`rdrive-server: warning: no users file at ${config.users}; nobody can log in until you add a user ("rdrive-server user add NAME --users ${config.users}")\n`);
       }
@@ -80,16 +80,6 @@ function buildProgram(): Command {
  * leaves its reason in the server log first. Uploads in flight lose only their temp files,
  * which the next start sweeps.
  */
-function exitOnCrash(log: Logger): void {
-  const crash = (err: unknown, kind: string): void => {
-    log.fatal({ err, kind }, 'server crashed');
-    process.stderr.write(`rdrive-server: crashed (${err instanceof Error ? err.message : String(err)}); details in the log\n`);
-    setTimeout(() => process.exit(70), 1000).unref();
-    log.flush(() => process.exit(70));
-  };
-  process.once('uncaughtException', (err) => crash(err, 'uncaughtException'));
-  process.once('unhandledRejection', (err) => crash(err, 'unhandledRejection'));
-}
 
 /** What a failed listen means for the person starting the server. */
 const LISTEN_ERRORS: Record<string, string> = {

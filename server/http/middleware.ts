@@ -3,14 +3,49 @@ import { rateLimit, ipKeyGenerator, type Options, type Store } from 'express-rat
 import { RdriveError, fromForeign, toHttpStatus } from '../../common/errors.js';
 import type { ServerContext } from './context.js';
 
-/** One log line per request: user, method, route, status, duration. Never the token. */
+/** What the error handler and the login route tell the request line (res.locals). */
+interface RequestNotes {
+  /** The error table's code of the answer, e.g. ENOENT. */
+  code?: string;
+  /** The name a failed login tried. */
+  loginUser?: string;
+}
+
+export function noteRequest(res: Response, notes: RequestNotes): void {
+  Object.assign(res.locals, notes);
+}
+
+const socketReadAtLastEnd = new WeakMap<object, number>();
+
+/** Answers that a working client meets all the time (a lookup of a missing name, a read past the end). */
+const ROUTINE_STATUSES = new Set([304, 404, 416]);
+
+/**
+ * One log line per request: user, method, route, status, error code, bytes in and out (on the
+ * socket, headers included), duration. Never the token. A failed login is this one line, at
+ * warn; routine answers (404 of a lookup, 416) are debug, so info holds the real events.
+ */
 export function requestLogger(ctx: ServerContext) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const started = process.hrtime.bigint();
+    // A keep-alive socket carries one request at a time: what it read since the previous
+    // request's end is this request (its head may already be read when this runs).
+    const socket = req.socket;
+    const readBefore = socketReadAtLastEnd.get(socket) ?? 0;
+    const writtenBefore = socket.bytesWritten;
     res.on('close', () => {
+      socketReadAtLastEnd.set(socket, socket.bytesRead);
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      const line = { user: req.rdriveUser, method: req.method, route: req.baseUrl + (req.url.split('?')[0] ?? ''), status: res.statusCode, ms: Math.round(ms * 10) / 10, aborted: !res.writableFinished };
-      if (res.statusCode >= 500) ctx.log.warn(line, 'request');
+      const notes = res.locals as RequestNotes;
+      const line = {
+        user: req.rdriveUser ?? notes.loginUser, method: req.method, route: req.baseUrl + (req.url.split('?')[0] ?? ''),
+        status: res.statusCode, code: notes.code, bytesIn: socket.bytesRead - readBefore,
+        bytesOut: socket.bytesWritten - writtenBefore, ms: Math.round(ms * 10) / 10, aborted: !res.writableFinished,
+      };
+      if (notes.loginUser !== undefined) ctx.log.warn({ ...line, ip: req.ip }, 'login failed');
+      else if (res.statusCode >= 500) ctx.log.warn(line, 'request');
+      else if (res.statusCode === 401) ctx.log.info({ ...line, ip: req.ip }, 'request');
+      else if (ROUTINE_STATUSES.has(res.statusCode)) ctx.log.debug(line, 'request');
       else ctx.log.info(line, 'request');
     });
     next();
@@ -141,7 +176,7 @@ export function errorHandler(ctx: ServerContext) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const error = bodyParserError(err) ?? fromForeign(err);
     if (error.code === 'EIO') ctx.log.error({ err, user: req.rdriveUser, route: req.baseUrl + req.path }, 'internal error');
-    if (error.code === 'UNAUTHORIZED') ctx.log.info({ ip: req.ip, route: req.baseUrl + req.path }, 'unauthenticated request');
+    noteRequest(res, { code: error.code });
     if (res.headersSent) {
       res.destroy();
       return;

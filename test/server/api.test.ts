@@ -189,6 +189,14 @@ test('statfs reports space; logs hold requests but never passwords or tokens', T
   assert.match(log, /"route":"\/api\/v1\/list\/"/);
   assert.match(log, /"msg":"login"/);
   assert.doesNotMatch(log, /alice-pass|bob-pass/);
+  const lines = log.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  // The one wrong password of the first test is one line, at warn, naming the user.
+  const sessionLines = lines.filter((l) => l.route === '/api/v1/session' && l.status === 401);
+  assert.deepEqual(sessionLines.map((l) => [l.msg, l.level, l.user]), [['login failed', 40, 'alice']]);
+  // Request lines carry the error code and the bytes each way; routine 404s stay out of info.
+  const eexist = lines.find((l) => l.msg === 'request' && l.code === 'EEXIST');
+  assert.ok(eexist !== undefined && Number(eexist.bytesIn) > 0 && Number(eexist.bytesOut) > 0, JSON.stringify(eexist));
+  assert.equal(lines.some((l) => l.status === 404), false, '404 lines are debug');
   assert.equal(log.includes(alice.getToken()!), false);
 });
 

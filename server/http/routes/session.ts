@@ -2,7 +2,7 @@ import { Router } from 'express';
 import type { LoginRequest, LoginResponse } from '../../../common/api.js';
 import { RdriveError } from '../../../common/errors.js';
 import { jsonBody, type ServerContext } from '../context.js';
-import { authenticate, loginLimiters } from '../middleware.js';
+import { authenticate, loginLimiters, noteRequest } from '../middleware.js';
 
 /** POST /session (login) and DELETE /session (logout). */
 export function sessionRoutes(ctx: ServerContext): Router {
@@ -11,7 +11,7 @@ export function sessionRoutes(ctx: ServerContext): Router {
     const { user, password } = parseLogin(req.body);
     if (!(await ctx.auth.verify(user, password))) {
       await ctx.loginBackoff.failed(user);
-      ctx.log.warn({ user, ip: req.ip }, 'login failed');
+      noteRequest(res, { loginUser: user });
       throw new RdriveError('UNAUTHORIZED', 'Wrong user name or password');
     }
     const created = ctx.sessions.create(user);

@@ -1,0 +1,59 @@
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { ensureDirSync } from './ensure-dir.js';
+
+/** Fields that must never reach a log line, on either side. */
+export const REDACT_PATHS = [
+  'password', '*.password', 'token', '*.token', 'authorization', '*.authorization', 'headers.authorization', 'req.headers.authorization',
+];
+
+/**
+ * The root logger of a process (server, mount daemon, CLI): structured JSON lines appended to
+ * `file`, the side and pid on each, secrets redacted. Writes are asynchronous; `exitOnCrash`
+ * flushes them before a crash exit.
+ */
+export function createLogger(side: 'server' | 'client', file: string, level: string): Logger {
+  ensureDirSync(dirname(file));
+  return pino(
+    { level, base: { pid: process.pid, side }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    pino.destination({ dest: file, sync: false }),
+  );
+}
+
+/**
+ * Where the client logs unless --log-file says otherwise: the XDG state directory
+ * ($XDG_STATE_HOME/rdrive/client.log, by default ~/.local/state/rdrive/client.log), so a log
+ * does not appear in whatever folder `rdrive mount` was run from.
+ */
+export function defaultClientLogFile(env: NodeJS.ProcessEnv = process.env, home: string = homedir()): string {
+  const state = env.XDG_STATE_HOME !== undefined && env.XDG_STATE_HOME !== '' ? env.XDG_STATE_HOME : join(home, '.local', 'state');
+  return join(state, 'rdrive', 'client.log');
+}
+
+/** Exit status of a process that crashed (EX_SOFTWARE). */
+export const CRASH_EXIT_CODE = 70;
+
+/**
+ * The one crash path of both sides: a bug that escapes every handler is logged as fatal,
+ * `cleanup` runs (synchronously: the process is in an unknown state), the person is told on
+ * stderr, and the process exits 70 once the log is flushed (or after 1 s if flushing hangs).
+ */
+export function exitOnCrash(log: Logger, options: { what: string; cleanup?: () => void; tell: (reason: string) => string }): void {
+  let crashed = false;
+  const crash = (err: unknown, kind: string): void => {
+    if (crashed) return;
+    crashed = true;
+    log.fatal({ err, kind }, `${options.what} crashed`);
+    try {
+      options.cleanup?.();
+    } catch {
+      // the way out must not throw again
+    }
+    process.stderr.write(options.tell(err instanceof Error ? err.message : String(err)));
+    setTimeout(() => process.exit(CRASH_EXIT_CODE), 1000).unref();
+    log.flush(() => process.exit(CRASH_EXIT_CODE));
+  };
+  process.on('uncaughtException', (err) => crash(err, 'uncaughtException'));
+  process.on('unhandledRejection', (err) => crash(err, 'unhandledRejection'));
+}
