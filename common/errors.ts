@@ -10,6 +10,7 @@ export const ERRORS = {
   ENOTDIR: { http: 409, errno: 'ENOTDIR', message: 'Not a directory' },
   EISDIR: { http: 409, errno: 'EISDIR', message: 'Is a directory' },
   ENOTEMPTY: { http: 409, errno: 'ENOTEMPTY', message: 'Directory not empty' },
+  EBUSY: { http: 409, errno: 'EBUSY', message: 'Device or resource busy' },
   EACCES: { http: 403, errno: 'EACCES', message: 'Permission denied' },
   EPERM: { http: 403, errno: 'EPERM', message: 'Operation not permitted' },
   EROFS: { http: 403, errno: 'EROFS', message: 'Read-only file system' },

@@ -1,23 +1,21 @@
-import { spawn, execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { Option, type Command } from 'commander';
 import { CLIENT_DEFAULTS } from '../../common/config.js';
 import { RdriveError } from '../../common/errors.js';
 import { createMount } from '../daemon/mount-daemon.js';
-import { checkFuseAvailable, checkMountpoint, isMounted } from '../daemon/preflight.js';
+import { checkFuseAvailable, checkMountpoint } from '../daemon/preflight.js';
 import { unmountOnCrash } from '../daemon/crash-guard.js';
 import { readCa, warnIfCleartext } from './trust.js';
-import { defaultPidFile, isAlive, readPid, removePid, writePid } from '../daemon/pid-registry.js';
+import { defaultPidFile, registerDaemon, removePid, writePid } from '../daemon/pid-registry.js';
+import { unmountRdrive } from '../daemon/unmount.js';
 import { createLogger, defaultClientLogFile } from '../../common/logging.js';
 import { parseServerUrl } from '../remote/api-client.js';
 import { obtainPassword } from './credentials.js';
 import { EXIT } from './exit-codes.js';
 
-const runFile = promisify(execFile);
 const READY_PREFIX = 'rdrive: mounted ';
 
 interface MountFlags {
@@ -63,9 +61,10 @@ export function registerMountCommands(program: Command): void {
     .alias('umount')
     .description('unmount a mount made by "rdrive mount" (foreground or --daemon)')
     .argument('<mountpoint>')
-    .option('--pid-file <file>', 'pid file given to "rdrive mount --pid-file"')
-    .action(async (mountpoint: string, flags: { pidFile?: string }) => {
-      await unmount(resolve(mountpoint), flags.pidFile);
+    .option('--pid-file <file>', 'pid file given to "rdrive mount --pid-file" (removed too; the daemon is found without it)')
+    .option('-f, --force', 'detach even while processes use the mount (lazy unmount: they then get errors)')
+    .action(async (mountpoint: string, flags: { pidFile?: string; force?: boolean }) => {
+      await unmountRdrive(resolve(mountpoint), { force: flags.force === true, ...(flags.pidFile === undefined ? {} : { pidFile: flags.pidFile }) });
       process.stdout.write(`rdrive: unmounted ${resolve(mountpoint)}\n`);
     });
 }
@@ -90,7 +89,8 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
   });
   const pidFile = flags.pidFile ?? defaultPidFile(mnt);
   await writePid(pidFile, process.pid);
-  unmountOnCrash(mnt, pidFile, log);
+  await registerDaemon(mount.own);
+  unmountOnCrash(mnt, mount.own, pidFile, log);
   process.stdout.write(`${READY_PREFIX}${url} at ${mnt}\n`);
   if (child) process.stdout.end();
   await new Promise<void>((done) => {
@@ -107,6 +107,7 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
       });
     };
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => stop(signal));
+    mount.watch(() => stop('mount removed'));
   });
   process.exit(0);
 }
@@ -148,26 +149,6 @@ async function startDaemon(url: string, mountpoint: string, flags: MountFlags): 
   child.stderr.destroy();
   child.unref();
   process.stdout.write(`${READY_PREFIX}${url} at ${mnt} (daemon pid ${child.pid ?? '?'})\n`);
-}
-
-async function unmount(mnt: string, pidFileOption?: string): Promise<void> {
-  const pidFile = pidFileOption === undefined ? defaultPidFile(mnt) : resolve(pidFileOption);
-  const pid = await readPid(pidFile);
-  if (!(await isMounted(mnt))) {
-    if (pid !== undefined && isAlive(pid)) process.kill(pid, 'SIGTERM');
-    await removePid(pidFile);
-    throw new RdriveError('EINVAL', `${mnt} is not mounted`);
-  }
-  if (pid !== undefined && isAlive(pid)) {
-    process.kill(pid, 'SIGTERM');
-    for (let i = 0; i < 100 && (await isMounted(mnt)); i++) await sleep(100);
-  }
-  if (await isMounted(mnt)) {
-    await runFile('fusermount', ['-uz', mnt]).catch((err: Error) => {
-      throw new RdriveError('EIO', `fusermount could not unmount ${mnt}: ${err.message}`);
-    });
-  }
-  await removePid(pidFile);
 }
 
 function requireUser(user: string | undefined): string {

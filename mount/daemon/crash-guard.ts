@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { exitOnCrash } from '../../common/logging.js';
+import { findMountSync, sameMount, type MountEntry } from './mount-table.js';
 
 /**
  * A bug that escapes every handler must not leave a dead mount behind (every access would fail
@@ -9,14 +10,17 @@ import { exitOnCrash } from '../../common/logging.js';
  * the mount, remove the pid file, exit. Changes not yet uploaded are lost with the process, as
  * in any crash; what close() confirmed is on the server.
  */
-export function unmountOnCrash(mountpoint: string, pidFile: string, log: Logger): void {
+export function unmountOnCrash(mountpoint: string, own: MountEntry, pidFile: string, log: Logger): void {
   exitOnCrash(log.child({ mountpoint }), {
     what: 'mount daemon',
     cleanup: () => {
-      try {
-        execFileSync('fusermount', ['-uz', mountpoint], { stdio: 'ignore', timeout: 10_000 });
-      } catch {
-        // already gone, or fusermount missing: nothing more to do on the way out
+      // Only our own mount: another may have taken the path since ours was removed from outside.
+      if (sameMount(findMountSync(mountpoint), own)) {
+        try {
+          execFileSync('fusermount', ['-uz', mountpoint], { stdio: 'ignore', timeout: 10_000 });
+        } catch {
+          // already gone, or fusermount missing: nothing more to do on the way out
+        }
       }
       rmSync(pidFile, { force: true });
     },

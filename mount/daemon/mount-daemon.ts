@@ -5,6 +5,7 @@ import { RdriveFuse } from '../fuse/rdrive-fuse.js';
 import { MountState } from '../fuse/state.js';
 import { ApiClient } from '../remote/api-client.js';
 import { createCacheDir, removeCacheDir } from './cache-dir.js';
+import { findMount, sameMount, type MountEntry } from './mount-table.js';
 
 export interface MountConfig {
   server: string;
@@ -25,9 +26,16 @@ export interface MountConfig {
 }
 
 export interface RunningMount {
+  /** The mount this daemon made: the only one it will ever unmount. */
+  own: MountEntry;
   /** Uploads what is still dirty, then unmounts (lazily, so open files do not block it). */
   unmount: () => Promise<void>;
+  /** Calls `gone` once the mount was removed from outside (fusermount -u), so the daemon can exit. */
+  watch: (gone: () => void) => void;
 }
+
+/** How often the daemon checks that its mount is still there. */
+const WATCH_INTERVAL_MS = 1_000;
 
 /** Long operations (uploads at close) must not hit fuse-native's 15 s default. */
 const OP_TIMEOUTS = { default: 60_000, flush: 3_600_000, fsync: 3_600_000, release: 3_600_000, rename: 3_600_000, read: 600_000, write: 600_000 };
@@ -66,20 +74,41 @@ export async function createMount(config: MountConfig): Promise<RunningMount> {
     await removeCacheDir(cacheDir);
     throw new RdriveError('EIO', `Mounting ${config.mountpoint} failed: ${(err as Error).message}`);
   }
-  log.info({ server: config.server, mountpoint: config.mountpoint, user: config.user, readOnly: config.readOnly }, 'mounted');
+  const own = await findMount(config.mountpoint);
+  if (own === undefined) throw new RdriveError('EIO', `Mounting ${config.mountpoint} failed: the mount does not show in /proc/self/mountinfo`);
+  log.info({ server: config.server, mountpoint: config.mountpoint, user: config.user, readOnly: config.readOnly, mountId: own.mountId, dev: own.dev }, 'mounted');
   let stopping: Promise<void> | undefined;
+  let watcher: NodeJS.Timeout | undefined;
   return {
+    own,
+    watch: (gone) => {
+      watcher = setInterval(() => {
+        void findMount(config.mountpoint).then((now) => {
+          if (sameMount(now, own) || stopping !== undefined) return;
+          clearInterval(watcher);
+          log.warn({ mountpoint: config.mountpoint }, 'the mount was removed from outside (fusermount -u or umount); stopping');
+          gone();
+        });
+      }, WATCH_INTERVAL_MS);
+      watcher.unref();
+    },
     unmount: () => {
+      clearInterval(watcher);
       stopping ??= (async () => {
         for (const file of state.files.values()) {
           if (file.dirty && !file.unlinked) {
             await state.upload(file).catch((err: unknown) => log.error({ path: file.path, err }, 'upload at unmount failed'));
           }
         }
-        await new Promise<void>((resolve) => fuse.unmount((err) => {
-          if (err) log.warn({ err: err.message }, 'unmount reported an error');
-          resolve();
-        }));
+        // Only our own mount: after a removal from outside, the path may hold someone else's.
+        if (sameMount(await findMount(config.mountpoint), own)) {
+          await new Promise<void>((resolve) => fuse.unmount((err) => {
+            if (err) log.warn({ err: err.message }, 'unmount reported an error');
+            resolve();
+          }));
+        } else {
+          log.info({ mountpoint: config.mountpoint }, 'our mount is already gone; leaving whatever is at the mountpoint alone');
+        }
         await client.logout();
         await client.close();
         await removeCacheDir(cacheDir);

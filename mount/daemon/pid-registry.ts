@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { MountEntry } from './mount-table.js';
 
 /** Where each running mount records its pid, so `rdrive unmount` can stop it cleanly. */
 function registryDir(): string {
@@ -35,5 +37,50 @@ export function isAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as { code?: string }).code === 'EPERM';
+  }
+}
+
+/**
+ * What each running daemon records about itself, whatever --pid-file it was given: `rdrive
+ * unmount` finds the daemon of a mount here by the mount's identity, not by a file name.
+ */
+export interface DaemonRecord {
+  pid: number;
+  mount: MountEntry;
+}
+
+function recordFile(pid: number): string {
+  return join(registryDir(), `daemon-${pid}.json`);
+}
+
+/** Records this daemon's mount; the record goes away when the process exits, however it ends. */
+export async function registerDaemon(mount: MountEntry): Promise<void> {
+  const file = recordFile(process.pid);
+  await mkdir(registryDir(), { recursive: true, mode: 0o700 });
+  await writeFile(file, JSON.stringify({ pid: process.pid, mount } satisfies DaemonRecord), { mode: 0o600 });
+  process.once('exit', () => rmSync(file, { force: true }));
+}
+
+/** Records of daemons still running (those of dead ones, killed with -9, are removed). */
+export async function runningDaemons(): Promise<DaemonRecord[]> {
+  const names = await readdir(registryDir()).catch(() => [] as string[]);
+  const out: DaemonRecord[] = [];
+  for (const name of names) {
+    const match = /^daemon-(\d+)\.json$/.exec(name);
+    if (match === null) continue;
+    const record = parseRecord(await readFile(join(registryDir(), name), 'utf8').catch(() => ''));
+    if (record === undefined || record.pid !== Number(match[1])) continue;
+    if (isAlive(record.pid)) out.push(record);
+    else await rm(join(registryDir(), name), { force: true });
+  }
+  return out;
+}
+
+function parseRecord(text: string): DaemonRecord | undefined {
+  try {
+    const value = JSON.parse(text) as DaemonRecord;
+    return Number.isSafeInteger(value.pid) && typeof value.mount?.mountpoint === 'string' ? value : undefined;
+  } catch {
+    return undefined;
   }
 }

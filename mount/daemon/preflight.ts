@@ -1,9 +1,10 @@
-import { access, readdir, readFile, stat } from 'node:fs/promises';
+import { access, readdir, stat } from 'node:fs/promises';
 import { constants, type Stats } from 'node:fs';
 import { resolve } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { RdriveError } from '../../common/errors.js';
+import { findMount } from './mount-table.js';
 
 const run = promisify(execFile);
 
@@ -53,18 +54,10 @@ async function clearStaleMount(mnt: string): Promise<Stats> {
 
 /** True when `mnt` (absolute) is a mountpoint, from /proc/self/mountinfo. */
 export async function isMounted(mnt: string): Promise<boolean> {
-  return (await mountTypeOf(mnt)) !== undefined;
+  return (await findMount(mnt)) !== undefined;
 }
 
 /** The filesystem type mounted at `mnt` (e.g. "fuse.rdrive"), undefined when none. */
 async function mountTypeOf(mnt: string): Promise<string | undefined> {
-  const info = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
-  // Fields: id parent major:minor root mountpoint options [optional…] - fstype source superopts
-  const line = info.split('\n').find((l) => unescapeMountPath(l.split(' ')[4] ?? '') === mnt);
-  if (line === undefined) return undefined;
-  return line.split(' - ')[1]?.split(' ')[0];
-}
-
-function unescapeMountPath(path: string): string {
-  return path.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
+  return (await findMount(mnt))?.fstype;
 }

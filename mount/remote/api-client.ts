@@ -62,6 +62,8 @@ interface Call {
   /** Maximum time for the whole body to stream (uploads/downloads can be long). */
   bodyTimeoutMs?: number;
   auth?: boolean;
+  /** false: a 401 is the answer, not a reason to log in again (logout of an expired session). */
+  renew?: boolean;
 }
 
 /**
@@ -142,7 +144,9 @@ export class ApiClient {
 
   async logout(): Promise<void> {
     if (this.token === undefined) return;
-    await this.empty({ method: 'DELETE', path: '/session', idempotent: true }).catch(() => undefined);
+    // An expired session (401) is already gone: logging in again (a full scrypt on the server)
+    // only to log out would be waste.
+    await this.empty({ method: 'DELETE', path: '/session', idempotent: true, renew: false }).catch(() => undefined);
     this.token = undefined;
   }
 
@@ -346,7 +350,7 @@ export class ApiClient {
         return await once();
       } catch (err) {
         const error = fromForeign(err);
-        if (error.code === 'UNAUTHORIZED' && call.auth !== false && !renewed && this.canRelogin()) {
+        if (error.code === 'UNAUTHORIZED' && call.auth !== false && call.renew !== false && !renewed && this.canRelogin()) {
           renewed = true;
           await this.renewSession();
           continue;

@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { forceUnmount, isMounted, ok, sh, startMount } from '../helpers/mount-process.js';
+import { waitForLog } from '../helpers/logs.js';
+import { CLIENT_BIN, startServer, type TestServer } from '../helpers/server-process.js';
+import { makeTempDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait.js';
+
+const execFileP = promisify(execFile);
+let server: TestServer;
+const T = { timeout: 60_000 };
+
+before(async () => {
+  server = await startServer({ args: ['--idle-timeout', '1'] });
+});
+
+after(async () => {
+  await server?.cleanup();
+});
+
+/** Runs the rdrive CLI; never throws, so a test can assert on a failure. */
+async function rdrive(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileP(process.execPath, [CLIENT_BIN, ...args], { timeout: 40_000, env: { ...process.env, RDRIVE_PASSWORD: 'alice-pass' } });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(err) };
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('unmount finds and stops a --daemon mount made with --pid-file, and waits for it', T, async () => {
+  const tmp = await makeTempDir('rdrive-unmount-');
+  const mnt = join(tmp.path, 'mnt');
+  const pidFile = join(tmp.path, 'custom.pid');
+  await mkdir(mnt);
+  let pid = 0;
+  try {
+    const mounted = await rdrive(['mount', server.url, mnt, '--user', 'alice', '--daemon', '--pid-file', pidFile, '--log-file', join(tmp.path, 'client.log')]);
+    assert.equal(mounted.code, 0, mounted.stderr);
+    pid = Number(await readFile(pidFile, 'utf8'));
+    assert.ok(alive(pid));
+    const res = await rdrive(['unmount', mnt]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal(await isMounted(mnt), false);
+    assert.equal(alive(pid), false, 'the daemon is gone when unmount returns, not orphaned');
+  } finally {
+    if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');
+    await forceUnmount(mnt);
+    await tmp.remove();
+  }
+});
+
+test('a daemon whose mount was replaced never unmounts the new one; it notices and exits', T, async () => {
+  const first = await startMount(server.url, 'alice', 'alice-pass');
+  let second: Awaited<ReturnType<typeof startMount>> | undefined;
+  try {
+    await ok(`fusermount -u ${first.path}`);
+    const exited = await waitFor(() => first.process.exitCode ?? first.process.signalCode, (v) => v !== null, 10_000);
+    assert.equal(exited, 0, 'the daemon of a mount removed from outside exits by itself');
+    assert.match(await waitForLog(first.logFile, /removed from outside/), /removed from outside/);
+  } finally {
+    await first.cleanup();
+  }
+  // The same path again, then the old daemon's stop (SIGTERM) must leave the new mount alone.
+  const a = await startMount(server.url, 'alice', 'alice-pass');
+  try {
+    await ok(`fusermount -u ${a.path}`);
+    const b = spawn(process.execPath, [CLIENT_BIN, 'mount', server.url, a.path, '--user', 'alice', '--log-file', `${a.logFile}.b`], {
+      stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, RDRIVE_PASSWORD: 'alice-pass' },
+    });
+    second = { ...a, process: b, cleanup: async () => { b.kill('SIGTERM'); if (b.exitCode === null) await once(b, 'exit'); } } as typeof a;
+    await once(b.stdout!, 'data');
+    if (a.process.exitCode === null) a.process.kill('SIGTERM');
+    await waitFor(() => a.process.exitCode ?? a.process.signalCode, (v) => v !== null, 10_000);
+    assert.equal(await isMounted(a.path), true, 'the new mount is still there');
+    await ok(`echo still > ${a.path}/still.txt`);
+  } finally {
+    await second?.cleanup();
+    await a.cleanup();
+  }
+});
+
+test('unmount of a busy mount is refused with the processes named; --force detaches it', T, async () => {
+  const m = await startMount(server.url, 'alice', 'alice-pass');
+  const holder = spawn('sleep', ['60'], { cwd: m.path, stdio: 'ignore' });
+  try {
+    const refused = await rdrive(['unmount', m.path]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /busy/);
+    assert.match(refused.stderr, new RegExp(`${holder.pid} \\(sleep: working directory\\)`));
+    assert.match(refused.stderr, /--force/);
+    assert.equal(await isMounted(m.path), true, 'a refused unmount changes nothing');
+    assert.equal(m.process.exitCode, null);
+    const forced = await rdrive(['unmount', '--force', m.path]);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.equal(await isMounted(m.path), false);
+    await waitFor(() => m.process.exitCode, (v) => v !== null, 10_000);
+    assert.equal(m.process.exitCode, 0);
+  } finally {
+    holder.kill('SIGKILL');
+    await m.cleanup();
+  }
+});
+
+test('unmount after the session expired does not log in again just to log out', T, async () => {
+  const m = await startMount(server.url, 'alice', 'alice-pass');
+  try {
+    await ok(`ls ${m.path}`);
+    const relogins = async (): Promise<number> => (await readFile(m.logFile, 'utf8')).split('logging in again').length - 1;
+    // Counted from here: on a slow machine the session may already have lapsed once before.
+    const before = await relogins();
+    // The server forgets an idle session after 1 s: let it.
+    await sleep(2_500);
+    const res = await rdrive(['unmount', m.path]);
+    assert.equal(res.code, 0, res.stderr);
+    await waitForLog(m.logFile, /"msg":"unmounted"/);
+    assert.equal(await relogins(), before, 'no login between the idle period and the end of the unmount');
+  } finally {
+    await m.cleanup();
+  }
+});
+
+test('unmount of something that is not mounted fails and says so', T, async () => {
+  const tmp = await makeTempDir('rdrive-unmount-');
+  try {
+    const res = await rdrive(['unmount', tmp.path]);
+    assert.notEqual(res.code, 0);
+    assert.match(res.stderr, /is not mounted/);
+    assert.equal((await sh(`ls ${tmp.path}`)).code, 0);
+  } finally {
+    await tmp.remove();
+  }
+});
