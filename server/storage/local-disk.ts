@@ -131,7 +131,14 @@ export class LocalDiskBackend implements StorageBackend {
   }
 
   async usage(user: string): Promise<number> {
-    return guard(async () => withFd(await openRoot(this.userRoot(user)), treeSize));
+    return guard(async () => {
+      // A folder not made yet (no login so far) holds nothing.
+      const root = await openRoot(this.userRoot(user)).catch((err: unknown) => {
+        if ((err as { code?: string }).code === 'ENOENT') return undefined;
+        throw err;
+      });
+      return root === undefined ? 0 : withFd(root, treeSize);
+    });
   }
 
   async openRead(user: string, segments: string[], rangeFor?: (size: number) => ByteRange | undefined) {

@@ -5,6 +5,7 @@ import { after, before, test } from 'node:test';
 import { Pool } from 'undici';
 import { RdriveError } from '../../common/errors.js';
 import { ApiClient } from '../../mount/remote/api-client.js';
+import { LocalDiskBackend } from '../../server/storage/local-disk.js';
 import { startServer, type TestServer } from '../helpers/server-process.js';
 
 /**
@@ -111,4 +112,18 @@ test('racing renames of an admin-made symlink with GET/PUT never reach another u
   assert.ok(requests > 100, `the race ran (${requests} requests)`);
   assert.equal(crossReads, 0, `GETs that returned bob's file: ${crossReads}`);
   assert.deepEqual(planted, [], `files written into bob's folder: ${planted.length}`);
+});
+
+test('rm -r of a folder holding an admin-made symlink removes the link, never what it points to', { timeout: 30_000 }, async () => {
+  await alice.mkdir('gone/inner', { parents: true });
+  await symlink(join(server.storage, 'bob'), join(server.storage, 'alice', 'gone', 'inner', 'to-bob'));
+  await alice.rmdir('gone', { recursive: true });
+  await assert.rejects(readdir(join(server.storage, 'alice', 'gone')));
+  assert.ok((await readdir(join(server.storage, 'bob'))).includes('secret.txt'));
+});
+
+test('usage of a user whose folder does not exist yet is 0', { timeout: 10_000 }, async () => {
+  const backend = new LocalDiskBackend(server.storage);
+  assert.equal(await backend.usage('nobody-yet'), 0);
+  await backend.close();
 });
