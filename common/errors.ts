@@ -62,6 +62,21 @@ export class RdriveError extends Error {
 }
 
 /** HTTP status for any thrown value; anything unknown is a 500. */
+/** Statuses the table does not answer with that a client may still meet. */
+const STATUS_ALIASES: Readonly<Record<number, ErrorCode>> = {
+  // If-None-Match: * failed: the name exists (a proxy or an older server may say 412).
+  412: 'EEXIST',
+};
+
+/**
+ * The code for an error answer that carried no JSON body (a proxy's page, say): the table's
+ * first code with that status, read from the table so the two cannot drift apart; EIO else.
+ */
+export function codeForStatus(status: number): ErrorCode {
+  const fromTable = (Object.keys(ERRORS) as ErrorCode[]).find((code) => ERRORS[code].http === status);
+  return fromTable ?? STATUS_ALIASES[status] ?? 'EIO';
+}
+
 export function toHttpStatus(err: unknown): number {
   return err instanceof RdriveError ? err.http : 500;
 }

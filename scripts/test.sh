@@ -5,6 +5,10 @@ cd "$(dirname "$0")/.."
 # Tools the tests drive besides FUSE (each installed only when missing): rsync and git on the
 # mount, openssl for the TLS test's certificate.
 RDRIVE_EXTRA_PKGS="rsync git openssl" bash scripts/setup.sh
+# Lint (Biome, recommended rules, no formatting) and dead code (knip: unused files, exports,
+# dependencies) come first: both take seconds, so a finding fails fast, before the long tests.
+npx --no-install biome lint .
+npx --no-install knip
 # Each test file runs in its own process; every test is bounded so a stuck mount cannot hang CI.
 files=$(find test -name '*.test.ts' | sort)
 # shellcheck disable=SC2086

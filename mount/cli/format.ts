@@ -85,7 +85,7 @@ export function isPrintableText(data: Buffer): boolean {
 }
 
 function lastCharBoundary(data: Buffer): number {
-  let end = data.length;
+  const end = data.length;
   for (let i = 1; i <= 3 && end - i >= 0; i++) {
     const byte = data[end - i]!;
     if ((byte & 0xc0) === 0xc0) return end - i;

@@ -11,7 +11,7 @@ const run = promisify(execFile);
 /** Refuses, before anything is mounted, what would make the mount fail or surprise. */
 export async function checkMountpoint(mountpoint: string): Promise<string> {
   const mnt = resolve(mountpoint);
-  let st;
+  let st: Stats;
   try {
     st = await stat(mnt);
   } catch (err) {

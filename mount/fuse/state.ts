@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 import type { Attr } from '../../common/api.js';
 import { RdriveError } from '../../common/errors.js';
-import { toSegments } from '../../common/paths.js';
 import { AttrCache, splitPath } from '../cache/attr-cache.js';
 import { ContentCache } from '../cache/content-cache.js';
 import { OpenFile, type UploadPlan } from '../cache/open-file.js';
@@ -190,8 +189,4 @@ export class MountState {
     }
     return out;
   }
-}
-
-export function isRoot(path: string): boolean {
-  return toSegments(path).length === 0;
 }

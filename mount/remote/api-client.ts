@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher, Pool } from 'undici';
 import type { Logger } from 'pino';
@@ -23,7 +23,7 @@ import {
   type StatFs,
   type SymlinkRequest,
 } from '../../common/api.js';
-import { RdriveError, fromForeign, isErrorCode, type ErrorCode } from '../../common/errors.js';
+import { RdriveError, codeForStatus, fromForeign, isErrorCode, type ErrorCode } from '../../common/errors.js';
 import { encodeRemotePath, toSegments } from '../../common/paths.js';
 import { createPool, type PoolConfig } from './pool.js';
 import { RangeFetcher } from './range-fetcher.js';
@@ -437,23 +437,6 @@ function errorFromParts(status: number, retryAfterHeader: string | undefined, bo
   return new RdriveError(code, message, retryAfter !== undefined && Number.isFinite(retryAfter) ? { retryAfter } : undefined);
 }
 
-function codeForStatus(status: number): ErrorCode {
-  switch (status) {
-    case 401: return 'UNAUTHORIZED';
-    case 403: return 'EACCES';
-    case 404: return 'ENOENT';
-    case 409: return 'EEXIST';
-    case 412: return 'EEXIST';
-    case 413: return 'EFBIG';
-    case 416: return 'RANGE_NOT_SATISFIABLE';
-    case 429: return 'RATE_LIMITED';
-    case 503: return 'TOO_MANY_CLIENTS';
-    case 504: return 'ETIMEDOUT';
-    case 507: return 'ENOSPC';
-    default: return 'EIO';
-  }
-}
-
 function isConnectTimeout(err: unknown): boolean {
   return (err as { code?: unknown } | null)?.code === 'UND_ERR_CONNECT_TIMEOUT';
 }
@@ -477,9 +460,4 @@ export function parseServerUrl(server: string): URL {
     throw new RdriveError('EINVAL', `Invalid server URL "${server}": only http:// and https:// are supported`);
   }
   return url;
-}
-
-/** Wraps a Buffer or string in a one-shot Readable (for callers that want a stream). */
-export function toReadable(data: Buffer | string): Readable {
-  return Readable.from([typeof data === 'string' ? Buffer.from(data) : data]);
 }

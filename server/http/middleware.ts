@@ -1,5 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import { rateLimit, ipKeyGenerator, type Options, type Store } from 'express-rate-limit';
+import type { ErrorBody } from '../../common/api.js';
 import { RdriveError, fromForeign, toHttpStatus } from '../../common/errors.js';
 import type { ServerContext } from './context.js';
 
@@ -183,7 +184,8 @@ export function errorHandler(ctx: ServerContext) {
     }
     if (error.retryAfter !== undefined) res.setHeader('Retry-After', String(error.retryAfter));
     if (!req.complete) discardRestOfBody(req);
-    res.status(toHttpStatus(error)).json(error.toJSON());
+    const body: ErrorBody = error.toJSON();
+    res.status(toHttpStatus(error)).json(body);
   };
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { constants } from 'node:os';
 import { test } from 'node:test';
-import { ERRORS, RdriveError, fromForeign, toErrno, toHttpStatus, type ErrorCode } from '../../common/errors.js';
+import { ERRORS, RdriveError, codeForStatus, fromForeign, toErrno, toHttpStatus, type ErrorCode } from '../../common/errors.js';
 
 test('toErrno gives the negative errno fuse-native wants', () => {
   assert.equal(toErrno(new RdriveError('ENOENT')), -2);
@@ -35,4 +35,12 @@ test('foreign errors are converted at one boundary without leaking their message
   assert.equal(fromForeign(Object.assign(new Error('x'), { code: 'UND_ERR_HEADERS_TIMEOUT' })).code, 'ETIMEDOUT');
   assert.equal(fromForeign(Object.assign(new Error('x'), { code: 'EDQUOT' })).code, 'ENOSPC');
   assert.equal(fromForeign(Object.assign(new Error('x'), { code: 'EWEIRD' })).code, 'EIO');
+});
+
+test('a bare status maps back through the table: every code\'s status gives a code with that status', () => {
+  for (const code of Object.keys(ERRORS) as ErrorCode[]) assert.equal(ERRORS[codeForStatus(ERRORS[code].http)].http, ERRORS[code].http, code);
+  assert.equal(codeForStatus(404), 'ENOENT');
+  assert.equal(codeForStatus(409), 'EEXIST');
+  assert.equal(codeForStatus(412), 'EEXIST');
+  assert.equal(codeForStatus(418), 'EIO');
 });
