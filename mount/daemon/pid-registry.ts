@@ -20,12 +20,6 @@ export async function writePid(file: string, pid: number): Promise<void> {
   await writeFile(file, `${pid}\n`, { mode: 0o600 });
 }
 
-export async function readPid(file: string): Promise<number | undefined> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  const pid = Number.parseInt(text, 10);
-  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
-}
-
 export async function removePid(file: string): Promise<void> {
   await rm(file, { force: true });
 }
