@@ -3,6 +3,8 @@ import { RdriveError, fromForeign } from '../../common/errors.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { registerMountCommands } from './mount-commands.js';
 import { registerFileCommands } from './file-commands.js';
+import { helperToMountArgs, registerInstallHelperCommand } from './mount-helper.js';
+import { isHelperInvocation } from './mount-options.js';
 
 /** Builds the `rdrive` program; parsing is separate from running (see the command modules). */
 export function buildProgram(): Command {
@@ -13,12 +15,19 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerMountCommands(program);
   registerFileCommands(program);
+  registerInstallHelperCommand(program);
   return program;
 }
 
 /** One top-level catch: one clear line on stderr and a distinct exit code. */
 async function main(argv: string[]): Promise<void> {
   try {
+    // mount(8) and fstab call `mount.fuse.rdrive SOURCE MOUNTPOINT -o OPTIONS`.
+    if (isHelperInvocation(argv.slice(2), argv[1] ?? '')) {
+      const mountArgs = await helperToMountArgs(argv.slice(2));
+      if (mountArgs === undefined) return;
+      argv = [argv[0]!, argv[1]!, ...mountArgs];
+    }
     await buildProgram().parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {

@@ -65,7 +65,7 @@ export async function createMount(config: MountConfig): Promise<RunningMount> {
     // disk: with --allow-other another user gets only what the bits give "others", and access()
     // costs no round trip.
     defaultPermissions: true,
-  }, { readOnly: config.readOnly, attrTimeout: config.attrTimeout });
+  }, { readOnly: config.readOnly, attrTimeout: config.attrTimeout, fsname: mountSource(config.user, config.server) });
   try {
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
   } catch (err) {
@@ -130,4 +130,11 @@ function describeLoginError(err: unknown, server: string): RdriveError {
     default:
       return err;
   }
+}
+
+/** `user@host:port`, the port spelled out even when it is the scheme's default. */
+export function mountSource(user: string, server: string): string {
+  const url = new URL(server);
+  const port = url.port !== '' ? url.port : url.protocol === 'https:' ? '443' : '80';
+  return `${user}@${url.hostname}:${port}`;
 }

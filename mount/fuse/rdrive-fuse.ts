@@ -10,7 +10,7 @@ import Fuse, { type FuseOptions, type Operations } from 'fuse-native';
 export class RdriveFuse extends Fuse {
   private readonly extraOptions: string[];
 
-  constructor(mnt: string, ops: Operations, opts: FuseOptions, extra: { readOnly: boolean; attrTimeout: number }) {
+  constructor(mnt: string, ops: Operations, opts: FuseOptions, extra: { readOnly: boolean; attrTimeout: number; fsname?: string }) {
     super(mnt, ops, opts);
     this.extraOptions = [
       'big_writes',
@@ -25,7 +25,9 @@ export class RdriveFuse extends Fuse {
       // at every open, never on the strength of a recent lookup.
       'auto_cache',
       'ac_attr_timeout=0',
-      'fsname=rdrive',
+      // The source column of mount, df and /proc/mounts (user@host:port), so two mounts can be
+      // told apart; libfuse splits options on commas, so they are escaped.
+      `fsname=${(extra.fsname ?? 'rdrive').replace(/[\\,]/g, (c) => `\\${c}`)}`,
       'subtype=rdrive',
       `entry_timeout=${extra.attrTimeout}`,
       `attr_timeout=${extra.attrTimeout}`,

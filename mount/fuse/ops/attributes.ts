@@ -50,7 +50,9 @@ export async function statfs(state: MountState): Promise<StatFsResult> {
   // what the user may still write.
   const bfree = Math.max(0, Math.floor((fs.total - fs.used) / bsize));
   const bavail = Math.min(bfree, Math.floor(fs.free / bsize));
-  return { bsize, frsize: bsize, blocks, bfree, bavail, files: 1_000_000, ffree: 1_000_000, favail: 1_000_000, fsid: 0x7264, flag: 0, namemax: NAME_MAX };
+  // The server has no inode table: zero inode counts, as NFS and sshfs give when they have no
+  // figure, make `df -i` print "-" instead of made-up numbers.
+  return { bsize, frsize: bsize, blocks, bfree, bavail, files: 0, ffree: 0, favail: 0, fsid: 0x7264, flag: 0, namemax: NAME_MAX };
 }
 
 export async function chmod(state: MountState, path: string, mode: number): Promise<void> {
