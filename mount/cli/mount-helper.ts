@@ -22,6 +22,8 @@ export function helperScript(nodePath: string, cliBin: string): string {
     '#!/bin/sh',
     '# mount(8) helper for "mount -t fuse.rdrive URL MOUNTPOINT -o OPTIONS" and fstab lines.',
     '# Installed by "rdrive install-helper"; remove with "rdrive install-helper --remove".',
+    // Shell syntax, not a template: the script keeps the caller's PATH when it has one.
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
     'PATH="${PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}"',
     'export PATH',
     `exec ${quote(nodePath)} ${quote(cliBin)} "$@"`,
@@ -65,7 +67,7 @@ export function defaultPasswordFile(user: string, server: string): string {
 
 /** A password file others can read is refused, as ssh does for keys: fstab lines are public. */
 export async function assertPrivateFile(file: string): Promise<void> {
-  let info;
+  let info: Awaited<ReturnType<typeof stat>>;
   try {
     info = await stat(file);
   } catch {
