@@ -3,8 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Tools the tests drive besides FUSE (each installed only when missing): rsync and git on the
-# mount, openssl for the TLS test's certificate.
-RDRIVE_EXTRA_PKGS="rsync git openssl" bash scripts/setup.sh
+# mount, openssl for the TLS test's certificate, autoconf/automake to build pjdfstest (the
+# POSIX conformance run in test/mount/pjdfstest.test.ts).
+RDRIVE_EXTRA_PKGS="rsync git openssl autoconf automake" bash scripts/setup.sh
 # Lint (Biome, recommended rules, no formatting) and dead code (knip: unused files, exports,
 # dependencies) come first: both take seconds, so a finding fails fast, before the long tests.
 npx --no-install biome lint .
