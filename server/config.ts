@@ -20,11 +20,18 @@ export interface ServerConfig {
   /** PEM certificate and key files; both set means HTTPS. */
   tlsCert: string | undefined;
   tlsKey: string | undefined;
+  /** Redis URL: state shared by several servers; undefined keeps it in this process. */
+  redis: string | undefined;
+  /**
+   * Which proxies to believe about the client's address (X-Forwarded-For), as Express's
+   * 'trust proxy': false, or addresses/subnets such as "loopback" or "10.0.0.0/8".
+   */
+  trustProxy: false | string;
 }
 
 export type ServerOptions = Partial<Record<keyof ServerConfig, string | number | undefined>>;
 
-type DefaultedKey = Exclude<keyof ServerConfig, 'tlsCert' | 'tlsKey'>;
+type DefaultedKey = Exclude<keyof ServerConfig, 'tlsCert' | 'tlsKey' | 'redis' | 'trustProxy'>;
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
@@ -50,6 +57,8 @@ export function resolveServerConfig(options: ServerOptions, env: NodeJS.ProcessE
     maxFileSize: integer('max-file-size', pick('maxFileSize', 'RDRIVE_MAX_FILE_SIZE'), 0),
     tlsCert: optionalPath(options.tlsCert ?? env.RDRIVE_TLS_CERT),
     tlsKey: optionalPath(options.tlsKey ?? env.RDRIVE_TLS_KEY),
+    redis: redisUrl(options.redis ?? env.RDRIVE_REDIS),
+    trustProxy: trustProxy(options.trustProxy ?? env.RDRIVE_TRUST_PROXY),
   };
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     throw new RdriveError('EINVAL', 'HTTPS needs both --tls-cert FILE and --tls-key FILE');
@@ -58,6 +67,18 @@ export function resolveServerConfig(options: ServerOptions, env: NodeJS.ProcessE
     throw new RdriveError('EINVAL', `--log-level must be one of ${[...LEVELS].join(', ')}`);
   }
   return config;
+}
+
+function redisUrl(value: string | number | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  const url = String(value);
+  if (!/^rediss?:\/\/[^\s]+$/.test(url)) throw new RdriveError('EINVAL', `--redis must be a URL such as redis://127.0.0.1:6379/0, got "${url}"`);
+  return url;
+}
+
+function trustProxy(value: string | number | undefined): false | string {
+  if (value === undefined || value === '' || value === 'false') return false;
+  return String(value);
 }
 
 function optionalPath(value: string | number | undefined): string | undefined {

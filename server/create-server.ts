@@ -12,11 +12,10 @@ import type { ServerConfig } from './config.js';
 import { createApp } from './http/app.js';
 import type { ServerContext } from './http/context.js';
 import { createLogger } from '../common/logging.js';
-import { InFlightLimiter } from './state/in-flight.js';
-import { MemorySessionStore } from './state/session-store.js';
-import { MemoryLoginBackoff, backoffPolicy } from './state/login-backoff.js';
-import { MemoryUsageStore } from './state/usage-tracker.js';
+import { memoryStores, redactUrl, redisStores, type StateStores } from './state/stores.js';
 import { LocalDiskBackend, sweepTempFiles } from './storage/local-disk.js';
+
+const SHARED_TEMP_AGE_MS = 60 * 60_000;
 
 export interface RunningServer {
   url: string;
@@ -29,26 +28,35 @@ export interface RunningServer {
 export async function createServer(config: ServerConfig, logger?: Logger): Promise<RunningServer> {
   const log = logger ?? createLogger('server', join(config.logs, 'server.log'), config.logLevel);
   await privateStorage(config.storage, log);
-  const swept = await sweepTempFiles(config.storage);
+  // Alone on its storage, every temp file is a crash's leftover; sharing it (--redis), only
+  // those untouched for SHARED_TEMP_AGE_MS are: the rest may be other servers' uploads.
+  const swept = await sweepTempFiles(config.storage, config.redis === undefined ? 0 : SHARED_TEMP_AGE_MS);
   if (swept > 0) log.info({ swept }, 'removed temp files left by interrupted uploads');
   const backend = new LocalDiskBackend(config.storage, (err) => log.error({ err }, 'group commit (syncfs) failed; retrying in a second'));
   const auth = new Authenticator(config.users, log.child({ component: 'auth' }));
   await auth.load();
-  const sessions = new MemorySessionStore(config.idleTimeout * 1000, config.maxClients);
+  const limits = { idleMs: config.idleTimeout * 1000, maxClients: config.maxClients, maxInFlightPerUser: config.maxInFlightPerUser, loginAttempts: config.loginAttemptsPer15Min };
+  const measure = (user: string): Promise<number> => backend.usage(user);
+  const state: StateStores = config.redis === undefined
+    ? memoryStores(limits, measure)
+    : await redisStores(config.redis, limits, measure, log.child({ component: 'state' }));
   const ctx: ServerContext = {
     config,
     log: log.child({ component: 'http' }),
     backend,
-    sessions,
     auth,
-    inFlight: new InFlightLimiter(config.maxInFlightPerUser),
-    usage: new MemoryUsageStore((user) => backend.usage(user)),
-    loginBackoff: new MemoryLoginBackoff(backoffPolicy(config.loginAttemptsPer15Min)),
+    sessions: state.sessions,
+    inFlight: state.inFlight,
+    usage: state.usage,
+    loginBackoff: state.loginBackoff,
+    ...(state.rateLimitStore === undefined ? {} : { rateLimitStore: state.rateLimitStore }),
   };
   const app = createApp(ctx);
+  app.set('trust proxy', config.trustProxy);
   const sweeper = setInterval(() => {
-    const dropped = sessions.sweep();
-    if (dropped > 0) log.info({ dropped }, 'idle sessions expired');
+    state.sessions.sweep().then((dropped) => {
+      if (dropped > 0) log.info({ dropped }, 'idle sessions expired');
+    }, () => undefined);
   }, Math.min(10_000, config.idleTimeout * 1000)).unref();
 
   const tls = await readTls(config);
@@ -65,13 +73,14 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
   server.keepAliveTimeout = 65_000;
   const { port } = server.address() as AddressInfo;
   const url = `${tls === undefined ? 'http' : 'https'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-  log.info({ url, storage: config.storage, maxClients: config.maxClients, idleTimeout: config.idleTimeout, quota: config.quota }, 'server listening');
+  log.info({ url, storage: config.storage, maxClients: config.maxClients, idleTimeout: config.idleTimeout, quota: config.quota, state: config.redis === undefined ? 'memory' : redactUrl(config.redis) }, 'server listening');
   return {
     url,
     port,
     log,
     close: async () => {
       clearInterval(sweeper);
+      await state.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

@@ -30,13 +30,15 @@ function buildProgram(): Command {
     .option('--max-file-size <bytes>', 'largest file accepted in bytes, 0 for no limit (default 0)')
     .option('--tls-cert <file>', 'PEM certificate: serve HTTPS (with --tls-key; env RDRIVE_TLS_CERT)')
     .option('--tls-key <file>', 'PEM private key for --tls-cert (env RDRIVE_TLS_KEY)')
+    .option('--redis <url>', 'share sessions and limits with other servers through Redis, e.g. redis://127.0.0.1:6379/0 (env RDRIVE_REDIS)')
+    .option('--trust-proxy <list>', 'believe X-Forwarded-For from these proxies, e.g. loopback or 10.0.0.0/8 (env RDRIVE_TRUST_PROXY)')
     .action(async (opts: Record<string, string | undefined>) => {
       const config = resolveServerConfig({
         host: opts.host, port: opts.port, storage: opts.storage, users: opts.users, logs: opts.logs,
         logLevel: opts.logLevel, idleTimeout: opts.idleTimeout, maxClients: opts.maxClients,
         maxInFlightPerUser: opts.maxInFlight, requestsPerMinute: opts.requestsPerMinute,
         loginAttemptsPer15Min: opts.loginAttempts, quota: opts.quota, maxFileSize: opts.maxFileSize,
-        tlsCert: opts.tlsCert, tlsKey: opts.tlsKey,
+        tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, redis: opts.redis, trustProxy: opts.trustProxy,
       });
       const server = await createServer(config);
       exitOnCrash(server.log, { what: 'server', tell: (reason) => `rdrive-server: crashed (${reason}); details in the log\n` });

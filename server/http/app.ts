@@ -15,6 +15,7 @@ export function createApp(ctx: ServerContext): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // 'trust proxy' is set by createServer from --trust-proxy (behind a load balancer).
   app.set('trust proxy', false);
   const api = express.Router();
   api.use(requestLogger(ctx));

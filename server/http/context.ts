@@ -6,25 +6,21 @@ import { parseRemotePath } from '../../common/paths.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { ServerConfig } from '../config.js';
 import type { StorageBackend, WriteLimits } from '../storage/backend.js';
-import type { InFlightLimiter } from '../state/in-flight.js';
-import type { SessionStore } from '../state/session-store.js';
 import { QuotaReservation } from '../state/quota-reservation.js';
-import type { UsageStore } from '../state/usage-tracker.js';
-import type { LoginBackoff } from '../state/login-backoff.js';
-import type { Store } from 'express-rate-limit';
+import type { StateStores } from '../state/stores.js';
 
 /** Everything the routes need, built once by createServer(). */
 export interface ServerContext {
   config: ServerConfig;
   log: Logger;
   backend: StorageBackend;
-  sessions: SessionStore;
   auth: Authenticator;
-  inFlight: InFlightLimiter;
-  usage: UsageStore;
-  loginBackoff: LoginBackoff;
+  sessions: StateStores['sessions'];
+  inFlight: StateStores['inFlight'];
+  usage: StateStores['usage'];
+  loginBackoff: StateStores['loginBackoff'];
   /** A shared store for an express-rate-limit limiter; undefined: the limiter's own memory. */
-  rateLimitStore?: (prefix: string) => Store;
+  rateLimitStore?: StateStores['rateLimitStore'];
 }
 
 declare module 'express-serve-static-core' {

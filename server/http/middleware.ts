@@ -57,14 +57,19 @@ export function authenticate(ctx: ServerContext) {
   return (req: Request, _res: Response, next: NextFunction): void => {
     const header = req.headers.authorization ?? '';
     const match = /^Bearer ([A-Za-z0-9_-]{16,128})$/.exec(header);
-    const session = match === null ? undefined : ctx.sessions.touch(match[1]!);
-    if (session === undefined) {
-      next(new RdriveError('UNAUTHORIZED', match === null ? 'Missing bearer token: log in first' : 'Session expired or unknown: log in again'));
+    if (match === null) {
+      next(new RdriveError('UNAUTHORIZED', 'Missing bearer token: log in first'));
       return;
     }
-    req.rdriveUser = session.user;
-    req.rdriveToken = session.token;
-    next();
+    ctx.sessions.touch(match[1]!).then((session) => {
+      if (session === undefined) {
+        next(new RdriveError('UNAUTHORIZED', 'Session expired or unknown: log in again'));
+        return;
+      }
+      req.rdriveUser = session.user;
+      req.rdriveToken = session.token;
+      next();
+    }, next);
   };
 }
 
@@ -72,14 +77,18 @@ export function authenticate(ctx: ServerContext) {
 export function inFlightLimit(ctx: ServerContext) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const user = req.rdriveUser!;
-    if (!ctx.inFlight.tryAcquire(user)) {
-      ctx.log.warn({ user, limit: ctx.config.maxInFlightPerUser }, 'in-flight limit reached');
-      res.setHeader('Retry-After', '1');
-      next(new RdriveError('RATE_LIMITED', 'Too many requests in flight; retry later'));
-      return;
-    }
-    res.on('close', () => ctx.inFlight.release(user));
-    next();
+    ctx.inFlight.tryAcquire(user).then((release) => {
+      if (release === undefined) {
+        ctx.log.warn({ user, limit: ctx.config.maxInFlightPerUser }, 'in-flight limit reached');
+        res.setHeader('Retry-After', '1');
+        next(new RdriveError('RATE_LIMITED', 'Too many requests in flight; retry later'));
+        return;
+      }
+      res.on('close', () => {
+        release().catch((err: unknown) => ctx.log.warn({ err: (err as Error).message, user }, 'could not free an in-flight slot; it lapses by itself'));
+      });
+      next();
+    }, next);
   };
 }
 
@@ -115,7 +124,8 @@ export function loginLimiters(ctx: ServerContext) {
     requestWasSuccessful: (_req: Request, res: Response) => res.statusCode !== 401,
     standardHeaders: 'draft-7' as const,
     legacyHeaders: false,
-    // Redis-backed when the state is shared; express-rate-limit's memory store otherwise.
+    // Redis-backed when the state is shared; express-rate-limit's memory store otherwise. A
+    // store that fails refuses the login (503 below) rather than letting guesses through.
     passOnStoreError: false,
   };
   const address = (req: Request): string => ipKeyGenerator(req.ip ?? '');

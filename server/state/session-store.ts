@@ -3,28 +3,31 @@ import { randomBytes } from 'node:crypto';
 export interface Session {
   token: string;
   user: string;
-  lastSeen: number;
 }
 
 export type CreateResult = { ok: true; session: Session } | { ok: false; retryAfter: number };
 
 /**
- * Where sessions live. In-process now; a Redis implementation lets several server processes
- * share them (see DESIGN.md, "Where users outgrow one machine").
+ * Where sessions live: in this process (MemorySessionStore) or in Redis (RedisSessionStore), so
+ * that a token issued by one server works on every other and --max-clients counts them all.
  */
 export interface SessionStore {
   /** A new session, unless `maxSessions` live ones exist (expired ones are reclaimed first). */
-  create(user: string): CreateResult;
+  create(user: string): Promise<CreateResult>;
   /** The live session for a token, its idle clock restarted; undefined when unknown or expired. */
-  touch(token: string): Session | undefined;
-  remove(token: string): void;
-  count(): number;
+  touch(token: string): Promise<Session | undefined>;
+  remove(token: string): Promise<void>;
+  count(): Promise<number>;
   /** Drops expired sessions; returns how many. */
-  sweep(): number;
+  sweep(): Promise<number>;
+}
+
+export function newToken(): string {
+  return randomBytes(32).toString('base64url');
 }
 
 export class MemorySessionStore implements SessionStore {
-  private readonly sessions = new Map<string, Session>();
+  private readonly sessions = new Map<string, Session & { lastSeen: number }>();
 
   constructor(
     private readonly idleMs: number,
@@ -32,41 +35,41 @@ export class MemorySessionStore implements SessionStore {
     private readonly now: () => number = Date.now,
   ) {}
 
-  create(user: string): CreateResult {
-    this.sweep();
+  async create(user: string): Promise<CreateResult> {
+    await this.sweep();
     if (this.sessions.size >= this.maxSessions) {
       const oldest = Math.min(...[...this.sessions.values()].map((s) => s.lastSeen));
       return { ok: false, retryAfter: Math.max(1, Math.ceil((oldest + this.idleMs - this.now()) / 1000)) };
     }
-    const session = { token: randomBytes(32).toString('base64url'), user, lastSeen: this.now() };
+    const session = { token: newToken(), user, lastSeen: this.now() };
     this.sessions.set(session.token, session);
-    return { ok: true, session };
+    return { ok: true, session: { token: session.token, user } };
   }
 
-  touch(token: string): Session | undefined {
+  async touch(token: string): Promise<Session | undefined> {
     const session = this.sessions.get(token);
     if (session === undefined) return undefined;
-    if (this.expired(session)) {
+    if (this.expired(session.lastSeen)) {
       this.sessions.delete(token);
       return undefined;
     }
     session.lastSeen = this.now();
-    return session;
+    return { token, user: session.user };
   }
 
-  remove(token: string): void {
+  async remove(token: string): Promise<void> {
     this.sessions.delete(token);
   }
 
-  count(): number {
-    this.sweep();
+  async count(): Promise<number> {
+    await this.sweep();
     return this.sessions.size;
   }
 
-  sweep(): number {
+  async sweep(): Promise<number> {
     let dropped = 0;
     for (const [token, session] of this.sessions) {
-      if (this.expired(session)) {
+      if (this.expired(session.lastSeen)) {
         this.sessions.delete(token);
         dropped++;
       }
@@ -74,7 +77,7 @@ export class MemorySessionStore implements SessionStore {
     return dropped;
   }
 
-  private expired(session: Session): boolean {
-    return this.now() - session.lastSeen >= this.idleMs;
+  private expired(lastSeen: number): boolean {
+    return this.now() - lastSeen >= this.idleMs;
   }
 }

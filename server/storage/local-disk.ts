@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants, fstat as fstatCb, readdir as readdirCb, type Dirent, type Stats } from 'node:fs';
 import {
-  chmod, copyFile, link, mkdir, open, readdir, rename, rm, rmdir, statfs, truncate, unlink, utimes,
+  chmod, copyFile, link, lstat, mkdir, open, readdir, rename, rm, rmdir, statfs, truncate, unlink, utimes,
   type FileHandle,
 } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -591,14 +591,22 @@ async function treeSize(dirFd: number): Promise<number> {
   return total;
 }
 
-/** Removes temp files left by a crash; they are invisible, this only frees their space. */
-export async function sweepTempFiles(dir: string): Promise<number> {
+/**
+ * Removes temp files left by a crash; they are invisible, this only frees their space. With
+ * `olderThanMs`, only those untouched for that long: on storage shared by several servers, a
+ * fresh temp file may be another live server's upload in progress.
+ */
+export async function sweepTempFiles(dir: string, olderThanMs = 0): Promise<number> {
   let removed = 0;
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
   for (const entry of entries) {
     const full = join(dir, entry.name);
-    if (entry.isDirectory()) removed += await sweepTempFiles(full);
+    if (entry.isDirectory()) removed += await sweepTempFiles(full, olderThanMs);
     else if (isTempName(entry.name)) {
+      if (olderThanMs > 0) {
+        const st = await lstat(full).catch(() => undefined);
+        if (st === undefined || Date.now() - st.mtimeMs < olderThanMs) continue;
+      }
       await rm(full, { force: true });
       removed++;
     }

@@ -14,7 +14,7 @@ export function sessionRoutes(ctx: ServerContext): Router {
       noteRequest(res, { loginUser: user });
       throw new RdriveError('UNAUTHORIZED', 'Wrong user name or password');
     }
-    const created = ctx.sessions.create(user);
+    const created = await ctx.sessions.create(user);
     if (!created.ok) {
       ctx.log.warn({ user, maxClients: ctx.config.maxClients }, 'login refused: too many clients');
       throw new RdriveError('TOO_MANY_CLIENTS', `Server full (${ctx.config.maxClients} clients); retry in ${created.retryAfter} s`, { retryAfter: created.retryAfter });
@@ -25,8 +25,8 @@ export function sessionRoutes(ctx: ServerContext): Router {
     const body: LoginResponse = { token: created.session.token, user, idleTimeout: ctx.config.idleTimeout };
     res.status(201).json(body);
   });
-  router.delete('/session', authenticate(ctx), (req, res) => {
-    ctx.sessions.remove(req.rdriveToken!);
+  router.delete('/session', authenticate(ctx), async (req, res) => {
+    await ctx.sessions.remove(req.rdriveToken!);
     ctx.log.info({ user: req.rdriveUser }, 'logout');
     res.status(204).end();
   });

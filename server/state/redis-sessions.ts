@@ -1,0 +1,67 @@
+import type { Redis } from 'ioredis';
+import { KEY_PREFIX, stateCall } from './redis-connection.js';
+import { newToken, type CreateResult, type Session, type SessionStore } from './session-store.js';
+
+const INDEX = `${KEY_PREFIX}sessions`;
+const session = (token: string): string => `${KEY_PREFIX}session:${token}`;
+
+// The index is a sorted set token → last use (ms, Redis's own clock, the same for every server);
+// each session's user sits in its own key that expires after the idle time. Counting and adding
+// run in one script: the max-clients check is atomic across servers.
+const CREATE = `
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local idle = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - idle)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, tonumber(oldest[2]) + idle - now}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('SET', KEYS[2], ARGV[4], 'PX', idle)
+return {1, 0}`;
+
+const TOUCH = `
+local user = redis.call('GET', KEYS[2])
+if not user then
+  redis.call('ZREM', KEYS[1], ARGV[2])
+  return false
+end
+local t = redis.call('TIME')
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[1], t[1] * 1000 + math.floor(t[2] / 1000), ARGV[2])
+return user`;
+
+const SWEEP = `
+local t = redis.call('TIME')
+return redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', t[1] * 1000 + math.floor(t[2] / 1000) - tonumber(ARGV[1]))`;
+
+export class RedisSessionStore implements SessionStore {
+  constructor(private readonly redis: Redis, private readonly idleMs: number, private readonly maxSessions: number) {}
+
+  async create(user: string): Promise<CreateResult> {
+    const token = newToken();
+    const idle = String(Math.round(this.idleMs));
+    const [ok, waitMs] = await stateCall(() => this.redis.eval(CREATE, 2, INDEX, session(token), idle, String(this.maxSessions), token, user) as Promise<[number, number]>);
+    if (ok === 1) return { ok: true, session: { token, user } };
+    return { ok: false, retryAfter: Math.max(1, Math.ceil(waitMs / 1000)) };
+  }
+
+  async touch(token: string): Promise<Session | undefined> {
+    const user = await stateCall(() => this.redis.eval(TOUCH, 2, INDEX, session(token), String(Math.round(this.idleMs)), token) as Promise<string | null>);
+    return user === null ? undefined : { token, user };
+  }
+
+  async remove(token: string): Promise<void> {
+    await stateCall(() => this.redis.multi().del(session(token)).zrem(INDEX, token).exec());
+  }
+
+  async count(): Promise<number> {
+    await this.sweep();
+    return stateCall(() => this.redis.zcard(INDEX));
+  }
+
+  async sweep(): Promise<number> {
+    return stateCall(() => this.redis.eval(SWEEP, 1, INDEX, String(Math.round(this.idleMs))) as Promise<number>);
+  }
+}

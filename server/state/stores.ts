@@ -1,0 +1,89 @@
+import type { Store } from 'express-rate-limit';
+import type { Logger } from 'pino';
+import { RedisStore } from 'rate-limit-redis';
+import type { Redis } from 'ioredis';
+import { MemoryInFlightLimiter, type InFlightLimiter } from './in-flight.js';
+import { MemoryLoginBackoff, backoffPolicy, type LoginBackoff } from './login-backoff.js';
+import { KEY_PREFIX, connectRedis, instanceId, stateCall } from './redis-connection.js';
+import { RedisInFlightLimiter } from './redis-in-flight.js';
+import { RedisLoginBackoff } from './redis-login-backoff.js';
+import { RedisSessionStore } from './redis-sessions.js';
+import { RedisUsageStore } from './redis-usage.js';
+import { MemorySessionStore, type SessionStore } from './session-store.js';
+import { MemoryUsageStore, type UsageStore } from './usage-tracker.js';
+
+/** Every piece of state a server keeps beyond the files: one process's, or shared in Redis. */
+export interface StateStores {
+  kind: 'memory' | 'redis';
+  sessions: SessionStore;
+  inFlight: InFlightLimiter;
+  usage: UsageStore;
+  loginBackoff: LoginBackoff;
+  /** A store for one express-rate-limit limiter; undefined: the limiter's own memory store. */
+  rateLimitStore?: (prefix: string) => Store;
+  close(): Promise<void>;
+}
+
+export interface StateLimits {
+  idleMs: number;
+  maxClients: number;
+  maxInFlightPerUser: number;
+  loginAttempts: number;
+}
+
+export function memoryStores(limits: StateLimits, measure: (user: string) => Promise<number>): StateStores {
+  return {
+    kind: 'memory',
+    sessions: new MemorySessionStore(limits.idleMs, limits.maxClients),
+    inFlight: new MemoryInFlightLimiter(limits.maxInFlightPerUser),
+    usage: new MemoryUsageStore(measure),
+    loginBackoff: new MemoryLoginBackoff(backoffPolicy(limits.loginAttempts)),
+    close: async () => undefined,
+  };
+}
+
+/**
+ * State shared by every server started with the same --redis URL. The connection is tried
+ * once at start (a wrong URL is an error then); later outages answer 503 until Redis is back.
+ */
+export async function redisStores(url: string, limits: StateLimits, measure: (user: string) => Promise<number>, log: Logger): Promise<StateStores> {
+  const redis = connectRedis(url, log);
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (err) {
+    redis.disconnect();
+    throw new Error(`Cannot reach Redis at ${redactUrl(url)} (${(err as Error).message}): start it or fix --redis`);
+  }
+  return redisStoresOn(redis, limits, measure);
+}
+
+export function redisStoresOn(redis: Redis, limits: StateLimits, measure: (user: string) => Promise<number>): StateStores {
+  const usage = new RedisUsageStore(redis, instanceId(), measure);
+  return {
+    kind: 'redis',
+    sessions: new RedisSessionStore(redis, limits.idleMs, limits.maxClients),
+    inFlight: new RedisInFlightLimiter(redis, limits.maxInFlightPerUser),
+    usage,
+    loginBackoff: new RedisLoginBackoff(redis, backoffPolicy(limits.loginAttempts)),
+    rateLimitStore: (prefix) => new RedisStore({
+      prefix: `${KEY_PREFIX}rl:${prefix}`,
+      sendCommand: (...args: string[]) => stateCall(() => redis.call(args[0]!, ...args.slice(1)) as Promise<never>),
+    }),
+    close: async () => {
+      usage.stop();
+      redis.disconnect();
+    },
+  };
+}
+
+/** The URL without its password, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}

@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pino from 'pino';
+import { RdriveError } from '../../common/errors.js';
+import { memoryStores, redisStores, type StateLimits, type StateStores } from '../../server/state/stores.js';
+import { startRedis, type TestRedis } from '../helpers/redis-process.js';
+import { waitFor } from '../helpers/wait.js';
+
+// One contract for the state stores, run against the in-process and the Redis implementations:
+// whatever a server relies on must hold for both. Real Redis (a private redis-server).
+const T = { timeout: 30_000 };
+const LIMITS: StateLimits = { idleMs: 400, maxClients: 3, maxInFlightPerUser: 2, loginAttempts: 2 };
+const log = pino({ level: 'silent' });
+
+let redis: TestRedis | undefined;
+let db = 0;
+before(async () => { redis = await startRedis(); });
+after(async () => { await redis?.cleanup(); });
+
+const kinds: Array<[string, (measure: (u: string) => Promise<number>) => Promise<StateStores>]> = [
+  ['memory', async (measure) => memoryStores(LIMITS, measure)],
+  // Each test gets its own Redis database: no state leaks between tests.
+  ['redis', async (measure) => redisStores(`${redis!.url.replace(/\/0$/, '')}/${++db % 16}`, LIMITS, measure, log)],
+];
+
+for (const [kind, make] of kinds) {
+  describe(`state contract: ${kind}`, () => {
+    async function withStores(fn: (s: StateStores, t: StateStores) => Promise<void>, measure: (u: string) => Promise<number> = async () => 0): Promise<void> {
+      const s = await make(measure);
+      // A second view of the same state: another server's, for Redis; the same object in memory.
+      const t = kind === 'redis' ? await redisStores(`${redis!.url.replace(/\/0$/, '')}/${db % 16}`, LIMITS, measure, log) : s;
+      try {
+        await fn(s, t);
+      } finally {
+        await s.close();
+        if (t !== s) await t.close();
+      }
+    }
+
+    test('sessions: shared, at most maxClients, idle expiry, remove', T, async () => {
+      await withStores(async (a, b) => {
+        await flush(a);
+        const created = await Promise.all(Array.from({ length: 5 }, (_, i) => a.sessions.create(`u${i}`)));
+        assert.equal(created.filter((c) => c.ok).length, 3, 'the count is atomic: exactly maxClients succeed');
+        const refused = created.find((c) => !c.ok);
+        assert.ok(refused !== undefined && !refused.ok && refused.retryAfter >= 1);
+        const first = created.find((c) => c.ok)!;
+        assert.ok(first.ok);
+        assert.equal((await b.sessions.touch(first.session.token))?.user, first.session.user, 'a token works on every server');
+        assert.equal(await b.sessions.count(), 3);
+        await b.sessions.remove(first.session.token);
+        assert.equal(await a.sessions.touch(first.session.token), undefined);
+        assert.equal((await a.sessions.create('again')).ok, true, 'a removed session frees its slot');
+        // Idle expiry: nothing touched for idleMs → gone everywhere, slots free.
+        const gone = await waitFor(() => a.sessions.count(), (n) => n === 0, 5_000, 50);
+        assert.equal(gone, 0);
+        assert.equal((await a.sessions.create('late')).ok, true);
+      });
+    });
+
+    test('sessions: a touched session outlives the idle time', T, async () => {
+      await withStores(async (a, b) => {
+        await flush(a);
+        const c = await a.sessions.create('alice');
+        assert.ok(c.ok);
+        for (let i = 0; i < 6; i++) {
+          await sleep(150);
+          assert.ok((await b.sessions.touch(c.session.token)) !== undefined, `still alive after ${(i + 1) * 150} ms of use`);
+        }
+      });
+    });
+
+    test('in flight: at most max per user, released slots come back', T, async () => {
+      await withStores(async (a, b) => {
+        await flush(a);
+        const slots = await Promise.all([a, b, a, b].map((s) => s.inFlight.tryAcquire('alice')));
+        assert.equal(slots.filter(Boolean).length, 2);
+        assert.ok(await a.inFlight.tryAcquire('bob'), 'per user');
+        await slots.find(Boolean)!();
+        assert.ok(await b.inFlight.tryAcquire('alice'));
+      });
+    });
+
+    test('usage: measured once, reservations atomic and settled', T, async () => {
+      let walks = 0;
+      await withStores(async (a, b) => {
+        await flush(a);
+        assert.equal(await a.usage.get('alice'), 100);
+        assert.equal(await b.usage.get('alice'), 100);
+        const servers = Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? a : b));
+        const grants = await Promise.all(servers.map((s) => s.usage.tryReserve('alice', 100, 500)));
+        assert.equal(grants.filter(Boolean).length, 4, '100 used + 4 × 100 reserved fill 500');
+        // Each server settles its own writes' reservations: one failed, one stored 60 of 100.
+        const holders = servers.filter((_, i) => grants[i]);
+        await holders[0]!.usage.settle('alice', 100, 0);
+        await holders[1]!.usage.settle('alice', 100, 60);
+        assert.equal(await a.usage.get('alice'), 160);
+        assert.equal(await a.usage.tryReserve('alice', 140, 500), true);
+        assert.equal(await b.usage.tryReserve('alice', 1, 500), false);
+        await a.usage.add('alice', -1000);
+        assert.equal(await b.usage.get('alice'), 0, 'never below zero');
+        await b.usage.invalidate('alice');
+        assert.equal(await a.usage.get('alice'), 100, 'walked again');
+        assert.ok(walks >= 2);
+      }, async () => { walks++; return 100; });
+    });
+
+    test('login back-off: grows per name, exempts known addresses', T, async () => {
+      await withStores(async (a, b) => {
+        await flush(a);
+        assert.equal(await a.loginBackoff.waitMs('alice', '10.0.0.1'), 0);
+        await a.loginBackoff.succeeded('alice', '10.0.0.9');
+        await a.loginBackoff.failed('alice');
+        await b.loginBackoff.failed('alice');
+        const w1 = await a.loginBackoff.waitMs('alice', '10.0.0.1');
+        assert.ok(w1 > 0 && w1 <= 1000, `first wait ${w1}`);
+        await b.loginBackoff.failed('alice');
+        const w2 = await b.loginBackoff.waitMs('alice', '10.0.0.2');
+        assert.ok(w2 > 1000 && w2 <= 2000, `second wait ${w2}`);
+        assert.equal(await b.loginBackoff.waitMs('alice', '10.0.0.9'), 0, 'the owner\'s address is exempt');
+        assert.equal(await a.loginBackoff.waitMs('bob', '10.0.0.1'), 0, 'per name');
+      });
+    });
+
+    if (kind === 'redis') {
+      test('Redis down: calls fail with 503 UNAVAILABLE, then work again by themselves', T, async () => {
+        await withStores(async (a) => {
+          await redis!.stop();
+          await assert.rejects(a.sessions.create('alice'), (err: unknown) => err instanceof RdriveError && err.code === 'UNAVAILABLE');
+          await assert.rejects(a.usage.tryReserve('alice', 1, 10), (err: unknown) => err instanceof RdriveError && err.code === 'UNAVAILABLE');
+          await redis!.start();
+          const back = await waitFor(() => a.sessions.create('alice').then((r) => r.ok, () => false), (ok) => ok, 10_000, 100);
+          assert.equal(back, true);
+        });
+      });
+    }
+  });
+}
+
+async function flush(stores: StateStores): Promise<void> {
+  if (stores.kind !== 'redis') return;
+  // Reach the connection through the session store: a test-only door, kept out of the interface.
+  const redisClient = (stores.sessions as unknown as { redis: { flushdb: () => Promise<unknown> } }).redis;
+  await redisClient.flushdb();
+}
