@@ -5,8 +5,9 @@ cd "$(dirname "$0")/.."
 # Tools the tests drive besides FUSE (each installed only when missing): rsync and git on the
 # mount, openssl for the TLS test's certificate, autoconf/automake to build pjdfstest (the
 # POSIX conformance run in test/mount/pjdfstest.test.ts), redis-server and haproxy for the
-# scale-out tests (state shared by several servers behind a load balancer).
-RDRIVE_EXTRA_PKGS="rsync git openssl autoconf automake redis-server haproxy" bash scripts/setup.sh
+# scale-out tests (state shared by several servers behind a load balancer), systemd for
+# systemd-analyze verify of the unit files in packaging/systemd.
+RDRIVE_EXTRA_PKGS="rsync git openssl autoconf automake redis-server haproxy systemd" bash scripts/setup.sh
 # Lint (Biome, recommended rules, no formatting) and dead code (knip: unused files, exports,
 # dependencies) come first: both take seconds, so a finding fails fast, before the long tests.
 npx --no-install biome lint .
