@@ -5,6 +5,7 @@ import { registerMountCommands } from './mount-commands.js';
 import { registerFileCommands } from './file-commands.js';
 import { helperToMountArgs, registerInstallHelperCommand } from './mount-helper.js';
 import { isHelperInvocation } from './mount-options.js';
+import { registerSweepCommand } from './sweep-command.js';
 
 /** Builds the `rdrive` program; parsing is separate from running (see the command modules). */
 export function buildProgram(): Command {
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerMountCommands(program);
   registerFileCommands(program);
   registerInstallHelperCommand(program);
+  registerSweepCommand(program);
   return program;
 }
 

@@ -89,7 +89,7 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
   });
   const pidFile = flags.pidFile ?? defaultPidFile(mnt);
   await writePid(pidFile, process.pid);
-  await registerDaemon(mount.own);
+  await registerDaemon(mount.own, mount.instance);
   unmountOnCrash(mnt, mount.own, pidFile, log);
   process.stdout.write(`${READY_PREFIX}${url} at ${mnt}\n`);
   if (child) process.stdout.end();

@@ -5,6 +5,8 @@ import { RdriveFuse } from '../fuse/rdrive-fuse.js';
 import { MountState } from '../fuse/state.js';
 import { ApiClient } from '../remote/api-client.js';
 import { createCacheDir, removeCacheDir } from './cache-dir.js';
+import { ownMark } from '../fuse/hidden-names.js';
+import { noteHidden, sweepJournals } from './orphans.js';
 import { findMount, sameMount, type MountEntry } from './mount-table.js';
 
 export interface MountConfig {
@@ -28,6 +30,8 @@ export interface MountConfig {
 export interface RunningMount {
   /** The mount this daemon made: the only one it will ever unmount. */
   own: MountEntry;
+  /** Marks the server names of this daemon's deleted-but-open files (see hidden-names.ts). */
+  instance: string;
   /** Uploads what is still dirty, then unmounts (lazily, so open files do not block it). */
   unmount: () => Promise<void>;
   /** Calls `gone` once the mount was removed from outside (fusermount -u), so the daemon can exit. */
@@ -50,6 +54,9 @@ export async function createMount(config: MountConfig): Promise<RunningMount> {
     await client.close();
     throw describeLoginError(err, config.server);
   }
+  // What a killed daemon left of deleted-but-open files goes now (it can no longer be open).
+  await sweepJournals(client, config.server, config.user, log).catch((err: unknown) => log.warn({ err }, 'could not sweep files left by a stopped mount'));
+  const mark = ownMark();
   const cacheDir = await createCacheDir(log);
   const state = new MountState(client, {
     readOnly: config.readOnly,
@@ -58,7 +65,7 @@ export async function createMount(config: MountConfig): Promise<RunningMount> {
     gid: process.getgid?.() ?? 0,
     cacheDir,
   }, log.child({ component: 'fs' }), config.attrTimeout * 1000);
-  const fuse = new RdriveFuse(config.mountpoint, createOperations(state, log.child({ component: 'fuse' })), {
+  const fuse = new RdriveFuse(config.mountpoint, createOperations(state, log.child({ component: 'fuse' }), { mark, noted: (path) => noteHidden(config.server, config.user, path) }), {
     timeout: OP_TIMEOUTS,
     allowOther: config.allowOther,
     // The kernel checks mode bits against the owner we report (the mounting user), as on a local
@@ -81,6 +88,7 @@ export async function createMount(config: MountConfig): Promise<RunningMount> {
   let watcher: NodeJS.Timeout | undefined;
   return {
     own,
+    instance: mark.instance,
     watch: (gone) => {
       watcher = setInterval(() => {
         void findMount(config.mountpoint).then((now) => {
@@ -109,6 +117,8 @@ export async function createMount(config: MountConfig): Promise<RunningMount> {
         } else {
           log.info({ mountpoint: config.mountpoint }, 'our mount is already gone; leaving whatever is at the mountpoint alone');
         }
+        // Deleted files still open when the mount went away can no longer be reached.
+        await sweepJournals(client, config.server, config.user, log, true).catch((err: unknown) => log.warn({ err }, 'could not remove deleted-but-open files'));
         await client.logout();
         await client.close();
         await removeCacheDir(cacheDir);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { MountEntry } from './mount-table.js';
 
 /** Where each running mount records its pid, so `rdrive unmount` can stop it cleanly. */
-function registryDir(): string {
+export function registryDir(): string {
   const runtime = process.env.XDG_RUNTIME_DIR;
   return runtime !== undefined && runtime !== '' ? join(runtime, 'rdrive') : join(tmpdir(), `rdrive-${process.getuid?.() ?? 0}`);
 }
@@ -41,6 +41,8 @@ export function isAlive(pid: number): boolean {
 export interface DaemonRecord {
   pid: number;
   mount: MountEntry;
+  /** The mark on the hidden names of its deleted-but-open files (see hidden-names.ts). */
+  instance?: string;
 }
 
 function recordFile(pid: number): string {
@@ -48,10 +50,10 @@ function recordFile(pid: number): string {
 }
 
 /** Records this daemon's mount; the record goes away when the process exits, however it ends. */
-export async function registerDaemon(mount: MountEntry): Promise<void> {
+export async function registerDaemon(mount: MountEntry, instance: string): Promise<void> {
   const file = recordFile(process.pid);
   await mkdir(registryDir(), { recursive: true, mode: 0o700 });
-  await writeFile(file, JSON.stringify({ pid: process.pid, mount } satisfies DaemonRecord), { mode: 0o600 });
+  await writeFile(file, JSON.stringify({ pid: process.pid, mount, instance } satisfies DaemonRecord), { mode: 0o600 });
   process.once('exit', () => rmSync(file, { force: true }));
 }
 

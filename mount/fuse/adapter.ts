@@ -7,6 +7,7 @@ import * as io from './ops/file-io.js';
 import * as links from './ops/links.js';
 import * as unsupported from './ops/unsupported.js';
 import type { MountState } from './state.js';
+import { toServerPath, type HiddenOwner } from './hidden-names.js';
 
 /** Errors that are answers, not trouble: logged at debug only. */
 const EXPECTED = new Set(['ENOENT', 'EEXIST', 'ENOTEMPTY', 'EOPNOTSUPP', 'EPERM', 'EROFS', 'EINVAL', 'EISDIR', 'ENOTDIR', 'ENAMETOOLONG', 'ELOOP']);
@@ -19,7 +20,41 @@ const EXPECTED = new Set(['ENOENT', 'EEXIST', 'ENOTEMPTY', 'EOPNOTSUPP', 'EPERM'
  * returning a value or throwing; here a result becomes `cb(0, …)` and an error its negative
  * errno from the shared table.
  */
-export function createOperations(state: MountState, log: Logger): Operations {
+export function createOperations(state: MountState, log: Logger, hidden?: { mark: HiddenOwner; noted: (path: string) => Promise<void> }): Operations {
+  const ops = plainOperations(state, log);
+  return hidden === undefined ? ops : withMarkedHiddenNames(ops, hidden.mark, hidden.noted, log);
+}
+
+/** Which arguments of an op are paths on the mount (default: the first; symlink's target is not). */
+const PATH_ARGS: Partial<Record<keyof Operations, number[]>> = { rename: [0, 1], link: [0, 1], symlink: [1] };
+
+/**
+ * libfuse's `.fuse_hidden…` names become, on the server, names that carry this daemon's mark
+ * (see hidden-names.ts), so what a crash leaves can be told from what a live mount still uses.
+ * A rename to such a name is journaled first, so even a kill -9 right after leaves a trace.
+ */
+function withMarkedHiddenNames(ops: Operations, mark: HiddenOwner, noted: (path: string) => Promise<void>, log: Logger): Operations {
+  const out: Record<string, unknown> = {};
+  for (const [key, fn] of Object.entries(ops) as Array<[keyof Operations, (...args: unknown[]) => void]>) {
+    const indexes = PATH_ARGS[key] ?? [0];
+    out[key] = (...args: unknown[]) => {
+      for (const i of indexes) if (typeof args[i] === 'string') args[i] = toServerPath(args[i] as string, mark);
+      const to = args[1];
+      if (key !== 'rename' || typeof to !== 'string' || !isMarked(to, mark)) {
+        fn(...args);
+        return;
+      }
+      void noted(to).catch((err: unknown) => log.warn({ path: to, err }, 'could not journal a deleted-but-open file')).finally(() => fn(...args));
+    };
+  }
+  return out as Operations;
+}
+
+function isMarked(path: string, mark: HiddenOwner): boolean {
+  return path.endsWith(`.rdrive.${mark.host}.${mark.pid}.${mark.instance}`);
+}
+
+function plainOperations(state: MountState, log: Logger): Operations {
   const run = <T>(op: string, path: string, fn: () => Promise<T>, ok: (value: T) => void, fail: (errno: number) => void): void => {
     const started = log.isLevelEnabled('debug') ? Date.now() : 0;
     fn().then(

@@ -2,6 +2,8 @@ import type { Stat } from 'fuse-native';
 import { joinPath } from '../../cache/attr-cache.js';
 import { checkNameLengths, checkNewName } from '../names.js';
 import type { MountState } from '../state.js';
+import { RdriveError } from '../../../common/errors.js';
+import { orphanJudge, removeOrphansIn } from '../../daemon/orphans.js';
 import { toStat } from './attributes.js';
 
 /** libfuse's name for a file unlinked while open; removed at its last close. */
@@ -38,7 +40,14 @@ export async function mkdir(state: MountState, path: string, mode: number): Prom
 
 export async function rmdir(state: MountState, path: string): Promise<void> {
   state.requireWritable();
-  await state.client.rmdir(path);
+  try {
+    await state.client.rmdir(path);
+  } catch (err) {
+    // Files a killed daemon left (deleted while open) must not keep a directory alive for ever.
+    if (!(err instanceof RdriveError && err.code === 'ENOTEMPTY')) throw err;
+    if (!(await removeOrphansIn(state.client, path, await orphanJudge(), state.log))) throw err;
+    await state.client.rmdir(path);
+  }
   state.cache.removed(path);
 }
 

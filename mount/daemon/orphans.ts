@@ -1,0 +1,128 @@
+import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { RdriveError } from '../../common/errors.js';
+import { joinPath } from '../cache/attr-cache.js';
+import { isOrphan, ownerOf, ownMark } from '../fuse/hidden-names.js';
+import type { ApiClient } from '../remote/api-client.js';
+import { isAlive, registryDir, runningDaemons } from './pid-registry.js';
+
+/**
+ * Files deleted while open that a dead daemon left on the server (see hidden-names.ts). Each
+ * daemon notes the server path of every such file in a journal beside its registry record, so
+ * the next mount removes what a killed daemon left without walking the whole tree;
+ * `rdrive sweep` walks a tree for the rest (a lost journal, another machine's crash).
+ */
+export type OrphanJudge = (name: string) => boolean;
+
+/** Judges names against the daemons running on this host now, as their records say. */
+export async function orphanJudge(options: { unmarked?: boolean } = {}): Promise<OrphanJudge> {
+  const instances = new Map<number, string>();
+  for (const d of await runningDaemons()) if (d.instance !== undefined) instances.set(d.pid, d.instance);
+  const here = { host: ownMark().host, alive: isAlive, instanceOf: (pid: number) => instances.get(pid) };
+  return (name) => isOrphan(name, here, options);
+}
+
+interface JournalLine {
+  server: string;
+  user: string;
+  path: string;
+}
+
+function journalFile(pid: number): string {
+  return join(registryDir(), `hidden-${pid}.jsonl`);
+}
+
+/** Notes a hidden file this daemon made, before it can be orphaned. */
+export async function noteHidden(server: string, user: string, path: string): Promise<void> {
+  await mkdir(registryDir(), { recursive: true, mode: 0o700 });
+  await appendFile(journalFile(process.pid), `${JSON.stringify({ server, user, path } satisfies JournalLine)}\n`, { mode: 0o600 });
+}
+
+/**
+ * Removes the hidden files listed in the journals of daemons that are gone (and, with `own`,
+ * this daemon's, once its mount is gone), for this server and user; lines for other servers or
+ * users are kept for their next mount.
+ */
+export async function sweepJournals(client: ApiClient, server: string, user: string, log: Logger, own = false): Promise<number> {
+  const names = await readdir(registryDir()).catch(() => [] as string[]);
+  let removed = 0;
+  for (const name of names) {
+    const match = /^hidden-(\d+)\.jsonl$/.exec(name);
+    if (match === null) continue;
+    const pid = Number(match[1]);
+    if (pid === process.pid ? !own : isAlive(pid)) continue;
+    const file = join(registryDir(), name);
+    const lines = (await readFile(file, 'utf8').catch(() => '')).split('\n').filter((l) => l !== '');
+    const kept: string[] = [];
+    for (const line of lines) {
+      const entry = parseLine(line);
+      if (entry === undefined) continue;
+      if (entry.server !== server || entry.user !== user) {
+        kept.push(line);
+        continue;
+      }
+      // Never anything but a hidden name this very daemon marked, whatever the journal says.
+      const owner = ownerOf(entry.path.slice(entry.path.lastIndexOf('/') + 1));
+      if (typeof owner !== 'object' || owner.pid !== pid) continue;
+      if (await removeHidden(client, entry.path, log)) removed++;
+    }
+    if (kept.length === 0) await rm(file, { force: true });
+    else await writeFile(file, `${kept.join('\n')}\n`, { mode: 0o600 });
+  }
+  return removed;
+}
+
+/** Removes the orphans directly in `dir`; true when that left nothing else there. */
+export async function removeOrphansIn(client: ApiClient, dir: string, judge: OrphanJudge, log: Logger): Promise<boolean> {
+  const { entries } = await client.list(dir);
+  const orphans = entries.filter((e) => e.type === 'file' && judge(e.name));
+  for (const entry of orphans) await removeHidden(client, joinPath(dir, entry.name), log);
+  return orphans.length === entries.length;
+}
+
+export interface SweepResult {
+  removed: string[];
+  /** Hidden names left alone: a daemon that still runs, or another host's. */
+  kept: string[];
+}
+
+/** Walks `dir` and below, removing orphaned hidden files (`rdrive sweep`). */
+export async function sweepTree(client: ApiClient, dir: string, judge: OrphanJudge, log?: Logger): Promise<SweepResult> {
+  const result: SweepResult = { removed: [], kept: [] };
+  const pending = [dir];
+  while (pending.length > 0) {
+    const current = pending.pop()!;
+    const { entries } = await client.list(current);
+    for (const entry of entries) {
+      const path = joinPath(current, entry.name);
+      if (entry.type === 'dir') pending.push(path);
+      else if (judge(entry.name)) {
+        if (await removeHidden(client, path, log)) result.removed.push(path);
+      } else if (entry.name.startsWith('.fuse_hidden')) result.kept.push(path);
+    }
+  }
+  return result;
+}
+
+async function removeHidden(client: ApiClient, path: string, log: Logger | undefined): Promise<boolean> {
+  try {
+    await client.unlink(path);
+    log?.info({ path }, 'removed a deleted file that a mount daemon left behind when it stopped');
+    return true;
+  } catch (err) {
+    if (err instanceof RdriveError && err.code === 'ENOENT') return false;
+    log?.warn({ path, err }, 'could not remove a deleted file left behind by a mount daemon');
+    return false;
+  }
+}
+
+function parseLine(line: string): JournalLine | undefined {
+  try {
+    const value = JSON.parse(line) as JournalLine;
+    return typeof value.path === 'string' && typeof value.server === 'string' && typeof value.user === 'string' ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
