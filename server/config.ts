@@ -27,11 +27,13 @@ export interface ServerConfig {
    * 'trust proxy': false, or addresses/subnets such as "loopback" or "10.0.0.0/8".
    */
   trustProxy: false | string;
+  /** Port of the Prometheus endpoint on 127.0.0.1 (0 picks one); undefined: no metrics. */
+  metricsPort: number | undefined;
 }
 
 export type ServerOptions = Partial<Record<keyof ServerConfig, string | number | undefined>>;
 
-type DefaultedKey = Exclude<keyof ServerConfig, 'tlsCert' | 'tlsKey' | 'redis' | 'trustProxy'>;
+type DefaultedKey = Exclude<keyof ServerConfig, 'tlsCert' | 'tlsKey' | 'redis' | 'trustProxy' | 'metricsPort'>;
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
@@ -59,6 +61,7 @@ export function resolveServerConfig(options: ServerOptions, env: NodeJS.ProcessE
     tlsKey: optionalPath(options.tlsKey ?? env.RDRIVE_TLS_KEY),
     redis: redisUrl(options.redis ?? env.RDRIVE_REDIS),
     trustProxy: trustProxy(options.trustProxy ?? env.RDRIVE_TRUST_PROXY),
+    metricsPort: optionalPort(options.metricsPort ?? env.RDRIVE_METRICS_PORT),
   };
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     throw new RdriveError('EINVAL', 'HTTPS needs both --tls-cert FILE and --tls-key FILE');
@@ -79,6 +82,10 @@ function redisUrl(value: string | number | undefined): string | undefined {
 function trustProxy(value: string | number | undefined): false | string {
   if (value === undefined || value === '' || value === 'false') return false;
   return String(value);
+}
+
+function optionalPort(value: string | number | undefined): number | undefined {
+  return value === undefined || value === '' ? undefined : integer('metrics-port', value, 0, 65535);
 }
 
 function optionalPath(value: string | number | undefined): string | undefined {

@@ -10,6 +10,7 @@ import { ensureDirSync } from '../common/ensure-dir.js';
 import { Authenticator } from './auth/authenticator.js';
 import type { ServerConfig } from './config.js';
 import { createApp } from './http/app.js';
+import { createMetrics, listenMetrics } from './http/metrics.js';
 import type { ServerContext } from './http/context.js';
 import { createLogger } from '../common/logging.js';
 import { memoryStores, redactUrl, redisStores, type StateStores } from './state/stores.js';
@@ -51,7 +52,8 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
     loginBackoff: state.loginBackoff,
     ...(state.rateLimitStore === undefined ? {} : { rateLimitStore: state.rateLimitStore }),
   };
-  const app = createApp(ctx);
+  const metrics = config.metricsPort === undefined ? undefined : createMetrics(ctx);
+  const app = createApp(ctx, metrics?.middleware);
   app.set('trust proxy', config.trustProxy);
   const sweeper = setInterval(() => {
     state.sessions.sweep().then((dropped) => {
@@ -71,6 +73,8 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
   // Uploads of big files stream for a long time: no request timeout, but idle sockets close.
   server.requestTimeout = 0;
   server.keepAliveTimeout = 65_000;
+  const metricsEndpoint = metrics === undefined ? undefined : await listenMetrics(metrics.registry, config.metricsPort ?? 0);
+  if (metricsEndpoint !== undefined) log.info({ url: metricsEndpoint.url }, 'metrics listening');
   const { port } = server.address() as AddressInfo;
   const url = `${tls === undefined ? 'http' : 'https'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   log.info({ url, storage: config.storage, maxClients: config.maxClients, idleTimeout: config.idleTimeout, quota: config.quota, state: config.redis === undefined ? 'memory' : redactUrl(config.redis) }, 'server listening');
@@ -80,6 +84,7 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
     log,
     close: async () => {
       clearInterval(sweeper);
+      await metricsEndpoint?.close();
       await state.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

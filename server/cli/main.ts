@@ -32,6 +32,7 @@ function buildProgram(): Command {
     .option('--tls-key <file>', 'PEM private key for --tls-cert (env RDRIVE_TLS_KEY)')
     .option('--redis <url>', 'share sessions and limits with other servers through Redis, e.g. redis://127.0.0.1:6379/0 (env RDRIVE_REDIS)')
     .option('--trust-proxy <list>', 'believe X-Forwarded-For from these proxies, e.g. loopback or 10.0.0.0/8 (env RDRIVE_TRUST_PROXY)')
+    .option('--metrics-port <port>', 'serve Prometheus metrics at http://127.0.0.1:PORT/metrics (loopback only; off by default; env RDRIVE_METRICS_PORT)')
     .action(async (opts: Record<string, string | undefined>) => {
       const config = resolveServerConfig({
         host: opts.host, port: opts.port, storage: opts.storage, users: opts.users, logs: opts.logs,
@@ -39,6 +40,7 @@ function buildProgram(): Command {
         maxInFlightPerUser: opts.maxInFlight, requestsPerMinute: opts.requestsPerMinute,
         loginAttemptsPer15Min: opts.loginAttempts, quota: opts.quota, maxFileSize: opts.maxFileSize,
         tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, redis: opts.redis, trustProxy: opts.trustProxy,
+        metricsPort: opts.metricsPort,
       });
       const server = await createServer(config);
       exitOnCrash(server.log, { what: 'server', tell: (reason) => `rdrive-server: crashed (${reason}); details in the log\n` });

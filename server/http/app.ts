@@ -1,4 +1,4 @@
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import { API_PREFIX } from '../../common/config.js';
 import type { Health } from '../../common/api.js';
 import { RdriveError } from '../../common/errors.js';
@@ -11,7 +11,7 @@ import { treeRoutes } from './routes/tree.js';
 export const VERSION = '0.1.0';
 
 /** The Express app: health (no auth), session, then authenticated, limited routes. */
-export function createApp(ctx: ServerContext): Express {
+export function createApp(ctx: ServerContext, metrics?: RequestHandler): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -19,6 +19,7 @@ export function createApp(ctx: ServerContext): Express {
   app.set('trust proxy', false);
   const api = express.Router();
   api.use(requestLogger(ctx));
+  if (metrics !== undefined) api.use(metrics);
   api.get('/health', (_req, res) => {
     const body: Health = { status: 'ok', version: VERSION };
     res.json(body);
