@@ -5,8 +5,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { ServerContext } from './context.js';
 
 /**
- * Prometheus metrics (prom-client). Labels are route names from a fixed list and status codes:
- * never a file name, user name or token, so the endpoint leaks nothing about users' data.
+ * Prometheus metrics (prom-client). Labels are route names from a fixed list, status codes and,
+ * for storage used, user names: never a file name or token.
  */
 const ROUTES = new Set(['health', 'session', 'files', 'preview', 'sync', 'list', 'stat', 'statfs', 'dirs', 'symlinks', 'rename', 'attrs']);
 const REJECTIONS = new Set([429, 503, 507]);
@@ -42,6 +42,17 @@ export function createMetrics(ctx: ServerContext): ServerMetrics {
       this.set(await ctx.sessions.count());
     },
   });
+  const inFlight = new Gauge({ name: 'rdrive_http_requests_in_flight', help: 'API requests being served now', registers: [registry] });
+  // Users seen since start: their usage figure is the quota tracker's, kept current by every
+  // write, so a scrape walks no tree (only a user's first figure is measured once).
+  const seenUsers = new Set<string>();
+  new Gauge({
+    name: 'rdrive_storage_used_bytes', help: 'Bytes stored per user (users seen since the server started)', labelNames: ['user'], registers: [registry],
+    async collect() {
+      this.reset();
+      for (const user of seenUsers) this.set({ user }, await ctx.usage.get(user).catch(() => 0));
+    },
+  });
   new Gauge({ name: 'rdrive_sessions_max', help: 'Most concurrent sessions allowed (--max-clients)', registers: [registry] }).set(ctx.config.maxClients);
 
   const socketReadAtLastEnd = new WeakMap<object, number>();
@@ -51,7 +62,10 @@ export function createMetrics(ctx: ServerContext): ServerMetrics {
     const socket = req.socket;
     const readBefore = socketReadAtLastEnd.get(socket) ?? 0;
     const writtenBefore = socket.bytesWritten;
+    inFlight.inc();
     res.on('close', () => {
+      inFlight.dec();
+      if (req.rdriveUser !== undefined) seenUsers.add(req.rdriveUser);
       socketReadAtLastEnd.set(socket, socket.bytesRead);
       stop();
       requests.inc({ method: req.method, route, status: String(res.statusCode) });

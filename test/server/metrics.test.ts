@@ -81,7 +81,9 @@ test('scraped counters move with traffic; no file name or token appears', T, asy
   assert.ok(value(samples, 'rdrive_http_sent_bytes_total') - value(before, 'rdrive_http_sent_bytes_total') >= 10_000, 'download counted out');
   assert.ok(value(samples, 'rdrive_http_request_duration_seconds_count{method="PUT",route="files"}') >= 1);
   assert.ok(value(samples, 'rdrive_http_request_duration_seconds_bucket{le="+Inf",method="PUT",route="files"}') >= 1);
-  assert.ok(!text.includes('secret-plan') && !text.includes(token) && !text.includes('alice'), 'no file name, token or user name');
+  assert.ok(value(samples, 'rdrive_storage_used_bytes{user="alice"}') >= 10_000, 'storage used per user');
+  assert.equal(samples.get('rdrive_http_requests_in_flight'), 0, 'in flight: none while scraping (the scrape has its own listener)');
+  assert.ok(!text.includes('secret-plan') && !text.includes(token), 'no file name or token');
 });
 
 test('off by default; loopback only; other paths 404', T, async () => {
