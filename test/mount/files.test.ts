@@ -36,7 +36,8 @@ test('ls -l shows sizes, modes and mtimes; df shows the server space', T, async 
   const line = await ok(`ls -l --time-style=+%Y-%m-%dT%H:%M:%S ${mount.path} | grep ' five$'`);
   assert.match(line, /^-rw-r----- 1 \S+ \S+ 5 2021-02-03T04:05:06 five$/m);
   const df = await ok(`df -P ${mount.path} | tail -1`);
-  assert.match(df, /^rdrive\s+\d+/);
+  // The filesystem column names the account, as sshfs does (user@host:port).
+  assert.match(df, /^alice@127\.0\.0\.1:\d+\s+\d+/);
   // The server's storage is on this machine: the mount's figures are that disk's.
   const [mountUsed, mountAvail] = (await ok(`df -B1M --output=used,avail ${mount.path} | tail -1`)).trim().split(/\s+/).map(Number);
   const [diskUsed, diskAvail] = (await ok(`df -B1M --output=used,avail ${server.storage} | tail -1`)).trim().split(/\s+/).map(Number);
