@@ -20,7 +20,7 @@
  *   DELETE /files/<path>                                        → 204 (unlink; EISDIR for a dir)
  *   POST   /dirs/<path>      MkdirRequest                       → Attr (mkdir; EEXIST)
  *   DELETE /dirs/<path>      [?recursive=1]                     → 204 (rmdir; ENOTEMPTY)
- *   POST   /rename           RenameRequest                      → 204 (atomic replace, or EEXIST with noReplace)
+ *   POST   /rename           RenameRequest                      → 200 Attr of the moved entry (atomic replace, or EEXIST with noReplace)
  *   PATCH  /attrs/<path>     SetAttrRequest                     → Attr (truncate, chmod, utimens)
  *   POST   /symlinks/<path>  SymlinkRequest                     → 201 + Attr of the new link (EEXIST)
  *

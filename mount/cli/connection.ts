@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { CLIENT_DEFAULTS } from '../../common/config.js';
 import { RdriveError } from '../../common/errors.js';
 import { ApiClient } from '../remote/api-client.js';
+import { describeLoginError } from '../remote/login-error.js';
 import { obtainPassword } from './credentials.js';
 import { readCa, warnIfCleartext } from './trust.js';
 import { deleteSession, loadSession, saveSession, sessionFile } from './session-cache.js';
@@ -78,12 +79,7 @@ export async function login(client: ApiClient, server: string, user: string, fla
   try {
     await client.login(user, password);
   } catch (err) {
-    if (err instanceof RdriveError && err.code === 'UNAUTHORIZED') throw new RdriveError('UNAUTHORIZED', 'Login failed: wrong user name or password');
-    if (err instanceof RdriveError && err.code === 'TLS_UNTRUSTED') throw err;
-    if (err instanceof RdriveError && (err.code === 'UNREACHABLE' || err.code === 'ETIMEDOUT')) {
-      throw new RdriveError(err.code, `Cannot reach the server at ${server}: is it running? Check --server / RDRIVE_SERVER`);
-    }
-    throw err;
+    throw describeLoginError(err, server);
   }
 }
 

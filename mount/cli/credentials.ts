@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { read } from 'read';
+import { askPassword } from '../../common/password-prompt.js';
 import { RdriveError } from '../../common/errors.js';
 
 export interface PasswordSource {
@@ -27,7 +27,7 @@ export async function obtainPassword(user: string, source: PasswordSource = {}):
   const fromEnv = env.RDRIVE_PASSWORD;
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
   if (source.interactive ?? process.stdin.isTTY === true) {
-    return read({ prompt: `Password for ${user}: `, silent: true, replace: '*', output: process.stderr });
+    return askPassword(`Password for ${user}: `);
   }
   throw new RdriveError(
     'UNAUTHORIZED',

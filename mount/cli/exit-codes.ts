@@ -34,6 +34,9 @@ const BY_CODE: Partial<Record<ErrorCode, ExitCode>> = {
   EFBIG: EXIT.NO_SPACE,
   EINVAL: EXIT.USAGE,
   ENAMETOOLONG: EXIT.USAGE,
+  // The CLI meets ENOSYS only from the FUSE check before mounting (/dev/fuse or fusermount
+  // missing): the file commands call no route a server lacks.
+  ENOSYS: EXIT.NO_FUSE,
 };
 
 export function exitCodeFor(err: unknown): ExitCode {

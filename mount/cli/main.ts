@@ -6,12 +6,13 @@ import { registerFileCommands } from './file-commands.js';
 import { helperToMountArgs, registerInstallHelperCommand } from './mount-helper.js';
 import { isHelperInvocation } from './mount-options.js';
 import { registerSweepCommand } from './sweep-command.js';
+import { VERSION } from '../../common/version.js';
 
 /** Builds the `rdrive` program; parsing is separate from running (see the command modules). */
 export function buildProgram(): Command {
   const program = new Command('rdrive')
     .description('rdrive: your remote folder as a local drive, plus file commands without mounting')
-    .version('0.1.0')
+    .version(VERSION)
     .exitOverride()
     .showHelpAfterError();
   registerMountCommands(program);

@@ -4,6 +4,7 @@ import { createOperations } from '../fuse/adapter.js';
 import { RdriveFuse } from '../fuse/rdrive-fuse.js';
 import { MountState } from '../fuse/state.js';
 import { ApiClient } from '../remote/api-client.js';
+import { describeLoginError } from '../remote/login-error.js';
 import { createCacheDir, removeCacheDir } from './cache-dir.js';
 import { ownMark } from '../fuse/hidden-names.js';
 import { noteHidden, sweepJournals } from './orphans.js';
@@ -127,19 +128,6 @@ export async function createMount(config: MountConfig): Promise<RunningMount> {
       return stopping;
     },
   };
-}
-
-function describeLoginError(err: unknown, server: string): RdriveError {
-  if (!(err instanceof RdriveError)) return new RdriveError('EIO', `Login failed: ${(err as Error).message}`);
-  switch (err.code) {
-    case 'UNAUTHORIZED':
-      return new RdriveError('UNAUTHORIZED', 'Login failed: wrong user name or password');
-    case 'UNREACHABLE':
-    case 'ETIMEDOUT':
-      return new RdriveError(err.code, `Cannot reach the server at ${server}: is it running? (check the URL and "rdrive-server")`);
-    default:
-      return err;
-  }
 }
 
 /** `user@host:port`, the port spelled out even when it is the scheme's default. */

@@ -6,11 +6,12 @@ import { exitOnCrash } from '../../common/logging.js';
 import { resolveServerConfig } from '../config.js';
 import { createServer } from '../create-server.js';
 import { readNewPassword, userAdd, userDel, userList } from './user-commands.js';
+import { VERSION } from '../../common/version.js';
 
 function buildProgram(): Command {
   const program = new Command('rdrive-server')
     .description('rdrive storage server: serves each user\'s folder over HTTP')
-    .version('0.1.0')
+    .version(VERSION)
     .exitOverride()
     .showHelpAfterError()
     // Server options go before a subcommand, so `user add NAME --users FILE` reaches the subcommand.

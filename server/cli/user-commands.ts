@@ -1,4 +1,4 @@
-import { read } from 'read';
+import { askPassword } from '../../common/password-prompt.js';
 import { RdriveError } from '../../common/errors.js';
 import { hashPassword } from '../auth/password-hash.js';
 import { loadUsers, saveUsers, validateUserName } from '../auth/users-file.js';
@@ -8,8 +8,8 @@ export async function readNewPassword(name: string): Promise<string> {
   const fromEnv = process.env.RDRIVE_PASSWORD;
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
   if (process.stdin.isTTY === true) {
-    const first = await read({ prompt: `New password for ${name}: `, silent: true, replace: '*', output: process.stderr });
-    const second = await read({ prompt: 'Repeat it: ', silent: true, replace: '*', output: process.stderr });
+    const first = await askPassword(`New password for ${name}: `);
+    const second = await askPassword('Repeat it: ');
     if (first !== second) throw new RdriveError('EINVAL', 'The passwords differ; nothing changed');
     return first;
   }

@@ -7,8 +7,7 @@ import { authenticate, errorHandler, inFlightLimit, requestLimiter, requestLogge
 import { fileRoutes } from './routes/files.js';
 import { sessionRoutes } from './routes/session.js';
 import { treeRoutes } from './routes/tree.js';
-
-export const VERSION = '0.1.0';
+import { VERSION } from '../../common/version.js';
 
 /** The Express app: health (no auth), session, then authenticated, limited routes. */
 export function createApp(ctx: ServerContext, metrics?: RequestHandler): Express {

@@ -1,9 +1,10 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
+import { isMounted } from '../../mount/daemon/preflight.js';
 import { CLIENT_BIN } from './server-process.js';
 import { reapChild, reapMount } from './reaper.js';
 import { makeTempDir } from './tmp.js';
@@ -76,10 +77,8 @@ export async function forceUnmount(path: string): Promise<void> {
   if (await isMounted(path)) await execFileP('fusermount', ['-uz', path]).catch(() => undefined);
 }
 
-export async function isMounted(path: string): Promise<boolean> {
-  const info = await readFile('/proc/self/mountinfo', 'utf8');
-  return info.split('\n').some((l) => l.split(' ')[4] === path);
-}
+// The product's own check (mountinfo), so tests and mount agree on what "mounted" means.
+export { isMounted };
 
 export interface ShellResult {
   code: number;

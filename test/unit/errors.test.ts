@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { constants } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
+import { VERSION } from '../../common/version.js';
+import { EXIT, exitCodeFor } from '../../mount/cli/exit-codes.js';
 import { ERRORS, RdriveError, codeForStatus, fromForeign, toErrno, toHttpStatus, type ErrorCode } from '../../common/errors.js';
 
 test('toErrno gives the negative errno fuse-native wants', () => {
@@ -43,4 +46,10 @@ test('a bare status maps back through the table: every code\'s status gives a co
   assert.equal(codeForStatus(409), 'EEXIST');
   assert.equal(codeForStatus(412), 'EEXIST');
   assert.equal(codeForStatus(418), 'EIO');
+});
+
+test('a missing FUSE is its own exit code; the version is package.json\'s', async () => {
+  assert.equal(exitCodeFor(new RdriveError('ENOSYS', 'FUSE is not available')), EXIT.NO_FUSE);
+  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  assert.equal(VERSION, pkg.version);
 });
