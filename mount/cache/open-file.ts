@@ -21,6 +21,8 @@ let tempCounter = 0;
 const STREAM_FROM = 4 * 1024 * 1024;
 /** Refusals that a second upload of the same bytes would meet again. */
 const FINAL_CODES = new Set(['ENOSPC', 'EFBIG', 'EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'ENOENT', 'ENAMETOOLONG', 'EINVAL']);
+/** Failures of the connection, not of the request: another try within the same call waits again. */
+const TRANSPORT_CODES = new Set(['ETIMEDOUT', 'UNREACHABLE']);
 /** Uploads up to this size are sent from memory. */
 const SMALL_BODY = 1024 * 1024;
 
@@ -150,6 +152,10 @@ export class OpenFile {
     if (!(result instanceof Error)) return result;
     this.streamOff = true;
     if (result instanceof RdriveError && FINAL_CODES.has(result.code)) throw result;
+    // A server that did not answer (or cannot be reached) has had this close's one --timeout:
+    // sending the bytes again from the local copy now would pay it a second time. The file
+    // stays dirty; the next flush or close tries again.
+    if (result instanceof RdriveError && TRANSPORT_CODES.has(result.code)) throw result;
     return undefined;
   }
 

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { after, before, test } from 'node:test';
+import { startMount } from '../helpers/mount-process.js';
+import { startServer, type TestServer } from '../helpers/server-process.js';
+
+let server: TestServer;
+const T = { timeout: 60_000 };
+/** Opens, waits for a line on stdin, writes 2 MB, closes: each step's error ends it non-zero. */
+const WRITER = 'import os,sys,time\nfd=os.open(sys.argv[1],os.O_WRONLY|os.O_CREAT|os.O_TRUNC)\nprint("opened")\nsys.stdin.readline()\ntry:\n  for i in range(256): os.write(fd,bytes(65536))\nexcept OSError as e:\n  print("write failed", e)\nt=time.monotonic()\ntry:\n  os.close(fd)\nfinally:\n  print("close took %.1f" % (time.monotonic()-t))\n';
+
+before(async () => {
+  server = await startServer();
+});
+
+after(async () => {
+  await server?.cleanup();
+});
+
+test('a server that stops answering costs one --timeout per close, not one per upload attempt', T, async () => {
+  const m = await startMount(server.url, 'alice', 'alice-pass', ['--timeout', '5']);
+  const writer = spawn('python3', ['-u', '-c', WRITER, `${m.path}/new.bin`], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  let output = '';
+  writer.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  try {
+    const lines = createInterface({ input: writer.stdout! });
+    await once(lines, 'line');
+    lines.on('line', (line) => { output += `${line}\n`; });
+    // Paused, as a hung machine: connections are accepted, nothing is answered.
+    process.kill(server.process.pid!, 'SIGSTOP');
+    writer.stdin!.write('go\n');
+    const [code] = (await once(writer, 'exit')) as [number];
+    assert.notEqual(code, 0, 'the close reports the failure');
+    assert.match(stderr, /timed out/i);
+    // The bound itself is what is tested: one --timeout (5 s) per close, not one per attempt
+    // (the streamed upload, then the same bytes again from the local copy: 10 s and more).
+    const took = Number(/close took ([\d.]+)/.exec(output)?.[1]);
+    assert.ok(took < 8.5, `close() gave up after ${took} s with --timeout 5`);
+  } finally {
+    writer.kill('SIGKILL');
+    process.kill(server.process.pid!, 'SIGCONT');
+    await m.cleanup();
+  }
+});
