@@ -23,7 +23,7 @@ import {
   type StatFs,
   type SymlinkRequest,
 } from '../../common/api.js';
-import { RdriveError, codeForStatus, fromForeign, isErrorCode, type ErrorCode } from '../../common/errors.js';
+import { RdriveError, codeForStatus, foreignCode, fromForeign, isErrorCode, type ErrorCode } from '../../common/errors.js';
 import { encodeRemotePath, toSegments } from '../../common/paths.js';
 import { createPool, type PoolConfig } from './pool.js';
 import { RangeFetcher } from './range-fetcher.js';
@@ -134,7 +134,9 @@ export class ApiClient {
       path: '/session',
       headers: { 'content-type': 'application/json' },
       body: () => JSON.stringify({ user, password }),
-      idempotent: true,
+      // Not idempotent: a login the server took but whose answer was lost holds a client
+      // slot; sending it again would take a second one. Retried only when it never left.
+      idempotent: false,
       auth: false,
     });
     this.credentials = { user, password };
@@ -365,7 +367,9 @@ export class ApiClient {
           }
         }
         const retryable = error.code === 'UNREACHABLE' || (error.code === 'ETIMEDOUT' && isConnectTimeout(err));
-        if (retryable && call.idempotent && Date.now() - started < this.opts.reconnectWindowMs) {
+        // A refused or timed-out connect never reached the server: safe to send again whatever the call.
+        const neverSent = isConnectTimeout(err) || foreignCode(err) === 'ECONNREFUSED';
+        if (retryable && (call.idempotent || neverSent) && Date.now() - started < this.opts.reconnectWindowMs) {
           await sleep(Math.min(200 * 2 ** attempt, 2000));
           continue;
         }
