@@ -7,6 +7,7 @@ import { helperToMountArgs, registerInstallHelperCommand } from './mount-helper.
 import { isHelperInvocation } from './mount-options.js';
 import { registerSweepCommand } from './sweep-command.js';
 import { VERSION } from '../../common/version.js';
+import { registerStatsCommand } from './stats-command.js';
 
 /** Builds the `rdrive` program; parsing is separate from running (see the command modules). */
 export function buildProgram(): Command {
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerFileCommands(program);
   registerInstallHelperCommand(program);
   registerSweepCommand(program);
+  registerStatsCommand(program);
   return program;
 }
 

@@ -11,6 +11,7 @@ import { unmountOnCrash } from '../daemon/crash-guard.js';
 import { readCa, warnIfCleartext } from './trust.js';
 import { defaultPidFile, registerDaemon, removePid, writePid } from '../daemon/pid-registry.js';
 import { unmountRdrive } from '../daemon/unmount.js';
+import { serveStatsOnSignal } from '../daemon/stats-file.js';
 import { createLogger, defaultClientLogFile } from '../../common/logging.js';
 import { parseServerUrl } from '../remote/api-client.js';
 import { obtainPassword } from './credentials.js';
@@ -90,6 +91,7 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
   const pidFile = flags.pidFile ?? defaultPidFile(mnt);
   await writePid(pidFile, process.pid);
   await registerDaemon(mount.own, mount.instance);
+  serveStatsOnSignal(mnt, log);
   unmountOnCrash(mnt, mount.own, pidFile, log);
   process.stdout.write(`${READY_PREFIX}${url} at ${mnt}\n`);
   if (child) process.stdout.end();

@@ -16,6 +16,8 @@ export interface HelperInvocation {
   ca?: string;
   readOnly: boolean;
   allowOther: boolean;
+  /** `sync`: close() returns once the file is on the server's disk (rdrive mount --sync). */
+  sync: boolean;
   attrTimeout?: string;
   timeout?: string;
   logLevel?: string;
@@ -32,7 +34,7 @@ export interface HelperInvocation {
 const IGNORED = new Set([
   'rw', 'defaults', 'auto', 'noauto', '_netdev', 'nofail', 'user', 'nouser', 'users', 'owner', 'group',
   'exec', 'noexec', 'suid', 'nosuid', 'dev', 'nodev', 'atime', 'noatime', 'relatime', 'norelatime',
-  'strictatime', 'diratime', 'nodiratime', 'lazytime', 'nolazytime', 'async', 'sync', 'dirsync',
+  'strictatime', 'diratime', 'nodiratime', 'lazytime', 'nolazytime', 'async', 'dirsync',
   'loud', 'silent', 'mand', 'nomand', 'iversion', 'noiversion',
 ]);
 const IGNORED_PREFIXES = ['x-', 'comment=', 'fsname=', 'subtype='];
@@ -41,7 +43,7 @@ const VALUE_OPTIONS: Record<string, keyof HelperInvocation> = {
   username: 'user', password_file: 'passwordFile', ca: 'ca', attr_timeout: 'attrTimeout',
   timeout: 'timeout', log_level: 'logLevel', log_file: 'logFile', pid_file: 'pidFile',
 };
-const FLAG_OPTIONS: Record<string, 'readOnly' | 'allowOther'> = { ro: 'readOnly', read_only: 'readOnly', allow_other: 'allowOther' };
+const FLAG_OPTIONS: Record<string, 'readOnly' | 'allowOther' | 'sync'> = { ro: 'readOnly', read_only: 'readOnly', allow_other: 'allowOther', sync: 'sync' };
 
 /** True when the arguments follow mount(8)'s order (SOURCE first) rather than a subcommand. */
 export function isHelperInvocation(args: string[], invokedAs: string): boolean {
@@ -74,7 +76,7 @@ export function parseHelperArgs(args: string[]): HelperInvocation {
     throw new RdriveError('EINVAL', 'Usage: mount -t fuse.rdrive URL MOUNTPOINT -o username=NAME[,password_file=FILE,...]');
   }
   const { server, user } = splitSource(positional[0]!);
-  const result: HelperInvocation = { server, mountpoint: positional[1]!, readOnly: false, allowOther: false, fake };
+  const result: HelperInvocation = { server, mountpoint: positional[1]!, readOnly: false, allowOther: false, sync: false, fake };
   if (user !== undefined) result.user = user;
   for (const option of optionLists.flatMap(splitOptions)) applyOption(result, option);
   return result;
@@ -138,6 +140,6 @@ export function toMountArgs(inv: HelperInvocation & { user: string; logFile: str
     ...value('--password-file', inv.passwordFile), ...value('--ca', inv.ca),
     ...value('--attr-timeout', inv.attrTimeout), ...value('--timeout', inv.timeout),
     ...value('--log-level', inv.logLevel), ...value('--pid-file', inv.pidFile),
-    ...(inv.readOnly ? ['--read-only'] : []), ...(inv.allowOther ? ['--allow-other'] : []),
+    ...(inv.readOnly ? ['--read-only'] : []), ...(inv.allowOther ? ['--allow-other'] : []), ...(inv.sync ? ['--sync'] : []),
   ];
 }

@@ -8,6 +8,7 @@ import { describeLoginError } from '../remote/login-error.js';
 import { createCacheDir, removeCacheDir } from './cache-dir.js';
 import { ownMark } from '../fuse/hidden-names.js';
 import { noteHidden, sweepJournals } from './orphans.js';
+import { mountStats } from './mount-stats.js';
 import { findMount, sameMount, type MountEntry } from './mount-table.js';
 
 export interface MountConfig {
@@ -66,6 +67,10 @@ export async function createMount(config: MountConfig): Promise<RunningMount> {
     gid: process.getgid?.() ?? 0,
     cacheDir,
   }, log.child({ component: 'fs' }), config.attrTimeout * 1000);
+  mountStats.files = () => {
+    const files = [...state.files.values()];
+    return { open: files.length, dirty: files.filter((f) => f.dirty).length };
+  };
   const fuse = new RdriveFuse(config.mountpoint, createOperations(state, log.child({ component: 'fuse' }), { mark, noted: (path) => noteHidden(config.server, config.user, path) }), {
     timeout: OP_TIMEOUTS,
     allowOther: config.allowOther,

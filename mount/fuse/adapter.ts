@@ -8,6 +8,7 @@ import * as links from './ops/links.js';
 import * as unsupported from './ops/unsupported.js';
 import type { MountState } from './state.js';
 import { toServerPath, type HiddenOwner } from './hidden-names.js';
+import { mountStats } from '../daemon/mount-stats.js';
 
 /** Errors that are answers, not trouble: logged at debug only. */
 const EXPECTED = new Set(['ENOENT', 'EEXIST', 'ENOTEMPTY', 'EOPNOTSUPP', 'EPERM', 'EROFS', 'EINVAL', 'EISDIR', 'ENOTDIR', 'ENAMETOOLONG', 'ELOOP']);
@@ -57,6 +58,7 @@ function isMarked(path: string, mark: HiddenOwner): boolean {
 function plainOperations(state: MountState, log: Logger): Operations {
   const run = <T>(op: string, path: string, fn: () => Promise<T>, ok: (value: T) => void, fail: (errno: number) => void): void => {
     const started = log.isLevelEnabled('debug') ? Date.now() : 0;
+    mountStats.op(op);
     fn().then(
       (value) => {
         if (started !== 0) log.debug({ op, path, ms: Date.now() - started }, 'op');
@@ -64,6 +66,7 @@ function plainOperations(state: MountState, log: Logger): Operations {
       },
       (err: unknown) => {
         const error = err instanceof RdriveError ? err : fromForeign(err);
+        mountStats.error(error.code);
         if (EXPECTED.has(error.code)) log.debug({ op, path, code: error.code }, 'op failed');
         else log.warn({ op, path, code: error.code, reason: error.message }, 'op failed');
         fail(toErrno(error));
@@ -92,10 +95,16 @@ function plainOperations(state: MountState, log: Logger): Operations {
     open: (path, flags, cb) => run('open', path, () => io.open(state, path, flags), (fd) => cb(0, fd), cb),
     create: (path, mode, cb) => run('create', path, () => io.create(state, path, mode), (fd) => cb(0, fd), cb),
     read: (path, fd, buffer, length, position, cb) =>
-      run('read', path, () => io.read(state, fd, buffer, length, position), cb, cb),
+      run('read', path, () => io.read(state, fd, buffer, length, position), (n) => {
+        mountStats.bytesRead += n;
+        cb(n);
+      }, cb),
     write: (path, fd, buffer, length, position, cb) => {
       const data = Buffer.from(buffer.subarray(0, length));
-      run('write', path, () => io.write(state, fd, data, position), cb, cb);
+      run('write', path, () => io.write(state, fd, data, position), (n) => {
+        mountStats.bytesWritten += n;
+        cb(n);
+      }, cb);
     },
     flush: (path, fd, cb) => status('flush', path, () => io.flush(state, fd), cb),
     fsync: (path, _datasync, fd, cb) => status('fsync', path, () => io.fsync(state, fd), cb),

@@ -6,6 +6,7 @@ import { ContentCache } from '../cache/content-cache.js';
 import { OpenFile, type UploadPlan } from '../cache/open-file.js';
 import type { ApiClient } from '../remote/api-client.js';
 import { checkNameLengths } from './names.js';
+import { mountStats } from '../daemon/mount-stats.js';
 
 export interface Handle {
   file: OpenFile;
@@ -51,7 +52,11 @@ export class MountState {
     if (open !== undefined) return open.attr();
     if (path === '/') return this.fetchAttr(path);
     const cached = this.cache.get(path);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined) {
+      mountStats.cacheHits++;
+      return cached;
+    }
+    mountStats.cacheMisses++;
     if (this.cache.knownMissing(path)) throw new RdriveError('ENOENT');
     const { dir } = splitPath(path);
     if (this.cache.worthRelisting(dir)) {

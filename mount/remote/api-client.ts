@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher, Pool } from 'undici';
 import type { Logger } from 'pino';
+import { mountStats } from '../daemon/mount-stats.js';
 import {
   API_PREFIX,
   CLIENT_DEFAULTS,
@@ -407,6 +408,7 @@ export class ApiClient {
   private async sendOnce(call: Call): Promise<Dispatcher.ResponseData> {
     const headers = this.headersFor(call);
     const body = call.body?.();
+    mountStats.requests++;
     const res = await this.pool.request({
       method: call.method,
       path: `${API_PREFIX}${call.path}`,
@@ -415,6 +417,7 @@ export class ApiClient {
       ...(call.bodyTimeoutMs === undefined ? {} : { bodyTimeout: call.bodyTimeoutMs }),
     });
     if (res.statusCode < 400) return res;
+    mountStats.requestErrors++;
     throw await errorFromResponse(res);
   }
 }

@@ -17,12 +17,12 @@ test('every option maps to its rdrive mount flag; generic fstab options are igno
   assert.deepEqual(inv, {
     server: 'https://drive.example:8888', mountpoint: '/mnt/x', user: 'alice', passwordFile: '/etc/rdrive/a.pw',
     ca: '/etc/rdrive/ca.pem', readOnly: true, allowOther: true, attrTimeout: '5', timeout: '9', logLevel: 'debug',
-    logFile: '/var/log/r.log', fake: false,
+    logFile: '/var/log/r.log', sync: true, fake: false,
   });
   assert.deepEqual(toMountArgs({ ...inv, user: 'alice', logFile: '/l' }), [
     'mount', 'https://drive.example:8888', '/mnt/x', '--daemon', '--user', 'alice', '--log-file', '/l',
     '--password-file', '/etc/rdrive/a.pw', '--ca', '/etc/rdrive/ca.pem', '--attr-timeout', '5', '--timeout', '9',
-    '--log-level', 'debug', '--read-only', '--allow-other',
+    '--log-level', 'debug', '--read-only', '--allow-other', '--sync',
   ]);
   assert.equal(parseHelperArgs(['http://h:1', '/m', '-o', 'username=bob', '-o', 'read_only']).user, 'bob');
   assert.equal(parseHelperArgs(['http://h:1', '/m', '-f']).fake, true);

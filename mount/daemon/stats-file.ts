@@ -1,0 +1,24 @@
+import { rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { mountStats } from './mount-stats.js';
+import { registryDir } from './pid-registry.js';
+
+/** Where daemon PID writes its counters when asked (next to its registry record, mode 0600). */
+export function statsFile(pid: number): string {
+  return join(registryDir(), `stats-${pid}.json`);
+}
+
+/**
+ * On SIGUSR1 the daemon writes its counters to statsFile(pid): `rdrive stats` sends the signal
+ * and reads the file. Written aside and renamed, so a reader never sees half of it.
+ */
+export function serveStatsOnSignal(mountpoint: string, log: Logger): void {
+  const file = statsFile(process.pid);
+  process.on('SIGUSR1', () => {
+    const temp = `${file}.tmp`;
+    writeFile(temp, JSON.stringify(mountStats.snapshot(mountpoint)), { mode: 0o600 })
+      .then(() => rename(temp, file))
+      .catch((err: Error) => log.warn({ reason: err.message }, 'could not write the stats file'));
+  });
+}
