@@ -39,11 +39,11 @@ export function instanceId(): string {
 }
 
 /** Runs a Redis call; any failure of the connection becomes 503 UNAVAILABLE, retryable. */
-export async function stateCall<T>(fn: () => Promise<T>): Promise<T> {
+export async function stateCall<T>(fn: () => Promise<T>, passThrough: (err: Error) => boolean = () => false): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof RdriveError) throw err;
+    if (err instanceof RdriveError || (err instanceof Error && passThrough(err))) throw err;
     throw new RdriveError('UNAVAILABLE', 'Shared state (Redis) is unreachable; retry in a moment', { retryAfter: 1 });
   }
 }

@@ -68,7 +68,9 @@ export function redisStoresOn(redis: Redis, limits: StateLimits, measure: (user:
     loginBackoff: new RedisLoginBackoff(redis, backoffPolicy(limits.loginAttempts)),
     rateLimitStore: (prefix) => new RedisStore({
       prefix: `${KEY_PREFIX}rl:${prefix}`,
-      sendCommand: (...args: string[]) => stateCall(() => redis.call(args[0]!, ...args.slice(1)) as Promise<never>),
+      // NOSCRIPT (Redis restarted, its script cache empty) must reach the store, which reloads
+      // its script; other failures are the one 503.
+      sendCommand: (...args: string[]) => stateCall(() => redis.call(args[0]!, ...args.slice(1)) as Promise<never>, (err) => /^NOSCRIPT/.test(err.message)),
     }),
     close: async () => {
       usage.stop();
