@@ -15,7 +15,8 @@ let server: TestServer;
 const T = { timeout: 90_000 };
 
 before(async () => {
-  server = await startServer({ args: ['--idle-timeout', '2'] });
+  // Debug: the GET/304 and 404 lines the cache tests count are routine answers, logged at debug.
+  server = await startServer({ args: ['--idle-timeout', '2', '--log-level', 'debug'] });
 });
 
 after(async () => {
