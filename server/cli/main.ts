@@ -5,6 +5,7 @@ import { RdriveError, fromForeign } from '../../common/errors.js';
 import { exitOnCrash } from '../../common/logging.js';
 import { resolveServerConfig } from '../config.js';
 import { createServer } from '../create-server.js';
+import { checkConfig } from './check-config.js';
 import { readNewPassword, userAdd, userDel, userList } from './user-commands.js';
 import { VERSION } from '../../common/version.js';
 
@@ -34,6 +35,7 @@ function buildProgram(): Command {
     .option('--redis <url>', 'share sessions and limits with other servers through Redis, e.g. redis://127.0.0.1:6379/0 (env RDRIVE_REDIS)')
     .option('--trust-proxy <list>', 'believe X-Forwarded-For from these proxies, e.g. loopback or 10.0.0.0/8 (env RDRIVE_TRUST_PROXY)')
     .option('--metrics-port <port>', 'serve Prometheus metrics at http://127.0.0.1:PORT/metrics (loopback only; off by default; env RDRIVE_METRICS_PORT)')
+    .option('--check', 'validate the configuration (users file, storage, logs, TLS files, port) and exit: 0 when all is well, 78 otherwise')
     .action(async (opts: Record<string, string | undefined>) => {
       const config = resolveServerConfig({
         host: opts.host, port: opts.port, storage: opts.storage, users: opts.users, logs: opts.logs,
@@ -43,6 +45,12 @@ function buildProgram(): Command {
         tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, redis: opts.redis, trustProxy: opts.trustProxy,
         metricsPort: opts.metricsPort,
       });
+      if (opts.check !== undefined) {
+        const results = await checkConfig(config);
+        for (const r of results) process.stdout.write(`${r.ok ? 'ok  ' : 'FAIL'} ${r.line}\n`);
+        process.exitCode = results.every((r) => r.ok) ? 0 : 78; // EX_CONFIG
+        return;
+      }
       const server = await createServer(config);
       exitOnCrash(server.log, { what: 'server', tell: (reason) => `rdrive-server: crashed (${reason}); details in the log\n` });
       if (!existsSync(config.users)) {

@@ -1,0 +1,61 @@
+import { access, constants, readFile, stat } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { createSecureContext } from 'node:tls';
+import { loadUsers } from '../auth/users-file.js';
+import type { ServerConfig } from '../config.js';
+
+/** One finding of `rdrive-server --check`: what was checked and, when it failed, what to do. */
+export interface CheckResult {
+  ok: boolean;
+  line: string;
+}
+
+/** Validates a configuration without starting: users file, storage, logs, TLS files, port. */
+export async function checkConfig(config: ServerConfig): Promise<CheckResult[]> {
+  return [
+    await checkUsers(config.users),
+    await checkWritableDir('storage', config.storage),
+    await checkWritableDir('logs', config.logs),
+    ...(config.tlsCert === undefined && config.tlsKey === undefined ? [] : [await checkTls(config.tlsCert, config.tlsKey)]),
+    await checkPort(config.host, config.port),
+  ];
+}
+
+async function checkUsers(file: string): Promise<CheckResult> {
+  try {
+    const users = await loadUsers(file);
+    if (users.size === 0) return { ok: false, line: `users file ${file}: no users; add one with "rdrive-server user add NAME --users ${file}"` };
+    return { ok: true, line: `users file ${file}: ${users.size} user(s)` };
+  } catch (err) {
+    return { ok: false, line: `users file ${file}: ${(err as Error).message}` };
+  }
+}
+
+async function checkWritableDir(what: string, dir: string): Promise<CheckResult> {
+  const info = await stat(dir).catch(() => undefined);
+  if (info === undefined) return { ok: false, line: `${what} ${dir}: does not exist; create it (mkdir -p ${dir}) for the server's user` };
+  if (!info.isDirectory()) return { ok: false, line: `${what} ${dir}: is not a directory` };
+  const writable = await access(dir, constants.W_OK | constants.X_OK).then(() => true, () => false);
+  if (!writable) return { ok: false, line: `${what} ${dir}: not writable by uid ${process.getuid?.() ?? '?'}; fix its owner or mode` };
+  return { ok: true, line: `${what} ${dir}: writable` };
+}
+
+async function checkTls(cert: string | undefined, key: string | undefined): Promise<CheckResult> {
+  if (cert === undefined || key === undefined) return { ok: false, line: 'TLS: --tls-cert and --tls-key go together; give both' };
+  try {
+    createSecureContext({ cert: await readFile(cert), key: await readFile(key) });
+    return { ok: true, line: `TLS ${cert} + ${key}: certificate and key load and match` };
+  } catch (err) {
+    return { ok: false, line: `TLS ${cert} + ${key}: ${(err as Error).message}` };
+  }
+}
+
+async function checkPort(host: string, port: number): Promise<CheckResult> {
+  return new Promise((done) => {
+    const probe = createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => {
+      done({ ok: false, line: `port ${host}:${port}: cannot listen (${err.code ?? err.message}); ${err.code === 'EADDRINUSE' ? 'another process uses it' : 'check --host/--port'}` });
+    });
+    probe.listen(port, host, () => probe.close(() => done({ ok: true, line: `port ${host}:${port}: free` })));
+  });
+}

@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, test } from 'node:test';
+import { SERVER_BIN, writeUsersFile } from '../helpers/server-process.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+const run = promisify(execFile);
+let tmp: { path: string; remove: () => Promise<void> };
+
+before(async () => {
+  tmp = await makeTempDir('rdrive-check-');
+  await mkdir(join(tmp.path, 'storage'));
+  await mkdir(join(tmp.path, 'logs'));
+  await writeUsersFile(join(tmp.path, 'users.txt'), { alice: 'alice-pass' });
+});
+after(async () => tmp.remove());
+
+async function check(args: string[]): Promise<{ code: number; stdout: string }> {
+  const base = ['--storage', join(tmp.path, 'storage'), '--logs', join(tmp.path, 'logs'), '--users', join(tmp.path, 'users.txt'), '--host', '127.0.0.1', '--port', '0'];
+  try {
+    const { stdout } = await run(process.execPath, [SERVER_BIN, ...base, ...args, '--check'], { timeout: 30_000 });
+    return { code: 0, stdout };
+  } catch (err) {
+    const e = err as { code: number; stdout: string };
+    return { code: e.code, stdout: e.stdout };
+  }
+}
+
+test('--check passes a good configuration without starting', { timeout: 60_000 }, async () => {
+  const res = await check([]);
+  assert.equal(res.code, 0, res.stdout);
+  assert.match(res.stdout, /^ok {3}users file .*: 1 user\(s\)$/m);
+  assert.match(res.stdout, /^ok {3}storage .*: writable$/m);
+  assert.doesNotMatch(res.stdout, /FAIL/);
+});
+
+test('--check names each problem and exits 78', { timeout: 60_000 }, async () => {
+  await writeFile(join(tmp.path, 'bad-users.txt'), 'this line is not a user\n');
+  const busy = createServer();
+  await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+  const port = (busy.address() as { port: number }).port;
+  try {
+    const res = await check(['--users', join(tmp.path, 'bad-users.txt'), '--storage', join(tmp.path, 'missing'), '--port', String(port), '--tls-cert', join(tmp.path, 'nope.pem'), '--tls-key', join(tmp.path, 'nope.key')]);
+    assert.equal(res.code, 78, res.stdout);
+    assert.match(res.stdout, /^FAIL users file .*bad-users\.txt/m);
+    assert.match(res.stdout, /^FAIL storage .*missing: does not exist/m);
+    assert.match(res.stdout, /^FAIL TLS .*nope\.pem.*ENOENT/m);
+    assert.match(res.stdout, new RegExp(`^FAIL port 127\\.0\\.0\\.1:${port}: cannot listen \\(EADDRINUSE\\)`, 'm'));
+  } finally {
+    busy.close();
+  }
+});
