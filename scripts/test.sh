@@ -15,4 +15,4 @@ npx --no-install knip
 # Each test file runs in its own process; every test is bounded so a stuck mount cannot hang CI.
 files=$(find test -name '*.test.ts' | sort)
 # shellcheck disable=SC2086
-exec node --import tsx --test --test-concurrency=2 --test-timeout=180000 $files
+exec node --import tsx --test --test-concurrency=2 --test-timeout=300000 $files

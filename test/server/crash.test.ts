@@ -74,9 +74,12 @@ test('a client that aborts mid-upload leaves the old content', { timeout: 60_000
       },
     });
     await assert.rejects(client.upload('keep.txt', () => failing));
-    assert.deepEqual(await strayTempFiles(join(server.storage, 'alice')), [], 'the server dropped the cut upload\'s temp file');
+    // The server may only now be opening the cut upload's temp file (the client gave up first):
+    // what must hold is that it goes, so the listing is waited on, not read once.
+    const names = () => readdir(join(server.storage, 'alice'));
+    assert.deepEqual(await waitFor(names, (n) => n.length === 1, 10_000), ['keep.txt'], 'the server dropped the cut upload\'s temp file');
+    assert.deepEqual(await strayTempFiles(join(server.storage, 'alice')), []);
     assert.equal((await client.read('keep.txt', 0, 100)).toString(), 'original');
-    assert.deepEqual(await readdir(join(server.storage, 'alice')), ['keep.txt']);
   } finally {
     await client.close();
     await server.cleanup();

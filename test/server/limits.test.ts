@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { request } from 'undici';
 import { RdriveError } from '../../common/errors.js';
 import { ApiClient } from '../../mount/remote/api-client.js';
+import { TEMP_PREFIX } from '../../server/storage/confine.js';
 import { waitForLog } from '../helpers/logs.js';
 import { startServer } from '../helpers/server-process.js';
 import { waitFor, waitUntilIdle } from '../helpers/wait.js';
@@ -111,8 +113,16 @@ test('--max-in-flight bounds one user\'s requests in flight; others and later re
     const { token } = await alice.login('alice', 'alice-pass');
     await bob.login('bob', 'bob-pass');
     held.push(heldUpload(server.url, token, 'one.txt'), heldUpload(server.url, token, 'two.txt'));
-    // Both uploads have reached the server once it starts refusing: wait on that, not on time.
-    const refused = await waitFor(() => alice.stat('/').then(() => undefined, (err: unknown) => err), (err) => err !== undefined, 10_000, 50);
+    // Both uploads are in flight once their temp files exist on the server. A probe sent before
+    // that would itself take a slot and get the second upload refused.
+    const temps = await waitFor(
+      async () => (await readdir(join(server.storage, 'alice'))).filter((n) => n.startsWith(TEMP_PREFIX)),
+      (names) => names.length === 2,
+      10_000,
+      20,
+    );
+    assert.equal(temps.length, 2, `both held uploads reached the server: ${temps.join(', ')}`);
+    const refused = await alice.stat('/').then(() => undefined, (err: unknown) => err);
     assert.ok(refused instanceof RdriveError && refused.code === 'RATE_LIMITED', `a third request is refused: ${String(refused)}`);
     assert.match(refused.message, /in flight/);
     assert.equal((await bob.stat('/')).type, 'dir', 'another user is not limited by alice\'s requests');
