@@ -108,7 +108,9 @@ test('an idle session expires and the daemon logs in again by itself', T, async 
     assert.doesNotMatch(log, /alice-pass/);
     // A file held open across the expiry: the next big range (fetched by the range worker)
     // meets the 401 and the daemon logs in again for it too.
-    const data = randomBytes(12 * 1024 * 1024);
+    // Far bigger than read-ahead's 8 MiB windows, so the rest cannot all be prefetched before
+    // the expiry (with 12 MiB it sometimes was, and no request met the 401).
+    const data = randomBytes(48 * 1024 * 1024);
     await writeFile(join(server.storage, 'alice', 'held.bin'), data);
     // Counted from here: a slow machine may also let the session lapse between the steps above.
     const before = relogins(await readFile(m.logFile, 'utf8'));
