@@ -10,6 +10,9 @@ import { ownMark } from '../fuse/hidden-names.js';
 import { noteHidden, sweepJournals } from './orphans.js';
 import { mountStats } from './mount-stats.js';
 import { findMount, sameMount, type MountEntry } from './mount-table.js';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { probePath } from '../fuse/own-probe.js';
 
 export interface MountConfig {
   server: string;
@@ -92,13 +95,17 @@ export async function createMount(config: MountConfig): Promise<RunningMount> {
   log.info({ server: config.server, mountpoint: config.mountpoint, user: config.user, readOnly: config.readOnly, mountId: own.mountId, dev: own.dev }, 'mounted');
   let stopping: Promise<void> | undefined;
   let watcher: NodeJS.Timeout | undefined;
+  // The table entry alone can match a newer mount that got our freed ids; the probe cannot.
+  const stillOurs = async (): Promise<boolean> =>
+    sameMount(await findMount(config.mountpoint), own) &&
+    (await stat(join(config.mountpoint, probePath(mark))).then(() => true, () => false));
   return {
     own,
     instance: mark.instance,
     watch: (gone) => {
       watcher = setInterval(() => {
-        void findMount(config.mountpoint).then((now) => {
-          if (sameMount(now, own) || stopping !== undefined) return;
+        void stillOurs().then((ours) => {
+          if (ours || stopping !== undefined) return;
           clearInterval(watcher);
           log.warn({ mountpoint: config.mountpoint }, 'the mount was removed from outside (fusermount -u or umount); stopping');
           gone();
@@ -115,7 +122,7 @@ export async function createMount(config: MountConfig): Promise<RunningMount> {
           }
         }
         // Only our own mount: after a removal from outside, the path may hold someone else's.
-        if (sameMount(await findMount(config.mountpoint), own)) {
+        if (await stillOurs()) {
           await new Promise<void>((resolve) => fuse.unmount((err) => {
             if (err) log.warn({ err: err.message }, 'unmount reported an error');
             resolve();

@@ -6,6 +6,7 @@ import * as dirs from './ops/directories.js';
 import * as io from './ops/file-io.js';
 import * as links from './ops/links.js';
 import * as unsupported from './ops/unsupported.js';
+import { probePath, probeStat } from './own-probe.js';
 import type { MountState } from './state.js';
 import { toServerPath, type HiddenOwner } from './hidden-names.js';
 import { mountStats } from '../daemon/mount-stats.js';
@@ -23,7 +24,11 @@ const EXPECTED = new Set(['ENOENT', 'EEXIST', 'ENOTEMPTY', 'EOPNOTSUPP', 'EPERM'
  */
 export function createOperations(state: MountState, log: Logger, hidden?: { mark: HiddenOwner; noted: (path: string) => Promise<void> }): Operations {
   const ops = plainOperations(state, log);
-  return hidden === undefined ? ops : withMarkedHiddenNames(ops, hidden.mark, hidden.noted, log);
+  if (hidden === undefined) return ops;
+  const probe = probePath(hidden.mark);
+  const getattr = ops.getattr!;
+  ops.getattr = (path, cb) => (path === probe ? cb(0, probeStat(state.options.uid, state.options.gid)) : getattr(path, cb));
+  return withMarkedHiddenNames(ops, hidden.mark, hidden.noted, log);
 }
 
 /** Which arguments of an op are paths on the mount (default: the first; symlink's target is not). */
