@@ -12,7 +12,7 @@ import { mountStats } from './mount-stats.js';
 import { findMount, sameMount, type MountEntry } from './mount-table.js';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { probePath } from '../fuse/own-probe.js';
+import { probePath, type ProbeState } from '../fuse/own-probe.js';
 
 export interface MountConfig {
   server: string;
@@ -62,6 +62,7 @@ export async function createMount(config: MountConfig): Promise<RunningMount> {
   // What a killed daemon left of deleted-but-open files goes now (it can no longer be open).
   await sweepJournals(client, config.server, config.user, log).catch((err: unknown) => log.warn({ err }, 'could not sweep files left by a stopped mount'));
   const mark = ownMark();
+  const probing: ProbeState = { active: false };
   const cacheDir = await createCacheDir(log);
   const state = new MountState(client, {
     readOnly: config.readOnly,
@@ -74,7 +75,7 @@ export async function createMount(config: MountConfig): Promise<RunningMount> {
     const files = [...state.files.values()];
     return { open: files.length, dirty: files.filter((f) => f.dirty).length };
   };
-  const fuse = new RdriveFuse(config.mountpoint, createOperations(state, log.child({ component: 'fuse' }), { mark, noted: (path) => noteHidden(config.server, config.user, path) }), {
+  const fuse = new RdriveFuse(config.mountpoint, createOperations(state, log.child({ component: 'fuse' }), { mark, probing, noted: (path) => noteHidden(config.server, config.user, path) }), {
     timeout: OP_TIMEOUTS,
     allowOther: config.allowOther,
     // The kernel checks mode bits against the owner we report (the mounting user), as on a local
@@ -96,16 +97,24 @@ export async function createMount(config: MountConfig): Promise<RunningMount> {
   let stopping: Promise<void> | undefined;
   let watcher: NodeJS.Timeout | undefined;
   // The table entry alone can match a newer mount that got our freed ids; the probe cannot.
-  const stillOurs = async (): Promise<boolean> =>
-    sameMount(await findMount(config.mountpoint), own) &&
-    (await stat(join(config.mountpoint, probePath(mark))).then(() => true, () => false));
+  const stillOurs = async (): Promise<boolean> => {
+    if (!sameMount(await findMount(config.mountpoint), own)) return false;
+    probing.active = true;
+    try {
+      return await stat(join(config.mountpoint, probePath(mark))).then(() => true, () => false);
+    } finally {
+      probing.active = false;
+    }
+  };
   return {
     own,
     instance: mark.instance,
     watch: (gone) => {
       watcher = setInterval(() => {
-        void stillOurs().then((ours) => {
-          if (ours || stopping !== undefined) return;
+        // The table only (no probe each second): a probe answers the root's attributes locally
+        // for its moment, which is fine once, at unmount, but not as a steady habit.
+        void findMount(config.mountpoint).then((now) => {
+          if (sameMount(now, own) || stopping !== undefined) return;
           clearInterval(watcher);
           log.warn({ mountpoint: config.mountpoint }, 'the mount was removed from outside (fusermount -u or umount); stopping');
           gone();

@@ -6,7 +6,7 @@ import * as dirs from './ops/directories.js';
 import * as io from './ops/file-io.js';
 import * as links from './ops/links.js';
 import * as unsupported from './ops/unsupported.js';
-import { probePath, probeStat } from './own-probe.js';
+import { probePath, probeStat, type ProbeState } from './own-probe.js';
 import type { MountState } from './state.js';
 import { toServerPath, type HiddenOwner } from './hidden-names.js';
 import { mountStats } from '../daemon/mount-stats.js';
@@ -22,12 +22,17 @@ const EXPECTED = new Set(['ENOENT', 'EEXIST', 'ENOTEMPTY', 'EOPNOTSUPP', 'EPERM'
  * returning a value or throwing; here a result becomes `cb(0, …)` and an error its negative
  * errno from the shared table.
  */
-export function createOperations(state: MountState, log: Logger, hidden?: { mark: HiddenOwner; noted: (path: string) => Promise<void> }): Operations {
+export function createOperations(state: MountState, log: Logger, hidden?: { mark: HiddenOwner; noted: (path: string) => Promise<void>; probing: ProbeState }): Operations {
   const ops = plainOperations(state, log);
   if (hidden === undefined) return ops;
   const probe = probePath(hidden.mark);
   const getattr = ops.getattr!;
-  ops.getattr = (path, cb) => (path === probe ? cb(0, probeStat(state.options.uid, state.options.gid)) : getattr(path, cb));
+  const { uid, gid } = state.options;
+  ops.getattr = (path, cb) => {
+    if (path === probe) cb(0, probeStat(uid, gid, false));
+    else if (path === '/' && hidden.probing.active) cb(0, probeStat(uid, gid, true));
+    else getattr(path, cb);
+  };
   return withMarkedHiddenNames(ops, hidden.mark, hidden.noted, log);
 }
 
