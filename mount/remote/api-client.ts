@@ -53,6 +53,11 @@ const WORKER_MIN_RANGE = 1024 * 1024;
 /** A request body that can be produced again, so a request can be replayed after re-login. */
 export type BodySource = () => Readable | Buffer | string;
 
+/** The headers and body of a call that sends `payload` as JSON. */
+function jsonBody(payload: unknown): Pick<Call, 'headers' | 'body'> {
+  return { headers: { 'content-type': 'application/json' }, body: () => JSON.stringify(payload) };
+}
+
 interface Call {
   method: Dispatcher.HttpMethod;
   path: string;
@@ -133,8 +138,7 @@ export class ApiClient {
     const res = await this.json<LoginResponse>({
       method: 'POST',
       path: '/session',
-      headers: { 'content-type': 'application/json' },
-      body: () => JSON.stringify({ user, password }),
+      ...jsonBody({ user, password }),
       // Not idempotent: a login the server took but whose answer was lost holds a client
       // slot; sending it again would take a second one. Retried only when it never left.
       idempotent: false,
@@ -285,8 +289,7 @@ export class ApiClient {
     return this.json<Attr>({
       method: 'POST',
       path: `/dirs/${enc(path)}`,
-      headers: { 'content-type': 'application/json' },
-      body: () => JSON.stringify(options),
+      ...jsonBody(options),
       idempotent: false,
     });
   }
@@ -301,8 +304,7 @@ export class ApiClient {
     return this.json<Attr>({
       method: 'POST',
       path: '/rename',
-      headers: { 'content-type': 'application/json' },
-      body: () => JSON.stringify({ from: plain(from), to: plain(to), noReplace: options.noReplace === true }),
+      ...jsonBody({ from: plain(from), to: plain(to), noReplace: options.noReplace === true }),
       idempotent: false,
     });
   }
@@ -313,8 +315,7 @@ export class ApiClient {
     return this.json<Attr>({
       method: 'POST',
       path: `/symlinks/${enc(path)}`,
-      headers: { 'content-type': 'application/json' },
-      body: () => JSON.stringify(body),
+      ...jsonBody(body),
       idempotent: false,
     });
   }
@@ -323,8 +324,7 @@ export class ApiClient {
     return this.json<Attr>({
       method: 'PATCH',
       path: `/attrs/${enc(path)}`,
-      headers: { 'content-type': 'application/json' },
-      body: () => JSON.stringify(attrs),
+      ...jsonBody(attrs),
       idempotent: true,
     });
   }
