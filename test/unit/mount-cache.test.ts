@@ -107,3 +107,18 @@ test('attr cache: a walk over a huge tree keeps memory bounded (least recently u
   assert.equal(cache.knownMissing('/t/d299/zz'), true, 'the newest listing answers lookups');
   assert.equal(cache.get('/t/d299/f999')?.size, 999, 'the newest are kept');
 });
+
+test('attr cache: a removed file leaves its siblings; a removed directory takes its subtree', () => {
+  const cache = new AttrCache(1000, () => 0);
+  const fileAttr: Attr = { type: 'file', size: 1, mtime: 1, atime: 1, ctime: 1, mode: 0o644 };
+  const dirAttr: Attr = { ...fileAttr, type: 'dir', size: 0, mode: 0o755 };
+  cache.setListing('/', [{ name: 'f', ...fileAttr }, { name: 'd', ...dirAttr }]);
+  cache.setListing('/d', [{ name: 'x', ...fileAttr }]);
+  cache.removed('/f', 'file');
+  assert.equal(cache.get('/f'), undefined);
+  assert.equal(cache.knownMissing('/f'), true);
+  assert.deepEqual(cache.get('/d/x'), fileAttr);
+  cache.removed('/d');
+  assert.equal(cache.get('/d/x'), undefined);
+  assert.equal(cache.listing('/d'), undefined);
+});

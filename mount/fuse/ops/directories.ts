@@ -56,12 +56,12 @@ export async function unlink(state: MountState, path: string): Promise<void> {
   const file = state.files.get(path);
   if (file?.created === true) {
     forgetOpenFile(state, path);
-    state.cache.removed(path);
+    state.cache.removed(path, 'file');
     return;
   }
   await state.client.unlink(path);
   forgetOpenFile(state, path);
-  state.cache.removed(path);
+  state.cache.removed(path, 'file');
 }
 
 /**
@@ -81,8 +81,10 @@ export async function rename(state: MountState, from: string, to: string): Promi
     state.files.set(file.path, file);
   }
   state.files.get(to)?.refresh(moved);
-  state.cache.removed(from);
-  state.cache.removed(to);
+  // A file renamed replaces only a file (or nothing): neither has entries below it.
+  const kind = moved.type === 'dir' ? 'dir-or-unknown' : 'file';
+  state.cache.removed(from, kind);
+  state.cache.removed(to, kind);
   state.cache.added(to, moved);
 }
 
