@@ -2,6 +2,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { ensureDirSync } from './ensure-dir.js';
+import { type LogRotation, openRotatingLog } from './log-rotation.js';
 
 /** Fields that must never reach a log line, on either side. */
 export const REDACT_PATHS = [
@@ -9,15 +10,15 @@ export const REDACT_PATHS = [
 ];
 
 /**
- * The root logger of a process (server, mount daemon, CLI): structured JSON lines appended to
- * `file`, the side and pid on each, secrets redacted. Writes are asynchronous; `exitOnCrash`
- * flushes them before a crash exit.
+ * The root logger of a process (server, mount daemon): structured JSON lines appended to `file`
+ * (rotated as `rotation` says: see log-rotation.ts), the side and pid on each, secrets redacted.
+ * Writes are asynchronous; `exitOnCrash` flushes them before a crash exit.
  */
-export function createLogger(side: 'server' | 'client', file: string, level: string): Logger {
+export async function createLogger(side: 'server' | 'client', file: string, level: string, rotation: LogRotation): Promise<Logger> {
   ensureDirSync(dirname(file));
   return pino(
     { level, base: { pid: process.pid, side }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
-    pino.destination({ dest: file, sync: false }),
+    await openRotatingLog(file, rotation),
   );
 }
 

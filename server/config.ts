@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { SERVER_DEFAULTS } from '../common/config.js';
 import { RdriveError } from '../common/errors.js';
+import { type LogRotation, resolveLogRotation } from '../common/log-rotation.js';
 
 export interface ServerConfig {
   host: string;
@@ -9,6 +10,8 @@ export interface ServerConfig {
   users: string;
   logs: string;
   logLevel: string;
+  /** When server.log starts a new file and how many old ones are kept. */
+  logRotation: LogRotation;
   /** Seconds. */
   idleTimeout: number;
   maxClients: number;
@@ -31,9 +34,9 @@ export interface ServerConfig {
   metricsPort: number | undefined;
 }
 
-export type ServerOptions = Partial<Record<keyof ServerConfig, string | number | undefined>>;
+export type ServerOptions = Partial<Record<Exclude<keyof ServerConfig, 'logRotation'> | 'logMaxSize' | 'logKeep' | 'logRotate', string | number | undefined>>;
 
-type DefaultedKey = Exclude<keyof ServerConfig, 'tlsCert' | 'tlsKey' | 'redis' | 'trustProxy' | 'metricsPort'>;
+type DefaultedKey = Exclude<keyof ServerConfig, 'tlsCert' | 'tlsKey' | 'redis' | 'trustProxy' | 'metricsPort' | 'logRotation'>;
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
@@ -50,6 +53,11 @@ export function resolveServerConfig(options: ServerOptions, env: NodeJS.ProcessE
     users: resolve(String(pick('users', 'RDRIVE_USERS'))),
     logs: resolve(String(pick('logs', 'RDRIVE_LOGS'))),
     logLevel: String(pick('logLevel', 'RDRIVE_LOG_LEVEL')).toLowerCase(),
+    logRotation: resolveLogRotation({
+      maxSize: options.logMaxSize ?? env.RDRIVE_LOG_MAX_SIZE,
+      keep: options.logKeep ?? env.RDRIVE_LOG_KEEP,
+      every: optionalText(options.logRotate ?? env.RDRIVE_LOG_ROTATE),
+    }),
     idleTimeout: number('idle-timeout', pick('idleTimeout', 'RDRIVE_IDLE_TIMEOUT'), 0.05),
     maxClients: integer('max-clients', pick('maxClients', 'RDRIVE_MAX_CLIENTS'), 1),
     maxInFlightPerUser: integer('max-in-flight', pick('maxInFlightPerUser', 'RDRIVE_MAX_IN_FLIGHT'), 1),
@@ -86,6 +94,10 @@ function trustProxy(value: string | number | undefined): false | string {
 
 function optionalPort(value: string | number | undefined): number | undefined {
   return value === undefined || value === '' ? undefined : integer('metrics-port', value, 0, 65535);
+}
+
+function optionalText(value: string | number | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : String(value);
 }
 
 function optionalPath(value: string | number | undefined): string | undefined {

@@ -27,7 +27,7 @@ export interface RunningServer {
 
 /** Builds everything from a validated config and listens. No argv or env is read here. */
 export async function createServer(config: ServerConfig, logger?: Logger): Promise<RunningServer> {
-  const log = logger ?? createLogger('server', join(config.logs, 'server.log'), config.logLevel);
+  const log = logger ?? await createLogger('server', join(config.logs, 'server.log'), config.logLevel, config.logRotation);
   await privateStorage(config.storage, log);
   // Alone on its storage, every temp file is a crash's leftover; sharing it (--redis), only
   // those untouched for SHARED_TEMP_AGE_MS are: the rest may be other servers' uploads.

@@ -13,6 +13,7 @@ import { defaultPidFile, registerDaemon, removePid, writePid } from '../daemon/p
 import { unmountRdrive } from '../daemon/unmount.js';
 import { serveStatsOnSignal } from '../daemon/stats-file.js';
 import { createLogger, defaultClientLogFile } from '../../common/logging.js';
+import { LOG_ROTATION_DEFAULTS, type LogRotation, resolveLogRotation } from '../../common/log-rotation.js';
 import { parseServerUrl } from '../remote/api-client.js';
 import { obtainPassword } from './credentials.js';
 import { EXIT } from './exit-codes.js';
@@ -30,6 +31,9 @@ interface MountFlags {
   ca?: string;
   logLevel: string;
   logFile: string;
+  logMaxSize?: string;
+  logKeep?: string;
+  logRotate?: string;
   daemon?: boolean;
   pidFile?: string;
 }
@@ -50,6 +54,9 @@ export function registerMountCommands(program: Command): void {
     .option('--timeout <seconds>', 'how long a call waits for the server before it fails with ETIMEDOUT', String(CLIENT_DEFAULTS.requestTimeoutMs / 1000))
     .option('--log-level <level>', 'error|warn|info|debug', CLIENT_DEFAULTS.logLevel)
     .option('--log-file <file>', 'client log (default $XDG_STATE_HOME/rdrive/client.log, else ~/.local/state/rdrive/client.log)', defaultClientLogFile())
+    .option('--log-max-size <size>', `start a new log file at this size, e.g. 10M, 512K, 0 for never (default ${LOG_ROTATION_DEFAULTS.maxSize})`)
+    .option('--log-keep <n>', `rotated log files kept besides the current one (default ${LOG_ROTATION_DEFAULTS.keep})`)
+    .option('--log-rotate <when>', 'also start a new log file hourly or daily')
     .option('--daemon', 'detach once the mount is ready (writes a pid file)')
     .option('--pid-file <file>', 'where to record the daemon\'s pid')
     .addOption(new Option('--daemon-child').hideHelp())
@@ -77,12 +84,13 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
   const timeout = Number(flags.timeout);
   if (!Number.isFinite(timeout) || timeout <= 0) throw new RdriveError('EINVAL', '--timeout must be a number of seconds > 0');
   const user = requireUser(flags.user);
+  const rotation = logRotation(flags);
   await checkFuseAvailable();
   const mnt = await checkMountpoint(mountpoint);
   const ca = await readCa(flags.ca);
   if (!child) warnIfCleartext(url);
   const password = await obtainPassword(user, { passwordFile: flags.passwordFile });
-  const log = createLogger('client', resolve(flags.logFile), flags.logLevel);
+  const log = await createLogger('client', resolve(flags.logFile), flags.logLevel, rotation);
   const mount = await createMount({
     server: url, mountpoint: mnt, user, password, readOnly: flags.readOnly === true, sync: flags.sync === true,
     allowOther: flags.allowOther === true, attrTimeout, requestTimeoutMs: timeout * 1000, log,
@@ -114,9 +122,14 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
   process.exit(0);
 }
 
+function logRotation(flags: MountFlags): LogRotation {
+  return resolveLogRotation({ maxSize: flags.logMaxSize, keep: flags.logKeep, every: flags.logRotate });
+}
+
 /** Starts the mount as a detached child and returns only once it is usable (or failed). */
 async function startDaemon(url: string, mountpoint: string, flags: MountFlags): Promise<void> {
   const user = requireUser(flags.user);
+  logRotation(flags); // a bad value fails here, in the foreground
   const mnt = await checkMountpoint(mountpoint);
   await readCa(flags.ca); // a bad --ca fails here, in the foreground; the daemon reads it again
   warnIfCleartext(url);
@@ -125,6 +138,9 @@ async function startDaemon(url: string, mountpoint: string, flags: MountFlags): 
     '--attr-timeout', flags.attrTimeout, '--timeout', flags.timeout, '--log-level', flags.logLevel, '--log-file', resolve(flags.logFile),
     ...(flags.readOnly === true ? ['--read-only'] : []), ...(flags.sync === true ? ['--sync'] : []), ...(flags.allowOther === true ? ['--allow-other'] : []),
     ...(flags.pidFile === undefined ? [] : ['--pid-file', resolve(flags.pidFile)]),
+    ...(flags.logMaxSize === undefined ? [] : ['--log-max-size', flags.logMaxSize]),
+    ...(flags.logKeep === undefined ? [] : ['--log-keep', flags.logKeep]),
+    ...(flags.logRotate === undefined ? [] : ['--log-rotate', flags.logRotate]),
     ...(flags.ca === undefined ? [] : ['--ca', resolve(flags.ca)])];
   // The environment of a process is readable only by its owner (/proc/PID/environ is 0400).
   const child = spawn(process.execPath, args, {

@@ -22,6 +22,9 @@ export interface HelperInvocation {
   timeout?: string;
   logLevel?: string;
   logFile?: string;
+  logMaxSize?: string;
+  logKeep?: string;
+  logRotate?: string;
   pidFile?: string;
   /** `-f`: mount(8)'s "fake" run, do everything but mount. */
   fake: boolean;
@@ -42,6 +45,7 @@ const IGNORED_PREFIXES = ['x-', 'comment=', 'fsname=', 'subtype='];
 const VALUE_OPTIONS: Record<string, keyof HelperInvocation> = {
   username: 'user', password_file: 'passwordFile', ca: 'ca', attr_timeout: 'attrTimeout',
   timeout: 'timeout', log_level: 'logLevel', log_file: 'logFile', pid_file: 'pidFile',
+  log_max_size: 'logMaxSize', log_keep: 'logKeep', log_rotate: 'logRotate',
 };
 const FLAG_OPTIONS: Record<string, 'readOnly' | 'allowOther' | 'sync'> = { ro: 'readOnly', read_only: 'readOnly', allow_other: 'allowOther', sync: 'sync' };
 
@@ -140,6 +144,7 @@ export function toMountArgs(inv: HelperInvocation & { user: string; logFile: str
     ...value('--password-file', inv.passwordFile), ...value('--ca', inv.ca),
     ...value('--attr-timeout', inv.attrTimeout), ...value('--timeout', inv.timeout),
     ...value('--log-level', inv.logLevel), ...value('--pid-file', inv.pidFile),
+    ...value('--log-max-size', inv.logMaxSize), ...value('--log-keep', inv.logKeep), ...value('--log-rotate', inv.logRotate),
     ...(inv.readOnly ? ['--read-only'] : []), ...(inv.allowOther ? ['--allow-other'] : []), ...(inv.sync ? ['--sync'] : []),
   ];
 }

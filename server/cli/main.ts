@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { SERVER_DEFAULTS } from '../../common/config.js';
 import { RdriveError, fromForeign } from '../../common/errors.js';
 import { exitOnCrash } from '../../common/logging.js';
+import { LOG_ROTATION_DEFAULTS } from '../../common/log-rotation.js';
 import { resolveServerConfig } from '../config.js';
 import { createServer } from '../create-server.js';
 import { checkConfig } from './check-config.js';
@@ -23,6 +24,9 @@ function buildProgram(): Command {
     .option('--users <file>', `credentials file (default ${SERVER_DEFAULTS.users}, env RDRIVE_USERS)`)
     .option('--logs <dir>', `log folder, server.log inside (default ${SERVER_DEFAULTS.logs}, env RDRIVE_LOGS)`)
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace (default info, env RDRIVE_LOG_LEVEL)')
+    .option('--log-max-size <size>', `start a new server log file at this size, e.g. 10M, 512K, 0 for never (default ${LOG_ROTATION_DEFAULTS.maxSize}, env RDRIVE_LOG_MAX_SIZE)`)
+    .option('--log-keep <n>', `rotated log files kept besides the current one (default ${LOG_ROTATION_DEFAULTS.keep}, env RDRIVE_LOG_KEEP)`)
+    .option('--log-rotate <when>', 'also start a new log file hourly or daily (env RDRIVE_LOG_ROTATE)')
     .option('--idle-timeout <seconds>', `sessions expire after this long without a request (default ${SERVER_DEFAULTS.idleTimeout})`)
     .option('--max-clients <n>', `concurrent sessions (default ${SERVER_DEFAULTS.maxClients})`)
     .option('--max-in-flight <n>', `requests one user may have in flight (default ${SERVER_DEFAULTS.maxInFlightPerUser})`)
@@ -39,7 +43,7 @@ function buildProgram(): Command {
     .action(async (opts: Record<string, string | undefined>) => {
       const config = resolveServerConfig({
         host: opts.host, port: opts.port, storage: opts.storage, users: opts.users, logs: opts.logs,
-        logLevel: opts.logLevel, idleTimeout: opts.idleTimeout, maxClients: opts.maxClients,
+        logLevel: opts.logLevel, logMaxSize: opts.logMaxSize, logKeep: opts.logKeep, logRotate: opts.logRotate, idleTimeout: opts.idleTimeout, maxClients: opts.maxClients,
         maxInFlightPerUser: opts.maxInFlight, requestsPerMinute: opts.requestsPerMinute,
         loginAttemptsPer15Min: opts.loginAttempts, quota: opts.quota, maxFileSize: opts.maxFileSize,
         tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, redis: opts.redis, trustProxy: opts.trustProxy,

@@ -13,16 +13,16 @@ test('mount(8) argument order is recognised, subcommands are not', () => {
 
 test('every option maps to its rdrive mount flag; generic fstab options are ignored', () => {
   const inv = parseHelperArgs(['https://alice@drive.example:8888/', '/mnt/x', '-n', '-o',
-    'rw,noauto,_netdev,x-systemd.automount,nofail,defaults,sync,password_file=/etc/rdrive/a.pw,ca=/etc/rdrive/ca.pem,ro,allow_other,attr_timeout=5,timeout=9,log_level=debug,log_file=/var/log/r.log']);
+    'rw,noauto,_netdev,x-systemd.automount,nofail,defaults,sync,password_file=/etc/rdrive/a.pw,ca=/etc/rdrive/ca.pem,ro,allow_other,attr_timeout=5,timeout=9,log_level=debug,log_file=/var/log/r.log,log_max_size=1M,log_keep=3']);
   assert.deepEqual(inv, {
     server: 'https://drive.example:8888', mountpoint: '/mnt/x', user: 'alice', passwordFile: '/etc/rdrive/a.pw',
     ca: '/etc/rdrive/ca.pem', readOnly: true, allowOther: true, attrTimeout: '5', timeout: '9', logLevel: 'debug',
-    logFile: '/var/log/r.log', sync: true, fake: false,
+    logFile: '/var/log/r.log', logMaxSize: '1M', logKeep: '3', sync: true, fake: false,
   });
   assert.deepEqual(toMountArgs({ ...inv, user: 'alice', logFile: '/l' }), [
     'mount', 'https://drive.example:8888', '/mnt/x', '--daemon', '--user', 'alice', '--log-file', '/l',
     '--password-file', '/etc/rdrive/a.pw', '--ca', '/etc/rdrive/ca.pem', '--attr-timeout', '5', '--timeout', '9',
-    '--log-level', 'debug', '--read-only', '--allow-other', '--sync',
+    '--log-level', 'debug', '--log-max-size', '1M', '--log-keep', '3', '--read-only', '--allow-other', '--sync',
   ]);
   assert.equal(parseHelperArgs(['http://h:1', '/m', '-o', 'username=bob', '-o', 'read_only']).user, 'bob');
   assert.equal(parseHelperArgs(['http://h:1', '/m', '-f']).fake, true);

@@ -1,0 +1,94 @@
+import { lstatSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { basename, dirname, extname, join } from 'node:path';
+import pinoRoll from 'pino-roll';
+import { RdriveError } from './errors.js';
+
+/** How a log file is rotated so that a process left running can never fill the disk. */
+export interface LogRotation {
+  /** Start a new file once the current one reaches this many bytes; 0: never by size. */
+  maxBytes: number;
+  /** Rotated files kept besides the current one; older ones are deleted. */
+  keep: number;
+  /** Also start a new file every hour or day. */
+  every: 'hourly' | 'daily' | undefined;
+}
+
+/** 10 MiB × (1 current + 5 kept): at most ~60 MiB per log. */
+export const LOG_ROTATION_DEFAULTS = { maxSize: '10M', keep: 5 } as const;
+
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** "10M", "512k", "1G", "4096" (bytes) → bytes. Pure, with an error that says what is accepted. */
+export function parseLogSize(text: string | number): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([bkmg]?)(?:i?b)?\s*$/i.exec(String(text));
+  const unit = UNITS[(m?.[2] ?? '').toLowerCase()];
+  if (m === null || unit === undefined) {
+    throw new RdriveError('EINVAL', `--log-max-size must be a size such as 10M, 512K, 1G or a number of bytes (0: no size limit), got "${text}"`);
+  }
+  return Math.floor(Number(m[1]) * unit);
+}
+
+/** The option values (flags or environment, strings) → a validated LogRotation. */
+export function resolveLogRotation(options: { maxSize?: string | number | undefined; keep?: string | number | undefined; every?: string | undefined }): LogRotation {
+  const maxBytes = parseLogSize(options.maxSize ?? LOG_ROTATION_DEFAULTS.maxSize);
+  if (maxBytes !== 0 && maxBytes < 1024) throw new RdriveError('EINVAL', `--log-max-size must be at least 1K (or 0 for no size limit), got "${options.maxSize}"`);
+  const keep = Number(options.keep ?? LOG_ROTATION_DEFAULTS.keep);
+  if (!Number.isSafeInteger(keep) || keep < 1 || keep > 1000) throw new RdriveError('EINVAL', `--log-keep must be a whole number from 1 to 1000, got "${options.keep}"`);
+  const every = options.every === undefined || options.every === '' ? undefined : options.every;
+  if (every !== undefined && every !== 'hourly' && every !== 'daily') throw new RdriveError('EINVAL', `--log-rotate must be hourly or daily, got "${every}"`);
+  return { maxBytes, keep, every };
+}
+
+/**
+ * The numbered file pino-roll writes for `file` (logs/server.log → logs/server.N.log), and a
+ * symbolic link at `file` itself that always names the current one, so `tail -F logs/server.log`
+ * and anything reading the documented name keep working across rotations.
+ */
+export async function openRotatingLog(file: string, rotation: LogRotation): Promise<Awaited<ReturnType<typeof pinoRoll>>> {
+  keepLegacyFile(file);
+  const stream = await pinoRoll({
+    file,
+    ...(rotation.maxBytes > 0 ? { size: `${rotation.maxBytes}b` } : {}),
+    ...(rotation.every === undefined ? {} : { frequency: rotation.every }),
+    // removeOtherLogFiles: files left by earlier runs count too, so restarts cannot pile them up.
+    limit: { count: rotation.keep, removeOtherLogFiles: true },
+    mkdir: true,
+    sync: false,
+    // Lines are still written as they come (each is longer than 1 byte), but with a minLength
+    // above 0 sonic-boom's flush(cb) waits for the write and an fsync: a crash exit and a test
+    // reading the file right after flush then see every line (with 0 it calls back at once).
+    minLength: 1,
+  });
+  const point = (): void => pointLinkAt(file, stream.file);
+  stream.on('ready', point);
+  if (stream.fd >= 0) point();
+  return stream;
+}
+
+/** A plain file at the documented name (written before rotation existed) joins the rotated set as number 0, the oldest. */
+function keepLegacyFile(file: string): void {
+  try {
+    if (lstatSync(file).isFile()) renameSync(file, numbered(file, 0));
+  } catch {
+    // nothing there, or not ours to move: pino-roll's own numbered files are unaffected
+  }
+}
+
+function numbered(file: string, n: number): string {
+  const ext = extname(file);
+  return ext === '' ? `${file}.${n}.log` : `${file.slice(0, -ext.length)}.${n}${ext}`;
+}
+
+/** Replaces the link atomically (new link, then rename over the old one). */
+function pointLinkAt(link: string, target: string | undefined): void {
+  if (target === undefined) return;
+  const tmp = join(dirname(link), `.${basename(link)}.${process.pid}.link`);
+  try {
+    rmSync(tmp, { force: true });
+    symlinkSync(basename(target), tmp);
+    renameSync(tmp, link);
+  } catch {
+    // the link is a convenience; logging goes on in the numbered file
+    rmSync(tmp, { force: true });
+  }
+}

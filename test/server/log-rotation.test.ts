@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { test } from 'node:test';
+import { SERVER_BIN, startServer } from '../helpers/server-process.js';
+import { waitFor } from '../helpers/wait.js';
+
+const T = { timeout: 60_000 };
+const API = '/api/v1';
+
+const numbered = (names: string[]): number[] => names.flatMap((n) => {
+  const m = /^server\.(\d+)\.log$/.exec(n);
+  return m === null ? [] : [Number(m[1])];
+});
+
+test('the server rotates its log at --log-max-size and keeps --log-keep old files', T, async () => {
+  const server = await startServer({ args: ['--log-max-size', '1K', '--log-keep', '2'] });
+  try {
+    const login = await fetch(`${server.url}${API}/session`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'alice', password: 'alice-pass' }),
+    });
+    const { token } = (await login.json()) as { token: string };
+    // Each request is one ~300 B info line: 60 of them go through a 1 KiB limit many times.
+    for (let i = 0; i < 60; i++) {
+      const res = await fetch(`${server.url}${API}/statfs`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(res.status, 200);
+    }
+    const names = await waitFor(() => readdir(server.logs), (n) => Math.max(0, ...numbered(n)) >= 8 && numbered(n).length <= 3, 10_000);
+    assert.ok(numbered(names).length <= 3, `the current file and at most 2 rotated ones: ${names.join(' ')}`);
+    assert.ok(Math.max(0, ...numbered(names)) >= 8, `~18 KB of request lines through a 1 KiB limit rotate many times: ${names.join(' ')}`);
+    // server.log names the current file, so its documented path still shows the latest lines.
+    assert.match(await readFile(join(server.logs, 'server.log'), 'utf8'), /"route":"\/api\/v1\/statfs"/);
+  } finally {
+    await server.cleanup();
+  }
+});
+
+test('a bad rotation option is refused before the server starts, saying what is accepted', T, async () => {
+  const res = await promisify(execFile)(process.execPath, [SERVER_BIN, '--port', '0', '--log-max-size', 'lots'])
+    .then(() => ({ code: 0, stderr: '' }), (err: { code: number; stderr: string }) => err);
+  assert.notEqual(res.code, 0);
+  assert.match(res.stderr, /--log-max-size must be a size such as 10M, 512K, 1G/);
+});

@@ -1,0 +1,27 @@
+// pino-roll ships no types; this covers the options rdrive uses (see its README).
+declare module 'pino-roll' {
+  import type { EventEmitter } from 'node:events';
+
+  interface PinoRollOptions {
+    file: string;
+    /** Bytes as a number are megabytes; strings take b, k, m, g suffixes. */
+    size?: string | number;
+    frequency?: 'daily' | 'hourly' | number;
+    extension?: string;
+    limit?: { count: number; removeOtherLogFiles?: boolean };
+    mkdir?: boolean;
+    sync?: boolean;
+    minLength?: number;
+  }
+
+  /** The sonic-boom stream pino-roll returns, as far as rdrive uses it. */
+  interface RollingStream extends EventEmitter {
+    readonly file: string;
+    readonly fd: number;
+    write(line: string): boolean;
+    flush(cb?: (err?: Error | null) => void): void;
+    end(): void;
+  }
+
+  export default function pinoRoll(options: PinoRollOptions): Promise<RollingStream>;
+}
