@@ -32,18 +32,22 @@ const SMALL_BODY = 1024 * 1024;
  * sparse temp file, tracked as extents). Memory stays flat whatever the file size.
  */
 export class OpenFile {
-  refs = 0;
-  unlinked = false;
+  // Every field below changes only through this class's methods: the FUSE ops and the uploader
+  // ask and tell, they never set state (as rclone's vfscache Item owns its own).
+  private _path: string;
+  /** File descriptors open on this file. */
+  private handles = 0;
+  private _unlinked = false;
   /** Not on the server yet (created by this mount, never uploaded). */
-  created: boolean;
-  size: number;
-  mtime: number;
-  atime: number;
-  mode: number;
-  pendingMtime: number | undefined;
-  pendingMode: number | undefined;
+  private _created: boolean;
+  private _size: number;
+  private _mtime: number;
+  private atime: number;
+  private mode: number;
+  private _pendingMtime: number | undefined;
+  private _pendingMode: number | undefined;
   /** The last upload failed and was reported to the program; nothing new was written since. */
-  uploadFailed = false;
+  private _uploadFailed = false;
   /** Bytes of the server copy that still count (a truncate below it cuts them off). */
   private baseSize: number;
   private serverSize: number;
@@ -61,15 +65,16 @@ export class OpenFile {
   private readonly startStream: StreamStarter | undefined;
 
   constructor(
-    public path: string,
+    path: string,
     attr: Attr,
     options: { created: boolean; cacheDir: string; fetch: RangeFetcher; stream?: StreamStarter },
   ) {
-    this.created = options.created;
-    this.size = attr.size;
+    this._path = path;
+    this._created = options.created;
+    this._size = attr.size;
     this.baseSize = attr.size;
     this.serverSize = options.created ? 0 : attr.size;
-    this.mtime = attr.mtime;
+    this._mtime = attr.mtime;
     this.atime = attr.atime;
     this.mode = attr.mode;
     this.localComplete = options.created || attr.size === 0;
@@ -81,16 +86,54 @@ export class OpenFile {
 
   private readonly cacheDir: string;
 
+  get path(): string {
+    return this._path;
+  }
+
+  get size(): number {
+    return this._size;
+  }
+
+  /** Not on the server yet: created by this mount and never uploaded. */
+  get created(): boolean {
+    return this._created;
+  }
+
+  /** Removed or replaced by name: keeps serving its handles, never uploaded again. */
+  get unlinked(): boolean {
+    return this._unlinked;
+  }
+
+  /** The last upload failed and close() reported it; nothing was written since. */
+  get uploadFailed(): boolean {
+    return this._uploadFailed;
+  }
+
+  /** A mode set locally (create, chmod of a new file) that the next upload carries. */
+  get pendingMode(): number | undefined {
+    return this._pendingMode;
+  }
+
+  /** The mtime the server must store with the next upload (the one this mount reports). */
+  get mtimeToSend(): number {
+    return this._pendingMtime ?? this._mtime;
+  }
+
+  /** The mode a new file is stored with: the pending one, else the one it was opened with. */
+  get modeToSend(): number {
+    return this._pendingMode ?? this.mode;
+  }
+
   get dirty(): boolean {
-    return this.created || !this.extents.isEmpty || this.size !== this.serverSize || this.pendingMtime !== undefined || this.pendingMode !== undefined;
+    return this._created || !this.extents.isEmpty || this._size !== this.serverSize || this._pendingMtime !== undefined || this._pendingMode !== undefined;
   }
 
   attr(): Attr {
-    return { type: 'file', size: this.size, mtime: this.mtime, atime: this.atime, ctime: this.mtime, mode: this.pendingMode ?? this.mode };
+    return { type: 'file', size: this._size, mtime: this._mtime, atime: this.atime, ctime: this._mtime, mode: this._pendingMode ?? this.mode };
   }
 
   async write(data: Buffer, position: number): Promise<number> {
-    this.uploadFailed = false;
+    this._uploadFailed = false;
     if (this.mem !== undefined && position + data.length <= SMALL_BODY) {
       this.writeMem(data, position);
       return data.length;
@@ -103,7 +146,7 @@ export class OpenFile {
       done += bytesWritten;
     }
     this.extents.add(position, position + data.length);
-    this.size = Math.max(this.size, position + data.length);
+    this._size = Math.max(this._size, position + data.length);
     this.touch();
     await this.feedStream(data, position);
     return data.length;
@@ -116,12 +159,12 @@ export class OpenFile {
       else this.stopStream();
       return;
     }
-    const sequentialFromZero = this.localComplete && this.baseSize === 0 && this.extents.coversWhole(this.size);
-    if (this.streamOff || this.startStream === undefined || this.size < STREAM_FROM || !sequentialFromZero) return;
-    if (position + data.length !== this.size) return;
+    const sequentialFromZero = this.localComplete && this.baseSize === 0 && this.extents.coversWhole(this._size);
+    if (this.streamOff || this.startStream === undefined || this._size < STREAM_FROM || !sequentialFromZero) return;
+    if (position + data.length !== this._size) return;
     this.stream = new StreamingUpload(this.startStream);
     // The bytes written before streaming began (at most a little over STREAM_FROM) go first.
-    await this.stream.push(await this.readLocal(0, this.size));
+    await this.stream.push(await this.readLocal(0, this._size));
   }
 
   private stopStream(): void {
@@ -143,7 +186,7 @@ export class OpenFile {
     const stream = this.stream;
     if (stream === undefined) return undefined;
     this.stream = undefined;
-    if (stream.sent !== this.size) {
+    if (stream.sent !== this._size) {
       stream.abandon();
       this.streamOff = true;
       return undefined;
@@ -160,7 +203,7 @@ export class OpenFile {
   }
 
   async read(position: number, length: number): Promise<Buffer> {
-    const end = Math.min(this.size, position + length);
+    const end = Math.min(this._size, position + length);
     if (end <= position) return Buffer.alloc(0);
     if (this.localComplete) return this.readLocal(position, end);
     const parts: Buffer[] = [];
@@ -173,26 +216,26 @@ export class OpenFile {
 
   async truncate(size: number): Promise<void> {
     this.stopStream();
-    if (size < this.size && this.temp !== undefined) await this.temp.fh.truncate(size);
-    if (this.mem !== undefined && size < this.size) this.mem.fill(0, size, Math.min(this.size, this.mem.length));
+    if (size < this._size && this.temp !== undefined) await this.temp.fh.truncate(size);
+    if (this.mem !== undefined && size < this._size) this.mem.fill(0, size, Math.min(this._size, this.mem.length));
     this.extents.clip(size);
     this.baseSize = Math.min(this.baseSize, size);
-    this.size = size;
+    this._size = size;
     this.touch();
   }
 
   /** What to send to make the server's copy equal this one. */
   async plan(): Promise<UploadPlan> {
     if (!this.dirty) return { kind: 'none' };
-    if (this.created || this.localComplete || this.baseSize === 0 || this.extents.coversWhole(this.size)) {
-      const size = this.size;
+    if (this._created || this.localComplete || this.baseSize === 0 || this.extents.coversWhole(this._size)) {
+      const size = this._size;
       if (this.mem !== undefined && size <= SMALL_BODY) {
         const data = Buffer.from(this.mem.subarray(0, size));
         if (data.length < size) return { kind: 'whole', size, body: () => Readable.from([Buffer.concat([data, Buffer.alloc(size - data.length)])]) };
         return { kind: 'whole', size, body: () => Readable.from([data]) };
       }
       const { path, fh } = await this.tempFile();
-      await fh.truncate(this.size);
+      await fh.truncate(this._size);
       if (size <= SMALL_BODY) {
         // One buffer: the request goes out at once instead of waiting on a file stream.
         const data = await this.readLocal(0, size);
@@ -201,27 +244,65 @@ export class OpenFile {
       return { kind: 'whole', size, body: () => createReadStream(path, { start: 0, end: size - 1, highWaterMark: 1 << 20 }) };
     }
     // Bytes between a truncate point and the old end must read as zeros on the server too.
-    const gapEnd = Math.min(this.serverSize, this.size);
+    const gapEnd = Math.min(this.serverSize, this._size);
     if (this.baseSize < gapEnd) {
-      await (await this.tempFile()).fh.truncate(this.size);
+      await (await this.tempFile()).fh.truncate(this._size);
       this.extents.add(this.baseSize, gapEnd);
     }
     const { path } = await this.tempFile();
     const extents = this.extents.list.map((e) => ({ ...e }));
-    return { kind: 'patch', size: this.size, body: () => Readable.from(extentStream(path, extents)) };
+    return { kind: 'patch', size: this._size, body: () => Readable.from(extentStream(path, extents)) };
   }
 
   /** Records that the server now holds this content (`whole`: sent as one whole file). */
   uploaded(attr: Attr, whole: boolean): void {
     if (whole) this.localComplete = true;
-    this.created = false;
+    this._created = false;
+    this._uploadFailed = false;
     this.extents.clear();
     this.serverSize = attr.size;
     this.baseSize = attr.size;
-    this.pendingMode = undefined;
-    this.pendingMtime = undefined;
+    this._pendingMode = undefined;
+    this._pendingMtime = undefined;
     this.refresh(attr);
     this.readAhead.clear();
+  }
+
+  /** A file descriptor opened on this file. */
+  addHandle(): void {
+    this.handles++;
+  }
+
+  /** A file descriptor closed; true when it was the last one (the file can be released). */
+  dropHandle(): boolean {
+    this.handles--;
+    return this.handles <= 0;
+  }
+
+  /** Its name was removed or replaced: never uploaded again. */
+  markUnlinked(): void {
+    this._unlinked = true;
+  }
+
+  /** Its name (or a parent directory's) was renamed on the server. */
+  moveTo(path: string): void {
+    this._path = path;
+  }
+
+  /** A mode for a file not yet on the server: sent with its first upload. */
+  setPendingMode(mode: number): void {
+    this._pendingMode = mode;
+  }
+
+  /** utimens on unsent content: the mtime is reported now and sent with the upload. */
+  setPendingMtime(mtime: number): void {
+    this._pendingMtime = mtime;
+    this._mtime = mtime;
+  }
+
+  /** An upload failed and its error went to the program; release will not try again. */
+  markUploadFailed(): void {
+    this._uploadFailed = true;
   }
 
   /** Times and mode as the server now reports them (after an upload, chmod, utimens, rename). */
@@ -229,13 +310,13 @@ export class OpenFile {
     this.mode = attr.mode;
     this.atime = attr.atime;
     // Unsent content keeps its local mtime; the upload brings the server's.
-    if (!this.dirty) this.mtime = attr.mtime;
+    if (!this.dirty) this._mtime = attr.mtime;
   }
 
   /** A local change of content: a new mtime, as on a local disk (an earlier utimens yields). */
   private touch(): void {
-    this.mtime = Date.now();
-    this.pendingMtime = undefined;
+    this._mtime = Date.now();
+    this._pendingMtime = undefined;
   }
 
   /** Runs `fn` after every earlier locked call: uploads of one file never overlap. */
@@ -271,13 +352,13 @@ export class OpenFile {
     }
     data.copy(this.mem!, position);
     this.extents.add(position, end);
-    this.size = Math.max(this.size, end);
+    this._size = Math.max(this._size, end);
     this.touch();
   }
 
   /** Moves an in-memory file to a temp file once it grows past SMALL_BODY. */
   private async spill(): Promise<void> {
-    const data = this.mem!.subarray(0, Math.min(this.size, this.mem!.length));
+    const data = this.mem!.subarray(0, Math.min(this._size, this.mem!.length));
     this.mem = undefined;
     const { fh } = await this.tempFile();
     await fh.write(data, 0, data.length, 0);

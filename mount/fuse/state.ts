@@ -3,9 +3,10 @@ import type { Attr } from '../../common/api.js';
 import { RdriveError } from '../../common/errors.js';
 import { AttrCache, splitPath } from '../cache/attr-cache.js';
 import { ContentCache } from '../cache/content-cache.js';
-import { OpenFile, type UploadPlan } from '../cache/open-file.js';
+import { OpenFile } from '../cache/open-file.js';
 import type { ApiClient } from '../remote/api-client.js';
 import { checkNameLengths } from './names.js';
+import { Uploads } from './uploads.js';
 import { mountStats } from '../daemon/mount-stats.js';
 
 export interface Handle {
@@ -31,6 +32,7 @@ export class MountState {
   readonly contents = new ContentCache();
   readonly handles = new Map<number, Handle>();
   private nextFd = 10;
+  private readonly uploads: Uploads;
 
   constructor(
     readonly client: ApiClient,
@@ -39,6 +41,7 @@ export class MountState {
     attrTtlMs: number,
   ) {
     this.cache = new AttrCache(attrTtlMs);
+    this.uploads = new Uploads(client, this.cache, options, log);
   }
 
   requireWritable(): void {
@@ -95,7 +98,7 @@ export class MountState {
 
   openHandle(file: OpenFile, flags: number): number {
     const fd = this.nextFd++;
-    file.refs++;
+    file.addHandle();
     this.handles.set(fd, { file, flags });
     return fd;
   }
@@ -111,74 +114,15 @@ export class MountState {
       created,
       cacheDir: this.options.cacheDir,
       fetch: (offset, length) => this.client.read(file.path, offset, length),
-      stream: (body) => this.client.upload(file.path, body, { mode: file.pendingMode ?? file.mode, sync: this.options.sync }),
+      stream: (body) => this.client.upload(file.path, body, { mode: file.modeToSend, sync: this.options.sync }),
     });
     this.files.set(path, file);
     return file;
   }
 
   /** Sends a dirty file to the server; the error reaches the caller (flush/fsync → close()). */
-  async upload(file: OpenFile): Promise<void> {
-    await file.locked(async () => {
-      if (file.unlinked) return;
-      if (await this.finishStreamed(file)) return;
-      const plan = await file.plan();
-      if (plan.kind === 'none') return;
-      const started = Date.now();
-      try {
-        await this.send(file, plan);
-        file.uploadFailed = false;
-      } catch (err) {
-        file.uploadFailed = true;
-        throw err;
-      }
-      this.log.debug({ path: file.path, kind: plan.kind, size: plan.size, ms: Date.now() - started }, 'uploaded');
-    });
-  }
-
-  /** True when a streamed upload already stored everything (pending times/mode applied after). */
-  private async finishStreamed(file: OpenFile): Promise<boolean> {
-    let attr = await file.finishStream().catch((err: unknown) => {
-      file.uploadFailed = true;
-      throw err;
-    });
-    if (attr === undefined) return false;
-    // Times and a mode changed while the bytes were streaming are applied afterwards; so is
-    // the mount's mtime, which the server must keep (see toStat).
-    const mtime = file.pendingMtime ?? file.mtime;
-    const late = {
-      ...(mtime === attr.mtime ? {} : { mtime }),
-      ...(file.pendingMode === undefined || file.pendingMode === attr.mode ? {} : { mode: file.pendingMode }),
-    };
-    if (Object.keys(late).length > 0) {
-      attr = await this.client.setAttr(file.path, late);
-      if (this.options.sync) await this.client.sync();
-    }
-    file.uploaded(attr, true);
-    file.uploadFailed = false;
-    this.cache.added(file.path, attr);
-    return true;
-  }
-
-  private async send(file: OpenFile, plan: Exclude<UploadPlan, { kind: 'none' }>): Promise<void> {
-    let attr: Attr;
-    if (plan.kind === 'whole') {
-      attr = await this.client.upload(file.path, plan.body, {
-        length: plan.size,
-        ...(file.pendingMode === undefined && !file.created ? {} : { mode: file.pendingMode ?? file.mode }),
-        // The mtime this mount has been reporting becomes the server's (see toStat).
-        mtime: file.pendingMtime ?? file.mtime,
-        sync: this.options.sync,
-      });
-    } else {
-      attr = await this.client.patch(file.path, plan.body, plan.size, file.pendingMtime ?? file.mtime, this.options.sync);
-      if (file.pendingMode !== undefined) {
-        attr = await this.client.setAttr(file.path, { mode: file.pendingMode });
-        if (this.options.sync) await this.client.sync();
-      }
-    }
-    file.uploaded(attr, plan.kind === 'whole');
-    this.cache.added(file.path, attr);
+  upload(file: OpenFile): Promise<void> {
+    return this.uploads.upload(file);
   }
 
   /** Open files at or below `path` (a renamed or removed directory moves or drops them). */

@@ -59,7 +59,7 @@ export async function chmod(state: MountState, path: string, mode: number): Prom
   state.requireWritable();
   const file = state.files.get(path);
   if (file?.created === true) {
-    file.pendingMode = mode & 0o7777;
+    file.setPendingMode(mode & 0o7777);
     return;
   }
   const attr = await state.client.setAttr(path, { mode: mode & 0o7777 });
@@ -88,10 +88,7 @@ export async function utimens(state: MountState, path: string, atime: number | D
   const file = state.files.get(path);
   if (file !== undefined && file.dirty) {
     // Applied with the upload, so the upload itself does not bump mtime afterwards.
-    if (times.mtime !== undefined) {
-      file.pendingMtime = times.mtime;
-      file.mtime = times.mtime;
-    }
+    if (times.mtime !== undefined) file.setPendingMtime(times.mtime);
     return;
   }
   const attr = await state.client.setAttr(path, times);

@@ -77,7 +77,7 @@ export async function rename(state: MountState, from: string, to: string): Promi
   forgetOpenFile(state, to);
   for (const file of state.filesUnder(from)) {
     state.files.delete(file.path);
-    file.path = to + file.path.slice(from.length);
+    file.moveTo(to + file.path.slice(from.length));
     state.files.set(file.path, file);
   }
   state.files.get(to)?.refresh(moved);
@@ -92,6 +92,6 @@ export async function rename(state: MountState, from: string, to: string): Promi
 function forgetOpenFile(state: MountState, path: string): void {
   const file = state.files.get(path);
   if (file === undefined) return;
-  file.unlinked = true;
+  file.markUnlinked();
   state.files.delete(path);
 }

@@ -53,7 +53,7 @@ export async function create(state: MountState, path: string, mode: number): Pro
   }
   const now = Date.now();
   const file = state.newOpenFile(path, { type: 'file', size: 0, mtime: now, atime: now, ctime: now, mode: mode & 0o7777 }, true);
-  file.pendingMode = mode & 0o7777;
+  file.setPendingMode(mode & 0o7777);
   return state.openHandle(file, constants.O_RDWR);
 }
 
@@ -91,8 +91,7 @@ export async function fsync(state: MountState, fd: number): Promise<void> {
 export async function release(state: MountState, fd: number): Promise<void> {
   const { file } = state.handle(fd);
   state.handles.delete(fd);
-  file.refs--;
-  if (file.refs > 0) return;
+  if (!file.dropHandle()) return;
   try {
     if (file.dirty && !file.unlinked && file.uploadFailed) {
       state.log.warn({ path: file.path }, 'dropping changes whose upload failed (close() reported it); the server keeps the previous content');

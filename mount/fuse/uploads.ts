@@ -1,0 +1,83 @@
+import type { Logger } from 'pino';
+import type { Attr } from '../../common/api.js';
+import type { AttrCache } from '../cache/attr-cache.js';
+import type { OpenFile, UploadPlan } from '../cache/open-file.js';
+import type { ApiClient } from '../remote/api-client.js';
+
+/**
+ * Getting an open file's local changes to the server: finishing a streamed upload, or sending the
+ * whole file or its changed extents, then applying late times and mode; one upload per file at a
+ * time (OpenFile.locked), in the durability mode of the mount (`--sync`: fsynced before the answer).
+ * The file records the outcome itself (uploaded / markUploadFailed); this module only decides
+ * what to send and sends it.
+ */
+export class Uploads {
+  constructor(
+    private readonly client: ApiClient,
+    private readonly cache: AttrCache,
+    private readonly options: { sync: boolean },
+    private readonly log: Logger,
+  ) {}
+
+  /** Sends a dirty file to the server; the error reaches the caller (flush/fsync → close()). */
+  async upload(file: OpenFile): Promise<void> {
+    await file.locked(async () => {
+      if (file.unlinked) return;
+      if (await this.finishStreamed(file)) return;
+      const plan = await file.plan();
+      if (plan.kind === 'none') return;
+      const started = Date.now();
+      try {
+        await this.send(file, plan);
+      } catch (err) {
+        file.markUploadFailed();
+        throw err;
+      }
+      this.log.debug({ path: file.path, kind: plan.kind, size: plan.size, ms: Date.now() - started }, 'uploaded');
+    });
+  }
+
+  /** True when a streamed upload already stored everything (pending times/mode applied after). */
+  private async finishStreamed(file: OpenFile): Promise<boolean> {
+    let attr = await file.finishStream().catch((err: unknown) => {
+      file.markUploadFailed();
+      throw err;
+    });
+    if (attr === undefined) return false;
+    // Times and a mode changed while the bytes were streaming are applied afterwards; so is
+    // the mount's mtime, which the server must keep (see toStat).
+    const mtime = file.mtimeToSend;
+    const late = {
+      ...(mtime === attr.mtime ? {} : { mtime }),
+      ...(file.pendingMode === undefined || file.pendingMode === attr.mode ? {} : { mode: file.pendingMode }),
+    };
+    if (Object.keys(late).length > 0) {
+      attr = await this.client.setAttr(file.path, late);
+      if (this.options.sync) await this.client.sync();
+    }
+    file.uploaded(attr, true);
+    this.cache.added(file.path, attr);
+    return true;
+  }
+
+  private async send(file: OpenFile, plan: Exclude<UploadPlan, { kind: 'none' }>): Promise<void> {
+    let attr: Attr;
+    if (plan.kind === 'whole') {
+      attr = await this.client.upload(file.path, plan.body, {
+        length: plan.size,
+        ...(file.pendingMode === undefined && !file.created ? {} : { mode: file.modeToSend }),
+        // The mtime this mount has been reporting becomes the server's (see toStat).
+        mtime: file.mtimeToSend,
+        sync: this.options.sync,
+      });
+    } else {
+      attr = await this.client.patch(file.path, plan.body, plan.size, file.mtimeToSend, this.options.sync);
+      if (file.pendingMode !== undefined) {
+        attr = await this.client.setAttr(file.path, { mode: file.pendingMode });
+        if (this.options.sync) await this.client.sync();
+      }
+    }
+    file.uploaded(attr, plan.kind === 'whole');
+    this.cache.added(file.path, attr);
+  }
+}
