@@ -23,15 +23,23 @@
  *   POST   /rename           RenameRequest                      → 200 Attr of the moved entry (atomic replace, or EEXIST with noReplace)
  *   PATCH  /attrs/<path>     SetAttrRequest                     → Attr (truncate, chmod, utimens)
  *   POST   /symlinks/<path>  SymlinkRequest                     → 201 + Attr of the new link (EEXIST)
+ *   POST   /nodes/<path>     NodeRequest                        → 201 + Attr of the new FIFO, socket or device node (EEXIST)
  *
  * Symlinks are data: the server stores the target and never resolves it (the client's kernel
  * does). GET/PUT/PATCH /files on a link, or any path running through a link, answer ELOOP.
+ * Special files (FIFOs, sockets, device nodes) are data too: a type, permission bits and a
+ * device number the mount shows; the server never opens one as such (GET/PUT/PATCH /files on
+ * one answer EINVAL), the client's kernel handles a FIFO locally.
  *
  * Errors: JSON ErrorBody with a code from common/errors.ts and its HTTP status.
  */
 import type { ErrorCode } from './errors.js';
 
-export type FileType = 'file' | 'dir' | 'symlink';
+/** Special files a user may create (mknod, mkfifo): stored as data, never as the real thing. */
+export const NODE_TYPES = ['fifo', 'socket', 'char', 'block'] as const;
+export type NodeType = (typeof NODE_TYPES)[number];
+
+export type FileType = 'file' | 'dir' | 'symlink' | NodeType;
 
 export interface Attr {
   type: FileType;
@@ -45,6 +53,8 @@ export interface Attr {
   /** A symlink's target, exactly as given at creation; present only when type is 'symlink'
    * (whose size is then the target's length in bytes). */
   target?: string;
+  /** The device number of a 'char' or 'block' node (as Linux's st_rdev); absent otherwise. */
+  rdev?: number;
 }
 
 export interface DirEntry extends Attr {
@@ -97,6 +107,14 @@ export interface RenameRequest {
 export interface SymlinkRequest {
   /** Any non-empty string of at most SYMLINK_MAX bytes without NUL; never resolved by the server. */
   target: string;
+}
+
+export interface NodeRequest {
+  type: NodeType;
+  /** Permission bits (mode & 0o7777); 0o644 when absent. */
+  mode?: number;
+  /** Device number of a 'char' or 'block' node (ignored for the others). */
+  rdev?: number;
 }
 
 /** Longest symlink target in bytes (PATH_MAX - 1, as Linux). */

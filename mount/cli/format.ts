@@ -2,8 +2,10 @@ import type { Attr, DirEntry, StatFs } from '../../common/api.js';
 
 /** Pure formatting for the CLI: no I/O, unit-tested. */
 
-const TYPE_LETTER = { file: '-', dir: 'd', symlink: 'l' } as const;
-const TYPE_NAME = { file: 'regular file', dir: 'directory', symlink: 'symbolic link' } as const;
+const TYPE_LETTER = { file: '-', dir: 'd', symlink: 'l', fifo: 'p', socket: 's', char: 'c', block: 'b' } as const;
+const TYPE_NAME = {
+  file: 'regular file', dir: 'directory', symlink: 'symbolic link', fifo: 'fifo', socket: 'socket', char: 'character special file', block: 'block special file',
+} as const;
 
 /** How `ls -l` names an entry: a directory with a slash, a link with its target. */
 function longName(e: DirEntry): string {

@@ -70,7 +70,7 @@ export async function putPath(client: ApiClient, local: string, remote: string, 
   }
   if (!st.isFile()) {
     if (options.skipped === undefined) throw new RdriveError('EINVAL', `${local} is not a regular file, directory or symbolic link`);
-    options.skipped.push({ path: local, reason: 'a FIFO, socket or device cannot be stored on rdrive' });
+    options.skipped.push({ path: local, reason: 'rdrive put does not copy FIFOs, sockets or devices (a mount can make them)' });
     return 0;
   }
   let bar: { stop: () => void } | undefined;
@@ -109,6 +109,12 @@ export async function getPath(client: ApiClient, remote: string, local: string, 
   if (attr.type === 'symlink') {
     await getLink(attr.target ?? '', local);
     return 1;
+  }
+  if (attr.type !== 'file' && attr.type !== 'dir') {
+    // A FIFO, socket or device node stored from a mount: it has no content to download.
+    if (options.skipped === undefined) throw new RdriveError('EINVAL', `${remote} is a ${attr.type} node, which has no content to download`);
+    options.skipped.push({ path: remote, reason: `a ${attr.type} node has no content to download` });
+    return 0;
   }
   if (attr.type === 'dir') {
     if (!options.recursive) throw new RdriveError('EISDIR', `${remote} is a directory: use get -r`);

@@ -122,7 +122,7 @@ function plainOperations(state: MountState, log: Logger): Operations {
     fsyncdir: (_path, _datasync, _fd, cb) => cb(0),
     link: (from, to, cb) => status('link', from, () => unsupported.link(to), cb),
     symlink: (target, path, cb) => status('symlink', path, () => links.symlink(state, target, path), cb),
-    mknod: (path, _mode, _dev, cb) => status('mknod', path, () => unsupported.mknod(path), cb),
+    mknod: (path, mode, dev, cb) => status('mknod', path, () => links.mknod(state, path, mode, dev), cb),
     readlink: (path, cb) => run('readlink', path, () => links.readlink(state, path), (target) => cb(0, target), cb),
   };
 }

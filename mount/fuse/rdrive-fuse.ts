@@ -32,6 +32,10 @@ export class RdriveFuse extends Fuse {
       `entry_timeout=${extra.attrTimeout}`,
       `attr_timeout=${extra.attrTimeout}`,
       'negative_timeout=0',
+      // Always, whoever mounts: a device node on the mount must never reach a real device, and
+      // a setuid file must never run with its (virtual, server-stored) owner's rights.
+      'nodev',
+      'nosuid',
       ...(extra.readOnly ? ['ro'] : []),
     ];
   }

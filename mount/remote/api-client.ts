@@ -22,6 +22,7 @@ import {
   type LoginResponse,
   type SetAttrRequest,
   type StatFs,
+  type NodeRequest,
   type SymlinkRequest,
 } from '../../common/api.js';
 import { RdriveError, codeForStatus, foreignCode, fromForeign, isErrorCode, type ErrorCode } from '../../common/errors.js';
@@ -316,6 +317,16 @@ export class ApiClient {
       method: 'POST',
       path: `/symlinks/${enc(path)}`,
       ...jsonBody(body),
+      idempotent: false,
+    });
+  }
+
+  /** Creates a FIFO, socket or device node at `path` (data for the server; EEXIST if taken). */
+  mknod(path: string, node: NodeRequest): Promise<Attr> {
+    return this.json<Attr>({
+      method: 'POST',
+      path: `/nodes/${enc(path)}`,
+      ...jsonBody(node),
       idempotent: false,
     });
   }

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Attr, DirEntry, SetAttrRequest, StatFs } from '../../common/api.js';
+import type { Special } from './special-file.js';
 
 /** An inclusive byte range, as in HTTP. */
 export interface ByteRange {
@@ -62,10 +63,10 @@ export interface StorageBackend {
   sync(): Promise<void>;
   /** Commits what is pending (server shutdown). */
   close(): Promise<void>;
-  /** Removes a file or stored symlink; returns the bytes it held on disk. */
+  /** Removes a file, stored symlink or node; returns the bytes it held on disk. */
   unlink(user: string, segments: string[]): Promise<number>;
-  /** Stores a symlink (data only: never resolved by the server); EEXIST when the name is taken. */
-  symlink(user: string, segments: string[], target: string): Promise<Attr>;
+  /** Stores a symlink or special file (data only: never resolved or opened as such by the server); EEXIST when the name is taken. */
+  createSpecial(user: string, segments: string[], special: Special): Promise<Attr>;
   mkdir(user: string, segments: string[], options: { mode?: number; parents?: boolean }): Promise<Attr>;
   rmdir(user: string, segments: string[], options: { recursive?: boolean }): Promise<void>;
   /** Returns the attributes of the moved entry under its new name. */

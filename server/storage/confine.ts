@@ -1,7 +1,7 @@
 import { close, constants, lstat, open, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import { RdriveError } from '../../common/errors.js';
-import { isLinkCandidate, readLinkTarget } from './link-file.js';
+import { isSpecialCandidate, readSpecial } from './special-file.js';
 
 /** Names the server uses for its own in-progress files; never visible to or addressable by users. */
 export const TEMP_PREFIX = '.rdrive-tmp-';
@@ -124,7 +124,7 @@ async function isAnyLink(dirFd: number, name: string): Promise<boolean> {
   const st = await lstatAt(dirFd, name).catch(() => undefined);
   if (st === undefined) return false;
   if (st.isSymbolicLink()) return true;
-  return isLinkCandidate(st) && (await readLinkTarget(at(dirFd, name))) !== undefined;
+  return isSpecialCandidate(st) && (await readSpecial(at(dirFd, name)))?.type === 'symlink';
 }
 
 function notDirAsLoop(err: unknown): unknown {

@@ -15,7 +15,7 @@ import {
   TEMP_PREFIX, at, fdPath, isTempName, loopError, lstatAt, openDirAt, openDirPath, openEntryAt, openRoot, refuseSymlink, release, withParent,
 } from './confine.js';
 import { readExtents } from './extent-reader.js';
-import { LINK_MODE, encodeLink, isLinkCandidate, readLinkTarget, readLinkTargetFd } from './link-file.js';
+import { SPECIAL_MODE, encodeSpecial, isSpecialCandidate, readSpecial, readSpecialFd, type Special } from './special-file.js';
 
 const DEFAULT_FILE_MODE = 0o644;
 const DEFAULT_DIR_MODE = 0o755;
@@ -29,10 +29,12 @@ const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
 const fstatFd = promisify(fstatCb) as (fd: number) => Promise<Stats>;
 const readdirFd = promisify(readdirCb) as unknown as (path: string, options: { withFileTypes: true }) => Promise<Dirent[]>;
 
-/** Attributes as the API reports them; `target` makes a stored link a symlink. */
-export function toAttr(st: Stats, target?: string): Attr {
-  if (target !== undefined) {
-    return { type: 'symlink', size: Buffer.byteLength(target), mtime: st.mtimeMs, atime: st.atimeMs, ctime: st.ctimeMs, mode: 0o777, target };
+/** Attributes as the API reports them; `special` (what a stored special file stands for) makes it a link or a node. */
+export function toAttr(st: Stats, special?: Special): Attr {
+  const times = { mtime: st.mtimeMs, atime: st.atimeMs, ctime: st.ctimeMs };
+  if (special?.type === 'symlink') return { type: 'symlink', size: Buffer.byteLength(special.target), ...times, mode: 0o777, target: special.target };
+  if (special !== undefined) {
+    return { type: special.type, size: 0, ...times, mode: special.mode, ...(special.type === 'char' || special.type === 'block' ? { rdev: special.rdev } : {}) };
   }
   return {
     type: st.isDirectory() ? 'dir' : 'file',
@@ -44,12 +46,17 @@ export function toAttr(st: Stats, target?: string): Attr {
   };
 }
 
-/** The attributes of the entry `name` in `dirFd` whose lstat is `st` (a stored link costs one small read). */
+/** The attributes of the entry `name` in `dirFd` whose lstat is `st` (a stored special file costs one small read). */
 async function attrAt(dirFd: number, name: string, st: Stats): Promise<Attr> {
-  return toAttr(st, isLinkCandidate(st) ? await readLinkTarget(at(dirFd, name)) : undefined);
+  return toAttr(st, await specialAt(dirFd, name, st));
 }
 
-/** Only regular files and directories (stored links are regular files) are visible. */
+/** What the entry `name` in `dirFd` (lstat `st`) stands for when it is a stored link or node. */
+async function specialAt(dirFd: number, name: string, st: Stats): Promise<Special | undefined> {
+  return isSpecialCandidate(st) ? readSpecial(at(dirFd, name)) : undefined;
+}
+
+/** Only regular files and directories (stored links and nodes are regular files) are visible. */
 function isVisible(st: Stats): boolean {
   return st.isFile() || st.isDirectory();
 }
@@ -283,23 +290,34 @@ export class LocalDiskBackend implements StorageBackend {
     });
   }
 
-  async symlink(user: string, segments: string[], target: string): Promise<Attr> {
+  async createSpecial(user: string, segments: string[], special: Special): Promise<Attr> {
     return guard(async () => {
       if (segments.length === 0) throw new RdriveError('EEXIST');
       return withParent(this.userRoot(user), segments, async (dir, name) => {
         if ((await lstatAt(dir, name)) !== undefined) throw new RdriveError('EEXIST');
         return withTempFile(dir, name, async (temp, fh) => {
-          await writeAll(fh, encodeLink(target), 0);
-          await fh.chmod(LINK_MODE);
+          await writeAll(fh, encodeSpecial(special), 0);
+          await fh.chmod(SPECIAL_MODE);
           // link() never replaces: a name taken meanwhile still answers EEXIST.
           await link(at(dir, temp), at(dir, name));
           await unlink(at(dir, temp));
           const st = await fh.stat();
           await fh.close();
           this.commits.noteWrite();
-          return toAttr(st, target);
+          return toAttr(st, special);
         });
       });
+    });
+  }
+
+  /** chmod of a stored node: its content is rewritten (atomically, times kept), the stored file's mode stays SPECIAL_MODE. */
+  private async rewriteNode(dir: number, name: string, special: Special, st: Stats): Promise<void> {
+    await withTempFile(dir, name, async (temp, fh) => {
+      await writeAll(fh, encodeSpecial(special), 0);
+      await fh.chmod(SPECIAL_MODE);
+      await fh.utimes(utime(st.atimeMs), utime(st.mtimeMs));
+      await rename(at(dir, temp), at(dir, name));
+      await fh.close();
     });
   }
 
@@ -375,22 +393,35 @@ export class LocalDiskBackend implements StorageBackend {
     });
   }
 
-  async setAttr(user: string, segments: string[], attrs: SetAttrRequest, limits: WriteLimits): Promise<Attr> {
+  async setAttr(user: string, segments: string[], request: SetAttrRequest, limits: WriteLimits): Promise<Attr> {
     return guard(async () => {
+      let attrs = request;
       const root = this.userRoot(user);
+      if (segments.length > 0) {
+        // A stored node's mode lives in its content: rewritten by name, then the times below.
+        const node = await withParent(root, segments, async (dir, name) => {
+          const st = await lstatAt(dir, name);
+          const special = st === undefined ? undefined : await specialAt(dir, name, st);
+          if (special === undefined || special.type === 'symlink') return undefined;
+          if (attrs.size !== undefined) throw new RdriveError('EINVAL', 'A FIFO, socket or device node has no size to change');
+          if (attrs.mode !== undefined) await this.rewriteNode(dir, name, { ...special, mode: attrs.mode & 0o7777 }, st!);
+          return special;
+        });
+        if (node !== undefined) attrs = { ...(attrs.mtime === undefined ? {} : { mtime: attrs.mtime }), ...(attrs.atime === undefined ? {} : { atime: attrs.atime }) };
+      }
       const entry = segments.length === 0
-        ? { fd: await openRoot(root), target: undefined }
+        ? { fd: await openRoot(root), special: undefined }
         : await withParent(root, segments, async (dir, name) => {
           const fd = await openEntryAt(dir, name);
           const st = await fstatFd(fd).catch((err: unknown) => { release(fd); throw err; });
           if (st.isSymbolicLink()) { release(fd); throw loopError(); }
-          return { fd, target: isLinkCandidate(st) ? await readLinkTarget(at(dir, name)) : undefined };
+          return { fd, special: await specialAt(dir, name, st) };
         });
       return withFd(entry.fd, async (fd) => {
         const path = fdPath(fd);
         const st = await fstatFd(fd);
         if (!isVisible(st)) throw new RdriveError('ENOENT');
-        if (entry.target !== undefined && (attrs.size !== undefined || attrs.mode !== undefined)) {
+        if (entry.special?.type === 'symlink' && (attrs.size !== undefined || attrs.mode !== undefined)) {
           throw new RdriveError('EOPNOTSUPP', 'A symlink has no mode or size of its own to change');
         }
         if (attrs.size !== undefined) {
@@ -406,7 +437,7 @@ export class LocalDiskBackend implements StorageBackend {
         if (attrs.mtime !== undefined || attrs.atime !== undefined) {
           await utimes(path, utime(attrs.atime ?? st.atimeMs), utime(attrs.mtime ?? st.mtimeMs));
         }
-        return toAttr(await fstatFd(fd), entry.target);
+        return toAttr(await fstatFd(fd), entry.special);
       });
     });
   }
@@ -472,11 +503,18 @@ async function checkNotAborted(isAborted: (() => boolean | Promise<boolean>) | u
   }
 }
 
-/** Refuses to read a directory, a stored link (ELOOP: the server never follows) or anything else. */
+/** Refuses to read a directory, a stored link (ELOOP: the server never follows) or node, or anything else. */
 async function checkReadable(fh: FileHandle, st: Stats): Promise<void> {
   if (st.isDirectory()) throw new RdriveError('EISDIR');
   if (!st.isFile()) throw new RdriveError('ENOENT');
-  if (isLinkCandidate(st) && (await readLinkTargetFd(fh.fd)) !== undefined) throw loopError();
+  if (isSpecialCandidate(st)) refuseSpecial(await readSpecialFd(fh.fd));
+}
+
+/** ELOOP for a stored link, EINVAL for a stored node: neither has content the server serves or replaces. */
+function refuseSpecial(special: Special | undefined): void {
+  if (special === undefined) return;
+  if (special.type === 'symlink') throw loopError();
+  throw new RdriveError('EINVAL', 'A FIFO, socket or device node has no content on the server; only the mounting machine\'s kernel uses it');
 }
 
 /** Maps foreign errors at the backend's edge; no absolute path ever leaves in a message. */
@@ -503,7 +541,7 @@ async function existingFile(dirFd: number, name: string): Promise<Stats | undefi
   if (st === undefined) return undefined;
   if (st.isDirectory()) throw new RdriveError('EISDIR');
   if (!st.isFile()) throw new RdriveError('EACCES', 'Not a regular file');
-  if (isLinkCandidate(st) && (await readLinkTarget(at(dirFd, name))) !== undefined) throw loopError();
+  refuseSpecial(await specialAt(dirFd, name, st));
   return st;
 }
 

@@ -4,10 +4,8 @@ import { RdriveError } from '../../../common/errors.js';
 import { NAME_MAX } from '../../../common/paths.js';
 import type { MountState } from '../state.js';
 
-const S_IFREG = 0o100000;
-const S_IFDIR = 0o040000;
-const S_IFLNK = 0o120000;
-const TYPE_BITS = { file: S_IFREG, dir: S_IFDIR, symlink: S_IFLNK } as const;
+/** Each type's S_IFMT bits in st_mode. */
+export const TYPE_BITS = { file: 0o100000, dir: 0o040000, symlink: 0o120000, fifo: 0o010000, socket: 0o140000, char: 0o020000, block: 0o060000 } as const;
 const W_OK = 2;
 
 /**
@@ -30,6 +28,7 @@ export function toStat(attr: Attr, uid: number, gid: number): Stat {
     nlink: attr.type === 'dir' ? 2 : 1,
     blksize: 4096,
     blocks: Math.ceil(attr.size / 512),
+    ...(attr.rdev === undefined ? {} : { rdev: attr.rdev }),
   };
 }
 

@@ -1,10 +1,14 @@
-import { SYMLINK_MAX } from '../../../common/api.js';
+import { NODE_TYPES, SYMLINK_MAX } from '../../../common/api.js';
 import { RdriveError } from '../../../common/errors.js';
 import { checkNewName } from '../names.js';
 import type { MountState } from '../state.js';
+import { TYPE_BITS } from './attributes.js';
+
+/** The file-type bits of mode_t. */
+const S_IFMT = 0o170000;
 
 /**
- * Symbolic links are stored by the server as data (the target is never a path it opens); the
+ * Symbolic links and special files are stored by the server as data (the target is never a path it opens); the
  * kernel on this machine resolves them, so a target may point anywhere, also outside the mount.
  */
 export async function symlink(state: MountState, target: string, path: string): Promise<void> {
@@ -22,4 +26,26 @@ export async function readlink(state: MountState, path: string): Promise<string>
   if (attr.type === 'symlink' && attr.target === undefined) attr = await state.fetchAttr(path);
   if (attr.type !== 'symlink' || attr.target === undefined) throw new RdriveError('EINVAL', 'Not a symbolic link');
   return attr.target;
+}
+
+/**
+ * mknod(2)/mkfifo(3): the server stores the node's type, mode and device number as data, and
+ * the kernel of this machine gives it meaning: it runs a FIFO or a socket locally, and never
+ * opens a device node, since the mount is nodev. (The kernel has already refused a device node
+ * to a caller without CAP_MKNOD.)
+ */
+export async function mknod(state: MountState, path: string, mode: number, rdev: number): Promise<void> {
+  state.requireWritable();
+  checkNewName(path);
+  const kind = mode & S_IFMT;
+  const permissions = mode & 0o7777;
+  if (kind === TYPE_BITS.file || kind === 0) {
+    const attr = await state.client.upload(path, () => Buffer.alloc(0), { exclusive: true, mode: permissions, length: 0 });
+    state.cache.added(path, attr);
+    return;
+  }
+  const type = NODE_TYPES.find((t) => TYPE_BITS[t] === kind);
+  if (type === undefined) throw new RdriveError('EINVAL', `mknod: unknown file type ${kind.toString(8)}`);
+  const attr = await state.client.mknod(path, { type, mode: permissions, rdev });
+  state.cache.added(path, attr);
 }

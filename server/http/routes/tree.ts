@@ -1,13 +1,13 @@
 import { Router } from 'express';
-import type { Listing, MkdirRequest, RenameRequest, SetAttrRequest, SymlinkRequest } from '../../../common/api.js';
+import type { Attr, Listing, MkdirRequest, RenameRequest, SetAttrRequest, SymlinkRequest } from '../../../common/api.js';
 import { RdriveError } from '../../../common/errors.js';
 import { splitPlainPath } from '../../../common/paths.js';
-import { checkLinkTarget, encodeLink } from '../../storage/link-file.js';
+import { checkLinkTarget, checkNode, specialBytes, type Special } from '../../storage/special-file.js';
 import { checkTime, entryPath, jsonBody, limitedWrite, pathAfter, userOf, type ServerContext } from '../context.js';
 
 const json = jsonBody('64kb');
 
-/** Listing, attributes and the namespace: list, stat, statfs, dirs, symlinks, rename, attrs. */
+/** Listing, attributes and the namespace: list, stat, statfs, dirs, symlinks, nodes, rename, attrs. */
 export function treeRoutes(ctx: ServerContext): Router {
   const router = Router();
   router.get(/^\/list(?:\/.*)?$/, async (req, res) => {
@@ -42,13 +42,19 @@ export function treeRoutes(ctx: ServerContext): Router {
     if (recursive) await ctx.usage.invalidate(user);
     res.status(204).end();
   });
-  router.post(/^\/symlinks(?:\/.*)?$/, json, async (req, res) => {
+  const createSpecial = async (req: Parameters<typeof userOf>[0], route: string, special: Special): Promise<Attr> => {
     const user = userOf(req);
+    const attr = await ctx.backend.createSpecial(user, await entryPath(ctx, req, route), special);
+    // Quotas count what the stored file holds on disk.
+    await ctx.usage.add(user, specialBytes(special));
+    return attr;
+  };
+  router.post(/^\/symlinks(?:\/.*)?$/, json, async (req, res) => {
     const target = checkLinkTarget(((req.body ?? {}) as Partial<SymlinkRequest>).target);
-    const attr = await ctx.backend.symlink(user, await entryPath(ctx, req, 'symlinks'), target);
-    // Quotas count what the link holds on disk.
-    await ctx.usage.add(user, encodeLink(target).length);
-    res.status(201).json(attr);
+    res.status(201).json(await createSpecial(req, 'symlinks', { type: 'symlink', target }));
+  });
+  router.post(/^\/nodes(?:\/.*)?$/, json, async (req, res) => {
+    res.status(201).json(await createSpecial(req, 'nodes', checkNode(req.body)));
   });
   router.post('/rename', json, async (req, res) => {
     const body = (req.body ?? {}) as Partial<RenameRequest>;
@@ -57,7 +63,7 @@ export function treeRoutes(ctx: ServerContext): Router {
     }
     const user = userOf(req);
     const to = splitPlainPath(body.to);
-    const replaced = await ctx.backend.stat(user, to).then((a) => (a.type === 'file' ? a.size : a.type === 'symlink' ? encodeLink(a.target ?? '').length : 0), () => 0);
+    const replaced = await ctx.backend.stat(user, to).then(storedBytes, () => 0);
     const moved = await ctx.backend.rename(user, splitPlainPath(body.from), to, { noReplace: body.noReplace === true });
     await ctx.usage.add(user, -replaced);
     res.json(moved);
@@ -72,6 +78,14 @@ export function treeRoutes(ctx: ServerContext): Router {
     res.json(attr);
   });
   return router;
+}
+
+/** Bytes an entry holds on disk, as quotas count them. */
+function storedBytes(a: Attr): number {
+  if (a.type === 'file') return a.size;
+  if (a.type === 'dir') return 0;
+  if (a.type === 'symlink') return specialBytes({ type: 'symlink', target: a.target ?? '' });
+  return specialBytes({ type: a.type, mode: a.mode, rdev: a.rdev ?? 0 });
 }
 
 function parseSetAttr(body: unknown): SetAttrRequest {
