@@ -26,8 +26,10 @@ export const ERRORS = {
   RANGE_NOT_SATISFIABLE: { http: 416, errno: 'EINVAL', message: 'Requested range not satisfiable' },
   UNAUTHORIZED: { http: 401, errno: 'EACCES', message: 'Authentication failed or session expired' },
   RATE_LIMITED: { http: 429, errno: 'EAGAIN', message: 'Too many requests; retry later' },
-  TOO_MANY_CLIENTS: { http: 503, errno: 'EAGAIN', message: 'Too many clients connected; retry later' },
+  // Before TOO_MANY_CLIENTS: a 503 without rdrive's JSON (a load balancer with no server to
+  // offer) reads as UNAVAILABLE, which clients retry, not as a full house.
   UNAVAILABLE: { http: 503, errno: 'EAGAIN', message: 'Server temporarily unavailable; retry shortly' },
+  TOO_MANY_CLIENTS: { http: 503, errno: 'EAGAIN', message: 'Too many clients connected; retry later' },
   UNREACHABLE: { http: 502, errno: 'EIO', message: 'Server unreachable' },
   TLS_UNTRUSTED: { http: 502, errno: 'EIO', message: 'The server\'s TLS certificate is not trusted: pass --ca FILE (or set RDRIVE_CA) with the certificate that signed it' },
   ETIMEDOUT: { http: 504, errno: 'ETIMEDOUT', message: 'Timed out' },

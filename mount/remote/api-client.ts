@@ -29,6 +29,7 @@ import { RdriveError, codeForStatus, foreignCode, fromForeign, isErrorCode, type
 import { encodeRemotePath, toSegments } from '../../common/paths.js';
 import { createPool, type PoolConfig } from './pool.js';
 import { RangeFetcher } from './range-fetcher.js';
+import { unavailableRetryDelayMs } from './retry-policy.js';
 
 export interface ApiClientOptions {
   /** Base URL of the server, e.g. http://127.0.0.1:8888 */
@@ -41,6 +42,8 @@ export interface ApiClientOptions {
   reconnectWindowMs?: number;
   /** Honour one Retry-After of at most this many seconds before reporting the limit. */
   maxRetryAfterSeconds?: number;
+  /** How long to keep retrying an idempotent request the server answers 503 UNAVAILABLE, ms. */
+  unavailableWindowMs?: number;
   /** Extra trusted certificate(s), PEM, for an https:// server with its own CA or a self-signed one. */
   ca?: string;
   /** Receive large ranges in a worker thread (the mount: the main thread answers the kernel). */
@@ -92,12 +95,15 @@ export class ApiClient {
   constructor(options: ApiClientOptions) {
     const url = parseServerUrl(options.server);
     this.origin = url.origin;
+    const requestTimeoutMs = options.requestTimeoutMs ?? CLIENT_DEFAULTS.requestTimeoutMs;
     this.opts = {
       connections: options.connections ?? 8,
       connectTimeoutMs: options.connectTimeoutMs ?? CLIENT_DEFAULTS.connectTimeoutMs,
-      requestTimeoutMs: options.requestTimeoutMs ?? CLIENT_DEFAULTS.requestTimeoutMs,
+      requestTimeoutMs,
       reconnectWindowMs: options.reconnectWindowMs ?? 0,
       maxRetryAfterSeconds: options.maxRetryAfterSeconds ?? 5,
+      // One bound per user-visible call: never longer than a single request may take.
+      unavailableWindowMs: options.unavailableWindowMs ?? Math.min(15_000, requestTimeoutMs),
     };
     this.log = options.logger;
     const poolConfig: PoolConfig = {
@@ -359,6 +365,7 @@ export class ApiClient {
     const started = Date.now();
     let renewed = false;
     let waitedForLimit = false;
+    let unavailable = 0;
     for (let attempt = 0; ; attempt++) {
       try {
         return await once();
@@ -377,6 +384,14 @@ export class ApiClient {
             await sleep(wait * 1000);
             continue;
           }
+        }
+        if (error.code === 'UNAVAILABLE' && call.idempotent) {
+          const wait = unavailableRetryDelayMs(unavailable, error.retryAfter, Date.now() - started, this.opts.unavailableWindowMs);
+          if (wait === undefined) throw unavailableAfterRetries(error, Date.now() - started);
+          unavailable++;
+          this.log?.warn({ code: error.code, reason: error.message, wait }, 'server unavailable; retrying');
+          await sleep(wait);
+          continue;
         }
         const retryable = error.code === 'UNREACHABLE' || (error.code === 'ETIMEDOUT' && isConnectTimeout(err));
         // A refused or timed-out connect never reached the server: safe to send again whatever the call.
@@ -453,6 +468,12 @@ function errorFromParts(status: number, retryAfterHeader: string | undefined, bo
   }
   code ??= codeForStatus(status);
   return new RdriveError(code, message, retryAfter !== undefined && Number.isFinite(retryAfter) ? { retryAfter } : undefined);
+}
+
+/** The error a caller sees once 503s outlasted the retry window: what happened and what to do. */
+function unavailableAfterRetries(last: RdriveError, elapsedMs: number): RdriveError {
+  const retried = elapsedMs >= 1000 ? `still so after retrying for ${Math.round(elapsedMs / 1000)} s; ` : '';
+  return new RdriveError('UNAVAILABLE', `${last.message} (${retried}if this lasts, the server's administrator should check its log)`);
 }
 
 function isConnectTimeout(err: unknown): boolean {

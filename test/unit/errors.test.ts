@@ -46,6 +46,8 @@ test('a bare status maps back through the table: every code\'s status gives a co
   assert.equal(codeForStatus(409), 'EEXIST');
   assert.equal(codeForStatus(412), 'EEXIST');
   assert.equal(codeForStatus(418), 'EIO');
+  // A load balancer's 503 page (no server up) means "retry shortly", not "too many clients".
+  assert.equal(codeForStatus(503), 'UNAVAILABLE');
 });
 
 test('a missing FUSE is its own exit code; the version is package.json\'s', async () => {
