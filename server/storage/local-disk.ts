@@ -207,6 +207,7 @@ export class LocalDiskBackend implements StorageBackend {
           }
           if (batched > 0) await writeAll(fh, Buffer.concat(batch, batched), written - batched);
           await chmodDone;
+          await keepSpecialBits(fh, mode);
           if (options.mtime !== undefined) await fh.utimes(new Date(), utime(options.mtime));
           // The data must be stable before the rename publishes it, or a machine crash could
           // leave the new name on an empty file.
@@ -259,6 +260,7 @@ export class LocalDiskBackend implements StorageBackend {
               await writeAll(out, data, offset);
             }
             if (options.size !== undefined) await out.truncate(options.size);
+            await keepSpecialBits(out, existing.mode & 0o7777);
             if (options.mtime !== undefined) await out.utimes(new Date(), utime(options.mtime));
             if (options.durable === true) await out.sync();
             await checkNotAborted(options.isAborted);
@@ -432,7 +434,9 @@ export class LocalDiskBackend implements StorageBackend {
           }
           await truncate(path, attrs.size);
         }
-        if (attrs.mode !== undefined) await chmod(path, attrs.mode & 0o7777);
+        // A truncate by a server without CAP_FSETID clears setuid/setgid (see keepSpecialBits).
+        const mode = attrs.mode ?? (attrs.size !== undefined && (st.mode & 0o6000) !== 0 ? st.mode : undefined);
+        if (mode !== undefined) await chmod(path, mode & 0o7777);
         this.commits.noteWrite();
         if (attrs.mtime !== undefined || attrs.atime !== undefined) {
           await utimes(path, utime(attrs.atime ?? st.atimeMs), utime(attrs.mtime ?? st.mtimeMs));
@@ -453,6 +457,16 @@ async function withFd<T>(fd: number, fn: (fd: number) => Promise<T>): Promise<T>
 }
 
 /** mkdir -p from the user's root, one held directory at a time; returns the last one. */
+/**
+ * Sets setuid/setgid again once a temp file's data is written and before it is published. A
+ * server without CAP_FSETID (any server not running as root) has them cleared by the kernel at
+ * each write or truncate, so a chmod done beside the writes would be undone. The client's own
+ * kernel already decided whether its writer keeps them: the server keeps what it was given.
+ */
+async function keepSpecialBits(fh: FileHandle, mode: number): Promise<void> {
+  if ((mode & 0o6000) !== 0) await fh.chmod(mode);
+}
+
 async function makeParents(root: string, segments: readonly string[], mode: number): Promise<number> {
   let fd = await openRoot(root);
   try {

@@ -44,10 +44,11 @@ export async function writeUsersFile(file: string, users: Record<string, string>
 
 /**
  * Starts the real server as its own process on an ephemeral loopback port, with its own storage,
- * users file and logs in a temp dir. `args` are extra CLI options (e.g. ['--idle-timeout', '2']).
+ * users file and logs in a temp dir. `args` are extra CLI options (e.g. ['--idle-timeout', '2']);
+ * `wrapper` a command that execs the server (e.g. setpriv dropping a capability).
  */
 export async function startServer(
-  options: { users?: Record<string, string>; args?: string[]; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {},
+  options: { users?: Record<string, string>; args?: string[]; env?: NodeJS.ProcessEnv; nodeArgs?: string[]; wrapper?: string[] } = {},
 ): Promise<TestServer> {
   const tmp = await makeTempDir('rdrive-server-');
   const storage = join(tmp.path, 'storage');
@@ -63,7 +64,8 @@ export async function startServer(
   const launch = async (): Promise<string> => {
     const args = [...(options.nodeArgs ?? []), SERVER_BIN, '--host', '127.0.0.1', '--port', String(port), '--storage', storage,
       '--users', usersFile, '--logs', logs, ...(options.args ?? [])];
-    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+    const [command, ...prefix] = [...(options.wrapper ?? []), process.execPath];
+    const proc = spawn(command!, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
     child = proc;
     reapChild(proc);
     proc.stderr?.setEncoding('utf8').on('data', (d: string) => { stderrText += d; });
