@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { request } from 'undici';
 import { TEMP_PREFIX } from '../../server/storage/confine.js';
 import { type TestMount, ok, sh, startMount } from '../helpers/mount-process.js';
-import { freePort, startRedis, type TestRedis } from '../helpers/redis-process.js';
-import { REPO_ROOT, type TestServer, startServer, writeUsersFile } from '../helpers/server-process.js';
+import { startHaproxy, type TestHaproxy } from '../helpers/haproxy-process.js';
+import { startRedis, type TestRedis } from '../helpers/redis-process.js';
+import { type TestServer, startServer, writeUsersFile } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -34,17 +33,6 @@ async function logout(url: string, token: string): Promise<void> {
   await res.body.dump();
 }
 
-async function startHaproxy(servers: TestServer[], dir: string): Promise<{ url: string; proc: ChildProcess }> {
-  const port = await freePort();
-  const env = { ...process.env, RDRIVE_LB_PORT: String(port) } as NodeJS.ProcessEnv;
-  servers.forEach((s, i) => { env[`RDRIVE_S${i + 1}`] = `127.0.0.1:${s.port}`; });
-  const proc = spawn('haproxy', ['-db', '-f', join(REPO_ROOT, 'packaging/haproxy/rdrive.cfg')], { env, cwd: dir, stdio: 'ignore' });
-  const url = `http://127.0.0.1:${port}`;
-  const up = await waitFor(() => request(`${url}/api/v1/health`).then(async (r) => { await r.body.dump(); return r.statusCode; }, () => 0), (s) => s === 200, 10_000, 100);
-  assert.equal(up, 200, 'haproxy answers health');
-  return { url, proc };
-}
-
 /** How many logins the servers have logged so far (all three share nothing but the logs' shape). */
 async function loginCount(servers: TestServer[]): Promise<number> {
   let n = 0;
@@ -59,7 +47,7 @@ test('three servers behind HAProxy share sessions, limits and storage; a mount s
   const tmp = await makeTempDir('rdrive-scale-');
   let redis: TestRedis | undefined;
   const servers: TestServer[] = [];
-  let lb: { url: string; proc: ChildProcess } | undefined;
+  let lb: TestHaproxy | undefined;
   const mounts: TestMount[] = [];
   let step = 'start';
   try {
@@ -70,7 +58,7 @@ test('three servers behind HAProxy share sessions, limits and storage; a mount s
     await writeUsersFile(usersFile, USERS);
     const args = ['--storage', storage, '--users', usersFile, '--redis', redis.url, '--max-clients', '5', '--idle-timeout', '10', '--login-attempts', '3', '--trust-proxy', 'loopback'];
     for (let i = 0; i < 3; i++) servers.push(await startServer({ args }));
-    lb = await startHaproxy(servers, tmp.path);
+    lb = await startHaproxy(servers.map((s) => `127.0.0.1:${s.port}`), tmp.path);
 
     // A token from one server works on every server.
     step = 'A token from one server works on every server.';
@@ -155,10 +143,7 @@ test('three servers behind HAProxy share sessions, limits and storage; a mount s
     throw new Error(`scale-out failed at step "${step}": ${String(err)}\n${auth}`);
   } finally {
     for (const m of mounts) await m.cleanup().catch(() => undefined);
-    if (lb !== undefined && lb.proc.exitCode === null) {
-      lb.proc.kill('SIGKILL');
-      await once(lb.proc, 'exit');
-    }
+    await lb?.stop();
     for (const s of servers) await s.cleanup().catch(() => undefined);
     await redis?.cleanup();
     await tmp.remove();
