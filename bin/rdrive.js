@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import('../dist/mount/cli/main.js').catch((err) => {
+import('../dist/cli/main.js').catch((err) => {
   console.error(`rdrive: cannot start (${err.message}). Run "npm run build" first.`);
   process.exit(70);
 });

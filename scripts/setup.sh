@@ -27,7 +27,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 bash scripts/patch-fuse-native.sh
 
-if [ ! -f dist/.built ] || [ -n "$(find bench common server mount test types tsconfig.json -newer dist/.built -print -quit 2>/dev/null)" ]; then
+if [ ! -f dist/.built ] || [ -n "$(find bench cli common server mount test types tsconfig.json -newer dist/.built -print -quit 2>/dev/null)" ]; then
   echo "setup: building (tsc)" >&2
   npx --no-install tsc -p tsconfig.json
   touch dist/.built

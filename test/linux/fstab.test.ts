@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { HELPER_PATH } from '../../mount/cli/mount-helper.js';
+import { HELPER_PATH } from '../../cli/mount-helper.js';
 import { forceUnmount, isMounted, ok, sh } from '../helpers/mount-process.js';
 import { REPO_ROOT, startServer, type TestServer } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/tmp.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatDf, formatListing, hexdump, humanSize, isPrintableText, modeString } from '../../mount/cli/format.js';
+import { formatDf, formatListing, hexdump, humanSize, isPrintableText, modeString } from '../../cli/format.js';
 import { parseRange } from '../../server/http/routes/files.js';
 
 test('mode strings and sizes', () => {

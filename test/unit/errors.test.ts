@@ -3,7 +3,7 @@ import { constants } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { VERSION } from '../../common/version.js';
-import { EXIT, exitCodeFor } from '../../mount/cli/exit-codes.js';
+import { EXIT, exitCodeFor } from '../../cli/exit-codes.js';
 import { ERRORS, RdriveError, codeForStatus, fromForeign, toErrno, toHttpStatus, type ErrorCode } from '../../common/errors.js';
 
 test('toErrno gives the negative errno fuse-native wants', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RdriveError } from '../../common/errors.js';
-import { formatListing, formatStat, modeString } from '../../mount/cli/format.js';
+import { formatListing, formatStat, modeString } from '../../cli/format.js';
 import { checkNameLengths, checkNewName, checkServerPathLength } from '../../mount/fuse/names.js';
 import { toStat } from '../../mount/fuse/ops/attributes.js';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isHelperInvocation, parseHelperArgs, splitOptions, splitSource, toMountArgs } from '../../mount/cli/mount-options.js';
+import { isHelperInvocation, parseHelperArgs, splitOptions, splitSource, toMountArgs } from '../../cli/mount-options.js';
 import { mountSource } from '../../mount/daemon/mount-daemon.js';
-import { helperScript } from '../../mount/cli/mount-helper.js';
+import { helperScript } from '../../cli/mount-helper.js';
 
 test('mount(8) argument order is recognised, subcommands are not', () => {
   assert.equal(isHelperInvocation(['http://h:1', '/mnt'], '/usr/bin/rdrive'), true);

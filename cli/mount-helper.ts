@@ -3,14 +3,14 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { RdriveError } from '../../common/errors.js';
-import { mountSource } from '../daemon/mount-daemon.js';
+import { RdriveError } from '../common/errors.js';
+import { mountSource } from '../mount/daemon/mount-daemon.js';
 import { parseHelperArgs, toMountArgs } from './mount-options.js';
 
 /** Where mount(8) looks for the helper of type fuse.rdrive. */
 export const HELPER_PATH = '/sbin/mount.fuse.rdrive';
-/** This installation's CLI entry point (dist/mount/cli/ → the package root's bin/). */
-const CLI_BIN = fileURLToPath(new URL('../../../bin/rdrive.js', import.meta.url));
+/** This installation's CLI entry point (dist/cli/ → the package root's bin/). */
+const CLI_BIN = fileURLToPath(new URL('../../bin/rdrive.js', import.meta.url));
 
 /**
  * The helper script. mount(8) runs helpers with a minimal environment (no PATH under some

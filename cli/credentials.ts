@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { askPassword } from '../../common/password-prompt.js';
-import { RdriveError } from '../../common/errors.js';
+import { askPassword } from '../common/password-prompt.js';
+import { RdriveError } from '../common/errors.js';
 
 export interface PasswordSource {
   passwordFile?: string | undefined;

@@ -1,10 +1,10 @@
 import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Command } from 'commander';
-import type { Attr } from '../../common/api.js';
-import { PREVIEW_BYTES } from '../../common/config.js';
-import { RdriveError } from '../../common/errors.js';
-import type { ApiClient } from '../remote/api-client.js';
+import type { Attr } from '../common/api.js';
+import { PREVIEW_BYTES } from '../common/config.js';
+import { RdriveError } from '../common/errors.js';
+import type { ApiClient } from '../mount/remote/api-client.js';
 import { loginAndCache, logoutCached, withClient, withConnectionOptions, type ConnectionFlags } from './connection.js';
 import { formatDf, formatListing, formatStat, hexdump, isPrintableText } from './format.js';
 import { getPath, putPath, removeActiveParts } from './transfer.js';

@@ -1,4 +1,4 @@
-import type { Attr, DirEntry, StatFs } from '../../common/api.js';
+import type { Attr, DirEntry, StatFs } from '../common/api.js';
 
 /** Pure formatting for the CLI: no I/O, unit-tested. */
 

@@ -1,4 +1,4 @@
-import { RdriveError, fromForeign, type ErrorCode } from '../../common/errors.js';
+import { RdriveError, fromForeign, type ErrorCode } from '../common/errors.js';
 
 /** Distinct exit codes, so scripts can tell failures apart without parsing messages. */
 export const EXIT = {

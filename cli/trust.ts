@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { RdriveError } from '../../common/errors.js';
+import { RdriveError } from '../common/errors.js';
 
 /**
  * Extra trusted certificates for an https:// server: --ca FILE, else RDRIVE_CA, else none (the

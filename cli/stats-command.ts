@@ -1,11 +1,11 @@
 import { readFile, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { RdriveError } from '../../common/errors.js';
-import type { StatsSnapshot } from '../daemon/mount-stats.js';
-import { findMount, sameMount } from '../daemon/mount-table.js';
-import { runningDaemons } from '../daemon/pid-registry.js';
-import { statsFile } from '../daemon/stats-file.js';
+import { RdriveError } from '../common/errors.js';
+import type { StatsSnapshot } from '../mount/daemon/mount-stats.js';
+import { findMount, sameMount } from '../mount/daemon/mount-table.js';
+import { runningDaemons } from '../mount/daemon/pid-registry.js';
+import { statsFile } from '../mount/daemon/stats-file.js';
 
 /** `rdrive stats MOUNTPOINT`: the daemon's counters (it writes them on SIGUSR1). */
 export function registerStatsCommand(program: Command): void {

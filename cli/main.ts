@@ -1,12 +1,12 @@
 import { Command, CommanderError } from 'commander';
-import { RdriveError, fromForeign } from '../../common/errors.js';
+import { RdriveError, fromForeign } from '../common/errors.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { registerMountCommands } from './mount-commands.js';
 import { registerFileCommands } from './file-commands.js';
 import { helperToMountArgs, registerInstallHelperCommand } from './mount-helper.js';
 import { isHelperInvocation } from './mount-options.js';
 import { registerSweepCommand } from './sweep-command.js';
-import { VERSION } from '../../common/version.js';
+import { VERSION } from '../common/version.js';
 import { registerStatsCommand } from './stats-command.js';
 
 /** Builds the `rdrive` program; parsing is separate from running (see the command modules). */

@@ -1,4 +1,4 @@
-import { RdriveError } from '../../common/errors.js';
+import { RdriveError } from '../common/errors.js';
 
 /**
  * mount(8)'s calling convention for a FUSE helper, turned into `rdrive mount` arguments. Pure:

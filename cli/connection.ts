@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { CLIENT_DEFAULTS } from '../../common/config.js';
-import { RdriveError } from '../../common/errors.js';
-import { ApiClient } from '../remote/api-client.js';
-import { describeLoginError } from '../remote/login-error.js';
+import { CLIENT_DEFAULTS } from '../common/config.js';
+import { RdriveError } from '../common/errors.js';
+import { ApiClient } from '../mount/remote/api-client.js';
+import { describeLoginError } from '../mount/remote/login-error.js';
 import { obtainPassword } from './credentials.js';
 import { readCa, warnIfCleartext } from './trust.js';
 import { deleteSession, loadSession, saveSession, sessionFile } from './session-cache.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { orphanJudge, sweepTree } from '../daemon/orphans.js';
+import { orphanJudge, sweepTree } from '../mount/daemon/orphans.js';
 import { withClient, withConnectionOptions, type ConnectionFlags } from './connection.js';
 
 /**

@@ -5,9 +5,9 @@ import { basename, dirname, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import cliProgress from 'cli-progress';
-import { ensureDirSync } from '../../common/ensure-dir.js';
-import { RdriveError } from '../../common/errors.js';
-import type { ApiClient } from '../remote/api-client.js';
+import { ensureDirSync } from '../common/ensure-dir.js';
+import { RdriveError } from '../common/errors.js';
+import type { ApiClient } from '../mount/remote/api-client.js';
 import { humanSize } from './format.js';
 
 export interface TransferOptions {
