@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { constants, fstat as fstatCb, readdir as readdirCb, type Dirent, type Stats } from 'node:fs';
+import { constants, fstat as fstatCb, linkSync, readdir as readdirCb, renameSync, unlinkSync, type Dirent, type Stats } from 'node:fs';
 import {
-  chmod, copyFile, link, lstat, mkdir, open, readdir, rename, rm, rmdir, statfs, truncate, unlink, utimes,
+  chmod, copyFile, lstat, mkdir, open, readdir, rm, rmdir, statfs, truncate, utimes,
   type FileHandle,
 } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -25,6 +25,12 @@ const WRITE_BATCH = 1024 * 1024;
 const SMALL_READ = 256 * 1024;
 /** Opens a file to read it: never through a final symlink, never blocking on a FIFO an admin left. */
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+// Name-only metadata calls run on the event loop like the confinement walk's (see confine.ts):
+// microseconds on a local disk, against a thread-pool hand-off each. Still async: a failure is a rejection.
+const rename = async (from: string, to: string): Promise<void> => renameSync(from, to);
+const unlink = async (path: string): Promise<void> => unlinkSync(path);
+const link = async (existing: string, name: string): Promise<void> => linkSync(existing, name);
 
 const fstatFd = promisify(fstatCb) as (fd: number) => Promise<Stats>;
 const readdirFd = promisify(readdirCb) as unknown as (path: string, options: { withFileTypes: true }) => Promise<Dirent[]>;
