@@ -1,8 +1,9 @@
-import { chmod, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import writeFileAtomic from 'write-file-atomic';
 import { RdriveError } from '../common/errors.js';
 import { mountSource } from '../mount/daemon/mount-daemon.js';
 import { parseHelperArgs, toMountArgs } from './mount-options.js';
@@ -50,11 +51,8 @@ async function installHelper(remove: boolean): Promise<string> {
   }
   const script = helperScript(process.execPath, CLI_BIN);
   if (existing === script) return `rdrive: ${HELPER_PATH} already runs ${CLI_BIN} with ${process.execPath}; nothing changed`;
-  // Written aside then renamed: a mount running meanwhile never sees half a script.
-  const temp = `${HELPER_PATH}.${process.pid}.tmp`;
-  await writeFile(temp, script, { mode: 0o755 });
-  await chmod(temp, 0o755);
-  await rename(temp, HELPER_PATH);
+  // Written aside then renamed (write-file-atomic): a mount running meanwhile never sees half a script.
+  await writeFileAtomic(HELPER_PATH, script, { mode: 0o755 });
   return `rdrive: ${existing === undefined ? 'installed' : 'replaced'} ${HELPER_PATH} -> ${process.execPath} ${CLI_BIN}\n` +
     'rdrive: now "mount -t fuse.rdrive URL MOUNTPOINT -o username=NAME,password_file=FILE" and fstab lines work';
 }

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile, chmod } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
 
 export interface CachedSession {
   server: string;
@@ -29,10 +30,10 @@ export async function loadSession(file: string, server: string, user: string): P
   return undefined;
 }
 
+/** Whole or not at all (write-file-atomic), created 0600 so the token is never readable by others. */
 export async function saveSession(file: string, session: CachedSession): Promise<void> {
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  await writeFile(file, JSON.stringify(session), { mode: 0o600 });
-  await chmod(file, 0o600);
+  await writeFileAtomic(file, JSON.stringify(session), { mode: 0o600 });
 }
 
 export async function deleteSession(file: string): Promise<void> {

@@ -1,6 +1,6 @@
-import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import writeFileAtomic from 'write-file-atomic';
 import { mountStats } from './mount-stats.js';
 import { registryDir } from './pid-registry.js';
 
@@ -11,14 +11,14 @@ export function statsFile(pid: number): string {
 
 /**
  * On SIGUSR1 the daemon writes its counters to statsFile(pid): `rdrive stats` sends the signal
- * and reads the file. Written aside and renamed, so a reader never sees half of it.
+ * and reads the file. Written aside and renamed (write-file-atomic, which also gives each write
+ * its own temp name when signals come quickly), so a reader never sees half of it; no fsync, the
+ * figures are for now, not for after a crash.
  */
 export function serveStatsOnSignal(mountpoint: string, log: Logger): void {
   const file = statsFile(process.pid);
   process.on('SIGUSR1', () => {
-    const temp = `${file}.tmp`;
-    writeFile(temp, JSON.stringify(mountStats.snapshot(mountpoint)), { mode: 0o600 })
-      .then(() => rename(temp, file))
+    writeFileAtomic(file, JSON.stringify(mountStats.snapshot(mountpoint)), { mode: 0o600, fsync: false })
       .catch((err: Error) => log.warn({ reason: err.message }, 'could not write the stats file'));
   });
 }

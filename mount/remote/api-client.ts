@@ -361,6 +361,12 @@ export class ApiClient {
     return this.withRetries(call, () => this.sendOnce(call));
   }
 
+  /**
+   * Our own loop, not undici's RetryAgent: the policy depends on the JSON error code (a 503 is
+   * UNAVAILABLE, retried, or TOO_MANY_CLIENTS, waited once), bodies are re-created per attempt
+   * (a streamed upload can be replayed), a re-login must change the headers between attempts,
+   * and reads through the range worker thread take the same path.
+   */
   private async withRetries<T>(call: Call, once: () => Promise<T>): Promise<T> {
     const started = Date.now();
     let renewed = false;

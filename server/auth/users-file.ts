@@ -1,4 +1,5 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import writeFileAtomic from 'write-file-atomic';
 import { RdriveError } from '../../common/errors.js';
 import { isHashed } from './password-hash.js';
 
@@ -79,9 +80,11 @@ export async function loadUsers(file: string): Promise<Map<string, UserRecord>> 
   return parseUsers(text, file);
 }
 
-/** Rewrites the file atomically (temp + rename), readable only by its owner. */
+/**
+ * Rewrites the file atomically, readable only by its owner. write-file-atomic fsyncs the new
+ * copy before the rename (a crash never leaves an empty users file) and keeps the file's owner
+ * when root edits a file that the server's own user reads.
+ */
 export async function saveUsers(file: string, users: Iterable<UserRecord>): Promise<void> {
-  const temp = `${file}.tmp-${process.pid}`;
-  await writeFile(temp, formatUsers(users), { mode: 0o600 });
-  await rename(temp, file);
+  await writeFileAtomic(file, formatUsers(users), { mode: 0o600 });
 }

@@ -133,7 +133,11 @@ async function send(res: Response, content: Readable | Buffer): Promise<void> {
   else await pipeline(content, res);
 }
 
-/** "bytes=a-b" | "bytes=a-" | "bytes=-n" → inclusive range, clamped to the size. */
+/**
+ * "bytes=a-b" | "bytes=a-" | "bytes=-n" → inclusive range, clamped to the size. Not Express's
+ * req.range() (range-parser): it answers 416 to a suffix longer than the file, where RFC 9110
+ * §14.1.2 serves the whole file, and one range is all this server sends.
+ */
 export function parseRange(header: string | undefined, size: number): { start: number; end: number } | undefined {
   if (header === undefined) return undefined;
   const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
