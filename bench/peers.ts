@@ -20,6 +20,8 @@ export interface Target {
   /** Empties every cache between the data and the reader (page cache, daemon caches). */
   coldCache: () => Promise<void>;
   stop: () => Promise<void>;
+  /** rdrive targets: the server and the current mount (a cold cache remounts). */
+  rdrive?: { server: TestServer; mount: () => TestMount };
 }
 
 export async function dropPageCache(): Promise<void> {
@@ -32,14 +34,18 @@ export async function localTarget(root: string): Promise<Target> {
   return { name: 'local', dir, writes: true, reads: true, backing: join(dir, 'fx'), fixtures: join(dir, 'fx'), coldCache: dropPageCache, stop: async () => undefined };
 }
 
-/** rdrive in its default durability mode, or with `--sync` (every close durable before it returns). */
-export async function rdriveTarget(sync = false): Promise<Target> {
-  const server: TestServer = await startServer({ users: { bench: 'bench-pass' }, args: ['--log-level', 'warn', '--requests-per-minute', '100000000'] });
-  const args = ['--log-level', 'warn', '--timeout', '300', ...(sync ? ['--sync'] : [])];
+/**
+ * rdrive in its default durability mode, or with `--sync` (every close durable before it
+ * returns). `extra` adds server and mount options (e.g. metrics, a debug log).
+ */
+export async function rdriveTarget(sync = false, extra: { serverArgs?: string[]; mountArgs?: string[] } = {}): Promise<Target> {
+  const server: TestServer = await startServer({ users: { bench: 'bench-pass' }, args: ['--log-level', 'warn', '--requests-per-minute', '100000000', ...(extra.serverArgs ?? [])] });
+  const args = ['--log-level', 'warn', '--timeout', '300', ...(sync ? ['--sync'] : []), ...(extra.mountArgs ?? [])];
   let mount: TestMount = await startMount(server.url, 'bench', 'bench-pass', args);
   await mkdir(join(server.storage, 'bench'), { recursive: true });
   return {
     name: sync ? 'rdrive-sync' : 'rdrive',
+    rdrive: { server, mount: () => mount },
     get dir() { return mount.path; },
     get fixtures() { return join(mount.path, 'fx'); },
     writes: true,
