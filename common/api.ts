@@ -14,6 +14,7 @@
  *            If-None-Match: *  → create exclusively (EEXIST if present)
  *            X-Rdrive-Mode: octal permission bits for a new file
  *            X-Rdrive-Mtime: ms since epoch to set after the write
+ *            X-Rdrive-Owner: "uid:gid" for a new file (a replaced file keeps its owner)
  *   PATCH  /files/<path>     body = extents (see below)         → Attr; atomic: the server
  *            copies the file, applies the extents, truncates to ?size= when given, fsyncs and
  *            renames over. `?offset=N` with a raw body writes one range instead.
@@ -21,7 +22,7 @@
  *   POST   /dirs/<path>      MkdirRequest                       → Attr (mkdir; EEXIST)
  *   DELETE /dirs/<path>      [?recursive=1]                     → 204 (rmdir; ENOTEMPTY)
  *   POST   /rename           RenameRequest                      → 200 Attr of the moved entry (atomic replace, or EEXIST with noReplace)
- *   PATCH  /attrs/<path>     SetAttrRequest                     → Attr (truncate, chmod, utimens)
+ *   PATCH  /attrs/<path>     SetAttrRequest                     → Attr (truncate, chmod, chown, utimens)
  *   POST   /symlinks/<path>  SymlinkRequest                     → 201 + Attr of the new link (EEXIST)
  *   POST   /nodes/<path>     NodeRequest                        → 201 + Attr of the new FIFO, socket or device node (EEXIST)
  *
@@ -55,6 +56,16 @@ export interface Attr {
   target?: string;
   /** The device number of a 'char' or 'block' node (as Linux's st_rdev); absent otherwise. */
   rdev?: number;
+  /** The owner a mount shows (set by chown, or at creation); absent when never set: then the
+   * mounting user. Data only: the server's files keep their real owner. */
+  uid?: number;
+  gid?: number;
+}
+
+/** Owner fields of a creating request (both or none); see common/ownership.ts. */
+export interface OwnerFields {
+  uid?: number;
+  gid?: number;
 }
 
 export interface DirEntry extends Attr {
@@ -91,7 +102,7 @@ export interface LoginResponse {
   idleTimeout: number;
 }
 
-export interface MkdirRequest {
+export interface MkdirRequest extends OwnerFields {
   mode?: number;
   /** Create missing parents, and succeed when the directory exists (mkdir -p). */
   parents?: boolean;
@@ -104,12 +115,12 @@ export interface RenameRequest {
   noReplace?: boolean;
 }
 
-export interface SymlinkRequest {
+export interface SymlinkRequest extends OwnerFields {
   /** Any non-empty string of at most SYMLINK_MAX bytes without NUL; never resolved by the server. */
   target: string;
 }
 
-export interface NodeRequest {
+export interface NodeRequest extends OwnerFields {
   type: NodeType;
   /** Permission bits (mode & 0o7777); 0o644 when absent. */
   mode?: number;
@@ -120,7 +131,7 @@ export interface NodeRequest {
 /** Longest symlink target in bytes (PATH_MAX - 1, as Linux). */
 export const SYMLINK_MAX = 4095;
 
-export interface SetAttrRequest {
+export interface SetAttrRequest extends OwnerFields {
   size?: number;
   mode?: number;
   /** Milliseconds since the epoch. */
@@ -152,6 +163,8 @@ export function decodeExtentHeader(header: Buffer): { offset: number; length: nu
 }
 
 export const HEADER_MODE = 'x-rdrive-mode';
+/** On PUT: "uid:gid", the owner a new file is stored with (else an existing file's is kept). */
+export const HEADER_OWNER = 'x-rdrive-owner';
 export const HEADER_MTIME = 'x-rdrive-mtime';
 /** Sent with a file's content, so an open() needs no separate stat (ms since the epoch). */
 export const HEADER_ATIME = 'x-rdrive-atime';

@@ -4,6 +4,9 @@
 2. libfuse 2.9 drops a setattr that changes only one of the times (touch -m, tar x, rsync's
    directory times) unless the filesystem sets flag_utime_omit_ok; then it passes UTIME_OMIT
    and UTIME_NOW, which we encode for JavaScript: now as the current time, omit as OMIT_MS.
+3. The caller of each operation (fuse_get_context's uid/gid, thread-local to libfuse's thread)
+   is kept with the request and exposed while JavaScript handles it, as
+   binding.fuse_native_caller() -> [uid, gid]: a new file belongs to whoever created it.
 Idempotent: prints 'patched' when it changed the file.
 """
 import sys
@@ -34,6 +37,38 @@ if "utimens_time_to_uint64" not in src:
     src = src.replace("struct fuse_operations ops = { };", "struct fuse_operations ops = { };\n  ops.flag_utime_omit_ok = 1;")
     if "#include <time.h>" not in src:
         src = src.replace("#include <string.h>", "#include <string.h>\n#include <time.h>\n#include <sys/stat.h>")
+if "fuse_native_caller" not in src:
+    # Fields of the per-thread request record.
+    src = src.replace("  int32_t res;\n", "  int32_t res;\n  uint32_t caller_uid;\n  uint32_t caller_gid;\n", 1)
+    # Taken on libfuse's thread, where the context lives.
+    src = src.replace(
+        "  fuse_thread_locals_t *l = get_thread_locals();\\\n  l->op = op_##name;\\\n",
+        "  fuse_thread_locals_t *l = get_thread_locals();\\\n  l->caller_uid = fuse_get_context()->uid;\\\n  l->caller_gid = fuse_get_context()->gid;\\\n  l->op = op_##name;\\\n", 1)
+    # Published on the JavaScript thread just before the handler runs (synchronously).
+    src = src.replace(
+        "static void fuse_native_dispatch (uv_async_t* handle) {\n  fuse_thread_locals_t *l = (fuse_thread_locals_t *) handle->data;\n",
+        "static void fuse_native_dispatch (uv_async_t* handle) {\n  fuse_thread_locals_t *l = (fuse_thread_locals_t *) handle->data;\n  rdrive_caller_uid = l->caller_uid;\n  rdrive_caller_gid = l->caller_gid;\n", 1)
+    getter = """
+/* rdrive: the uid and gid of the process whose request JavaScript is handling now. */
+static uint32_t rdrive_caller_uid = 0;
+static uint32_t rdrive_caller_gid = 0;
+
+NAPI_METHOD(fuse_native_caller) {
+  napi_value result, uid, gid;
+  napi_create_array_with_length(env, 2, &result);
+  napi_create_uint32(env, rdrive_caller_uid, &uid);
+  napi_create_uint32(env, rdrive_caller_gid, &gid);
+  napi_set_element(env, result, 0, uid);
+  napi_set_element(env, result, 1, gid);
+  return result;
+}
+
+"""
+    src = src.replace("static void fuse_native_dispatch (uv_async_t* handle) {", getter + "static void fuse_native_dispatch (uv_async_t* handle) {", 1)
+    src = src.replace("  NAPI_EXPORT_FUNCTION(fuse_native_signal_init)\n", "  NAPI_EXPORT_FUNCTION(fuse_native_signal_init)\n  NAPI_EXPORT_FUNCTION(fuse_native_caller)\n", 1)
+    for needle in ("l->caller_uid = fuse_get_context()", "rdrive_caller_uid = l->caller_uid", "NAPI_EXPORT_FUNCTION(fuse_native_caller)", "uint32_t caller_gid;"):
+        if needle not in src:
+            sys.exit("patch-fuse-native: could not apply the caller patch (" + needle + ")")
 if src != orig:
     open(path, "w").write(src)
     print("patched")

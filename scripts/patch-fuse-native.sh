@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fuse-native 2.2.6 loses mtimes in utimens (see patch-fuse-native.py): patch its C source and
+# fuse-native 2.2.6 loses mtimes in utimens and does not tell who calls (see patch-fuse-native.py): patch its C source and
 # rebuild the addon from the package's own sources (node-gyp-build then loads build/Release
 # before the prebuild).
 set -euo pipefail

@@ -44,6 +44,8 @@ export class OpenFile {
   private _mtime: number;
   private atime: number;
   private mode: number;
+  /** The stored owner, when the server has one for this file. */
+  private owner: { uid?: number; gid?: number };
   private _pendingMtime: number | undefined;
   private _pendingMode: number | undefined;
   /** The last upload failed and was reported to the program; nothing new was written since. */
@@ -77,6 +79,7 @@ export class OpenFile {
     this._mtime = attr.mtime;
     this.atime = attr.atime;
     this.mode = attr.mode;
+    this.owner = ownerOf(attr);
     this.localComplete = options.created || attr.size === 0;
     if (options.created) this.mem = Buffer.alloc(0);
     this.cacheDir = options.cacheDir;
@@ -129,7 +132,7 @@ export class OpenFile {
   }
 
   attr(): Attr {
-    return { type: 'file', size: this._size, mtime: this._mtime, atime: this.atime, ctime: this._mtime, mode: this._pendingMode ?? this.mode };
+    return { type: 'file', size: this._size, mtime: this._mtime, atime: this.atime, ctime: this._mtime, mode: this._pendingMode ?? this.mode, ...this.owner };
   }
 
   async write(data: Buffer, position: number): Promise<number> {
@@ -308,6 +311,7 @@ export class OpenFile {
   /** Times and mode as the server now reports them (after an upload, chmod, utimens, rename). */
   refresh(attr: Attr): void {
     this.mode = attr.mode;
+    this.owner = ownerOf(attr);
     this.atime = attr.atime;
     // Unsent content keeps its local mtime; the upload brings the server's.
     if (!this.dirty) this._mtime = attr.mtime;
@@ -410,4 +414,8 @@ async function* extentStream(path: string, extents: ReadonlyArray<{ start: numbe
       }
     }
   }
+}
+
+function ownerOf(attr: Attr): { uid?: number; gid?: number } {
+  return attr.uid === undefined || attr.gid === undefined ? {} : { uid: attr.uid, gid: attr.gid };
 }

@@ -78,9 +78,9 @@ export async function createMount(config: MountConfig): Promise<RunningMount> {
   const fuse = new RdriveFuse(config.mountpoint, createOperations(state, log.child({ component: 'fuse' }), { mark, probing, noted: (path) => noteHidden(config.server, config.user, path) }), {
     timeout: OP_TIMEOUTS,
     allowOther: config.allowOther,
-    // The kernel checks mode bits against the owner we report (the mounting user), as on a local
-    // disk: with --allow-other another user gets only what the bits give "others", and access()
-    // costs no round trip.
+    // The kernel checks mode bits against the owner we report (the stored one, else the
+    // mounting user), as on a local disk, and decides who may chown what: with --allow-other
+    // another user gets only what the bits give them, and access() costs no round trip.
     defaultPermissions: true,
   }, { readOnly: config.readOnly, attrTimeout: config.attrTimeout, fsname: mountSource(config.user, config.server) });
   try {

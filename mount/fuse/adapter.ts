@@ -6,6 +6,7 @@ import * as dirs from './ops/directories.js';
 import * as io from './ops/file-io.js';
 import * as links from './ops/links.js';
 import * as unsupported from './ops/unsupported.js';
+import { currentCaller } from './ownership.js';
 import { probePath, probeStat, type ProbeState } from './own-probe.js';
 import type { MountState } from './state.js';
 import { toServerPath, type HiddenOwner } from './hidden-names.js';
@@ -98,12 +99,19 @@ function plainOperations(state: MountState, log: Logger): Operations {
     truncate: (path, size, cb) => status('truncate', path, () => attrs.truncate(state, path, size), cb),
     ftruncate: (path, fd, size, cb) => status('ftruncate', path, () => attrs.ftruncate(state, fd, size), cb),
     readdir: (path, cb) => run('readdir', path, () => dirs.readdir(state, path), (r) => cb(0, r.names, r.stats), cb),
-    mkdir: (path, mode, cb) => status('mkdir', path, () => dirs.mkdir(state, path, mode), cb),
+    // The creator is read at once: it is the current request's only until the op yields.
+    mkdir: (path, mode, cb) => {
+      const caller = currentCaller();
+      status('mkdir', path, () => dirs.mkdir(state, path, mode, caller), cb);
+    },
     rmdir: (path, cb) => status('rmdir', path, () => dirs.rmdir(state, path), cb),
     unlink: (path, cb) => status('unlink', path, () => dirs.unlink(state, path), cb),
     rename: (from, to, cb) => status('rename', from, () => dirs.rename(state, from, to), cb),
     open: (path, flags, cb) => run('open', path, () => io.open(state, path, flags), (fd) => cb(0, fd), cb),
-    create: (path, mode, cb) => run('create', path, () => io.create(state, path, mode), (fd) => cb(0, fd), cb),
+    create: (path, mode, cb) => {
+      const caller = currentCaller();
+      run('create', path, () => io.create(state, path, mode, caller), (fd) => cb(0, fd), cb);
+    },
     read: (path, fd, buffer, length, position, cb) =>
       run('read', path, () => io.read(state, fd, buffer, length, position), (n) => {
         mountStats.bytesRead += n;
@@ -121,8 +129,14 @@ function plainOperations(state: MountState, log: Logger): Operations {
     release: (path, fd, cb) => status('release', path, () => io.release(state, fd), cb),
     fsyncdir: (_path, _datasync, _fd, cb) => cb(0),
     link: (from, to, cb) => status('link', from, () => unsupported.link(to), cb),
-    symlink: (target, path, cb) => status('symlink', path, () => links.symlink(state, target, path), cb),
-    mknod: (path, mode, dev, cb) => status('mknod', path, () => links.mknod(state, path, mode, dev), cb),
+    symlink: (target, path, cb) => {
+      const caller = currentCaller();
+      status('symlink', path, () => links.symlink(state, target, path, caller), cb);
+    },
+    mknod: (path, mode, dev, cb) => {
+      const caller = currentCaller();
+      status('mknod', path, () => links.mknod(state, path, mode, dev, caller), cb);
+    },
     readlink: (path, cb) => run('readlink', path, () => links.readlink(state, path), (target) => cb(0, target), cb),
   };
 }

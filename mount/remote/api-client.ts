@@ -13,6 +13,7 @@ import {
   HEADER_ATIME,
   HEADER_CTIME,
   HEADER_MODE,
+  HEADER_OWNER,
   HEADER_SIZE,
   HEADER_SYNC,
   HEADER_MTIME,
@@ -22,10 +23,13 @@ import {
   type LoginResponse,
   type SetAttrRequest,
   type StatFs,
+  type MkdirRequest,
   type NodeRequest,
+  type OwnerFields,
   type SymlinkRequest,
 } from '../../common/api.js';
 import { RdriveError, codeForStatus, foreignCode, fromForeign, isErrorCode, type ErrorCode } from '../../common/errors.js';
+import { parseOwner } from '../../common/ownership.js';
 import { encodeRemotePath, toSegments } from '../../common/paths.js';
 import { createPool, type PoolConfig } from './pool.js';
 import { RangeFetcher } from './range-fetcher.js';
@@ -223,7 +227,8 @@ export class ApiClient {
     const ctime = Number(res.headers[HEADER_CTIME] ?? mtime);
     const mode = Number.parseInt(String(res.headers[HEADER_MODE] ?? '644'), 8);
     const tag = res.headers.etag;
-    return { data, attr: { type: 'file', size, mtime, atime, ctime, mode }, etag: typeof tag === 'string' ? tag : undefined };
+    const owner = parseOwner(String(res.headers[HEADER_OWNER] ?? ''));
+    return { data, attr: { type: 'file', size, mtime, atime, ctime, mode, ...owner }, etag: typeof tag === 'string' ? tag : undefined };
   }
 
   /** The whole file as a stream (for downloads); `size` from the Content-Length. */
@@ -249,13 +254,14 @@ export class ApiClient {
   upload(
     path: string,
     body: BodySource,
-    options: { exclusive?: boolean; mode?: number; mtime?: number; length?: number; sync?: boolean } = {},
+    options: { exclusive?: boolean; mode?: number; mtime?: number; length?: number; sync?: boolean; owner?: { uid: number; gid: number } } = {},
   ): Promise<Attr> {
     const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
     if (options.sync === true) headers[HEADER_SYNC] = '1';
     if (options.exclusive === true) headers['if-none-match'] = '*';
     if (options.mode !== undefined) headers[HEADER_MODE] = (options.mode & 0o7777).toString(8);
     if (options.mtime !== undefined) headers[HEADER_MTIME] = String(Math.round(options.mtime));
+    if (options.owner !== undefined) headers[HEADER_OWNER] = `${options.owner.uid}:${options.owner.gid}`;
     if (options.length !== undefined) headers['content-length'] = String(options.length);
     return this.json<Attr>({
       method: 'PUT',
@@ -292,7 +298,7 @@ export class ApiClient {
     return this.empty({ method: 'DELETE', path: `/files/${enc(path)}`, idempotent: false });
   }
 
-  mkdir(path: string, options: { mode?: number; parents?: boolean } = {}): Promise<Attr> {
+  mkdir(path: string, options: MkdirRequest = {}): Promise<Attr> {
     return this.json<Attr>({
       method: 'POST',
       path: `/dirs/${enc(path)}`,
@@ -317,8 +323,8 @@ export class ApiClient {
   }
 
   /** Creates a symlink at `path` holding `target` (data for the server; EEXIST if taken). */
-  symlink(path: string, target: string): Promise<Attr> {
-    const body: SymlinkRequest = { target };
+  symlink(path: string, target: string, owner: OwnerFields = {}): Promise<Attr> {
+    const body: SymlinkRequest = { target, ...owner };
     return this.json<Attr>({
       method: 'POST',
       path: `/symlinks/${enc(path)}`,

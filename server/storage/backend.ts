@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Attr, DirEntry, SetAttrRequest, StatFs } from '../../common/api.js';
+import type { Owner } from '../../common/ownership.js';
 import type { Special } from './special-file.js';
 
 /** An inclusive byte range, as in HTTP. */
@@ -30,6 +31,8 @@ export interface WriteOptions extends WriteLimits, Durability {
   exclusive?: boolean;
   mode?: number;
   mtime?: number;
+  /** The owner the new file is stored with; absent: an existing file's owner carries over. */
+  owner?: Owner;
   /**
    * True once the client has gone (connection closed, request aborted): checked just before
    * the new content replaces the old, so an upload the client was told failed never lands.
@@ -66,8 +69,8 @@ export interface StorageBackend {
   /** Removes a file, stored symlink or node; returns the bytes it held on disk. */
   unlink(user: string, segments: string[]): Promise<number>;
   /** Stores a symlink or special file (data only: never resolved or opened as such by the server); EEXIST when the name is taken. */
-  createSpecial(user: string, segments: string[], special: Special): Promise<Attr>;
-  mkdir(user: string, segments: string[], options: { mode?: number; parents?: boolean }): Promise<Attr>;
+  createSpecial(user: string, segments: string[], special: Special, owner?: Owner): Promise<Attr>;
+  mkdir(user: string, segments: string[], options: { mode?: number; parents?: boolean; owner?: Owner }): Promise<Attr>;
   rmdir(user: string, segments: string[], options: { recursive?: boolean }): Promise<void>;
   /** Returns the attributes of the moved entry under its new name. */
   rename(user: string, from: string[], to: string[], options: { noReplace?: boolean }): Promise<Attr>;

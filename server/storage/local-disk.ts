@@ -15,6 +15,8 @@ import {
   TEMP_PREFIX, at, fdPath, isTempName, loopError, lstatAt, openDirAt, openDirPath, openEntryAt, openRoot, refuseSymlink, release, withParent,
 } from './confine.js';
 import { readExtents } from './extent-reader.js';
+import type { Owner } from '../../common/ownership.js';
+import { copyOwner, readOwner, writeOwner } from './owner-xattr.js';
 import { SPECIAL_MODE, encodeSpecial, isSpecialCandidate, readSpecial, readSpecialFd, type Special } from './special-file.js';
 
 const DEFAULT_FILE_MODE = 0o644;
@@ -36,25 +38,19 @@ const fstatFd = promisify(fstatCb) as (fd: number) => Promise<Stats>;
 const readdirFd = promisify(readdirCb) as unknown as (path: string, options: { withFileTypes: true }) => Promise<Dirent[]>;
 
 /** Attributes as the API reports them; `special` (what a stored special file stands for) makes it a link or a node. */
-export function toAttr(st: Stats, special?: Special): Attr {
-  const times = { mtime: st.mtimeMs, atime: st.atimeMs, ctime: st.ctimeMs };
-  if (special?.type === 'symlink') return { type: 'symlink', size: Buffer.byteLength(special.target), ...times, mode: 0o777, target: special.target };
+export function toAttr(st: Stats, special?: Special, owner?: Owner): Attr {
+  const common = { mtime: st.mtimeMs, atime: st.atimeMs, ctime: st.ctimeMs, ...owner };
+  if (special?.type === 'symlink') return { type: 'symlink', size: Buffer.byteLength(special.target), ...common, mode: 0o777, target: special.target };
   if (special !== undefined) {
-    return { type: special.type, size: 0, ...times, mode: special.mode, ...(special.type === 'char' || special.type === 'block' ? { rdev: special.rdev } : {}) };
+    return { type: special.type, size: 0, ...common, mode: special.mode, ...(special.type === 'char' || special.type === 'block' ? { rdev: special.rdev } : {}) };
   }
-  return {
-    type: st.isDirectory() ? 'dir' : 'file',
-    size: st.isDirectory() ? 0 : st.size,
-    mtime: st.mtimeMs,
-    atime: st.atimeMs,
-    ctime: st.ctimeMs,
-    mode: st.mode & 0o7777,
-  };
+  return { type: st.isDirectory() ? 'dir' : 'file', size: st.isDirectory() ? 0 : st.size, ...common, mode: st.mode & 0o7777 };
 }
 
 /** The attributes of the entry `name` in `dirFd` whose lstat is `st` (a stored special file costs one small read). */
 async function attrAt(dirFd: number, name: string, st: Stats): Promise<Attr> {
-  return toAttr(st, await specialAt(dirFd, name, st));
+  const [special, owner] = await Promise.all([specialAt(dirFd, name, st), readOwner(at(dirFd, name))]);
+  return toAttr(st, special, owner);
 }
 
 /** What the entry `name` in `dirFd` (lstat `st`) stands for when it is a stored link or node. */
@@ -104,7 +100,9 @@ export class LocalDiskBackend implements StorageBackend {
 
   async stat(user: string, segments: string[]): Promise<Attr> {
     return guard(async () => {
-      if (segments.length === 0) return withFd(await openRoot(this.userRoot(user)), async (fd) => toAttr(await fstatFd(fd)));
+      if (segments.length === 0) {
+        return withFd(await openRoot(this.userRoot(user)), async (fd) => toAttr(await fstatFd(fd), undefined, await readOwner(this.userRoot(user))));
+      }
       return withParent(this.userRoot(user), segments, async (dir, name) => {
         const st = await lstatAt(dir, name);
         refuseSymlink(st);
@@ -157,7 +155,10 @@ export class LocalDiskBackend implements StorageBackend {
   async openRead(user: string, segments: string[], rangeFor?: (size: number) => ByteRange | undefined) {
     return guard(async () => {
       if (segments.length === 0) throw new RdriveError('EISDIR');
-      const fh = await withParent(this.userRoot(user), segments, (dir, name) => open(at(dir, name), READ_FLAGS));
+      const { fh, owner } = await withParent(this.userRoot(user), segments, async (dir, name) => {
+        const opened = await open(at(dir, name), READ_FLAGS);
+        return { fh: opened, owner: await readOwner(at(dir, name)).catch(() => undefined) };
+      });
       try {
         // Only an in-place truncate racing this read makes a pass come up short: look again.
         for (let attempt = 1; ; attempt++) {
@@ -167,12 +168,12 @@ export class LocalDiskBackend implements StorageBackend {
           const length = range === undefined ? st.size : range.end - range.start + 1;
           if (length > SMALL_READ) {
             const stream = fh.createReadStream({ ...(range ?? {}), autoClose: true, highWaterMark: 256 * 1024 });
-            return { content: stream as Readable, attr: toAttr(st), range };
+            return { content: stream as Readable, attr: toAttr(st, undefined, owner), range };
           }
           const content = await readExactly(fh, length, range?.start ?? 0);
           if (content.length === length) {
             await fh.close();
-            return { content, attr: toAttr(st), range };
+            return { content, attr: toAttr(st, undefined, owner), range };
           }
           if (attempt === 3) throw new RdriveError('EIO', 'The file kept changing while being read; retry');
         }
@@ -195,6 +196,9 @@ export class LocalDiskBackend implements StorageBackend {
           // Runs beside the body's arrival; awaited before the file is synced.
           const chmodDone = fh.chmod(mode);
           chmodDone.catch(() => undefined);
+          // The new file is the entry from now on: it takes the owner asked for, or the old one's.
+          const ownerDone = options.owner !== undefined ? writeOwner(at(dir, temp), options.owner) : existing !== undefined ? copyOwner(at(dir, name), at(dir, temp)) : Promise.resolve();
+          ownerDone.catch(() => undefined);
           let written = 0;
           // Socket chunks are ~64 KiB; writing them in 1 MiB batches costs far fewer syscalls.
           let batch: Buffer[] = [];
@@ -214,6 +218,7 @@ export class LocalDiskBackend implements StorageBackend {
           if (batched > 0) await writeAll(fh, Buffer.concat(batch, batched), written - batched);
           await chmodDone;
           await keepSpecialBits(fh, mode);
+          await ownerDone;
           if (options.mtime !== undefined) await fh.utimes(new Date(), utime(options.mtime));
           // The data must be stable before the rename publishes it, or a machine crash could
           // leave the new name on an empty file.
@@ -229,7 +234,7 @@ export class LocalDiskBackend implements StorageBackend {
           const st = await fh.stat();
           await fh.close();
           await this.settle(options.durable, fdPath(dir));
-          return toAttr(st);
+          return toAttr(st, undefined, options.owner ?? (existing === undefined ? undefined : await readOwner(at(dir, name))));
         });
       });
     });
@@ -255,6 +260,7 @@ export class LocalDiskBackend implements StorageBackend {
           return await withTempFile(dir, name, async (temp, out) => {
             // Both ends through their descriptors: the copy follows no name.
             await copyFile(fdPath(source.fd), fdPath(out.fd), constants.COPYFILE_FICLONE);
+            await copyOwner(at(dir, name), at(dir, temp));
             let end = existing.size;
             const pieces = options.extents ? readExtents(keepOnError(body)) : rawPieces(keepOnError(body), options.offset ?? 0);
             for await (const { offset, data } of pieces) {
@@ -274,7 +280,7 @@ export class LocalDiskBackend implements StorageBackend {
             const st = await out.stat();
             await out.close();
             await this.settle(options.durable, fdPath(dir));
-            return toAttr(st);
+            return toAttr(st, undefined, await readOwner(at(dir, name)));
           });
         } finally {
           await source.close().catch(() => undefined);
@@ -298,7 +304,7 @@ export class LocalDiskBackend implements StorageBackend {
     });
   }
 
-  async createSpecial(user: string, segments: string[], special: Special): Promise<Attr> {
+  async createSpecial(user: string, segments: string[], special: Special, owner?: Owner): Promise<Attr> {
     return guard(async () => {
       if (segments.length === 0) throw new RdriveError('EEXIST');
       return withParent(this.userRoot(user), segments, async (dir, name) => {
@@ -306,13 +312,14 @@ export class LocalDiskBackend implements StorageBackend {
         return withTempFile(dir, name, async (temp, fh) => {
           await writeAll(fh, encodeSpecial(special), 0);
           await fh.chmod(SPECIAL_MODE);
+          if (owner !== undefined) await writeOwner(at(dir, temp), owner);
           // link() never replaces: a name taken meanwhile still answers EEXIST.
           await link(at(dir, temp), at(dir, name));
           await unlink(at(dir, temp));
           const st = await fh.stat();
           await fh.close();
           this.commits.noteWrite();
-          return toAttr(st, special);
+          return toAttr(st, special, owner);
         });
       });
     });
@@ -323,13 +330,14 @@ export class LocalDiskBackend implements StorageBackend {
     await withTempFile(dir, name, async (temp, fh) => {
       await writeAll(fh, encodeSpecial(special), 0);
       await fh.chmod(SPECIAL_MODE);
+      await copyOwner(at(dir, name), at(dir, temp));
       await fh.utimes(utime(st.atimeMs), utime(st.mtimeMs));
       await rename(at(dir, temp), at(dir, name));
       await fh.close();
     });
   }
 
-  async mkdir(user: string, segments: string[], options: { mode?: number; parents?: boolean }): Promise<Attr> {
+  async mkdir(user: string, segments: string[], options: { mode?: number; parents?: boolean; owner?: Owner }): Promise<Attr> {
     return guard(async () => {
       const mode = options.mode ?? DEFAULT_DIR_MODE;
       if (options.parents === true) {
@@ -344,7 +352,8 @@ export class LocalDiskBackend implements StorageBackend {
         // The exact mode (no umask, special bits kept), set on the directory just made, not on a name.
         return withFd(await openEntryAt(dir, name), async (fd) => {
           await chmod(fdPath(fd), mode & 0o7777);
-          return toAttr(await fstatFd(fd));
+          if (options.owner !== undefined) await writeOwner(at(dir, name), options.owner);
+          return toAttr(await fstatFd(fd), undefined, options.owner);
         });
       });
     });
@@ -405,6 +414,12 @@ export class LocalDiskBackend implements StorageBackend {
     return guard(async () => {
       let attrs = request;
       const root = this.userRoot(user);
+      const owner = attrs.uid !== undefined && attrs.gid !== undefined ? { uid: attrs.uid, gid: attrs.gid } : undefined;
+      if (owner !== undefined) {
+        // By name (lsetxattr never follows); the root is the user's folder itself.
+        if (segments.length === 0) await writeOwner(root, owner);
+        else await withParent(root, segments, async (dir, name) => writeOwner(at(dir, name), owner));
+      }
       if (segments.length > 0) {
         // A stored node's mode lives in its content: rewritten by name, then the times below.
         const node = await withParent(root, segments, async (dir, name) => {
@@ -447,10 +462,16 @@ export class LocalDiskBackend implements StorageBackend {
         if (attrs.mtime !== undefined || attrs.atime !== undefined) {
           await utimes(path, utime(attrs.atime ?? st.atimeMs), utime(attrs.mtime ?? st.mtimeMs));
         }
-        return toAttr(await fstatFd(fd), entry.special);
+        return toAttr(await fstatFd(fd), entry.special, owner ?? (await readOwnerOf(root, segments)));
       });
     });
   }
+}
+
+/** The stored owner of the entry at `segments` (walked again, by name). */
+function readOwnerOf(root: string, segments: readonly string[]): Promise<Owner | undefined> {
+  if (segments.length === 0) return readOwner(root);
+  return withParent(root, segments, async (dir, name) => readOwner(at(dir, name)));
 }
 
 /** Runs `fn` with a held descriptor and releases it when `fn` settles. */

@@ -147,6 +147,8 @@ test('pjdfstest: the supported groups pass, but for the documented exceptions', 
   const assertions = results.reduce((n, r) => n + r.planned, 0);
   const failed = results.reduce((n, r) => n + r.failed.length, 0);
   t.diagnostic(`pjdfstest ${GROUPS.join(',')}: ${assertions} assertions, ${failed} failed, ${results.filter((r) => r.failed.length > 0).length} of ${results.length} files with failures`);
+  const failing = results.filter((r) => r.failed.length > 0).sort((x, y) => x.file.localeCompare(y.file));
+  t.diagnostic(`files with failures: ${failing.map((r) => `${r.file} ${r.failed.length}/${r.planned}`).join(', ')}`);
   const slowest = durations.sort((a, b) => b[1] - a[1]).slice(0, 5).map(([f, ms]) => `${f} ${Math.round(ms / 1000)} s`);
   t.diagnostic(`slowest files: ${slowest.join(', ')}`);
   const unexpected = results

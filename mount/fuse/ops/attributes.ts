@@ -2,6 +2,7 @@ import type { Stat, StatFsResult } from 'fuse-native';
 import type { Attr } from '../../../common/api.js';
 import { RdriveError } from '../../../common/errors.js';
 import { NAME_MAX } from '../../../common/paths.js';
+import { shownOwner } from '../ownership.js';
 import type { MountState } from '../state.js';
 
 /** Each type's S_IFMT bits in st_mode. */
@@ -23,8 +24,9 @@ export function toStat(attr: Attr, uid: number, gid: number): Stat {
     mtime: new Date(attr.mtime),
     atime: new Date(attr.atime),
     ctime: new Date(attr.mtime),
-    uid,
-    gid,
+    // The stored owner (chown, or the creator), else the mounting user.
+    uid: attr.uid ?? uid,
+    gid: attr.gid ?? gid,
     nlink: attr.type === 'dir' ? 2 : 1,
     blksize: 4096,
     blocks: Math.ceil(attr.size / 512),
@@ -34,6 +36,11 @@ export function toStat(attr: Attr, uid: number, gid: number): Stat {
 
 export async function getattr(state: MountState, path: string): Promise<Stat> {
   return toStat(await state.attr(path), state.options.uid, state.options.gid);
+}
+
+/** The uid (or gid) argument of chown that means "leave it": -1, as the kernel passes it unsigned too. */
+function keeps(id: number): boolean {
+  return id === -1 || id === 0xffffffff;
 }
 
 export async function access(state: MountState, path: string, mode: number): Promise<void> {
@@ -66,13 +73,22 @@ export async function chmod(state: MountState, path: string, mode: number): Prom
   file?.refresh(attr);
 }
 
-/** Ownership is the mounting user's; giving a file to someone else is refused, not faked. */
+/**
+ * chown/chgrp: the new owner is stored with the entry on the server (see mount/fuse/ownership.ts);
+ * the kernel has already checked that the caller may make this change, and sent the setuid/
+ * setgid bits it drops as a chmod of its own.
+ */
 export async function chown(state: MountState, path: string, uid: number, gid: number): Promise<void> {
   state.requireWritable();
-  await state.attr(path);
-  const keepUid = uid === -1 || uid === 0xffffffff || uid === state.options.uid;
-  const keepGid = gid === -1 || gid === 0xffffffff || gid === state.options.gid;
-  if (!keepUid || !keepGid) throw new RdriveError('EPERM', 'Files on rdrive belong to the mounting user');
+  const current = shownOwner(await state.attr(path), state);
+  const owner = { uid: keeps(uid) ? current.uid : uid, gid: keeps(gid) ? current.gid : gid };
+  if (owner.uid === current.uid && owner.gid === current.gid) return;
+  const file = state.files.get(path);
+  // A file not on the server yet gets there first, so that its owner has something to go with.
+  if (file?.created === true) await state.upload(file);
+  const attr = await state.client.setAttr(path, owner);
+  state.cache.set(path, attr);
+  file?.refresh(attr);
 }
 
 /** What scripts/patch-fuse-native.py passes for UTIME_OMIT (leave this time as it is). */

@@ -1,6 +1,8 @@
 import type { Stat } from 'fuse-native';
 import { joinPath } from '../../cache/attr-cache.js';
 import { checkNameLengths, checkNewName } from '../names.js';
+import type { Owner } from '../../../common/ownership.js';
+import { newEntry } from '../ownership.js';
 import type { MountState } from '../state.js';
 import { RdriveError } from '../../../common/errors.js';
 import { orphanJudge, removeOrphansIn } from '../../daemon/orphans.js';
@@ -31,10 +33,11 @@ export async function readdir(state: MountState, path: string): Promise<{ names:
   return { names, stats };
 }
 
-export async function mkdir(state: MountState, path: string, mode: number): Promise<void> {
+export async function mkdir(state: MountState, path: string, mode: number, caller?: Owner): Promise<void> {
   state.requireWritable();
   checkNewName(path);
-  const attr = await state.client.mkdir(path, { mode: mode & 0o7777 });
+  const made = await newEntry(state, path, caller, mode & 0o7777, true);
+  const attr = await state.client.mkdir(path, { mode: made.mode, ...made.owner });
   state.cache.createdDir(path, attr);
 }
 

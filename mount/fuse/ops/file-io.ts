@@ -1,6 +1,8 @@
 import { constants } from 'node:fs';
 import { RdriveError } from '../../../common/errors.js';
 import { checkNewName } from '../names.js';
+import type { Owner } from '../../../common/ownership.js';
+import { newEntry } from '../ownership.js';
 import type { MountState } from '../state.js';
 
 const ACCESS_MODE = constants.O_RDONLY | constants.O_WRONLY | constants.O_RDWR;
@@ -36,7 +38,7 @@ export async function open(state: MountState, path: string, flags: number): Prom
 }
 
 /** The file exists for this mount at once; the server gets it at the first flush. */
-export async function create(state: MountState, path: string, mode: number): Promise<number> {
+export async function create(state: MountState, path: string, mode: number, caller?: Owner): Promise<number> {
   state.requireWritable();
   checkNewName(path);
   const existing = state.files.get(path);
@@ -44,10 +46,13 @@ export async function create(state: MountState, path: string, mode: number): Pro
     await existing.truncate(0);
     return state.openHandle(existing, constants.O_RDWR);
   }
-  if (Buffer.byteLength(path) > EAGER_CREATE_PATH_BYTES) {
+  const made = await newEntry(state, path, caller, mode & 0o7777, false);
+  if (Buffer.byteLength(path) > EAGER_CREATE_PATH_BYTES || made.owner !== undefined) {
     // Near the server's whole-path limit (which counts its own storage folder too): created
-    // there at once, so a refusal answers this create, not a close long after.
-    const attr = await state.client.upload(path, () => Buffer.alloc(0), { exclusive: true, mode: mode & 0o7777, length: 0 });
+    // there at once, so a refusal answers this create, not a close long after. So is a file
+    // someone else than the mounting user creates: its owner is stored with it from the start
+    // (and an upload keeps it).
+    const attr = await state.client.upload(path, () => Buffer.alloc(0), { exclusive: true, mode: made.mode, length: 0, ...(made.owner === undefined ? {} : { owner: made.owner }) });
     state.cache.added(path, attr);
     return state.openHandle(state.newOpenFile(path, attr, false), constants.O_RDWR);
   }

@@ -1,9 +1,10 @@
 import { Router, type Request, type Response } from 'express';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { EXTENTS_CONTENT_TYPE, type Attr, HEADER_ATIME, HEADER_CTIME, HEADER_MODE, HEADER_MTIME, HEADER_SIZE, HEADER_SYNC } from '../../../common/api.js';
+import { EXTENTS_CONTENT_TYPE, type Attr, HEADER_ATIME, HEADER_CTIME, HEADER_MODE, HEADER_MTIME, HEADER_OWNER, HEADER_SIZE, HEADER_SYNC } from '../../../common/api.js';
 import { PREVIEW_BYTES } from '../../../common/config.js';
 import { RdriveError } from '../../../common/errors.js';
+import { OWNER_ID_MAX, formatOwner, parseOwner, type Owner } from '../../../common/ownership.js';
 import { checkTime, entryPath, limitedWrite, queryNumber, userOf, type ServerContext } from '../context.js';
 
 /** Reading, writing and removing files: GET/PUT/PATCH/DELETE /files/<path>, GET /preview/<path>. */
@@ -25,6 +26,7 @@ export function fileRoutes(ctx: ServerContext): Router {
       durable: wantsSync(req),
       ...optionalMode(req.headers[HEADER_MODE]),
       ...optionalMtime(req.headers[HEADER_MTIME]),
+      ...optionalOwner(req.headers[HEADER_OWNER]),
       isAborted: clientWatch(res),
     };
     const attr = await limitedWrite(ctx, user, oldSize, announcedLength(req), (limits) => ctx.backend.writeAtomic(user, segments, req, { ...limits, ...options }));
@@ -101,6 +103,7 @@ function setAttrHeaders(res: Response, attr: Attr): void {
   res.setHeader(HEADER_CTIME, String(attr.ctime));
   res.setHeader(HEADER_MODE, attr.mode.toString(8));
   res.setHeader(HEADER_SIZE, String(attr.size));
+  if (attr.uid !== undefined && attr.gid !== undefined) res.setHeader(HEADER_OWNER, formatOwner({ uid: attr.uid, gid: attr.gid }));
 }
 
 /**
@@ -172,6 +175,13 @@ function optionalMode(header: string | string[] | undefined): { mode?: number } 
   const mode = Number.parseInt(header, 8);
   if (!/^[0-7]{1,4}$/.test(header) || Number.isNaN(mode)) throw new RdriveError('EINVAL', `${HEADER_MODE} must be octal permission bits`);
   return { mode: mode & 0o7777 };
+}
+
+function optionalOwner(header: string | string[] | undefined): { owner?: Owner } {
+  if (typeof header !== 'string') return {};
+  const owner = parseOwner(header.trim());
+  if (owner === undefined) throw new RdriveError('EINVAL', `${HEADER_OWNER} must be "uid:gid" (whole numbers up to ${OWNER_ID_MAX})`);
+  return { owner };
 }
 
 function optionalMtime(header: string | string[] | undefined): { mtime?: number } {

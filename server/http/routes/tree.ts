@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import type { Attr, Listing, MkdirRequest, RenameRequest, SetAttrRequest, SymlinkRequest } from '../../../common/api.js';
 import { RdriveError } from '../../../common/errors.js';
+import { modeAfterChown, ownerFrom } from '../../../common/ownership.js';
 import { splitPlainPath } from '../../../common/paths.js';
 import { checkLinkTarget, checkNode, specialBytes, type Special } from '../../storage/special-file.js';
 import { checkTime, entryPath, jsonBody, limitedWrite, pathAfter, userOf, type ServerContext } from '../context.js';
@@ -33,7 +34,8 @@ export function treeRoutes(ctx: ServerContext): Router {
     const options: MkdirRequest = {};
     if (typeof body.mode === 'number') options.mode = body.mode & 0o7777;
     if (body.parents === true) options.parents = true;
-    res.status(201).json(await ctx.backend.mkdir(userOf(req), pathAfter(req, 'dirs'), options));
+    const owner = ownerFrom(body as Record<string, unknown>);
+    res.status(201).json(await ctx.backend.mkdir(userOf(req), pathAfter(req, 'dirs'), { ...options, ...(owner === undefined ? {} : { owner }) }));
   });
   router.delete(/^\/dirs(?:\/.*)?$/, async (req, res) => {
     const user = userOf(req);
@@ -44,7 +46,8 @@ export function treeRoutes(ctx: ServerContext): Router {
   });
   const createSpecial = async (req: Parameters<typeof userOf>[0], route: string, special: Special): Promise<Attr> => {
     const user = userOf(req);
-    const attr = await ctx.backend.createSpecial(user, await entryPath(ctx, req, route), special);
+    const owner = ownerFrom((req.body ?? {}) as Record<string, unknown>);
+    const attr = await ctx.backend.createSpecial(user, await entryPath(ctx, req, route), special, owner);
     // Quotas count what the stored file holds on disk.
     await ctx.usage.add(user, specialBytes(special));
     return attr;
@@ -71,8 +74,13 @@ export function treeRoutes(ctx: ServerContext): Router {
   router.patch(/^\/attrs(?:\/.*)?$/, json, async (req, res) => {
     const user = userOf(req);
     const segments = await entryPath(ctx, req, 'attrs');
-    const attrs = parseSetAttr(req.body);
+    let attrs = parseSetAttr(req.body);
     const before = await ctx.backend.stat(user, segments);
+    if (attrs.uid !== undefined && attrs.mode === undefined && before.type !== 'symlink') {
+      // chown drops setuid (and group-executable setgid) as on Linux; a chmod sent with it decides instead.
+      const mode = modeAfterChown(before.mode, before.type === 'dir');
+      if (mode !== before.mode) attrs = { ...attrs, mode };
+    }
     // Only a growing size needs the limits; a shrink or a chmod is always allowed.
     const attr = await limitedWrite(ctx, user, before.size, undefined, (limits) => ctx.backend.setAttr(user, segments, attrs, limits));
     res.json(attr);
@@ -98,5 +106,6 @@ function parseSetAttr(body: unknown): SetAttrRequest {
     if (key === 'size' && !Number.isSafeInteger(value)) throw new RdriveError('EINVAL', 'size must be a whole number');
     out[key] = key === 'mtime' || key === 'atime' ? checkTime(value, key) : value;
   }
-  return out;
+  const owner = ownerFrom(input);
+  return owner === undefined ? out : { ...out, ...owner };
 }
