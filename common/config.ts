@@ -20,6 +20,8 @@ export const SERVER_DEFAULTS = {
   quota: 0,
   /** Largest single file accepted, bytes; 0 means no limit beyond the disk. */
   maxFileSize: 0,
+  /** Seconds between sweeps of dead servers' temp files on shared storage (--redis). */
+  tempSweepInterval: 600,
 } as const;
 
 export const CLIENT_DEFAULTS = {

@@ -30,6 +30,8 @@ export interface ServerConfig {
    * 'trust proxy': false, or addresses/subnets such as "loopback" or "10.0.0.0/8".
    */
   trustProxy: false | string;
+  /** Seconds between sweeps of dead servers' temp files on shared storage (--redis only). */
+  tempSweepInterval: number;
   /** Port of the Prometheus endpoint on 127.0.0.1 (0 picks one); undefined: no metrics. */
   metricsPort: number | undefined;
 }
@@ -70,6 +72,7 @@ export function resolveServerConfig(options: ServerOptions, env: NodeJS.ProcessE
     redis: redisUrl(options.redis ?? env.RDRIVE_REDIS),
     trustProxy: trustProxy(options.trustProxy ?? env.RDRIVE_TRUST_PROXY),
     metricsPort: optionalPort(options.metricsPort ?? env.RDRIVE_METRICS_PORT),
+    tempSweepInterval: integer('temp-sweep-interval', pick('tempSweepInterval', 'RDRIVE_TEMP_SWEEP_INTERVAL'), 1),
   };
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     throw new RdriveError('EINVAL', 'HTTPS needs both --tls-cert FILE and --tls-key FILE');

@@ -13,10 +13,15 @@ import { createApp } from './http/app.js';
 import { createMetrics, listenMetrics } from './http/metrics.js';
 import type { ServerContext } from './http/context.js';
 import { createLogger } from '../common/logging.js';
+import { SERVER_INSTANCE } from './instance.js';
 import { memoryStores, redactUrl, redisStores, type StateStores } from './state/stores.js';
-import { LocalDiskBackend, sweepTempFiles } from './storage/local-disk.js';
+import { LocalDiskBackend } from './storage/local-disk.js';
+import { type SweepRule, scheduleTempSweeps, sweepTempFiles } from './storage/temp-files.js';
 
-const SHARED_TEMP_AGE_MS = 60 * 60_000;
+/** On shared storage, a dead server's temp file goes once it has not been written for this long. */
+const SHARED_TEMP_AGE_MS = 15 * 60_000;
+/** Temp files named before names carried their server: only after this long untouched. */
+const UNOWNED_TEMP_AGE_MS = 60 * 60_000;
 
 export interface RunningServer {
   url: string;
@@ -29,10 +34,6 @@ export interface RunningServer {
 export async function createServer(config: ServerConfig, logger?: Logger): Promise<RunningServer> {
   const log = logger ?? await createLogger('server', join(config.logs, 'server.log'), config.logLevel, config.logRotation);
   await privateStorage(config.storage, log);
-  // Alone on its storage, every temp file is a crash's leftover; sharing it (--redis), only
-  // those untouched for SHARED_TEMP_AGE_MS are: the rest may be other servers' uploads.
-  const swept = await sweepTempFiles(config.storage, config.redis === undefined ? 0 : SHARED_TEMP_AGE_MS);
-  if (swept > 0) log.info({ swept }, 'removed temp files left by interrupted uploads');
   const backend = new LocalDiskBackend(config.storage, (err) => log.error({ err }, 'group commit (syncfs) failed; retrying in a second'));
   const auth = new Authenticator(config.users, log.child({ component: 'auth' }));
   await auth.load();
@@ -41,6 +42,7 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
   const state: StateStores = config.redis === undefined
     ? memoryStores(limits, measure)
     : await redisStores(config.redis, limits, measure, log.child({ component: 'state' }));
+  const stopSweeps = await sweepLeftovers(config, state, log);
   const ctx: ServerContext = {
     config,
     log: log.child({ component: 'http' }),
@@ -77,13 +79,14 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
   if (metricsEndpoint !== undefined) log.info({ url: metricsEndpoint.url }, 'metrics listening');
   const { port } = server.address() as AddressInfo;
   const url = `${tls === undefined ? 'http' : 'https'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-  log.info({ url, storage: config.storage, maxClients: config.maxClients, idleTimeout: config.idleTimeout, quota: config.quota, state: config.redis === undefined ? 'memory' : redactUrl(config.redis) }, 'server listening');
+  log.info({ url, instance: SERVER_INSTANCE, storage: config.storage, maxClients: config.maxClients, idleTimeout: config.idleTimeout, quota: config.quota, state: config.redis === undefined ? 'memory' : redactUrl(config.redis) }, 'server listening');
   return {
     url,
     port,
     log,
     close: async () => {
       clearInterval(sweeper);
+      stopSweeps();
       await metricsEndpoint?.close();
       await state.close();
       await new Promise<void>((resolve) => {
@@ -96,6 +99,24 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
       log.flush();
     },
   };
+}
+
+/**
+ * Temp files of interrupted uploads. Alone on its storage, every temp file at start is a crash's
+ * leftover. Sharing it (--redis), a file goes only once the server that wrote it is gone and it
+ * has been untouched for a while, and the sweep repeats (a killed server may never come back).
+ */
+async function sweepLeftovers(config: ServerConfig, state: StateStores, log: Logger): Promise<() => void> {
+  const report = (swept: number): void => {
+    if (swept > 0) log.info({ swept }, 'removed temp files left by interrupted uploads');
+  };
+  if (state.isInstanceLive === undefined) {
+    report(await sweepTempFiles(config.storage, { olderThanMs: 0 }));
+    return () => undefined;
+  }
+  const rule: SweepRule = { olderThanMs: SHARED_TEMP_AGE_MS, unownedOlderThanMs: UNOWNED_TEMP_AGE_MS, isLive: state.isInstanceLive };
+  report(await sweepTempFiles(config.storage, rule));
+  return scheduleTempSweeps(config.storage, rule, config.tempSweepInterval * 1000, report, (err) => log.warn({ err }, 'temp file sweep failed; it runs again later'));
 }
 
 /**

@@ -37,6 +37,7 @@ function buildProgram(): Command {
     .option('--tls-cert <file>', 'PEM certificate: serve HTTPS (with --tls-key; env RDRIVE_TLS_CERT)')
     .option('--tls-key <file>', 'PEM private key for --tls-cert (env RDRIVE_TLS_KEY)')
     .option('--redis <url>', 'share sessions and limits with other servers through Redis, e.g. redis://127.0.0.1:6379/0 (env RDRIVE_REDIS)')
+    .option('--temp-sweep-interval <seconds>', `with --redis: how often to remove temp files of servers that are gone (default ${SERVER_DEFAULTS.tempSweepInterval}, env RDRIVE_TEMP_SWEEP_INTERVAL)`)
     .option('--trust-proxy <list>', 'believe X-Forwarded-For from these proxies, e.g. loopback or 10.0.0.0/8 (env RDRIVE_TRUST_PROXY)')
     .option('--metrics-port <port>', 'serve Prometheus metrics at http://127.0.0.1:PORT/metrics (loopback only; off by default; env RDRIVE_METRICS_PORT)')
     .option('--check', 'validate the configuration (users file, storage, logs, TLS files, port) and exit: 0 when all is well, 78 otherwise')
@@ -47,7 +48,7 @@ function buildProgram(): Command {
         maxInFlightPerUser: opts.maxInFlight, requestsPerMinute: opts.requestsPerMinute,
         loginAttemptsPer15Min: opts.loginAttempts, quota: opts.quota, maxFileSize: opts.maxFileSize,
         tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, redis: opts.redis, trustProxy: opts.trustProxy,
-        metricsPort: opts.metricsPort,
+        metricsPort: opts.metricsPort, tempSweepInterval: opts.tempSweepInterval,
       });
       if (opts.check !== undefined) {
         const results = await checkConfig(config);

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RdriveError } from '../../common/errors.js';
@@ -31,11 +30,6 @@ export function connectRedis(url: string, log: Logger): Redis {
     down = false;
   });
   return redis;
-}
-
-/** A unique name for this server process, for what it holds in Redis (reservations, temp files). */
-export function instanceId(): string {
-  return `${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
 /** Runs a Redis call; any failure of the connection becomes 503 UNAVAILABLE, retryable. */

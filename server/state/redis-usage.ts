@@ -36,6 +36,11 @@ if current and tonumber(ARGV[2]) ~= 0 then
 end
 return 1`;
 
+/** Whether the server `instance` still beats (see server/instance.ts); a Redis failure throws. */
+export async function instanceAlive(redis: Redis, instance: string): Promise<boolean> {
+  return (await redis.exists(alive(instance))) === 1;
+}
+
 export class RedisUsageStore implements UsageStore {
   private readonly heartbeat: NodeJS.Timeout;
 

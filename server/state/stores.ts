@@ -4,11 +4,12 @@ import { RedisStore } from 'rate-limit-redis';
 import type { Redis } from 'ioredis';
 import { MemoryInFlightLimiter, type InFlightLimiter } from './in-flight.js';
 import { MemoryLoginBackoff, backoffPolicy, type LoginBackoff } from './login-backoff.js';
-import { KEY_PREFIX, connectRedis, instanceId, stateCall } from './redis-connection.js';
+import { SERVER_INSTANCE } from '../instance.js';
+import { KEY_PREFIX, connectRedis, stateCall } from './redis-connection.js';
 import { RedisInFlightLimiter } from './redis-in-flight.js';
 import { RedisLoginBackoff } from './redis-login-backoff.js';
 import { RedisSessionStore } from './redis-sessions.js';
-import { RedisUsageStore } from './redis-usage.js';
+import { RedisUsageStore, instanceAlive } from './redis-usage.js';
 import { MemorySessionStore, type SessionStore } from './session-store.js';
 import { MemoryUsageStore, type UsageStore } from './usage-tracker.js';
 
@@ -21,6 +22,8 @@ export interface StateStores {
   loginBackoff: LoginBackoff;
   /** A store for one express-rate-limit limiter; undefined: the limiter's own memory store. */
   rateLimitStore?: (prefix: string) => Store;
+  /** Shared state only: whether another server (by its SERVER_INSTANCE) is still running. */
+  isInstanceLive?: (instance: string) => Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -59,7 +62,7 @@ export async function redisStores(url: string, limits: StateLimits, measure: (us
 }
 
 export function redisStoresOn(redis: Redis, limits: StateLimits, measure: (user: string) => Promise<number>): StateStores {
-  const usage = new RedisUsageStore(redis, instanceId(), measure);
+  const usage = new RedisUsageStore(redis, SERVER_INSTANCE, measure);
   return {
     kind: 'redis',
     sessions: new RedisSessionStore(redis, limits.idleMs, limits.maxClients),
@@ -72,6 +75,7 @@ export function redisStoresOn(redis: Redis, limits: StateLimits, measure: (user:
       // its script; other failures are the one 503.
       sendCommand: (...args: string[]) => stateCall(() => redis.call(args[0]!, ...args.slice(1)) as Promise<never>, (err) => /^NOSCRIPT/.test(err.message)),
     }),
+    isInstanceLive: (instance) => instanceAlive(redis, instance),
     close: async () => {
       usage.stop();
       redis.disconnect();

@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { constants, fstat as fstatCb, linkSync, readdir as readdirCb, renameSync, unlinkSync, type Dirent, type Stats } from 'node:fs';
 import {
-  chmod, copyFile, lstat, mkdir, open, readdir, rm, rmdir, statfs, truncate, utimes,
+  chmod, copyFile, mkdir, open, readdir, rmdir, statfs, truncate, utimes,
   type FileHandle,
 } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,11 +11,12 @@ import { RdriveError, fromForeign } from '../../common/errors.js';
 import type { ByteRange, Durability, StorageBackend, WriteLimits, WriteOptions } from './backend.js';
 import { CommitGroup, syncFilesystem } from './commit-group.js';
 import {
-  TEMP_PREFIX, at, fdPath, isTempName, loopError, lstatAt, openDirAt, openDirPath, openEntryAt, openRoot, refuseSymlink, release, withParent,
+  at, fdPath, isTempName, loopError, lstatAt, openDirAt, openDirPath, openEntryAt, openRoot, refuseSymlink, release, withParent,
 } from './confine.js';
 import { readExtents } from './extent-reader.js';
 import type { Owner } from '../../common/ownership.js';
 import { copyOwner, readOwner, writeOwner } from './owner-xattr.js';
+import { tempFileName } from './temp-files.js';
 import { SPECIAL_MODE, encodeSpecial, isSpecialCandidate, readSpecial, readSpecialFd, type Special } from './special-file.js';
 
 const DEFAULT_FILE_MODE = 0o644;
@@ -588,7 +588,7 @@ async function existingFile(dirFd: number, name: string): Promise<Stats | undefi
 
 /** Runs `fn` with a fresh temp file beside `name` in `dirFd`; the temp file never outlives a failure. */
 async function withTempFile<T>(dirFd: number, name: string, fn: (temp: string, fh: FileHandle) => Promise<T>): Promise<T> {
-  const temp = `${TEMP_PREFIX}${randomBytes(8).toString('hex')}-${name.slice(0, 32)}`;
+  const temp = tempFileName(name);
   const fh = await open(at(dirFd, temp), 'wx', DEFAULT_FILE_MODE);
   try {
     return await fn(temp, fh);
@@ -668,27 +668,4 @@ async function treeSize(dirFd: number): Promise<number> {
     }
   }
   return total;
-}
-
-/**
- * Removes temp files left by a crash; they are invisible, this only frees their space. With
- * `olderThanMs`, only those untouched for that long: on storage shared by several servers, a
- * fresh temp file may be another live server's upload in progress.
- */
-export async function sweepTempFiles(dir: string, olderThanMs = 0): Promise<number> {
-  let removed = 0;
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-  for (const entry of entries) {
-    const full = join(dir, entry.name);
-    if (entry.isDirectory()) removed += await sweepTempFiles(full, olderThanMs);
-    else if (isTempName(entry.name)) {
-      if (olderThanMs > 0) {
-        const st = await lstat(full).catch(() => undefined);
-        if (st === undefined || Date.now() - st.mtimeMs < olderThanMs) continue;
-      }
-      await rm(full, { force: true });
-      removed++;
-    }
-  }
-  return removed;
 }
