@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 # mount, openssl for the TLS test's certificate, autoconf/automake to build pjdfstest (the
 # POSIX conformance run in test/mount/pjdfstest.test.ts), redis-server and haproxy for the
 # scale-out tests (state shared by several servers behind a load balancer), systemd for
-# systemd-analyze verify of the unit files in packaging/systemd.
-RDRIVE_EXTRA_PKGS="rsync git openssl autoconf automake redis-server haproxy systemd" bash scripts/setup.sh
+# systemd-analyze verify of the unit files in packaging/systemd, gio, gvfsd-trash and
+# dbus-run-session for the desktop trash test (test/mount/trash.test.ts).
+RDRIVE_EXTRA_PKGS="rsync git openssl autoconf automake redis-server haproxy systemd libglib2.0-bin gvfs-daemons dbus-daemon" bash scripts/setup.sh
 # Lint (Biome, recommended rules, no formatting) and dead code (knip: unused files, exports,
 # dependencies) come first: both take seconds, so a finding fails fast, before the long tests.
 npx --no-install biome lint .
