@@ -397,7 +397,11 @@ export class ApiClient {
             continue;
           }
         }
-        if (error.code === 'UNAVAILABLE' && call.idempotent) {
+        // A 503 that is not rdrive's own JSON answer comes from something in front (a load
+        // balancer with no server to give, a proxy): no rdrive server saw the request, so any
+        // call may be sent again. The server's own 503 may come after a change was made (the
+        // shared state failed on the way out), so only idempotent calls are replayed then.
+        if (error.code === 'UNAVAILABLE' && (call.idempotent || answeredInFront.has(error))) {
           const wait = unavailableRetryDelayMs(unavailable, error.retryAfter, Date.now() - started, this.opts.unavailableWindowMs);
           if (wait === undefined) throw unavailableAfterRetries(error, Date.now() - started);
           unavailable++;
@@ -466,6 +470,9 @@ async function errorFromResponse(res: Dispatcher.ResponseData): Promise<RdriveEr
   return errorFromParts(res.statusCode, typeof retryAfter === 'string' ? retryAfter : undefined, text);
 }
 
+/** Error answers that did not come from an rdrive server (no rdrive JSON body). */
+const answeredInFront = new WeakSet<RdriveError>();
+
 /** An error answer as an RdriveError: the JSON {code, message} when there is one, else the status. */
 function errorFromParts(status: number, retryAfterHeader: string | undefined, bodyText: string): RdriveError {
   const retryAfter = retryAfterHeader === undefined ? undefined : Number(retryAfterHeader);
@@ -478,8 +485,11 @@ function errorFromParts(status: number, retryAfterHeader: string | undefined, bo
   } catch {
     // not JSON (a proxy's page, say): fall back to the status
   }
+  const fromServer = code !== undefined;
   code ??= codeForStatus(status);
-  return new RdriveError(code, message, retryAfter !== undefined && Number.isFinite(retryAfter) ? { retryAfter } : undefined);
+  const error = new RdriveError(code, message, retryAfter !== undefined && Number.isFinite(retryAfter) ? { retryAfter } : undefined);
+  if (!fromServer) answeredInFront.add(error);
+  return error;
 }
 
 /** The error a caller sees once 503s outlasted the retry window: what happened and what to do. */
