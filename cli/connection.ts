@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { CLIENT_DEFAULTS } from '../common/config.js';
 import { RdriveError } from '../common/errors.js';
 import { ApiClient } from '../mount/remote/api-client.js';
@@ -19,18 +19,32 @@ export interface ConnectionFlags {
 /** The options every file command shares. */
 export function withConnectionOptions(command: Command): Command {
   return command
-    .option('-s, --server <url>', `server URL (env RDRIVE_SERVER, default ${CLIENT_DEFAULTS.server})`)
-    .option('-u, --user <name>', 'user name (env RDRIVE_USER)')
+    .addOption(new Option('-s, --server <url>', `server URL (default ${CLIENT_DEFAULTS.server})`).env('RDRIVE_SERVER'))
+    .addOption(userOption())
     .option('--password-file <file>', 'read the password from this file (else RDRIVE_PASSWORD, else a prompt)')
-    .option('--ca <file>', 'trust this PEM certificate for an https:// server (env RDRIVE_CA)')
+    .addOption(caOption())
     .option('-q, --quiet', 'no progress output');
 }
 
+/** --user, or RDRIVE_USER (commander's .env(): the help names the variable). */
+export function userOption(): Option {
+  return new Option('-u, --user <name>', 'user name').env('RDRIVE_USER');
+}
+
+/** --ca FILE, or RDRIVE_CA: extra trusted certificates for an https:// server. */
+export function caOption(): Option {
+  return new Option('--ca <file>', 'trust this PEM certificate for an https:// server').env('RDRIVE_CA');
+}
+
 export function resolveTarget(flags: ConnectionFlags): { server: string; user: string } {
-  const server = (flags.server ?? process.env.RDRIVE_SERVER ?? CLIENT_DEFAULTS.server).replace(/\/+$/, '');
-  const user = flags.user ?? process.env.RDRIVE_USER;
+  const server = (flags.server ?? CLIENT_DEFAULTS.server).replace(/\/+$/, '');
+  return { server, user: requireUser(flags.user) };
+}
+
+/** The --user (or RDRIVE_USER) value, required. */
+export function requireUser(user: string | undefined): string {
   if (user === undefined || user === '') throw new RdriveError('EINVAL', 'No user: pass --user NAME or set RDRIVE_USER');
-  return { server, user };
+  return user;
 }
 
 async function newClient(server: string, flags: ConnectionFlags): Promise<ApiClient> {

@@ -15,6 +15,7 @@ import { serveStatsOnSignal } from '../mount/daemon/stats-file.js';
 import { createLogger, defaultClientLogFile } from '../common/logging.js';
 import { LOG_ROTATION_DEFAULTS, type LogRotation, resolveLogRotation } from '../common/log-rotation.js';
 import { parseServerUrl } from '../mount/remote/api-client.js';
+import { caOption, requireUser, userOption } from './connection.js';
 import { obtainPassword } from './credentials.js';
 import { EXIT } from './exit-codes.js';
 
@@ -44,13 +45,13 @@ export function registerMountCommands(program: Command): void {
     .description('mount your remote folder; stays in the foreground until Ctrl-C unless --daemon')
     .argument('<url>', 'server URL, e.g. http://127.0.0.1:8888')
     .argument('<mountpoint>', 'an empty directory')
-    .option('-u, --user <name>', 'user name (env RDRIVE_USER)')
+    .addOption(userOption())
     .option('--password-file <file>', 'read the password from this file (else RDRIVE_PASSWORD, else a prompt)')
     .option('--read-only', 'mount read-only')
     .option('--sync', 'every close() returns only once the file is on the server\'s disk for good (slower; default: within ~1 s)')
     .option('--allow-other', 'let other users (e.g. a file explorer running as another user) see the mount')
     .option('--attr-timeout <seconds>', 'how long attributes and listings are cached', String(CLIENT_DEFAULTS.attrTimeout))
-    .option('--ca <file>', 'trust this PEM certificate for an https:// server (env RDRIVE_CA)')
+    .addOption(caOption())
     .option('--timeout <seconds>', 'how long a call waits for the server before it fails with ETIMEDOUT', String(CLIENT_DEFAULTS.requestTimeoutMs / 1000))
     .option('--log-level <level>', 'error|warn|info|debug', CLIENT_DEFAULTS.logLevel)
     .option('--log-file <file>', 'client log (default $XDG_STATE_HOME/rdrive/client.log, else ~/.local/state/rdrive/client.log)', defaultClientLogFile())
@@ -141,7 +142,7 @@ async function startDaemon(url: string, mountpoint: string, flags: MountFlags): 
     ...(flags.logMaxSize === undefined ? [] : ['--log-max-size', flags.logMaxSize]),
     ...(flags.logKeep === undefined ? [] : ['--log-keep', flags.logKeep]),
     ...(flags.logRotate === undefined ? [] : ['--log-rotate', flags.logRotate]),
-    ...(flags.ca === undefined ? [] : ['--ca', resolve(flags.ca)])];
+    ...(flags.ca === undefined || flags.ca === '' ? [] : ['--ca', resolve(flags.ca)])];
   // The environment of a process is readable only by its owner (/proc/PID/environ is 0400).
   const child = spawn(process.execPath, args, {
     detached: true,
@@ -167,10 +168,4 @@ async function startDaemon(url: string, mountpoint: string, flags: MountFlags): 
   child.stderr.destroy();
   child.unref();
   process.stdout.write(`${READY_PREFIX}${url} at ${mnt} (daemon pid ${child.pid ?? '?'})\n`);
-}
-
-function requireUser(user: string | undefined): string {
-  const name = user ?? process.env.RDRIVE_USER;
-  if (name === undefined || name === '') throw new RdriveError('EINVAL', 'No user: pass --user NAME or set RDRIVE_USER');
-  return name;
 }

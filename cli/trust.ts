@@ -2,12 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { RdriveError } from '../common/errors.js';
 
 /**
- * Extra trusted certificates for an https:// server: --ca FILE, else RDRIVE_CA, else none (the
- * system's authorities only).
+ * Extra trusted certificates for an https:// server: --ca FILE (or RDRIVE_CA, see caOption),
+ * else none (the system's authorities only); an empty RDRIVE_CA means none.
  */
-export async function readCa(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
-  const file = flag ?? (env.RDRIVE_CA === '' ? undefined : env.RDRIVE_CA);
-  if (file === undefined) return undefined;
+export async function readCa(file: string | undefined): Promise<string | undefined> {
+  if (file === undefined || file === '') return undefined;
   const pem = await readFile(file, 'utf8').catch(() => {
     throw new RdriveError('EINVAL', `Cannot read the CA file ${file}: check the path and its permissions`);
   });

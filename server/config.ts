@@ -42,37 +42,40 @@ type DefaultedKey = Exclude<keyof ServerConfig, 'tlsCert' | 'tlsKey' | 'redis' |
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
-/** Options over RDRIVE_* environment over embedded defaults, validated with clear errors. */
-export function resolveServerConfig(options: ServerOptions, env: NodeJS.ProcessEnv = process.env): ServerConfig {
-  const pick = (key: DefaultedKey, envName: string): string | number => {
-    const value = options[key] ?? env[envName];
+/**
+ * Options (from the command line or their RDRIVE_* variable: commander's .env() in server/cli/main.ts)
+ * over embedded defaults, validated with clear errors. An empty value means the default.
+ */
+export function resolveServerConfig(options: ServerOptions): ServerConfig {
+  const pick = (key: DefaultedKey): string | number => {
+    const value = options[key];
     return value === undefined || value === '' ? SERVER_DEFAULTS[key] : value;
   };
   const config: ServerConfig = {
-    host: String(pick('host', 'RDRIVE_HOST')),
-    port: integer('port', pick('port', 'RDRIVE_PORT'), 0, 65535),
-    storage: resolve(String(pick('storage', 'RDRIVE_STORAGE'))),
-    users: resolve(String(pick('users', 'RDRIVE_USERS'))),
-    logs: resolve(String(pick('logs', 'RDRIVE_LOGS'))),
-    logLevel: String(pick('logLevel', 'RDRIVE_LOG_LEVEL')).toLowerCase(),
+    host: String(pick('host')),
+    port: integer('port', pick('port'), 0, 65535),
+    storage: resolve(String(pick('storage'))),
+    users: resolve(String(pick('users'))),
+    logs: resolve(String(pick('logs'))),
+    logLevel: String(pick('logLevel')).toLowerCase(),
     logRotation: resolveLogRotation({
-      maxSize: options.logMaxSize ?? env.RDRIVE_LOG_MAX_SIZE,
-      keep: options.logKeep ?? env.RDRIVE_LOG_KEEP,
-      every: optionalText(options.logRotate ?? env.RDRIVE_LOG_ROTATE),
+      maxSize: options.logMaxSize,
+      keep: options.logKeep,
+      every: optionalText(options.logRotate),
     }),
-    idleTimeout: number('idle-timeout', pick('idleTimeout', 'RDRIVE_IDLE_TIMEOUT'), 0.05),
-    maxClients: integer('max-clients', pick('maxClients', 'RDRIVE_MAX_CLIENTS'), 1),
-    maxInFlightPerUser: integer('max-in-flight', pick('maxInFlightPerUser', 'RDRIVE_MAX_IN_FLIGHT'), 1),
-    requestsPerMinute: integer('requests-per-minute', pick('requestsPerMinute', 'RDRIVE_REQUESTS_PER_MINUTE'), 1),
-    loginAttemptsPer15Min: integer('login-attempts', pick('loginAttemptsPer15Min', 'RDRIVE_LOGIN_ATTEMPTS'), 1),
-    quota: integer('quota', pick('quota', 'RDRIVE_QUOTA'), 0),
-    maxFileSize: integer('max-file-size', pick('maxFileSize', 'RDRIVE_MAX_FILE_SIZE'), 0),
-    tlsCert: optionalPath(options.tlsCert ?? env.RDRIVE_TLS_CERT),
-    tlsKey: optionalPath(options.tlsKey ?? env.RDRIVE_TLS_KEY),
-    redis: redisUrl(options.redis ?? env.RDRIVE_REDIS),
-    trustProxy: trustProxy(options.trustProxy ?? env.RDRIVE_TRUST_PROXY),
-    metricsPort: optionalPort(options.metricsPort ?? env.RDRIVE_METRICS_PORT),
-    tempSweepInterval: integer('temp-sweep-interval', pick('tempSweepInterval', 'RDRIVE_TEMP_SWEEP_INTERVAL'), 1),
+    idleTimeout: number('idle-timeout', pick('idleTimeout'), 0.05),
+    maxClients: integer('max-clients', pick('maxClients'), 1),
+    maxInFlightPerUser: integer('max-in-flight', pick('maxInFlightPerUser'), 1),
+    requestsPerMinute: integer('requests-per-minute', pick('requestsPerMinute'), 1),
+    loginAttemptsPer15Min: integer('login-attempts', pick('loginAttemptsPer15Min'), 1),
+    quota: integer('quota', pick('quota'), 0),
+    maxFileSize: integer('max-file-size', pick('maxFileSize'), 0),
+    tlsCert: optionalPath(options.tlsCert),
+    tlsKey: optionalPath(options.tlsKey),
+    redis: redisUrl(options.redis),
+    trustProxy: trustProxy(options.trustProxy),
+    metricsPort: optionalPort(options.metricsPort),
+    tempSweepInterval: integer('temp-sweep-interval', pick('tempSweepInterval'), 1),
   };
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     throw new RdriveError('EINVAL', 'HTTPS needs both --tls-cert FILE and --tls-key FILE');

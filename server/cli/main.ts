@@ -18,28 +18,28 @@ function buildProgram(): Command {
     .showHelpAfterError()
     // Server options go before a subcommand, so `user add NAME --users FILE` reaches the subcommand.
     .enablePositionalOptions()
-    .option('--host <host>', `address to listen on (default ${SERVER_DEFAULTS.host}, env RDRIVE_HOST)`)
-    .option('--port <port>', `port, 0 picks a free one (default ${SERVER_DEFAULTS.port}, env RDRIVE_PORT)`)
-    .option('--storage <dir>', `folder holding every user's folder (default ${SERVER_DEFAULTS.storage}, env RDRIVE_STORAGE)`)
-    .option('--users <file>', `credentials file (default ${SERVER_DEFAULTS.users}, env RDRIVE_USERS)`)
-    .option('--logs <dir>', `log folder, server.log inside (default ${SERVER_DEFAULTS.logs}, env RDRIVE_LOGS)`)
-    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace (default info, env RDRIVE_LOG_LEVEL)')
-    .option('--log-max-size <size>', `start a new server log file at this size, e.g. 10M, 512K, 0 for never (default ${LOG_ROTATION_DEFAULTS.maxSize}, env RDRIVE_LOG_MAX_SIZE)`)
-    .option('--log-keep <n>', `rotated log files kept besides the current one (default ${LOG_ROTATION_DEFAULTS.keep}, env RDRIVE_LOG_KEEP)`)
-    .option('--log-rotate <when>', 'also start a new log file hourly or daily (env RDRIVE_LOG_ROTATE)')
-    .option('--idle-timeout <seconds>', `sessions expire after this long without a request (default ${SERVER_DEFAULTS.idleTimeout})`)
-    .option('--max-clients <n>', `concurrent sessions (default ${SERVER_DEFAULTS.maxClients})`)
-    .option('--max-in-flight <n>', `requests one user may have in flight (default ${SERVER_DEFAULTS.maxInFlightPerUser})`)
-    .option('--requests-per-minute <n>', `requests per user per minute (default ${SERVER_DEFAULTS.requestsPerMinute})`)
-    .option('--login-attempts <n>', `failed logins per address and per user per 15 min (default ${SERVER_DEFAULTS.loginAttemptsPer15Min})`)
-    .option('--quota <bytes>', 'per-user quota in bytes, 0 for none (default 0)')
-    .option('--max-file-size <bytes>', 'largest file accepted in bytes, 0 for no limit (default 0)')
-    .option('--tls-cert <file>', 'PEM certificate: serve HTTPS (with --tls-key; env RDRIVE_TLS_CERT)')
-    .option('--tls-key <file>', 'PEM private key for --tls-cert (env RDRIVE_TLS_KEY)')
-    .option('--redis <url>', 'share sessions and limits with other servers through Redis, e.g. redis://127.0.0.1:6379/0 (env RDRIVE_REDIS)')
-    .option('--temp-sweep-interval <seconds>', `with --redis: how often to remove temp files of servers that are gone (default ${SERVER_DEFAULTS.tempSweepInterval}, env RDRIVE_TEMP_SWEEP_INTERVAL)`)
-    .option('--trust-proxy <list>', 'believe X-Forwarded-For from these proxies, e.g. loopback or 10.0.0.0/8 (env RDRIVE_TRUST_PROXY)')
-    .option('--metrics-port <port>', 'serve Prometheus metrics at http://127.0.0.1:PORT/metrics (loopback only; off by default; env RDRIVE_METRICS_PORT)')
+    .addOption(new Option('--host <host>', `address to listen on (default ${SERVER_DEFAULTS.host})`).env('RDRIVE_HOST'))
+    .addOption(new Option('--port <port>', `port, 0 picks a free one (default ${SERVER_DEFAULTS.port})`).env('RDRIVE_PORT'))
+    .addOption(new Option('--storage <dir>', `folder holding every user's folder (default ${SERVER_DEFAULTS.storage})`).env('RDRIVE_STORAGE'))
+    .addOption(new Option('--users <file>', `credentials file (default ${SERVER_DEFAULTS.users})`).env('RDRIVE_USERS'))
+    .addOption(new Option('--logs <dir>', `log folder, server.log inside (default ${SERVER_DEFAULTS.logs})`).env('RDRIVE_LOGS'))
+    .addOption(new Option('--log-level <level>', 'fatal|error|warn|info|debug|trace (default info)').env('RDRIVE_LOG_LEVEL'))
+    .addOption(new Option('--log-max-size <size>', `start a new server log file at this size, e.g. 10M, 512K, 0 for never (default ${LOG_ROTATION_DEFAULTS.maxSize})`).env('RDRIVE_LOG_MAX_SIZE'))
+    .addOption(new Option('--log-keep <n>', `rotated log files kept besides the current one (default ${LOG_ROTATION_DEFAULTS.keep})`).env('RDRIVE_LOG_KEEP'))
+    .addOption(new Option('--log-rotate <when>', 'also start a new log file hourly or daily').env('RDRIVE_LOG_ROTATE'))
+    .addOption(new Option('--idle-timeout <seconds>', `sessions expire after this long without a request (default ${SERVER_DEFAULTS.idleTimeout})`).env('RDRIVE_IDLE_TIMEOUT'))
+    .addOption(new Option('--max-clients <n>', `concurrent sessions (default ${SERVER_DEFAULTS.maxClients})`).env('RDRIVE_MAX_CLIENTS'))
+    .addOption(new Option('--max-in-flight <n>', `requests one user may have in flight (default ${SERVER_DEFAULTS.maxInFlightPerUser})`).env('RDRIVE_MAX_IN_FLIGHT'))
+    .addOption(new Option('--requests-per-minute <n>', `requests per user per minute (default ${SERVER_DEFAULTS.requestsPerMinute})`).env('RDRIVE_REQUESTS_PER_MINUTE'))
+    .addOption(new Option('--login-attempts <n>', `failed logins per address and per user per 15 min (default ${SERVER_DEFAULTS.loginAttemptsPer15Min})`).env('RDRIVE_LOGIN_ATTEMPTS'))
+    .addOption(new Option('--quota <bytes>', 'per-user quota in bytes, 0 for none (default 0)').env('RDRIVE_QUOTA'))
+    .addOption(new Option('--max-file-size <bytes>', 'largest file accepted in bytes, 0 for no limit (default 0)').env('RDRIVE_MAX_FILE_SIZE'))
+    .addOption(new Option('--tls-cert <file>', 'PEM certificate: serve HTTPS (with --tls-key)').env('RDRIVE_TLS_CERT'))
+    .addOption(new Option('--tls-key <file>', 'PEM private key for --tls-cert').env('RDRIVE_TLS_KEY'))
+    .addOption(new Option('--redis <url>', 'share sessions and limits with other servers through Redis, e.g. redis://127.0.0.1:6379/0').env('RDRIVE_REDIS'))
+    .addOption(new Option('--temp-sweep-interval <seconds>', `with --redis: how often to remove temp files of servers that are gone (default ${SERVER_DEFAULTS.tempSweepInterval})`).env('RDRIVE_TEMP_SWEEP_INTERVAL'))
+    .addOption(new Option('--trust-proxy <list>', 'believe X-Forwarded-For from these proxies, e.g. loopback or 10.0.0.0/8').env('RDRIVE_TRUST_PROXY'))
+    .addOption(new Option('--metrics-port <port>', 'serve Prometheus metrics at http://127.0.0.1:PORT/metrics (loopback only; off by default)').env('RDRIVE_METRICS_PORT'))
     .option('--check', 'validate the configuration (users file, storage, logs, TLS files, port) and exit: 0 when all is well, 78 otherwise')
     .action(async (opts: Record<string, string | undefined>) => {
       const config = resolveServerConfig({
@@ -69,7 +69,7 @@ function buildProgram(): Command {
       process.once('SIGINT', stop);
     });
 
-  const usersOption = new Option('--users <file>', 'credentials file').default(SERVER_DEFAULTS.users);
+  const usersOption = new Option('--users <file>', 'credentials file').env('RDRIVE_USERS').default(SERVER_DEFAULTS.users);
   const user = program.command('user').description('manage the credentials file (passwords stored as salted scrypt hashes)');
   user.command('add <name>').description('add a user (password from a masked prompt, RDRIVE_PASSWORD or stdin)').addOption(usersOption)
     .action(async (name: string, o: { users: string }) => {

@@ -23,9 +23,9 @@ after(async () => {
   await tmp?.remove();
 });
 
-async function server(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+async function server(args: string[], input?: string, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [SERVER_BIN, ...args], { timeout: 30_000, env: { ...process.env, RDRIVE_PASSWORD: '' } }, (err, stdout, stderr) => {
+    const child = execFile(process.execPath, [SERVER_BIN, ...args], { timeout: 30_000, env: { ...process.env, RDRIVE_PASSWORD: '', ...env } }, (err, stdout, stderr) => {
       resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), stdout, stderr });
     });
     child.stdin?.end(input ?? '');
@@ -52,6 +52,15 @@ test('user add/passwd/list/del manage hashed lines, password from stdin', T, asy
   assert.match(bad.stderr, /User names are/);
   assert.equal((await server(['user', 'del', 'carol', '--users', file])).code, 0);
   assert.equal((await readFile(file, 'utf8')).trim(), '');
+});
+
+test('user add/list use RDRIVE_USERS, the file the server reads, when --users is not given', T, async () => {
+  const file = join(tmp.path, 'users-from-env.txt');
+  assert.equal((await server(['user', 'add', 'dave', '--help'], '', { RDRIVE_USERS: file })).stdout.includes('RDRIVE_USERS'), true);
+  const added = await server(['user', 'add', 'dave'], 'dave-pass\n', { RDRIVE_USERS: file });
+  assert.equal(added.code, 0, added.stderr);
+  assert.match(await readFile(file, 'utf8'), /^dave:scrypt\$/m);
+  assert.match((await server(['user', 'list'], '', { RDRIVE_USERS: file })).stdout, /^dave$/m);
 });
 
 test('a legacy plaintext line still logs in, with a warning at start; RDRIVE_* options apply', T, async () => {
