@@ -16,7 +16,7 @@ let tmp: { path: string; remove: () => Promise<void> };
 const T = { timeout: 90_000 };
 
 before(async () => {
-  server = await startServer({ args: ['--idle-timeout', '5'] });
+  server = await startServer({ args: ['--idle-timeout', '12'] });
   tmp = await makeTempDir('rdrive-cli-');
 });
 
@@ -160,8 +160,8 @@ test('login keeps a 0600 session file that later commands use; expiry says what 
   assert.equal((await stat(session)).mode & 0o777, 0o600);
   assert.doesNotMatch(await readFile(session, 'utf8'), /alice-pass/);
   assert.match(await okCli(['ls'], { RDRIVE_SESSION_FILE: session, RDRIVE_PASSWORD: '' }), /session-proof.txt/);
-  // The session's last use was that ls (--idle-timeout 5).
-  await waitUntilIdle(Date.now(), 5_000);
+  // The session's last use was that ls (--idle-timeout 12: wide enough that a slow CLI start on a loaded machine does not expire it before the ls).
+  await waitUntilIdle(Date.now(), 12_000);
   const expired = await rdrive(['ls'], { RDRIVE_SESSION_FILE: session, RDRIVE_PASSWORD: '' });
   assert.equal(expired.code, 5);
   assert.match(expired.stderr, /Session expired: run "rdrive login"/);
