@@ -1,5 +1,6 @@
 import type { Stat, StatFsResult } from 'fuse-native';
-import type { Attr } from '../../../common/api.js';
+import { LRUCache } from 'lru-cache';
+import type { Attr, StatFs } from '../../../common/api.js';
 import { RdriveError } from '../../../common/errors.js';
 import { NAME_MAX } from '../../../common/paths.js';
 import { shownOwner } from '../ownership.js';
@@ -48,8 +49,25 @@ export async function access(state: MountState, path: string, mode: number): Pro
   if ((mode & W_OK) !== 0 && state.options.readOnly) throw new RdriveError('EROFS');
 }
 
+/**
+ * Space figures are reused for a second: a file manager asks three or four times as it opens
+ * a folder (its status bar shows the free space), each a request before the folder's listing.
+ * Concurrent calls share one request. df may lag a write by up to that second.
+ */
+const STATFS_TTL_MS = 1_000;
+const spaceCaches = new WeakMap<MountState, LRUCache<'space', StatFs>>();
+
+function space(state: MountState): Promise<StatFs> {
+  let cache = spaceCaches.get(state);
+  if (cache === undefined) {
+    cache = new LRUCache<'space', StatFs>({ max: 1, ttl: STATFS_TTL_MS, fetchMethod: () => state.client.statfs() });
+    spaceCaches.set(state, cache);
+  }
+  return cache.fetch('space') as Promise<StatFs>;
+}
+
 export async function statfs(state: MountState): Promise<StatFsResult> {
-  const fs = await state.client.statfs();
+  const fs = await space(state);
   const bsize = fs.blockSize > 0 ? fs.blockSize : 4096;
   const blocks = Math.floor(fs.total / bsize);
   // df's "Used" is blocks - bfree: bfree counts all unused space (root's reserve too), bavail
