@@ -1,9 +1,10 @@
 import { readFile, rm, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import writeFileAtomic from 'write-file-atomic';
+import { defaultClientLogFile } from '../common/logging.js';
+import { configDir } from '../common/user-dirs.js';
 import { RdriveError } from '../common/errors.js';
 import { mountSource } from '../mount/daemon/mount-daemon.js';
 import { parseHelperArgs, toMountArgs } from './mount-options.js';
@@ -59,8 +60,7 @@ async function installHelper(remove: boolean): Promise<string> {
 
 /** `~/.config/rdrive/passwords/USER@HOST:PORT`: the password used when no other is given. */
 export function defaultPasswordFile(user: string, server: string): string {
-  const config = process.env.XDG_CONFIG_HOME ?? join(homedir(), '.config');
-  return join(config, 'rdrive', 'passwords', mountSource(user, server));
+  return join(configDir(), 'passwords', mountSource(user, server));
 }
 
 /** A password file others can read is refused, as ssh does for keys: fstab lines are public. */
@@ -96,7 +96,6 @@ export async function helperToMountArgs(args: string[]): Promise<string[] | unde
     inv.passwordFile = fallback;
   }
   // The working directory of a mount(8) helper is arbitrary: the log goes to the user's state dir.
-  const state = process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state');
-  const logFile = inv.logFile ?? join(state, 'rdrive', 'client.log');
+  const logFile = inv.logFile ?? defaultClientLogFile();
   return inv.fake ? undefined : toMountArgs({ ...inv, user, logFile });
 }

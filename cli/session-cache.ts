@@ -3,6 +3,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
+import { runtimeDir } from '../common/user-dirs.js';
 
 export interface CachedSession {
   server: string;
@@ -13,9 +14,8 @@ export interface CachedSession {
 /** One file per server and user, readable only by its owner; RDRIVE_SESSION_FILE overrides. */
 export function sessionFile(server: string, user: string, env: NodeJS.ProcessEnv = process.env): string {
   if (env.RDRIVE_SESSION_FILE !== undefined && env.RDRIVE_SESSION_FILE !== '') return env.RDRIVE_SESSION_FILE;
-  const base = env.XDG_RUNTIME_DIR !== undefined && env.XDG_RUNTIME_DIR !== ''
-    ? join(env.XDG_RUNTIME_DIR, 'rdrive')
-    : join(homedir() || tmpdir(), '.cache', 'rdrive');
+  // Without a runtime dir, the user's cache folder (0700 inside): not a /tmp others can list.
+  const base = runtimeDir(env) ?? join(homedir() || tmpdir(), '.cache', 'rdrive');
   const key = createHash('sha256').update(`${server}\n${user}`).digest('hex').slice(0, 16);
   return join(base, `session-${key}.json`);
 }

@@ -2,6 +2,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { ensureDirSync } from './ensure-dir.js';
+import { stateDir } from './user-dirs.js';
 import { type LogRotation, openRotatingLog } from './log-rotation.js';
 
 /** Fields that must never reach a log line, on either side. */
@@ -28,8 +29,7 @@ export async function createLogger(side: 'server' | 'client', file: string, leve
  * does not appear in whatever folder `rdrive mount` was run from.
  */
 export function defaultClientLogFile(env: NodeJS.ProcessEnv = process.env, home: string = homedir()): string {
-  const state = env.XDG_STATE_HOME !== undefined && env.XDG_STATE_HOME !== '' ? env.XDG_STATE_HOME : join(home, '.local', 'state');
-  return join(state, 'rdrive', 'client.log');
+  return join(stateDir(env, home), 'client.log');
 }
 
 /** Exit status of a process that crashed (EX_SOFTWARE). */

@@ -3,12 +3,13 @@ import { rmSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runtimeDir } from '../../common/user-dirs.js';
 import type { MountEntry } from './mount-table.js';
 
 /** Where each running mount records its pid, so `rdrive unmount` can stop it cleanly. */
 export function registryDir(): string {
-  const runtime = process.env.XDG_RUNTIME_DIR;
-  return runtime !== undefined && runtime !== '' ? join(runtime, 'rdrive') : join(tmpdir(), `rdrive-${process.getuid?.() ?? 0}`);
+  // Without a runtime dir, a per-user folder in /tmp: stale pids must not outlive a reboot.
+  return runtimeDir() ?? join(tmpdir(), `rdrive-${process.getuid?.() ?? 0}`);
 }
 
 export function defaultPidFile(mountpoint: string): string {
