@@ -19,10 +19,17 @@ const WALK_MS_PER_ENTRY = 0.5;
 const MAX_ATTRS = 250_000;
 const MAX_LISTED_NAMES = 500_000;
 const MAX_DIRS = 20_000;
+/**
+ * Removals remembered: more than the number of directories removed within the longest lifetime
+ * an entry can have (the TTL plus a walk through the largest listing).
+ */
+const MAX_GONE_DIRS = 200_000;
 
 interface Timed<T> {
   value: T;
   expires: number;
+  /** The removal clock when it was cached (see goneDirs). */
+  stamp: number;
 }
 
 /**
@@ -36,6 +43,13 @@ export class AttrCache {
     maxSize: MAX_LISTED_NAMES,
     sizeCalculation: (listing) => listing.value.size + 1,
   });
+  /**
+   * Directories removed or renamed away, with the removal clock at that moment. An entry cached
+   * before its directory (or any ancestor) went is stale; it is dropped when next read. Walking
+   * the whole cache for the subtree at each rmdir made `rm -r` of a big tree quadratic.
+   */
+  private readonly goneDirs = new LRUCache<string, number>({ max: MAX_GONE_DIRS });
+  private clock = 0;
   /** Directories listed recently with their size: worth listing again rather than stat-ing each name. */
   private readonly recentlyListed = new LRUCache<string, { size: number; at: number; misses: number }>({ max: MAX_DIRS });
 
@@ -46,7 +60,7 @@ export class AttrCache {
   }
 
   set(path: string, attr: Attr): void {
-    this.attrs.set(path, { value: attr, expires: this.now() + this.ttlMs });
+    this.attrs.set(path, { value: attr, expires: this.now() + this.ttlMs, stamp: this.clock });
   }
 
   /** A fresh listing of the parent that lacks the name: the path does not exist. */
@@ -76,10 +90,11 @@ export class AttrCache {
   setListing(dir: string, entries: ReadonlyArray<{ name: string } & Attr>): void {
     const expires = this.now() + this.ttlMs + entries.length * WALK_MS_PER_ENTRY;
     this.recentlyListed.set(dir, { size: entries.length, at: this.now(), misses: 0 });
-    this.listings.set(dir, { value: new Set(entries.map((e) => e.name)), expires });
+    const stamp = this.clock;
+    this.listings.set(dir, { value: new Set(entries.map((e) => e.name)), expires, stamp });
     for (const e of entries) {
       const { name, ...attr } = e;
-      this.attrs.set(joinPath(dir, name), { value: attr, expires });
+      this.attrs.set(joinPath(dir, name), { value: attr, expires, stamp });
     }
   }
 
@@ -129,16 +144,26 @@ export class AttrCache {
     this.setListing(path, []);
   }
 
+  /** Everything cached at or below `path` becomes stale, in O(1): see goneDirs. */
   private dropTree(path: string): void {
-    const prefix = `${path}/`;
-    for (const key of [...this.attrs.keys()]) if (key.startsWith(prefix)) this.attrs.delete(key);
-    for (const key of [...this.listings.keys()]) if (key === path || key.startsWith(prefix)) this.listings.delete(key);
+    this.listings.delete(path);
+    this.goneDirs.set(path, ++this.clock);
+  }
+
+  /** True when `path` or one of its ancestors was removed after the entry was cached. */
+  private goneSince(path: string, stamp: number): boolean {
+    if (this.goneDirs.size === 0) return false;
+    for (let p = path; p !== '/' && p !== ''; p = splitPath(p).dir) {
+      const gone = this.goneDirs.peek(p);
+      if (gone !== undefined && gone > stamp) return true;
+    }
+    return false;
   }
 
   private fresh<T extends object>(map: LRUCache<string, Timed<T>>, key: string): T | undefined {
     const entry = map.get(key);
     if (entry === undefined) return undefined;
-    if (entry.expires <= this.now()) {
+    if (entry.expires <= this.now() || this.goneSince(key, entry.stamp)) {
       map.delete(key);
       return undefined;
     }

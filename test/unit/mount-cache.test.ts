@@ -122,3 +122,24 @@ test('attr cache: a removed file leaves its siblings; a removed directory takes 
   assert.equal(cache.get('/d/x'), undefined);
   assert.equal(cache.listing('/d'), undefined);
 });
+
+test('attr cache: a removed directory hides every cached entry below it, and what is cached afterwards shows', () => {
+  const cache = new AttrCache(1000, () => 0);
+  const fileAttr: Attr = { type: 'file', size: 1, mtime: 1, atime: 1, ctime: 1, mode: 0o644 };
+  const dirAttr: Attr = { ...fileAttr, type: 'dir', size: 0, mode: 0o755 };
+  cache.setListing('/', [{ name: 'd', ...dirAttr }]);
+  cache.setListing('/d', [{ name: 'e', ...dirAttr }]);
+  cache.setListing('/d/e', [{ name: 'deep', ...fileAttr }]);
+  cache.set('/d/e/stat-only', fileAttr);
+  cache.setListing('/dd', [{ name: 'sibling', ...fileAttr }]);
+  cache.removed('/d');
+  assert.equal(cache.get('/d/e/deep'), undefined);
+  assert.equal(cache.get('/d/e/stat-only'), undefined);
+  assert.equal(cache.listing('/d/e'), undefined);
+  assert.deepEqual(cache.get('/dd/sibling'), fileAttr, 'a name that only starts the same is untouched');
+  cache.createdDir('/d', dirAttr);
+  assert.deepEqual(cache.listing('/d'), new Set());
+  assert.equal(cache.knownMissing('/d/e'), true);
+  cache.added('/d/new', fileAttr);
+  assert.deepEqual(cache.get('/d/new'), fileAttr);
+});
