@@ -4,35 +4,23 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { request } from 'undici';
 import { EXTENTS_CONTENT_TYPE, encodeExtentHeader } from '../../common/api.js';
-import { RdriveError } from '../../common/errors.js';
-import { ApiClient } from '../../mount/remote/api-client.js';
+import type { ApiClient } from '../../mount/remote/api-client.js';
 import { waitForLog } from '../helpers/logs.js';
 import { rawRequest } from '../helpers/raw-http.js';
-import { startServer, type TestServer } from '../helpers/server-process.js';
+import { rejectsWith, startServerWithClients, stopServerAndClients } from '../helpers/api-clients.js';
+import type { TestServer } from '../helpers/server-process.js';
 
 let server: TestServer;
 let alice: ApiClient;
 let bob: ApiClient;
 
 before(async () => {
-  server = await startServer();
-  alice = new ApiClient({ server: server.url });
-  bob = new ApiClient({ server: server.url });
-  await alice.login('alice', 'alice-pass');
-  await bob.login('bob', 'bob-pass');
+  ({ server, clients: [alice, bob] } = await startServerWithClients(['alice', 'bob']));
 });
 
-after(async () => {
-  await alice?.close();
-  await bob?.close();
-  await server?.cleanup();
-});
+after(() => stopServerAndClients(server, [alice, bob]));
 
 const T = { timeout: 30_000 };
-
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(promise, (err: unknown) => err instanceof RdriveError && err.code === code);
-}
 
 test('health needs no auth; wrong password is 401; calls without a token are 401', T, async () => {
   const health = await request(`${server.url}/api/v1/health`);

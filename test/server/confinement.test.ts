@@ -3,10 +3,10 @@ import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Pool } from 'undici';
-import { RdriveError } from '../../common/errors.js';
 import { ApiClient } from '../../mount/remote/api-client.js';
 import { LocalDiskBackend } from '../../server/storage/local-disk.js';
-import { startServer, type TestServer } from '../helpers/server-process.js';
+import { rejectsWith, startServerWithClients, stopServerAndClients } from '../helpers/api-clients.js';
+import type { TestServer } from '../helpers/server-process.js';
 
 /**
  * Issue 10 item 1: a symlink an administrator left inside alice's folder resolves inside it, but
@@ -21,9 +21,7 @@ let alice: ApiClient;
 const BOB_SECRET = 'BOB-SECRET-CONTENT';
 
 before(async () => {
-  server = await startServer();
-  alice = new ApiClient({ server: server.url });
-  await alice.login('alice', 'alice-pass');
+  ({ server, clients: [alice] } = await startServerWithClients(['alice']));
   const bobClient = new ApiClient({ server: server.url });
   await bobClient.login('bob', 'bob-pass');
   await bobClient.upload('secret.txt', () => BOB_SECRET);
@@ -39,14 +37,7 @@ before(async () => {
   await writeFile(join(aliceRoot, 'inside.txt'), 'inside');
 });
 
-after(async () => {
-  await alice?.close();
-  await server?.cleanup();
-});
-
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(promise, (err: unknown) => err instanceof RdriveError && err.code === code);
-}
+after(() => stopServerAndClients(server, [alice]));
 
 test('symlinks found in storage are never followed, listed or acted on', { timeout: 30_000 }, async () => {
   const names = (await alice.list('/')).entries.map((e) => e.name).sort();

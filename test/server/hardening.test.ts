@@ -5,11 +5,11 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { request } from 'undici';
-import { RdriveError } from '../../common/errors.js';
-import { ApiClient } from '../../mount/remote/api-client.js';
+import type { ApiClient } from '../../mount/remote/api-client.js';
 import { waitForLog } from '../helpers/logs.js';
 import { rawRequest } from '../helpers/raw-http.js';
-import { startServer, type TestServer } from '../helpers/server-process.js';
+import { rejectsWith, startServerWithClients, stopServerAndClients } from '../helpers/api-clients.js';
+import type { TestServer } from '../helpers/server-process.js';
 
 /** Issue 10 items 3, 4, 7 and 12: bad input is a clear 4xx, and an abandoned upload never lands. */
 
@@ -17,23 +17,14 @@ let server: TestServer;
 let alice: ApiClient;
 
 before(async () => {
-  server = await startServer();
-  alice = new ApiClient({ server: server.url });
-  await alice.login('alice', 'alice-pass');
+  ({ server, clients: [alice] } = await startServerWithClients(['alice']));
   await alice.upload('a.txt', () => 'alpha');
   await alice.mkdir('dir');
 });
 
-after(async () => {
-  await alice?.close();
-  await server?.cleanup();
-});
+after(() => stopServerAndClients(server, [alice]));
 
 const T = { timeout: 30_000 };
-
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(promise, (err: unknown) => err instanceof RdriveError && err.code === code, `expected ${code}`);
-}
 
 function auth(): Record<string, string> {
   return { authorization: `Bearer ${alice.getToken()!}` };

@@ -5,8 +5,9 @@ import { after, before, test } from 'node:test';
 import { request } from 'undici';
 import { encodeExtentHeader } from '../../common/api.js';
 import { RdriveError } from '../../common/errors.js';
-import { ApiClient } from '../../mount/remote/api-client.js';
-import { startServer, type TestServer } from '../helpers/server-process.js';
+import type { ApiClient } from '../../mount/remote/api-client.js';
+import { rejectsWith, startServerWithClients, stopServerAndClients } from '../helpers/api-clients.js';
+import type { TestServer } from '../helpers/server-process.js';
 
 /** Issue 11: the owner a mount shows is data stored with each entry; it never changes who owns what on the server. */
 
@@ -15,24 +16,12 @@ let alice: ApiClient;
 let bob: ApiClient;
 
 before(async () => {
-  server = await startServer();
-  alice = new ApiClient({ server: server.url });
-  bob = new ApiClient({ server: server.url });
-  await alice.login('alice', 'alice-pass');
-  await bob.login('bob', 'bob-pass');
+  ({ server, clients: [alice, bob] } = await startServerWithClients(['alice', 'bob']));
 });
 
-after(async () => {
-  await alice?.close();
-  await bob?.close();
-  await server?.cleanup();
-});
+after(() => stopServerAndClients(server, [alice, bob]));
 
 const T = { timeout: 30_000 };
-
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(promise, (err: unknown) => err instanceof RdriveError && err.code === code, `expected ${code}`);
-}
 
 const ownerOf = async (client: ApiClient, path: string) => client.stat(path).then((a) => [a.uid, a.gid]);
 

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { lstat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { RdriveError } from '../../common/errors.js';
-import { ApiClient } from '../../mount/remote/api-client.js';
-import { startServer, type TestServer } from '../helpers/server-process.js';
+import type { ApiClient } from '../../mount/remote/api-client.js';
+import { rejectsWith, startServerWithClients, stopServerAndClients } from '../helpers/api-clients.js';
+import type { TestServer } from '../helpers/server-process.js';
 
 /** Issue 11: FIFOs, sockets and device nodes are stored as data; the server never opens one as such. */
 
@@ -12,21 +12,12 @@ let server: TestServer;
 let alice: ApiClient;
 
 before(async () => {
-  server = await startServer();
-  alice = new ApiClient({ server: server.url });
-  await alice.login('alice', 'alice-pass');
+  ({ server, clients: [alice] } = await startServerWithClients(['alice']));
 });
 
-after(async () => {
-  await alice?.close();
-  await server?.cleanup();
-});
+after(() => stopServerAndClients(server, [alice]));
 
 const T = { timeout: 30_000 };
-
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(promise, (err: unknown) => err instanceof RdriveError && err.code === code, `expected ${code}`);
-}
 
 test('create each type; stat and list report type, mode and rdev', T, async () => {
   const fifo = await alice.mknod('fifo', { type: 'fifo', mode: 0o640 });

@@ -3,9 +3,9 @@ import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { request } from 'undici';
-import { RdriveError } from '../../common/errors.js';
-import { ApiClient } from '../../mount/remote/api-client.js';
-import { startServer, type TestServer } from '../helpers/server-process.js';
+import type { ApiClient } from '../../mount/remote/api-client.js';
+import { rejectsWith, startServerWithClients, stopServerAndClients } from '../helpers/api-clients.js';
+import type { TestServer } from '../helpers/server-process.js';
 
 /** Issue 11, server side: symlinks are stored as data and never followed (notes/SYMLINK-CONTRACT.md). */
 
@@ -14,27 +14,15 @@ let alice: ApiClient;
 let bob: ApiClient;
 
 before(async () => {
-  server = await startServer();
-  alice = new ApiClient({ server: server.url });
-  bob = new ApiClient({ server: server.url });
-  await alice.login('alice', 'alice-pass');
-  await bob.login('bob', 'bob-pass');
+  ({ server, clients: [alice, bob] } = await startServerWithClients(['alice', 'bob']));
   await bob.upload('x', () => 'bob-private');
   await alice.mkdir('d');
   await alice.upload('d/real.txt', () => 'real content');
 });
 
-after(async () => {
-  await alice?.close();
-  await bob?.close();
-  await server?.cleanup();
-});
+after(() => stopServerAndClients(server, [alice, bob]));
 
 const T = { timeout: 30_000 };
-
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(promise, (err: unknown) => err instanceof RdriveError && err.code === code, `expected ${code}`);
-}
 
 test('create a link; stat and list show it as a symlink with its target', T, async () => {
   const attr = await alice.symlink('l1', 'd/real.txt');
