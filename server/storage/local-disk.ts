@@ -34,6 +34,9 @@ const rename = async (from: string, to: string): Promise<void> => renameSync(fro
 const unlink = async (path: string): Promise<void> => unlinkSync(path);
 const link = async (existing: string, name: string): Promise<void> => linkSync(existing, name);
 
+/** Lets the event loop serve other requests during a long walk of synchronous calls. */
+const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 const fstatFd = promisify(fstatCb) as (fd: number) => Promise<Stats>;
 const readdirFd = promisify(readdirCb) as unknown as (path: string, options: { withFileTypes: true }) => Promise<Dirent[]>;
 
@@ -127,6 +130,9 @@ export class LocalDiskBackend implements StorageBackend {
         attrs.forEach((attr, k) => {
           if (attr !== undefined) entries.push({ name: batch[k]!, ...attr });
         });
+        // The lstats run on the event loop (confine.ts): let other requests in between batches,
+        // or a 100,000-entry listing would hold every other user for its whole duration.
+        await breathe();
       }
       return entries;
     }));
@@ -522,7 +528,8 @@ async function makeParents(root: string, segments: readonly string[], mode: numb
 /** rm -r of `name` in `dirFd`, through held descriptors only: a symlink met is removed, never entered. */
 async function removeTree(dirFd: number, name: string): Promise<void> {
   await withFd(await openDirAt(dirFd, name), async (dir) => {
-    for (const entry of await readdirFd(fdPath(dir), { withFileTypes: true })) {
+    for (const [i, entry] of (await readdirFd(fdPath(dir), { withFileTypes: true })).entries()) {
+      if (i % 256 === 255) await breathe();
       if (entry.isDirectory()) {
         try {
           await removeTree(dir, entry.name);
@@ -658,7 +665,8 @@ async function syncDir(dir: string): Promise<void> {
 async function treeSize(dirFd: number): Promise<number> {
   let total = 0;
   const entries = await readdirFd(fdPath(dirFd), { withFileTypes: true }).catch(() => []);
-  for (const entry of entries) {
+  for (const [i, entry] of entries.entries()) {
+    if (i % 256 === 255) await breathe();
     if (entry.isDirectory()) {
       const inner = await openDirAt(dirFd, entry.name).catch(() => undefined);
       if (inner !== undefined) total += await withFd(inner, treeSize);
