@@ -56,6 +56,8 @@ export interface Attr {
   target?: string;
   /** The device number of a 'char' or 'block' node (as Linux's st_rdev); absent otherwise. */
   rdev?: number;
+  /** A directory's link count as the server's disk reports it (2 + its subdirectories); absent for the rest. */
+  nlink?: number;
   /** The owner a mount shows (set by chown, or at creation); absent when never set: then the
    * mounting user. Data only: the server's files keep their real owner. */
   uid?: number;

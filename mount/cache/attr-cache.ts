@@ -132,6 +132,16 @@ export class AttrCache {
     entry.value = { ...entry.value, mtime, ctime: Math.max(entry.value.ctime, mtime) };
   }
 
+  /**
+   * A subdirectory of `dir` was made (+1) or removed (-1): its cached link count follows, as the
+   * server's does, so that a stat right after a mkdir, rmdir or rename sees the new count.
+   */
+  subdirsChanged(dir: string, delta: number): void {
+    const entry = this.attrs.get(dir);
+    if (entry?.value.nlink === undefined) return;
+    entry.value = { ...entry.value, nlink: Math.max(2, entry.value.nlink + delta) };
+  }
+
   /** Forgets a path (when its state is unknown, e.g. after a failed call). */
   forget(path: string): void {
     this.attrs.delete(path);

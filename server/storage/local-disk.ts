@@ -47,7 +47,8 @@ export function toAttr(st: Stats, special?: Special, owner?: Owner): Attr {
   if (special !== undefined) {
     return { type: special.type, size: 0, ...common, mode: special.mode, ...(special.type === 'char' || special.type === 'block' ? { rdev: special.rdev } : {}) };
   }
-  return { type: st.isDirectory() ? 'dir' : 'file', size: st.isDirectory() ? 0 : st.size, ...common, mode: st.mode & 0o7777 };
+  if (st.isDirectory()) return { type: 'dir', size: 0, ...common, mode: st.mode & 0o7777, nlink: st.nlink };
+  return { type: 'file', size: st.size, ...common, mode: st.mode & 0o7777 };
 }
 
 /** The attributes of the entry `name` in `dirFd` whose lstat is `st` (a stored special file costs one small read). */

@@ -28,7 +28,8 @@ export function toStat(attr: Attr, uid: number, gid: number): Stat {
     // The stored owner (chown, or the creator), else the mounting user.
     uid: attr.uid ?? uid,
     gid: attr.gid ?? gid,
-    nlink: attr.type === 'dir' ? 2 : 1,
+    // A directory: 2 + its subdirectories, as the server's disk counts them (find and others rely on it).
+    nlink: attr.type === 'dir' ? (attr.nlink ?? 2) : 1,
     blksize: 4096,
     blocks: Math.ceil(attr.size / 512),
     ...(attr.rdev === undefined ? {} : { rdev: attr.rdev }),

@@ -1,5 +1,5 @@
 import type { Stat } from 'fuse-native';
-import { joinPath } from '../../cache/attr-cache.js';
+import { joinPath, splitPath } from '../../cache/attr-cache.js';
 import { checkNameLengths, checkNewName } from '../names.js';
 import type { Owner } from '../../../common/ownership.js';
 import { newEntry } from '../ownership.js';
@@ -39,6 +39,7 @@ export async function mkdir(state: MountState, path: string, mode: number, calle
   const made = await newEntry(state, path, caller, mode & 0o7777, true);
   const attr = await state.client.mkdir(path, { mode: made.mode, ...made.owner });
   state.cache.createdDir(path, attr);
+  state.cache.subdirsChanged(splitPath(path).dir, +1);
 }
 
 export async function rmdir(state: MountState, path: string): Promise<void> {
@@ -52,6 +53,7 @@ export async function rmdir(state: MountState, path: string): Promise<void> {
     await state.client.rmdir(path);
   }
   state.cache.removed(path);
+  state.cache.subdirsChanged(splitPath(path).dir, -1);
 }
 
 export async function unlink(state: MountState, path: string): Promise<void> {
@@ -76,6 +78,7 @@ export async function rename(state: MountState, from: string, to: string): Promi
   checkNameLengths(from);
   checkNewName(to);
   for (const file of state.filesUnder(from)) if (file.dirty) await state.upload(file);
+  const replacedDir = state.cache.get(to)?.type === 'dir';
   const moved = await state.client.rename(from, to);
   forgetOpenFile(state, to);
   for (const file of state.filesUnder(from)) {
@@ -89,6 +92,10 @@ export async function rename(state: MountState, from: string, to: string): Promi
   state.cache.removed(from, kind);
   state.cache.removed(to, kind);
   state.cache.added(to, moved);
+  if (moved.type === 'dir') {
+    state.cache.subdirsChanged(splitPath(from).dir, -1);
+    if (!replacedDir) state.cache.subdirsChanged(splitPath(to).dir, +1);
+  }
 }
 
 /** A removed or replaced open file keeps serving its handles but is never uploaded again. */
