@@ -3,6 +3,15 @@ import { RdriveError } from './errors.js';
 /** Linux limits, enforced by the server before any filesystem call. */
 export const NAME_MAX = 255;
 export const PATH_MAX = 4096;
+/**
+ * The longest path the server stores, in bytes from the user's root. Linux applies PATH_MAX to
+ * the string a call receives, not to where a file sits: a file may lie deeper, reached by
+ * relative paths. The server walks a path one held directory at a time (no system call of its
+ * gets the whole path), so it allows twice PATH_MAX; beyond, ENAMETOOLONG names this limit.
+ */
+export const STORED_PATH_MAX = 2 * PATH_MAX;
+/** What a request line may carry: the longest stored path, every byte percent-encoded, and more. */
+export const MAX_HEADER_BYTES = STORED_PATH_MAX * 3 + 16 * 1024;
 
 /**
  * Turns the raw (still percent-encoded) path of a request into the list of its segments inside
@@ -12,7 +21,7 @@ export const PATH_MAX = 4096;
  * encoded separators, over-long names and paths.
  */
 export function parseRemotePath(raw: string): string[] {
-  if (raw.length > PATH_MAX * 3) throw new RdriveError('ENAMETOOLONG', 'Path too long');
+  if (raw.length > STORED_PATH_MAX * 3) throw new RdriveError('ENAMETOOLONG', pathTooLong());
   const trimmed = raw.replace(/^\/+/, '').replace(/\/+$/, '');
   if (trimmed === '') return [];
   const segments = trimmed.split('/').map(decodeSegment);
@@ -31,7 +40,11 @@ export function checkSegments(segments: readonly string[]): void {
     checkName(segment);
     length += Buffer.byteLength(segment) + 1;
   }
-  if (length > PATH_MAX) throw new RdriveError('ENAMETOOLONG', 'Path too long');
+  if (length > STORED_PATH_MAX) throw new RdriveError('ENAMETOOLONG', pathTooLong());
+}
+
+function pathTooLong(): string {
+  return `Path longer than ${STORED_PATH_MAX} bytes from your folder's root: the rdrive server stores none longer`;
 }
 
 /** A plain path string from a JSON body or the CLI ("a/b/c", leading slash optional). */

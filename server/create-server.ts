@@ -7,6 +7,7 @@ import { createSecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import { RdriveError } from '../common/errors.js';
 import { ensureDirSync } from '../common/ensure-dir.js';
+import { MAX_HEADER_BYTES } from '../common/paths.js';
 import { Authenticator } from './auth/authenticator.js';
 import type { ServerConfig } from './config.js';
 import { createApp } from './http/app.js';
@@ -64,7 +65,8 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
   }, Math.min(10_000, config.idleTimeout * 1000)).unref();
 
   const tls = await readTls(config);
-  const server: Server = tls === undefined ? createHttpServer(app) : createHttpsServer(tls, app);
+  // Request lines as long as the longest stored path needs (Node's default is 16 KiB).
+  const server: Server = tls === undefined ? createHttpServer({ maxHeaderSize: MAX_HEADER_BYTES }, app) : createHttpsServer({ ...tls, maxHeaderSize: MAX_HEADER_BYTES }, app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {

@@ -1,5 +1,5 @@
 import { RdriveError } from '../../common/errors.js';
-import { NAME_MAX, PATH_MAX } from '../../common/paths.js';
+import { NAME_MAX, STORED_PATH_MAX } from '../../common/paths.js';
 
 /**
  * Name limits as Linux applies them on a local disk, checked by the mount before anything
@@ -21,8 +21,8 @@ export function checkNameLengths(path: string): void {
  * limit it hit, before the name exists anywhere.
  */
 export function checkServerPathLength(path: string): void {
-  if (Buffer.byteLength(path) > PATH_MAX) {
-    throw new RdriveError('ENAMETOOLONG', `Path longer than ${PATH_MAX} bytes from the mount's root: the rdrive server stores at most ${PATH_MAX}`);
+  if (Buffer.byteLength(path) > STORED_PATH_MAX) {
+    throw new RdriveError('ENAMETOOLONG', `Path longer than ${STORED_PATH_MAX} bytes from the mount's root: the rdrive server stores none longer`);
   }
 }
 

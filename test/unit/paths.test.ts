@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RdriveError } from '../../common/errors.js';
-import { encodeRemotePath, isPathInside, parseRemotePath, splitPlainPath } from '../../common/paths.js';
+import { PATH_MAX, STORED_PATH_MAX, encodeRemotePath, isPathInside, parseRemotePath, splitPlainPath } from '../../common/paths.js';
 
 const hostile: Array<[string, string]> = [
   ['/..', 'EINVAL'],
@@ -24,7 +24,7 @@ const hostile: Array<[string, string]> = [
   ['/a//b', 'EINVAL'],
   ['/%zz', 'EINVAL'],
   [`/${'x'.repeat(256)}`, 'ENAMETOOLONG'],
-  [`/${Array.from({ length: 20 }, () => 'y'.repeat(250)).join('/')}`, 'ENAMETOOLONG'],
+  [`/${Array.from({ length: 40 }, () => 'y'.repeat(250)).join('/')}`, 'ENAMETOOLONG'],
 ];
 
 for (const [input, code] of hostile) {
@@ -65,4 +65,11 @@ test('isPathInside compares normalised absolute paths', () => {
   assert.equal(isPathInside('/srv/u1', '/srv/u10'), false);
   assert.equal(isPathInside('/srv/u1', '/srv'), false);
   assert.equal(isPathInside('/srv/u1/', '/srv/u1/x'), true);
+});
+
+test('a stored path may be longer than PATH_MAX (up to STORED_PATH_MAX) when every name is valid', () => {
+  const long = Array.from({ length: 30 }, () => 'p'.repeat(250));
+  assert.equal(Buffer.byteLength(long.join('/')) > PATH_MAX, true);
+  assert.deepEqual(parseRemotePath(`/${long.join('/')}`), long);
+  assert.throws(() => splitPlainPath(Array.from({ length: 33 }, () => 'p'.repeat(250)).join('/')), (err: unknown) => err instanceof RdriveError && err.code === 'ENAMETOOLONG' && err.message.includes(String(STORED_PATH_MAX)));
 });

@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
 import { RdriveError } from '../../../common/errors.js';
+import { STORED_PATH_MAX } from '../../../common/paths.js';
 import { checkNewName } from '../names.js';
 import type { Owner } from '../../../common/ownership.js';
 import { newEntry } from '../ownership.js';
@@ -8,8 +9,8 @@ import type { MountState } from '../state.js';
 const ACCESS_MODE = constants.O_RDONLY | constants.O_WRONLY | constants.O_RDWR;
 /** Bytes fetched with the attributes when a file is opened for reading. */
 const FIRST_READ = 256 * 1024;
-/** Paths longer than this are created on the server at create() (see create). */
-const EAGER_CREATE_PATH_BYTES = 3072;
+/** Paths this close to the server's limit are created on the server at create() (see create). */
+const EAGER_CREATE_PATH_BYTES = STORED_PATH_MAX - 1024;
 
 export async function open(state: MountState, path: string, flags: number): Promise<number> {
   const writing = (flags & ACCESS_MODE) !== constants.O_RDONLY;
