@@ -15,10 +15,10 @@ export function checkNameLengths(path: string): void {
 }
 
 /**
- * The server stores a path from its user's root, and refuses one longer than PATH_MAX bytes (its
- * own system calls take the whole path). Linux would accept such a path on a local disk when the
- * calls reach it by relative paths; on rdrive the call fails with ENAMETOOLONG and says which
- * limit it hit, before the name exists anywhere.
+ * The server stores a path from its user's root, and refuses one longer than STORED_PATH_MAX
+ * bytes (twice PATH_MAX, see common/paths.ts). Linux would accept a longer one on a local disk
+ * when the calls reach it by relative paths; on rdrive the call fails with ENAMETOOLONG and says
+ * which limit it hit, before the name exists anywhere.
  */
 export function checkServerPathLength(path: string): void {
   if (Buffer.byteLength(path) > STORED_PATH_MAX) {

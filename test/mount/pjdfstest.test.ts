@@ -14,94 +14,38 @@ import { startServer, type TestServer } from '../helpers/server-process.js';
  */
 const GROUPS = ['chmod', 'ftruncate', 'mkdir', 'open', 'rename', 'rmdir', 'truncate', 'unlink', 'utimensat', 'symlink'];
 /**
- * Not run here. rename/09.t and rename/10.t: ~4,400 assertions (half the time of the whole run)
- * on sticky directories whose entries belong to other users, which rdrive has no notion of
- * (every file is the mounting user's): they fail as a whole (see docs/posix.md) and their count
- * varies with inode reuse. open/25.t passes but writes a sparse 2 GiB file, which the mount
- * uploads whole: a speed test, not a conformance one.
+ * Not run by default. open/25.t passes but writes a sparse 2 GiB file, which the mount uploads
+ * whole: a speed test, not a conformance one. rename/09.t and rename/10.t (~4,400 assertions on
+ * sticky directories holding other users' entries) pass but for inode-number checks (see
+ * EXPECTED) and take 2.5-4 min each, longer than all the rest together: RDRIVE_PJDFSTEST_SLOW=1
+ * runs them too (first, beside the others).
  */
-const NOT_RUN = new Set(['rename/09.t', 'rename/10.t', 'open/25.t']);
+const SLOW = ['rename/09.t', 'rename/10.t'];
+const RUN_SLOW = process.env.RDRIVE_PJDFSTEST_SLOW === '1';
+const NOT_RUN = new Set(['open/25.t', ...(RUN_SLOW ? [] : SLOW)]);
 /** Files at once: most of a file's time is its own `sleep 1` between timestamp checks. */
 const CONCURRENCY = 6;
 
 /** Why a file may fail (docs/posix.md says more): each a choice of rdrive's, not a bug. */
 const WHY = {
-  'special-files': 'FIFOs, sockets and device nodes are refused (EPERM): fixtures of those types are missing',
-  'hard-links': 'hard links are refused (EPERM)',
-  'foreign-owner': 'chown to another user is refused (EPERM): calls made as that owner fail',
-  'server-path-limit': 'a path over 4096 bytes from the user\'s root is refused (ENAMETOOLONG)',
-  'dir-nlink': 'a directory\'s link count is always 2 (the server does not report subdirectory counts)',
+  'hard-links': 'hard links are refused (EPERM): the fixtures made with link() are missing and link counts stay 1',
+  ctime: 'ctime is reported equal to mtime (the server\'s ctime moves with every upload\'s rename), so a chmod does not move it',
+  'inode-numbers': 'libfuse numbers inodes itself: an entry the kernel forgot between two calls comes back with a new number',
 } as const;
 
-/** Failed assertions (at most) per file in the run this list was made from, and why. */
+/** Failed assertions (at most) per file in the runs this list was made from, and why. */
 const EXPECTED: Record<string, { max: number; why: Array<keyof typeof WHY> }> = {
-  'chmod/00.t': { max: 67, why: ['special-files', 'foreign-owner'] },
-  'chmod/01.t': { max: 12, why: ['special-files'] },
-  'chmod/03.t': { max: 4, why: ['server-path-limit'] },
-  'chmod/05.t': { max: 7, why: ['foreign-owner'] },
-  'chmod/07.t': { max: 21, why: ['foreign-owner'] },
-  'chmod/11.t': { max: 64, why: ['special-files', 'foreign-owner'] },
-  'ftruncate/03.t': { max: 4, why: ['server-path-limit'] },
-  'ftruncate/05.t': { max: 8, why: ['foreign-owner'] },
-  'ftruncate/06.t': { max: 1, why: ['foreign-owner'] },
-  'mkdir/00.t': { max: 8, why: ['foreign-owner'] },
-  'mkdir/01.t': { max: 12, why: ['special-files'] },
-  'mkdir/03.t': { max: 2, why: ['server-path-limit'] },
-  'mkdir/05.t': { max: 5, why: ['foreign-owner'] },
-  'mkdir/06.t': { max: 5, why: ['foreign-owner'] },
-  'mkdir/10.t': { max: 11, why: ['special-files'] },
-  'open/00.t': { max: 8, why: ['foreign-owner'] },
-  'open/01.t': { max: 16, why: ['special-files'] },
-  'open/03.t': { max: 3, why: ['server-path-limit'] },
-  'open/05.t': { max: 5, why: ['foreign-owner'] },
-  'open/06.t': { max: 142, why: ['special-files', 'foreign-owner'] },
-  'open/07.t': { max: 23, why: ['foreign-owner'] },
-  'open/17.t': { max: 3, why: ['special-files'] },
-  'open/22.t': { max: 8, why: ['special-files'] },
-  'open/24.t': { max: 5, why: ['special-files'] },
-  'rename/00.t': { max: 74, why: ['special-files', 'hard-links'] },
-  'rename/02.t': { max: 2, why: ['server-path-limit'] },
-  'rename/04.t': { max: 6, why: ['foreign-owner'] },
-  'rename/05.t': { max: 8, why: ['foreign-owner'] },
-  'rename/12.t': { max: 24, why: ['special-files', 'hard-links'] },
-  'rename/13.t': { max: 26, why: ['special-files'] },
-  'rename/14.t': { max: 16, why: ['special-files'] },
-  'rename/20.t': { max: 14, why: ['special-files'] },
-  'rename/23.t': { max: 36, why: ['special-files', 'hard-links'] },
-  'rename/24.t': { max: 2, why: ['dir-nlink'] },
-  'rmdir/01.t': { max: 3, why: ['special-files'] },
-  'rmdir/03.t': { max: 3, why: ['server-path-limit'] },
-  'rmdir/06.t': { max: 16, why: ['special-files'] },
-  'rmdir/07.t': { max: 3, why: ['foreign-owner'] },
-  'rmdir/08.t': { max: 4, why: ['foreign-owner'] },
-  'rmdir/11.t': { max: 29, why: ['foreign-owner'] },
-  'truncate/03.t': { max: 4, why: ['server-path-limit'] },
-  'truncate/05.t': { max: 8, why: ['foreign-owner'] },
-  'truncate/06.t': { max: 1, why: ['foreign-owner'] },
-  'unlink/00.t': { max: 70, why: ['special-files', 'hard-links'] },
-  'unlink/03.t': { max: 2, why: ['server-path-limit'] },
-  'unlink/05.t': { max: 3, why: ['foreign-owner'] },
-  'unlink/06.t': { max: 4, why: ['foreign-owner'] },
-  'unlink/11.t': { max: 211, why: ['special-files', 'foreign-owner'] },
-  'utimensat/00.t': { max: 20, why: ['special-files'] },
-  'utimensat/06.t': { max: 2, why: ['foreign-owner'] },
-  'utimensat/07.t': { max: 1, why: ['foreign-owner'] },
-  'symlink/03.t': { max: 2, why: ['server-path-limit'] },
-  'symlink/05.t': { max: 5, why: ['foreign-owner'] },
-  'symlink/06.t': { max: 5, why: ['foreign-owner'] },
-  'symlink/08.t': { max: 8, why: ['special-files'] },
+  'chmod/00.t': { max: 6, why: ['ctime'] },
+  'rename/00.t': { max: 30, why: ['hard-links'] },
+  'rename/23.t': { max: 20, why: ['hard-links'] },
+  'unlink/00.t': { max: 18, why: ['hard-links'] },
+  // Only with RDRIVE_PJDFSTEST_SLOW=1; 0 in one run, 48 and 36 in another (the inode checks only).
+  'rename/09.t': { max: 60, why: ['inode-numbers'] },
+  'rename/10.t': { max: 48, why: ['inode-numbers'] },
 };
 
-/**
- * A file's allowance: its count, plus slack where counts wobble between runs. After refused
- * chowns what follows depends on the inode numbers libfuse reuses; and checks that a parent
- * directory's mtime did not move compare the mount's own estimate (kept after its changes while
- * the attribute cache lasts) with the server's value once the cache expired.
- */
 function allowed(file: string): number {
-  const known = EXPECTED[file];
-  if (known === undefined) return 0;
-  return known.max + Math.ceil(known.max * 0.1) + 2;
+  return EXPECTED[file]?.max ?? 0;
 }
 
 let server: TestServer | undefined;
@@ -112,7 +56,7 @@ after(async () => {
   await server?.cleanup();
 });
 
-test('pjdfstest: the supported groups pass, but for the documented exceptions', { timeout: 540_000 }, async (t) => {
+test('pjdfstest: the supported groups pass, but for the documented exceptions', { timeout: 720_000 }, async (t) => {
   const build = await buildPjdfstest();
   if ('unavailable' in build) {
     t.skip(build.unavailable);
@@ -133,13 +77,13 @@ test('pjdfstest: the supported groups pass, but for the documented exceptions', 
   }
   const results: TapResult[] = [];
   const durations: Array<[string, number]> = [];
-  const queue = [...files];
+  const queue = [...SLOW.filter((f) => files.includes(f)), ...files.filter((f) => !SLOW.includes(f))];
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
     for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
       const cwd = join(mount!.path, file.replace(/[/.]/g, '-'));
       await mkdir(cwd);
       const started = Date.now();
-      results.push(await runPjdfstestFile(build.tests, file, cwd, 200_000));
+      results.push(await runPjdfstestFile(build.tests, file, cwd, 400_000));
       durations.push([file, Date.now() - started]);
     }
   }));
@@ -147,6 +91,12 @@ test('pjdfstest: the supported groups pass, but for the documented exceptions', 
   const assertions = results.reduce((n, r) => n + r.planned, 0);
   const failed = results.reduce((n, r) => n + r.failed.length, 0);
   t.diagnostic(`pjdfstest ${GROUPS.join(',')}: ${assertions} assertions, ${failed} failed, ${results.filter((r) => r.failed.length > 0).length} of ${results.length} files with failures`);
+  for (const group of GROUPS) {
+    const inGroup = results.filter((r) => r.file.startsWith(`${group}/`));
+    const planned = inGroup.reduce((n, r) => n + r.planned, 0);
+    const bad = inGroup.reduce((n, r) => n + r.failed.length, 0);
+    t.diagnostic(`  ${group.padEnd(10)} assertions ${String(planned).padStart(5)}  failed ${String(bad).padStart(4)}  files with failures ${inGroup.filter((r) => r.failed.length > 0).length} of ${inGroup.length}`);
+  }
   const failing = results.filter((r) => r.failed.length > 0).sort((x, y) => x.file.localeCompare(y.file));
   t.diagnostic(`files with failures: ${failing.map((r) => `${r.file} ${r.failed.length}/${r.planned}`).join(', ')}`);
   const slowest = durations.sort((a, b) => b[1] - a[1]).slice(0, 5).map(([f, ms]) => `${f} ${Math.round(ms / 1000)} s`);
@@ -159,5 +109,5 @@ test('pjdfstest: the supported groups pass, but for the documented exceptions', 
       return `${r.file}: ${r.failed.length} failed, expected at most ${allowed(r.file)}${why}\n  ${r.details.slice(0, 20).join('\n  ')}`;
     });
   assert.deepEqual(unexpected, [], `unexpected pjdfstest failures:\n${unexpected.join('\n')}`);
-  assert.ok(assertions > 2000, `only ${assertions} assertions ran: the suite did not run as planned`);
+  assert.ok(assertions > (RUN_SLOW ? 6000 : 2000), `only ${assertions} assertions ran: the suite did not run as planned`);
 });
