@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { freePort } from './redis-process.js';
@@ -24,10 +25,24 @@ export interface TestHaproxy {
   stop: () => Promise<void>;
 }
 
+/**
+ * The repo's config with its three `server` lines replaced by one per backend (written to
+ * `dir`), so one or two servers get an equal share each; three use the repo's file as is.
+ */
+async function configFor(backends: string[], dir: string): Promise<string> {
+  if (backends.length === 3) return HAPROXY_CONFIG;
+  const text = await readFile(HAPROXY_CONFIG, 'utf8');
+  const servers = backends.map((b, i) => `    server s${i + 1} ${b} check`).join('\n');
+  const file = join(dir, `haproxy-${backends.length}.cfg`);
+  await writeFile(file, text.replace(/(?:^ {4}server s\d .*\n)+/m, `${servers}\n`));
+  return file;
+}
+
 /** HAProxy from Debian with packaging/haproxy/rdrive.cfg in front of `backends`, once it answers health. */
 export async function startHaproxy(backends: string[], dir: string): Promise<TestHaproxy> {
   const port = await freePort();
-  const proc = spawn('haproxy', ['-db', '-f', HAPROXY_CONFIG], { env: haproxyEnv(port, backends), cwd: dir, stdio: 'ignore' });
+  const config = await configFor(backends, dir);
+  const proc = spawn('haproxy', ['-db', '-f', config], { env: haproxyEnv(port, backends), cwd: dir, stdio: 'ignore' });
   reapChild(proc);
   const url = `http://127.0.0.1:${port}`;
   const stop = async (): Promise<void> => {

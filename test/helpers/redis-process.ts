@@ -12,6 +12,8 @@ export interface TestRedis {
   stop: () => Promise<void>;
   start: () => Promise<void>;
   cleanup: () => Promise<void>;
+  /** The running redis-server's pid (for CPU accounting in bench:scale). */
+  pid: () => number | undefined;
 }
 
 export async function freePort(): Promise<number> {
@@ -52,5 +54,5 @@ export async function startRedis(): Promise<TestRedis> {
     await once(proc, 'exit');
   };
   await start();
-  return { url, port, stop, start, cleanup: async () => { await stop(); await tmp.remove(); } };
+  return { url, port, stop, start, cleanup: async () => { await stop(); await tmp.remove(); }, pid: () => child?.pid };
 }
