@@ -173,5 +173,12 @@ export const HEADER_ATIME = 'x-rdrive-atime';
 export const HEADER_CTIME = 'x-rdrive-ctime';
 /** The whole file's size, with its content or with a 304 (Not Modified) answer. */
 export const HEADER_SIZE = 'x-rdrive-size';
+/**
+ * Read leases: a GET of a file's head sent with `x-rdrive-lease: 1` may be answered with
+ * `x-rdrive-lease-ms: N`: for N ms from when the request was sent, the client may reuse what it
+ * got without asking again, because a change by another client is not answered before then.
+ */
+export const HEADER_LEASE_REQUEST = 'x-rdrive-lease';
+export const HEADER_LEASE_MS = 'x-rdrive-lease-ms';
 /** On PUT/PATCH: "1" makes the write durable (fsynced) before the answer, not within ~1 s. */
 export const HEADER_SYNC = 'x-rdrive-sync';

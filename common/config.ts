@@ -22,6 +22,8 @@ export const SERVER_DEFAULTS = {
   maxFileSize: 0,
   /** Seconds between sweeps of dead servers' temp files on shared storage (--redis). */
   tempSweepInterval: 600,
+  /** Milliseconds a mount may reuse a file's first bytes without asking (read lease); 0: none. */
+  readLease: 1000,
 } as const;
 
 export const CLIENT_DEFAULTS = {

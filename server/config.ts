@@ -34,6 +34,8 @@ export interface ServerConfig {
   tempSweepInterval: number;
   /** Port of the Prometheus endpoint on 127.0.0.1 (0 picks one); undefined: no metrics. */
   metricsPort: number | undefined;
+  /** Read lease length in ms (see state/read-leases.ts); 0 grants none. Not with --redis. */
+  readLease: number;
 }
 
 export type ServerOptions = Partial<Record<Exclude<keyof ServerConfig, 'logRotation'> | 'logMaxSize' | 'logKeep' | 'logRotate', string | number | undefined>>;
@@ -76,6 +78,7 @@ export function resolveServerConfig(options: ServerOptions): ServerConfig {
     trustProxy: trustProxy(options.trustProxy),
     metricsPort: optionalPort(options.metricsPort),
     tempSweepInterval: integer('temp-sweep-interval', pick('tempSweepInterval'), 1),
+    readLease: integer('read-lease', pick('readLease'), 0),
   };
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     throw new RdriveError('EINVAL', 'HTTPS needs both --tls-cert FILE and --tls-key FILE');

@@ -12,6 +12,7 @@ import { Authenticator } from './auth/authenticator.js';
 import type { ServerConfig } from './config.js';
 import { createApp } from './http/app.js';
 import { createMetrics, listenMetrics } from './http/metrics.js';
+import { ReadLeases } from './state/read-leases.js';
 import type { ServerContext } from './http/context.js';
 import { createLogger } from '../common/logging.js';
 import { SERVER_INSTANCE } from './instance.js';
@@ -54,6 +55,8 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
     usage: state.usage,
     loginBackoff: state.loginBackoff,
     ...(state.rateLimitStore === undefined ? {} : { rateLimitStore: state.rateLimitStore }),
+    // Leases live in this process: servers that share state through Redis grant none.
+    ...(config.redis === undefined && config.readLease > 0 ? { leases: new ReadLeases(config.readLease) } : {}),
   };
   const metrics = config.metricsPort === undefined ? undefined : createMetrics(ctx);
   const app = createApp(ctx, metrics?.middleware);

@@ -24,7 +24,7 @@ const EXPECTED = new Set(['ENOENT', 'EEXIST', 'ENOTEMPTY', 'EOPNOTSUPP', 'EPERM'
  * errno from the shared table.
  */
 export function createOperations(state: MountState, log: Logger, hidden?: { mark: HiddenOwner; noted: (path: string) => Promise<void>; probing: ProbeState }): Operations {
-  const ops = plainOperations(state, log);
+  const ops = withLeaseDrops(plainOperations(state, log), state);
   if (hidden === undefined) return ops;
   const probe = probePath(hidden.mark);
   const getattr = ops.getattr!;
@@ -35,6 +35,39 @@ export function createOperations(state: MountState, log: Logger, hidden?: { mark
     else getattr(path, cb);
   };
   return withMarkedHiddenNames(ops, hidden.mark, hidden.noted, log);
+}
+
+/** Ops that change something on the server, whatever their arguments. */
+const CHANGING_OPS = new Set<keyof Operations>(['create', 'write', 'truncate', 'ftruncate', 'unlink', 'rename', 'mkdir', 'rmdir', 'symlink', 'mknod', 'chmod', 'chown', 'utimens', 'link']);
+/** Ops that upload when their file is dirty, and the index of their fd argument. */
+const UPLOADING_OPS: Partial<Record<keyof Operations, number>> = { flush: 1, fsync: 2, release: 1 };
+
+/**
+ * Read leases (see ContentCache.leased) hold only while nothing changes through this mount:
+ * an op that may change something on the server drops them when it starts and when it ends,
+ * so no open trusts a head read before or during a change made here.
+ */
+function withLeaseDrops(ops: Operations, state: MountState): Operations {
+  const out: Record<string, unknown> = { ...ops };
+  for (const [key, fn] of Object.entries(ops) as Array<[keyof Operations, (...args: unknown[]) => void]>) {
+    const fdIndex = UPLOADING_OPS[key];
+    if (!CHANGING_OPS.has(key) && fdIndex === undefined) continue;
+    out[key] = (...args: unknown[]) => {
+      const changes = fdIndex === undefined || state.handles.get(args[fdIndex] as number)?.file.dirty === true;
+      if (!changes) {
+        fn(...args);
+        return;
+      }
+      state.contents.dropLeases();
+      const cb = args[args.length - 1] as (...result: unknown[]) => void;
+      args[args.length - 1] = (...result: unknown[]) => {
+        state.contents.dropLeases();
+        cb(...result);
+      };
+      fn(...args);
+    };
+  }
+  return out as Operations;
 }
 
 /** Which arguments of an op are paths on the mount (default: the first; symlink's target is not). */

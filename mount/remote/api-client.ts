@@ -12,6 +12,8 @@ import {
   EXTENTS_CONTENT_TYPE,
   HEADER_ATIME,
   HEADER_CTIME,
+  HEADER_LEASE_MS,
+  HEADER_LEASE_REQUEST,
   HEADER_MODE,
   HEADER_OWNER,
   HEADER_SIZE,
@@ -213,8 +215,9 @@ export class ApiClient {
    * With `etag` (a version the caller holds), an unchanged file answers with attributes only
    * (`data` undefined): the caller uses its own copy.
    */
-  async readFirst(path: string, length: number, etag?: string): Promise<{ data: Buffer | undefined; attr: Attr; etag: string | undefined }> {
-    const headers: Record<string, string> = { range: `bytes=0-${length - 1}` };
+  /** `leaseMs`: how long the answer may be reused without asking again (see HEADER_LEASE_MS). */
+  async readFirst(path: string, length: number, etag?: string): Promise<{ data: Buffer | undefined; attr: Attr; etag: string | undefined; leaseMs: number }> {
+    const headers: Record<string, string> = { range: `bytes=0-${length - 1}`, [HEADER_LEASE_REQUEST]: '1' };
     if (etag !== undefined) headers['if-none-match'] = etag;
     const res = await this.send({ method: 'GET', path: `/files/${enc(path)}`, headers, idempotent: true });
     const data = res.statusCode === 304 ? undefined : Buffer.from(await res.body.arrayBuffer());
@@ -228,7 +231,8 @@ export class ApiClient {
     const mode = Number.parseInt(String(res.headers[HEADER_MODE] ?? '644'), 8);
     const tag = res.headers.etag;
     const owner = parseOwner(String(res.headers[HEADER_OWNER] ?? ''));
-    return { data, attr: { type: 'file', size, mtime, atime, ctime, mode, ...owner }, etag: typeof tag === 'string' ? tag : undefined };
+    const leaseMs = Number(res.headers[HEADER_LEASE_MS] ?? 0);
+    return { data, attr: { type: 'file', size, mtime, atime, ctime, mode, ...owner }, etag: typeof tag === 'string' ? tag : undefined, leaseMs: Number.isFinite(leaseMs) ? leaseMs : 0 };
   }
 
   /** The whole file as a stream (for downloads); `size` from the Content-Length. */

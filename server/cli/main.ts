@@ -39,6 +39,7 @@ function buildProgram(): Command {
     .addOption(new Option('--redis <url>', 'share sessions and limits with other servers through Redis, e.g. redis://127.0.0.1:6379/0').env('RDRIVE_REDIS'))
     .addOption(new Option('--temp-sweep-interval <seconds>', `with --redis: how often to remove temp files of servers that are gone (default ${SERVER_DEFAULTS.tempSweepInterval})`).env('RDRIVE_TEMP_SWEEP_INTERVAL'))
     .addOption(new Option('--trust-proxy <list>', 'believe X-Forwarded-For from these proxies, e.g. loopback or 10.0.0.0/8').env('RDRIVE_TRUST_PROXY'))
+    .addOption(new Option('--read-lease <ms>', `a mount may reuse a file's first bytes this long after reading them; a change by another client waits for it (default ${SERVER_DEFAULTS.readLease}, 0 for none; ignored with --redis)`).env('RDRIVE_READ_LEASE'))
     .addOption(new Option('--metrics-port <port>', 'serve Prometheus metrics at http://127.0.0.1:PORT/metrics (loopback only; off by default)').env('RDRIVE_METRICS_PORT'))
     .option('--check', 'validate the configuration (users file, storage, logs, TLS files, port) and exit: 0 when all is well, 78 otherwise')
     .action(async (opts: Record<string, string | undefined>) => {
@@ -48,7 +49,7 @@ function buildProgram(): Command {
         maxInFlightPerUser: opts.maxInFlight, requestsPerMinute: opts.requestsPerMinute,
         loginAttemptsPer15Min: opts.loginAttempts, quota: opts.quota, maxFileSize: opts.maxFileSize,
         tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, redis: opts.redis, trustProxy: opts.trustProxy,
-        metricsPort: opts.metricsPort, tempSweepInterval: opts.tempSweepInterval,
+        metricsPort: opts.metricsPort, tempSweepInterval: opts.tempSweepInterval, readLease: opts.readLease,
       });
       if (opts.check !== undefined) {
         const results = await checkConfig(config);

@@ -4,6 +4,7 @@ import type { Health } from '../../common/api.js';
 import { RdriveError } from '../../common/errors.js';
 import type { ServerContext } from './context.js';
 import { authenticate, errorHandler, inFlightLimit, requestLimiter, requestLogger } from './middleware.js';
+import { readLeaseMiddleware } from './read-lease-middleware.js';
 import { fileRoutes } from './routes/files.js';
 import { sessionRoutes } from './routes/session.js';
 import { treeRoutes } from './routes/tree.js';
@@ -25,6 +26,7 @@ export function createApp(ctx: ServerContext, metrics?: RequestHandler): Express
   });
   api.use(sessionRoutes(ctx));
   api.use(authenticate(ctx), requestLimiter(ctx), inFlightLimit(ctx));
+  if (ctx.leases !== undefined) api.use(readLeaseMiddleware(ctx.leases));
   api.use(treeRoutes(ctx));
   api.use(fileRoutes(ctx));
   api.use(() => {

@@ -7,6 +7,7 @@ import type { Authenticator } from '../auth/authenticator.js';
 import type { ServerConfig } from '../config.js';
 import type { StorageBackend, WriteLimits } from '../storage/backend.js';
 import { QuotaReservation } from '../state/quota-reservation.js';
+import type { ReadLeases } from '../state/read-leases.js';
 import type { StateStores } from '../state/stores.js';
 
 /** Everything the routes need, built once by createServer(). */
@@ -21,6 +22,8 @@ export interface ServerContext {
   loginBackoff: StateStores['loginBackoff'];
   /** A shared store for an express-rate-limit limiter; undefined: the limiter's own memory. */
   rateLimitStore?: StateStores['rateLimitStore'];
+  /** Read leases (state/read-leases.ts); undefined when off or when servers share state. */
+  leases?: ReadLeases;
 }
 
 declare module 'express-serve-static-core' {

@@ -11,8 +11,9 @@ let server: TestServer;
 const T = { timeout: 90_000 };
 
 before(async () => {
-  // Debug: the 304 answers counted here are routine answers, logged at debug.
-  server = await startServer({ args: ['--log-level', 'debug'] });
+  // Debug: the 304 answers counted here are routine answers, logged at debug. No read leases:
+  // every open revalidates, as these tests count (leases: read-leases.test.ts).
+  server = await startServer({ args: ['--log-level', 'debug', '--read-lease', '0'] });
 });
 
 after(async () => {

@@ -64,7 +64,9 @@ test('an unchanged file is read again from the page cache; a changed one of the 
     const afterFirst = await gets();
     assert.ok(afterFirst >= 2, `a cold 4 MiB read takes several requests (${afterFirst})`);
     assert.deepEqual(await readFile(join(b.path, 'cached.bin')), first);
-    assert.equal(await gets() - afterFirst, 1, 'only the open()\'s check went to the server');
+    // At most the open()'s check (none while b still holds the read lease from its first read).
+    const again = await gets() - afterFirst;
+    assert.ok(again <= 1, `only the open()'s check may go to the server, not the content (${again} requests)`);
     const second = randomBytes(first.length);
     const firstWritten = Date.now();
     await waitFor(() => Date.now(), (now) => now > firstWritten + 1, 1_000, 2);

@@ -1,4 +1,6 @@
 import { constants } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import type { Attr } from '../../../common/api.js';
 import { RdriveError } from '../../../common/errors.js';
 import { STORED_PATH_MAX } from '../../../common/paths.js';
 import { checkNewName } from '../names.js';
@@ -24,18 +26,34 @@ export async function open(state: MountState, path: string, flags: number): Prom
       if (attr.type === 'dir') throw new RdriveError('EISDIR');
       file = state.newOpenFile(path, attr, false);
     } else {
-      const cached = state.contents.get(path);
-      const answer = await state.client.readFirst(path, FIRST_READ, cached?.etag);
-      // Not modified: the head this mount holds is the server's current one.
-      const data = answer.data ?? cached?.data ?? Buffer.alloc(0);
-      if (answer.data !== undefined && answer.etag !== undefined) state.contents.set(path, { etag: answer.etag, attr: answer.attr, data });
-      state.cache.set(path, answer.attr);
-      file = state.newOpenFile(path, answer.attr, false);
+      const { attr, data } = await readHead(state, path);
+      file = state.newOpenFile(path, attr, false);
       file.seed(data, FIRST_READ);
     }
   }
   if ((flags & constants.O_TRUNC) !== 0 && writing) await file.truncate(0);
   return state.openHandle(file, flags);
+}
+
+/**
+ * A file's attributes and first bytes for a reader: from the cached head while its read lease
+ * runs (no request: a change elsewhere would still be waiting for the lease to end), else from
+ * the server, which answers 304 when the cached head is current.
+ */
+async function readHead(state: MountState, path: string): Promise<{ attr: Attr; data: Buffer }> {
+  const leased = state.contents.leased(path);
+  if (leased !== undefined) return { attr: leased.attr, data: leased.data };
+  const cached = state.contents.get(path);
+  const generation = state.contents.generation;
+  const sentAt = performance.now();
+  const answer = await state.client.readFirst(path, FIRST_READ, cached?.etag);
+  // Not modified: the head this mount holds is the server's current one.
+  const data = answer.data ?? cached?.data ?? Buffer.alloc(0);
+  if (answer.data !== undefined && answer.etag !== undefined) state.contents.set(path, { etag: answer.etag, attr: answer.attr, data });
+  else if (cached !== undefined) cached.attr = answer.attr;
+  state.contents.lease(path, sentAt, answer.leaseMs, generation);
+  state.cache.set(path, answer.attr);
+  return { attr: answer.attr, data };
 }
 
 /** The file exists for this mount at once; the server gets it at the first flush. */

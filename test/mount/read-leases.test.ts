@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ApiClient } from '../../mount/remote/api-client.js';
+import { waitForLog } from '../helpers/logs.js';
+import { startMount, type TestMount } from '../helpers/mount-process.js';
+import { startServer, type TestServer } from '../helpers/server-process.js';
+
+/**
+ * Read leases (server/state/read-leases.ts): a mount re-opens a file it read moments ago
+ * without a request, and close-to-open still holds: another client's change is answered only
+ * once the lease has ended. The lease is long here (10 s) so that a slow machine still does
+ * both opens within it.
+ */
+const LEASE_MS = 10_000;
+let server: TestServer;
+let mount: TestMount;
+const T = { timeout: 90_000 };
+
+before(async () => {
+  server = await startServer({ args: ['--log-level', 'debug', '--read-lease', String(LEASE_MS)] });
+  mount = await startMount(server.url, 'alice', 'alice-pass');
+});
+
+after(async () => {
+  await mount?.cleanup();
+  await server?.cleanup();
+});
+
+async function fileGets(name: string): Promise<number[]> {
+  const log = await readFile(join(server.logs, 'server.log'), 'utf8');
+  return log.split('\n').filter((l) => l.includes(`"route":"/api/v1/files/${name}"`) && l.includes('"method":"GET"')).map((l) => (JSON.parse(l) as { status: number }).status);
+}
+
+test('a re-open within the lease asks nothing; another client\'s change waits for the lease and the next open sees it', T, async () => {
+  const other = new ApiClient({ server: server.url });
+  try {
+    await other.login('alice', 'alice-pass');
+    await other.upload('shared.txt', () => 'version one');
+    assert.equal(await readFile(join(mount.path, 'shared.txt'), 'utf8'), 'version one');
+    assert.equal(await readFile(join(mount.path, 'shared.txt'), 'utf8'), 'version one');
+    await waitForLog(join(server.logs, 'server.log'), /"route":"\/api\/v1\/files\/shared.txt"/);
+    assert.deepEqual(await fileGets('shared.txt'), [206], 'one request (the head, 206) for two opens');
+    // Close-to-open: once this upload is answered, the mount's lease is over.
+    await other.upload('shared.txt', () => 'version two');
+    assert.equal(await readFile(join(mount.path, 'shared.txt'), 'utf8'), 'version two');
+  } finally {
+    await other.close();
+  }
+});
+
+test('changes made through the mount end its leases at once: it reads its own writes', T, async () => {
+  const file = join(mount.path, 'own.txt');
+  await writeFile(file, 'first');
+  assert.equal(await readFile(file, 'utf8'), 'first');
+  await writeFile(file, 'second, longer');
+  assert.equal(await readFile(file, 'utf8'), 'second, longer');
+  await writeFile(join(mount.path, 'other.txt'), 'x');
+  await writeFile(file, 'third');
+  assert.equal(await readFile(file, 'utf8'), 'third');
+});

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ReadLeases } from '../../server/state/read-leases.js';
+
+/** A clock the test moves, and a sleep that moves it (the leases' waits take no real time). */
+function fakeTime(): { now: () => number; sleep: (ms: number) => Promise<void>; slept: number[] } {
+  let t = 1_000;
+  const slept: number[] = [];
+  return {
+    now: () => t,
+    sleep: async (ms) => {
+      slept.push(ms);
+      t += ms;
+    },
+    slept,
+  };
+}
+
+test('a change waits for other sessions\' leases on its path, not for its own or unrelated ones', async () => {
+  const time = fakeTime();
+  const leases = new ReadLeases(1_000, time.now, time.sleep);
+  assert.equal(leases.grant('alice', 'reader', 'docs/a.txt'), 1_000);
+  leases.grant('alice', 'writer', 'docs/a.txt');
+  leases.grant('alice', 'reader', 'docs/b.txt');
+  leases.grant('bob', 'other', 'docs/a.txt');
+  (await leases.beginChange('alice', 'writer', ['docs/a.txt']))();
+  assert.deepEqual(time.slept, [1_001], 'waited for the reader\'s lease only');
+  (await leases.beginChange('alice', 'writer', ['docs/a.txt']))();
+  assert.deepEqual(time.slept, [1_001], 'an ended lease holds nothing');
+  (await leases.beginChange('alice', 'reader', ['docs/c.txt']))();
+  assert.deepEqual(time.slept, [1_001], 'an unrelated path waits for nothing');
+});
+
+test('a change of a folder covers the leases below it; the root covers all', async () => {
+  const time = fakeTime();
+  const leases = new ReadLeases(500, time.now, time.sleep);
+  leases.grant('alice', 'reader', 'photos/2024/x.jpg');
+  (await leases.beginChange('alice', 'writer', ['photos/2023']))();
+  assert.deepEqual(time.slept, []);
+  (await leases.beginChange('alice', 'writer', ['photos']))();
+  assert.deepEqual(time.slept, [501]);
+  leases.grant('alice', 'reader', 'a');
+  (await leases.beginChange('alice', 'writer', ['']))();
+  assert.deepEqual(time.slept, [501, 501]);
+});
+
+test('no lease is granted on a path while a change covering it runs', async () => {
+  const time = fakeTime();
+  const leases = new ReadLeases(1_000, time.now, time.sleep);
+  const done = await leases.beginChange('alice', 'writer', ['docs']);
+  assert.equal(leases.grant('alice', 'reader', 'docs/a.txt'), 0);
+  assert.equal(leases.grant('alice', 'reader', 'other.txt'), 1_000);
+  done();
+  assert.equal(leases.grant('alice', 'reader', 'docs/a.txt'), 1_000);
+});
