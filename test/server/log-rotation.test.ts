@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
@@ -30,8 +30,12 @@ test('the server rotates its log at --log-max-size and keeps --log-keep old file
     const names = await waitFor(() => readdir(server.logs), (n) => Math.max(0, ...numbered(n)) >= 8 && numbered(n).length <= 3, 10_000);
     assert.ok(numbered(names).length <= 3, `the current file and at most 2 rotated ones: ${names.join(' ')}`);
     assert.ok(Math.max(0, ...numbered(names)) >= 8, `~18 KB of request lines through a 1 KiB limit rotate many times: ${names.join(' ')}`);
-    // server.log names the current file, so its documented path still shows the latest lines.
-    assert.match(await readFile(join(server.logs, 'server.log'), 'utf8'), /"route":"\/api\/v1\/statfs"/);
+    // server.log names the current (highest) file, so its documented path follows the rotations;
+    // the current file may have just been started and still be empty, the kept ones are not.
+    const numbers = numbered(names);
+    assert.equal(await readlink(join(server.logs, 'server.log')), `server.${Math.max(...numbers)}.log`);
+    const kept = await Promise.all(numbers.map((n) => readFile(join(server.logs, `server.${n}.log`), 'utf8')));
+    assert.match(kept.join(''), /"route":"\/api\/v1\/statfs"/);
   } finally {
     await server.cleanup();
   }
