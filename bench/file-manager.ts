@@ -13,8 +13,10 @@ import { localTarget, rdriveTarget, sshfsTarget, type Target } from './peers.js'
  * folder of 200 mixed files (photos, pictures, text, binaries) on local disk, an rdrive mount and
  * sshfs, each cold (page cache dropped, FUSE filesystems mounted afresh, a fresh home without
  * a thumbnail cache), in interleaved rounds. See docs/benchmark.md, "File manager".
- * Options: --rounds N (5), --files N (200), --quiet MS (2000), --only local,rdrive,sshfs,
- * --debug (rdrive's mount logs every FUSE op with its time: summed per op for each run).
+ * Options: --rounds N (5), --files N (200), --quiet MS (2000), --only local,rdrive,sshfs
+ * (rdrive-nolease too: rdrive with --read-lease 0, in the same rounds),
+ * --debug (rdrive's mount logs every FUSE op with its time: summed per op for each run),
+ * --read-lease MS (the server's read lease; 0 compares with every open asking the server).
  */
 const { values: opts } = parseArgs({
   options: {
@@ -23,6 +25,7 @@ const { values: opts } = parseArgs({
     quiet: { type: 'string' },
     only: { type: 'string' },
     debug: { type: 'boolean', default: false },
+    'read-lease': { type: 'string' },
   },
 });
 const rounds = Number(opts.rounds ?? 5);
@@ -93,7 +96,7 @@ async function runOnce(t: Target, display: string, home: string, startDir: strin
     }
     if (opts.debug && logFile !== undefined) sample.ops = (await opSummary(logFile, logFrom)).ops;
     const extra = sample.sentBytes === undefined ? '' : `, server sent ${(sample.sentBytes / 1e6).toFixed(1)} MB in ${Object.values(sample.requests ?? {}).reduce((a, b) => a + b, 0)} requests`;
-    process.stderr.write(`bench:   ${t.name.padEnd(7)} window ${ms(run.windowMs)}, shown ${ms(run.displayMs)} (${run.filesOpened} files, ${run.opens} opens${extra})\n`);
+    process.stderr.write(`bench:   ${t.name.padEnd(14)} window ${ms(run.windowMs)}, shown ${ms(run.displayMs)} (${run.filesOpened} files, ${run.opens} opens${extra})\n`);
     return sample;
   } finally {
     await fm.stop();
@@ -115,7 +118,7 @@ function report(samples: Sample[], names: string[], folderBytes: number): string
     `file manager (pcmanfm under Xvfb): a folder of ${files} files (${(folderBytes / 1e6).toFixed(1)} MB), cold, ${rounds} interleaved round(s)`,
     `time from asking for the folder until pcmanfm last touched a file in it (sniffing, thumbnails); quiet ${quietMs} ms`,
     '',
-    `${'target'.padEnd(8)} ${'min'.padStart(8)} ${'median'.padStart(8)} ${'max'.padStart(8)} ${'window'.padStart(8)}  ratio to local (per round: median, min-max)   server sent (median)`,
+    `${'target'.padEnd(15)} ${'min'.padStart(8)} ${'median'.padStart(8)} ${'max'.padStart(8)} ${'window'.padStart(8)}  ratio to local (per round: median, min-max)   server sent (median)`,
   ];
   for (const name of names) {
     const mine = samples.filter((s) => s.target === name);
@@ -124,7 +127,7 @@ function report(samples: Sample[], names: string[], folderBytes: number): string
     const ratio = name === 'local' || ratios.length === 0 ? '' : `${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})`;
     const sent = mine.flatMap((s) => (s.sentBytes === undefined ? [] : [s.sentBytes]));
     const sentText = sent.length === 0 ? '' : `${(median(sent) / 1e6).toFixed(1)} MB = ${((100 * median(sent)) / folderBytes).toFixed(0)}% of the folder`;
-    lines.push(`${name.padEnd(8)} ${ms(Math.min(...shown)).padStart(8)} ${ms(median(shown)).padStart(8)} ${ms(Math.max(...shown)).padStart(8)} ${ms(median(mine.map((s) => s.windowMs))).padStart(8)}  ${ratio.padEnd(45)} ${sentText}`);
+    lines.push(`${name.padEnd(15)} ${ms(Math.min(...shown)).padStart(8)} ${ms(median(shown)).padStart(8)} ${ms(Math.max(...shown)).padStart(8)} ${ms(median(mine.map((s) => s.windowMs))).padStart(8)}  ${ratio.padEnd(45)} ${sentText}`);
   }
   return lines.join('\n');
 }
@@ -154,13 +157,18 @@ async function main(): Promise<void> {
       cleanups.push(t.stop);
     };
     if (only.includes('local')) await add(await localTarget(tmp.path));
-    let metricsUrl: string | undefined;
-    if (only.includes('rdrive')) {
-      const t = await rdriveTarget(false, { serverArgs: ['--metrics-port', '0', '--log-level', 'info'], mountArgs: opts.debug ? ['--log-level', 'debug'] : [] });
+    const metricsUrls = new Map<Target, string | undefined>();
+    const addRdrive = async (name: string, readLease: string | undefined): Promise<void> => {
+      const leaseArgs = readLease === undefined ? [] : ['--read-lease', readLease];
+      const t = await rdriveTarget(false, { serverArgs: ['--metrics-port', '0', '--log-level', 'info', ...leaseArgs], mountArgs: opts.debug ? ['--log-level', 'debug'] : [] });
+      t.name = name;
       await add(t);
       const log = await waitForLog(join(t.rdrive!.server.logs, 'server.log'), /"msg":"metrics listening"/, 1, 10_000);
-      metricsUrl = /"url":"(http:\/\/127\.0\.0\.1:\d+\/metrics)"/.exec(log)?.[1];
-    }
+      metricsUrls.set(t, /"url":"(http:\/\/127\.0\.0\.1:\d+\/metrics)"/.exec(log)?.[1]);
+    };
+    if (only.includes('rdrive')) await addRdrive('rdrive', opts['read-lease']);
+    // The same without read leases: every open asks the server (the behaviour before them).
+    if (only.includes('rdrive-nolease')) await addRdrive('rdrive-nolease', '0');
     if (only.includes('sshfs')) await add(await sshfsTarget(tmp.path));
     for (const t of targets) {
       if (t.backing === undefined) continue;
@@ -175,7 +183,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
       process.stderr.write(`bench: round ${round + 1}/${rounds}: ${order.map((t) => t.name).join(', ')}\n`);
-      for (const t of order) samples.push(await runOnce(t, x.display, join(tmp.path, 'home'), startDir, round, t.rdrive === undefined ? undefined : metricsUrl));
+      for (const t of order) samples.push(await runOnce(t, x.display, join(tmp.path, 'home'), startDir, round, metricsUrls.get(t)));
     }
     const out = report(samples, targets.map((t) => t.name), folderBytes);
     process.stdout.write(`\n${out}\n`);
