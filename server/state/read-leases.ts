@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks';
+
 /**
  * Short read leases (a light form of NFSv4 read delegations): a session that read a file may
  * reuse what it read, without asking again, until its lease ends; a change to that file by any
@@ -14,12 +16,21 @@ export class ReadLeases {
   /** user → paths being changed now (a path covers everything under it), with a count. */
   private readonly changing = new Map<string, Map<string, number>>();
   private grantsSinceSweep = 0;
+  /**
+   * Leases a previous run of the server granted are not in this memory: until they have surely
+   * ended, every change waits as if they were (a restart faster than a lease cannot break
+   * close-to-open).
+   */
+  private readonly formerLeasesEnd: number;
 
+  /** `now`: a monotonic clock (a wall clock set forward would end leases early). */
   constructor(
     readonly leaseMs: number,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = () => performance.now(),
     private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-  ) {}
+  ) {
+    this.formerLeasesEnd = this.now() + leaseMs;
+  }
 
   /**
    * Grants `session` a lease on `path` (segments joined by '/', '' for the root) and returns its
@@ -76,7 +87,7 @@ export class ReadLeases {
 
   /** When the last lease of another session on (or under) any of `paths` ends. */
   private lastLeaseEnd(user: string, session: string, paths: string[]): number {
-    let until = 0;
+    let until = this.formerLeasesEnd;
     const held = this.held.get(user);
     if (held === undefined) return until;
     for (const [path, sessions] of held) {

@@ -3,11 +3,14 @@ import { test } from 'node:test';
 import { ReadLeases } from '../../server/state/read-leases.js';
 
 /** A clock the test moves, and a sleep that moves it (the leases' waits take no real time). */
-function fakeTime(): { now: () => number; sleep: (ms: number) => Promise<void>; slept: number[] } {
+function fakeTime(): { now: () => number; sleep: (ms: number) => Promise<void>; slept: number[]; advance: (ms: number) => void } {
   let t = 1_000;
   const slept: number[] = [];
   return {
     now: () => t,
+    advance: (ms) => {
+      t += ms;
+    },
     sleep: async (ms) => {
       slept.push(ms);
       t += ms;
@@ -16,9 +19,16 @@ function fakeTime(): { now: () => number; sleep: (ms: number) => Promise<void>; 
   };
 }
 
+/** Leases made at least one lease length after the start (the start's own hold is tested below). */
+function started(leaseMs: number, time: ReturnType<typeof fakeTime>): ReadLeases {
+  const leases = new ReadLeases(leaseMs, time.now, time.sleep);
+  time.advance(leaseMs);
+  return leases;
+}
+
 test('a change waits for other sessions\' leases on its path, not for its own or unrelated ones', async () => {
   const time = fakeTime();
-  const leases = new ReadLeases(1_000, time.now, time.sleep);
+  const leases = started(1_000, time);
   assert.equal(leases.grant('alice', 'reader', 'docs/a.txt'), 1_000);
   leases.grant('alice', 'writer', 'docs/a.txt');
   leases.grant('alice', 'reader', 'docs/b.txt');
@@ -33,7 +43,7 @@ test('a change waits for other sessions\' leases on its path, not for its own or
 
 test('a change of a folder covers the leases below it; the root covers all', async () => {
   const time = fakeTime();
-  const leases = new ReadLeases(500, time.now, time.sleep);
+  const leases = started(500, time);
   leases.grant('alice', 'reader', 'photos/2024/x.jpg');
   (await leases.beginChange('alice', 'writer', ['photos/2023']))();
   assert.deepEqual(time.slept, []);
@@ -46,10 +56,19 @@ test('a change of a folder covers the leases below it; the root covers all', asy
 
 test('no lease is granted on a path while a change covering it runs', async () => {
   const time = fakeTime();
-  const leases = new ReadLeases(1_000, time.now, time.sleep);
+  const leases = started(1_000, time);
   const done = await leases.beginChange('alice', 'writer', ['docs']);
   assert.equal(leases.grant('alice', 'reader', 'docs/a.txt'), 0);
   assert.equal(leases.grant('alice', 'reader', 'other.txt'), 1_000);
   done();
   assert.equal(leases.grant('alice', 'reader', 'docs/a.txt'), 1_000);
+});
+
+test('just after a (re)start every change waits one lease length: leases of the previous run are unknown', async () => {
+  const time = fakeTime();
+  const leases = new ReadLeases(1_000, time.now, time.sleep);
+  (await leases.beginChange('alice', 'writer', ['a.txt']))();
+  assert.deepEqual(time.slept, [1_001]);
+  (await leases.beginChange('alice', 'writer', ['a.txt']))();
+  assert.deepEqual(time.slept, [1_001], 'once that has passed, nothing to wait for');
 });
