@@ -303,12 +303,7 @@ export class ApiClient {
   }
 
   mkdir(path: string, options: MkdirRequest = {}): Promise<Attr> {
-    return this.json<Attr>({
-      method: 'POST',
-      path: `/dirs/${enc(path)}`,
-      ...jsonBody(options),
-      idempotent: false,
-    });
+    return this.sendJson<Attr>('POST', `/dirs/${enc(path)}`, options, false);
   }
 
   rmdir(path: string, options: { recursive?: boolean } = {}): Promise<void> {
@@ -318,42 +313,27 @@ export class ApiClient {
 
   /** Returns the moved entry's attributes (a rename changes its ctime). */
   rename(from: string, to: string, options: { noReplace?: boolean } = {}): Promise<Attr> {
-    return this.json<Attr>({
-      method: 'POST',
-      path: '/rename',
-      ...jsonBody({ from: plain(from), to: plain(to), noReplace: options.noReplace === true }),
-      idempotent: false,
-    });
+    return this.sendJson<Attr>('POST', '/rename', { from: plain(from), to: plain(to), noReplace: options.noReplace === true }, false);
   }
 
   /** Creates a symlink at `path` holding `target` (data for the server; EEXIST if taken). */
   symlink(path: string, target: string, owner: OwnerFields = {}): Promise<Attr> {
     const body: SymlinkRequest = { target, ...owner };
-    return this.json<Attr>({
-      method: 'POST',
-      path: `/symlinks/${enc(path)}`,
-      ...jsonBody(body),
-      idempotent: false,
-    });
+    return this.sendJson<Attr>('POST', `/symlinks/${enc(path)}`, body, false);
   }
 
   /** Creates a FIFO, socket or device node at `path` (data for the server; EEXIST if taken). */
   mknod(path: string, node: NodeRequest): Promise<Attr> {
-    return this.json<Attr>({
-      method: 'POST',
-      path: `/nodes/${enc(path)}`,
-      ...jsonBody(node),
-      idempotent: false,
-    });
+    return this.sendJson<Attr>('POST', `/nodes/${enc(path)}`, node, false);
   }
 
   setAttr(path: string, attrs: SetAttrRequest): Promise<Attr> {
-    return this.json<Attr>({
-      method: 'PATCH',
-      path: `/attrs/${enc(path)}`,
-      ...jsonBody(attrs),
-      idempotent: true,
-    });
+    return this.sendJson<Attr>('PATCH', `/attrs/${enc(path)}`, attrs, true);
+  }
+
+  /** A request with a JSON body whose answer is JSON. */
+  private sendJson<T>(method: 'POST' | 'PATCH', path: string, payload: unknown, idempotent: boolean): Promise<T> {
+    return this.json<T>({ method, path, ...jsonBody(payload), idempotent });
   }
 
   private async json<T>(call: Call): Promise<T> {
