@@ -1,27 +1,16 @@
 import assert from 'node:assert/strict';
 import { mkdir, rename, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { startMount, type TestMount } from '../helpers/mount-process.js';
-import { startServer, type TestServer } from '../helpers/server-process.js';
+import { test } from 'node:test';
+import { startMount } from '../helpers/mount-process.js';
+import { serverWithMount } from '../helpers/mounted-server.js';
 
 /** A directory's link count on the mount is 2 + its subdirectories, as on a local disk, and follows mkdir, rmdir and rename at once. */
-let server: TestServer;
-let mount: TestMount;
-
-before(async () => {
-  server = await startServer();
-  mount = await startMount(server.url, 'alice', 'alice-pass');
-});
-
-after(async () => {
-  await mount?.cleanup();
-  await server?.cleanup();
-});
+const fx = serverWithMount();
 
 test('nlink of directories: 2 + subdirectories, files do not count', { timeout: 60_000 }, async () => {
-  const a = join(mount.path, 'a');
-  const b = join(mount.path, 'b');
+  const a = join(fx.mount.path, 'a');
+  const b = join(fx.mount.path, 'b');
   await mkdir(a);
   await mkdir(b);
   assert.equal((await stat(a)).nlink, 2);
@@ -36,8 +25,8 @@ test('nlink of directories: 2 + subdirectories, files do not count', { timeout: 
   assert.equal((await stat(b)).nlink, 3, 'a directory renamed over an empty one');
   await rmdir(join(a, 'y'));
   assert.equal((await stat(a)).nlink, 2);
-  // A fresh mount reads the counts from the server.
-  const second = await startMount(server.url, 'alice', 'alice-pass');
+  // A fresh mount reads the counts from the fx.server.
+  const second = await startMount(fx.server.url, 'alice', 'alice-pass');
   try {
     assert.deepEqual([(await stat(join(second.path, 'a'))).nlink, (await stat(join(second.path, 'b'))).nlink], [2, 3]);
   } finally {

@@ -3,24 +3,13 @@ import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { after, before, test } from 'node:test';
-import { startMount, type TestMount } from '../helpers/mount-process.js';
-import { CLIENT_BIN, startServer, type TestServer } from '../helpers/server-process.js';
+import { test } from 'node:test';
+import { CLIENT_BIN } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { serverWithMount } from '../helpers/mounted-server.js';
 
 const run = promisify(execFile);
-let server: TestServer;
-let mount: TestMount;
-
-before(async () => {
-  server = await startServer();
-  mount = await startMount(server.url, 'alice', 'alice-pass');
-});
-
-after(async () => {
-  await mount?.cleanup();
-  await server?.cleanup();
-});
+const fx = serverWithMount();
 
 async function stats(args: string[]): Promise<string> {
   const { stdout } = await run(process.execPath, [CLIENT_BIN, 'stats', ...args], { timeout: 30_000 });
@@ -30,12 +19,12 @@ async function stats(args: string[]): Promise<string> {
 interface Snapshot { requests: number; bytesRead: number; bytesWritten: number; cacheHits: number; ops: Record<string, number>; errors: Record<string, number>; uploadsPending: number }
 
 test('rdrive stats shows the mount\'s counters, and they move with use', { timeout: 90_000 }, async () => {
-  const before = JSON.parse(await stats([mount.path, '--json'])) as Snapshot;
+  const before = JSON.parse(await stats([fx.mount.path, '--json'])) as Snapshot;
   const data = Buffer.alloc(300_000, 7);
-  await writeFile(join(mount.path, 'counted.bin'), data);
-  assert.deepEqual(await readFile(join(mount.path, 'counted.bin')), data);
-  await readFile(join(mount.path, 'no-such-file')).catch(() => undefined);
-  const afterUse = JSON.parse(await stats([mount.path, '--json'])) as Snapshot;
+  await writeFile(join(fx.mount.path, 'counted.bin'), data);
+  assert.deepEqual(await readFile(join(fx.mount.path, 'counted.bin')), data);
+  await readFile(join(fx.mount.path, 'no-such-file')).catch(() => undefined);
+  const afterUse = JSON.parse(await stats([fx.mount.path, '--json'])) as Snapshot;
   assert.ok(afterUse.requests > before.requests, `requests ${before.requests} -> ${afterUse.requests}`);
   assert.ok(afterUse.bytesWritten - before.bytesWritten >= data.length, `bytesWritten ${before.bytesWritten} -> ${afterUse.bytesWritten}`);
   assert.ok(afterUse.bytesRead - before.bytesRead >= data.length, `bytesRead ${before.bytesRead} -> ${afterUse.bytesRead}`);
@@ -43,7 +32,7 @@ test('rdrive stats shows the mount\'s counters, and they move with use', { timeo
   assert.ok((afterUse.errors.ENOENT ?? 0) > (before.errors.ENOENT ?? 0));
   assert.equal(afterUse.uploadsPending, 0);
 
-  const text = await stats([mount.path]);
+  const text = await stats([fx.mount.path]);
   assert.match(text, /^requests +\d+ to the server/m);
   assert.match(text, /^attr cache +\d+ hits, \d+ misses/m);
   assert.match(text, /^open files +\d+, uploads pending 0$/m);
