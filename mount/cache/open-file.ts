@@ -11,7 +11,7 @@ import { StreamingUpload, type StreamStarter } from './streaming-upload.js';
 /** How the server is asked to store a dirty file at flush. */
 export type UploadPlan =
   | { kind: 'none' }
-  | { kind: 'whole'; size: number; body: () => Readable }
+  | { kind: 'whole'; size: number; body: () => Readable | Buffer }
   | { kind: 'patch'; size: number; body: () => Readable };
 
 export type RangeFetcher = (offset: number, length: number) => Promise<Buffer>;
@@ -233,16 +233,17 @@ export class OpenFile {
     if (this._created || this.localComplete || this.baseSize === 0 || this.extents.coversWhole(this._size)) {
       const size = this._size;
       if (this.mem !== undefined && size <= SMALL_BODY) {
+        // A Buffer body goes out with its headers in one write; a stream costs more syscalls.
         const data = Buffer.from(this.mem.subarray(0, size));
-        if (data.length < size) return { kind: 'whole', size, body: () => Readable.from([Buffer.concat([data, Buffer.alloc(size - data.length)])]) };
-        return { kind: 'whole', size, body: () => Readable.from([data]) };
+        const whole = data.length < size ? Buffer.concat([data, Buffer.alloc(size - data.length)]) : data;
+        return { kind: 'whole', size, body: () => whole };
       }
       const { path, fh } = await this.tempFile();
       await fh.truncate(this._size);
       if (size <= SMALL_BODY) {
         // One buffer: the request goes out at once instead of waiting on a file stream.
         const data = await this.readLocal(0, size);
-        return { kind: 'whole', size, body: () => Readable.from([data]) };
+        return { kind: 'whole', size, body: () => data };
       }
       return { kind: 'whole', size, body: () => createReadStream(path, { start: 0, end: size - 1, highWaterMark: 1 << 20 }) };
     }

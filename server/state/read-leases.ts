@@ -13,6 +13,11 @@ import { performance } from 'node:perf_hooks';
 export class ReadLeases {
   /** user → path → session → when its lease ends (ms). */
   private readonly held = new Map<string, Map<string, Map<string, number>>>();
+  /**
+   * user → folder → how many leased paths lie below it: a change of a file, or of a folder with
+   * nothing leased below, then looks at its own path only instead of at every lease held.
+   */
+  private readonly leasedBelow = new Map<string, Map<string, number>>();
   /** user → paths being changed now (a path covers everything under it), with a count. */
   private readonly changing = new Map<string, Map<string, number>>();
   private grantsSinceSweep = 0;
@@ -50,6 +55,7 @@ export class ReadLeases {
     if (sessions === undefined) {
       sessions = new Map();
       paths.set(path, sessions);
+      this.countBelow(user, path, 1);
     }
     sessions.set(session, this.now() + this.leaseMs);
     return this.leaseMs;
@@ -90,11 +96,33 @@ export class ReadLeases {
     let until = this.formerLeasesEnd;
     const held = this.held.get(user);
     if (held === undefined) return until;
-    for (const [path, sessions] of held) {
-      if (!paths.some((p) => covers(p, path))) continue;
-      for (const [holder, end] of sessions) if (holder !== session && end > until) until = end;
+    const later = (sessions: Map<string, number> | undefined): void => {
+      for (const [holder, end] of sessions ?? []) if (holder !== session && end > until) until = end;
+    };
+    const below = this.leasedBelow.get(user);
+    const wide = paths.filter((p) => p === '' || (below?.get(p) ?? 0) > 0);
+    for (const p of paths) later(held.get(p));
+    // Only a folder with leased entries below it needs the walk over every lease.
+    if (wide.length > 0) {
+      for (const [path, sessions] of held) if (wide.some((p) => p !== path && covers(p, path))) later(sessions);
     }
     return until;
+  }
+
+  /** Adds `delta` to the count of leased paths below each folder above `path`. */
+  private countBelow(user: string, path: string, delta: number): void {
+    let below = this.leasedBelow.get(user);
+    if (below === undefined) {
+      below = new Map();
+      this.leasedBelow.set(user, below);
+    }
+    for (let cut = path.lastIndexOf('/'); cut > 0; cut = path.lastIndexOf('/', cut - 1)) {
+      const folder = path.slice(0, cut);
+      const left = (below.get(folder) ?? 0) + delta;
+      if (left <= 0) below.delete(folder);
+      else below.set(folder, left);
+    }
+    if (below.size === 0) this.leasedBelow.delete(user);
   }
 
   /** Drops ended leases, so memory follows the files read recently, not all files ever read. */
@@ -104,7 +132,10 @@ export class ReadLeases {
     for (const [user, paths] of this.held) {
       for (const [path, sessions] of paths) {
         for (const [holder, end] of sessions) if (end <= now) sessions.delete(holder);
-        if (sessions.size === 0) paths.delete(path);
+        if (sessions.size === 0) {
+          paths.delete(path);
+          this.countBelow(user, path, -1);
+        }
       }
       if (paths.size === 0) this.held.delete(user);
     }

@@ -38,6 +38,8 @@ export interface WriteOptions extends WriteLimits, Durability {
    * the new content replaces the old, so an upload the client was told failed never lands.
    */
   isAborted?: () => boolean | Promise<boolean>;
+  /** The body's length when the client announced it (Content-Length): small bodies take a shorter path. */
+  length?: number;
 }
 
 /**

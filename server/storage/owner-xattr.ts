@@ -22,6 +22,11 @@ const ENOTSUP = 95;
 
 /** The stored owner of the entry at `path`, undefined when none (or the filesystem keeps none). */
 export async function readOwner(path: string): Promise<Owner | undefined> {
+  return readOwnerSync(path);
+}
+
+/** readOwner on the event loop without a promise, for the small-file paths that stay synchronous. */
+export function readOwnerSync(path: string): Owner | undefined {
   try {
     const value = getAttributeSync(path, OWNER_XATTR);
     return value === null ? undefined : parseOwner(value.toString('latin1'));
@@ -32,6 +37,10 @@ export async function readOwner(path: string): Promise<Owner | undefined> {
 }
 
 export async function writeOwner(path: string, owner: Owner): Promise<void> {
+  writeOwnerSync(path, owner);
+}
+
+export function writeOwnerSync(path: string, owner: Owner): void {
   try {
     setAttributeSync(path, OWNER_XATTR, formatOwner(owner));
   } catch (err) {
@@ -41,8 +50,14 @@ export async function writeOwner(path: string, owner: Owner): Promise<void> {
 
 /** Gives `to` the owner stored on `from`, if any (an upload's new file takes the old one's). */
 export async function copyOwner(from: string, to: string): Promise<void> {
-  const owner = await readOwner(from);
-  if (owner !== undefined) await writeOwner(to, owner);
+  copyOwnerSync(from, to);
+}
+
+/** copyOwner without a promise; returns the owner carried over, if any. */
+export function copyOwnerSync(from: string, to: string): Owner | undefined {
+  const owner = readOwnerSync(from);
+  if (owner !== undefined) writeOwnerSync(to, owner);
+  return owner;
 }
 
 function osErrno(err: unknown): number {

@@ -72,3 +72,18 @@ test('just after a (re)start every change waits one lease length: leases of the 
   (await leases.beginChange('alice', 'writer', ['a.txt']))();
   assert.deepEqual(time.slept, [1_001], 'once that has passed, nothing to wait for');
 });
+
+test('a folder change still finds a live lease deep below it after ended ones were swept away', async () => {
+  const time = fakeTime();
+  const leases = started(1_000, time);
+  for (let i = 0; i < 1023; i++) leases.grant('alice', 'reader', `x/${i}`);
+  time.advance(1_001);
+  // The 1,024th grant sweeps the 1,023 ended leases first.
+  leases.grant('alice', 'reader', 'a/b/c.txt');
+  (await leases.beginChange('alice', 'writer', ['x']))();
+  assert.deepEqual(time.slept, [], 'the swept leases hold nothing');
+  (await leases.beginChange('alice', 'writer', ['a/b/other.txt']))();
+  assert.deepEqual(time.slept, [], 'a sibling file waits for nothing');
+  (await leases.beginChange('alice', 'writer', ['a']))();
+  assert.deepEqual(time.slept, [1_001], 'the folder two levels up waits for the lease below it');
+});

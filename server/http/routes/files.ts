@@ -28,6 +28,7 @@ export function fileRoutes(ctx: ServerContext): Router {
       ...optionalMtime(req.headers[HEADER_MTIME]),
       ...optionalOwner(req.headers[HEADER_OWNER]),
       isAborted: clientWatch(res),
+      ...optionalLength(announcedLength(req)),
     };
     const attr = await limitedWrite(ctx, user, oldSize, announcedLength(req), (limits) => ctx.backend.writeAtomic(user, segments, req, { ...limits, ...options }));
     res.status(200).json(attr);
@@ -164,6 +165,10 @@ function announcedLength(req: Request): number | undefined {
   if (header === undefined || req.headers['transfer-encoding'] !== undefined) return undefined;
   const n = Number(header);
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+function optionalLength(length: number | undefined): { length?: number } {
+  return length === undefined ? {} : { length };
 }
 
 function wantsSync(req: Request): boolean {
