@@ -10,6 +10,9 @@
  *   GET    /statfs                                              → StatFs
  *   GET    /files/<path>     [Range: bytes=a-b]                 → bytes (200 or 206)
  *   GET    /preview/<path>                                      → first PREVIEW_BYTES bytes
+ *   GET    /heads/<dir>      ?from=<name>&count=N               → HeadsAnswer: the whole content
+ *            of up to N small files of a folder (name order, from `from` on), each with a read
+ *            lease: one request instead of one per file for a reader going through a folder
  *   PUT    /files/<path>     body = whole content (streamed)    → Attr; atomic replace.
  *            If-None-Match: *  → create exclusively (EEXIST if present)
  *            X-Rdrive-Mode: octal permission bits for a new file
@@ -73,6 +76,26 @@ export interface OwnerFields {
 export interface DirEntry extends Attr {
   name: string;
 }
+
+/**
+ * GET /heads answers with HEADS_CONTENT_TYPE: this JSON on one line, a newline, then the
+ * entries' contents back to back, `length` bytes each, in the order listed. Only plain files of
+ * at most HEADS_FILE_MAX bytes are included, whole; each carries a read lease of `leaseMs`
+ * (0: the server grants none, the contents may not be used without asking again).
+ */
+export interface HeadsAnswer {
+  leaseMs: number;
+  entries: Array<Attr & { name: string; etag: string; length: number }>;
+  /** The folder holds more files after the last one considered. */
+  more: boolean;
+}
+
+export const HEADS_CONTENT_TYPE = 'application/vnd.rdrive.heads';
+/** Largest file GET /heads includes (bigger ones are read on their own, as they are opened). */
+export const HEADS_FILE_MAX = 64 * 1024;
+/** Most files, and most content bytes, one GET /heads answer carries. */
+export const HEADS_COUNT_MAX = 256;
+export const HEADS_BYTES_MAX = 2 * 1024 * 1024;
 
 export interface Listing {
   entries: DirEntry[];

@@ -6,6 +6,7 @@ import { ContentCache } from '../cache/content-cache.js';
 import { OpenFile } from '../cache/open-file.js';
 import type { ApiClient } from '../remote/api-client.js';
 import { checkNameLengths } from './names.js';
+import { FolderPrefetch } from './folder-prefetch.js';
 import { Uploads } from './uploads.js';
 import { mountStats } from '../daemon/mount-stats.js';
 
@@ -30,6 +31,8 @@ export class MountState {
   readonly files = new Map<string, OpenFile>();
   /** First bytes of recently opened files, revalidated at each open (see content-cache.ts). */
   readonly contents = new ContentCache();
+  /** Batches of a folder's small files for a reader walking through it. */
+  readonly prefetch = new FolderPrefetch(this);
   readonly handles = new Map<number, Handle>();
   private nextFd = 10;
   private readonly uploads: Uploads;

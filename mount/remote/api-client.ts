@@ -20,6 +20,7 @@ import {
   HEADER_SYNC,
   HEADER_MTIME,
   type Attr,
+  type HeadsAnswer,
   type Health,
   type Listing,
   type LoginResponse,
@@ -233,6 +234,27 @@ export class ApiClient {
     const owner = parseOwner(String(res.headers[HEADER_OWNER] ?? ''));
     const leaseMs = Number(res.headers[HEADER_LEASE_MS] ?? 0);
     return { data, attr: { type: 'file', size, mtime, atime, ctime, mode, ...owner }, etag: typeof tag === 'string' ? tag : undefined, leaseMs: Number.isFinite(leaseMs) ? leaseMs : 0 };
+  }
+
+  /**
+   * Up to `count` small files of the folder `dir`, whole, from the name `from` on, with their
+   * attributes, versions and read lease (GET /heads; see common/api.ts).
+   */
+  async readHeads(dir: string, from: string, count: number): Promise<{ leaseMs: number; more: boolean; files: Array<{ name: string; attr: Attr; etag: string; data: Buffer }> }> {
+    const query = `?from=${encodeURIComponent(from)}&count=${count}`;
+    const res = await this.send({ method: 'GET', path: `/heads/${enc(dir)}${query}`, idempotent: true });
+    const body = Buffer.from(await res.body.arrayBuffer());
+    const cut = body.indexOf(0x0a);
+    if (cut < 0) throw new RdriveError('EIO', 'Malformed folder read from the server (no header line)');
+    const answer = JSON.parse(body.subarray(0, cut).toString('utf8')) as HeadsAnswer;
+    let offset = cut + 1;
+    const files = answer.entries.map(({ name, etag, length, ...attr }) => {
+      const data = body.subarray(offset, offset + length);
+      offset += length;
+      if (data.length !== length) throw new RdriveError('EIO', 'Malformed folder read from the server (short content)');
+      return { name, etag, attr: attr as Attr, data };
+    });
+    return { leaseMs: answer.leaseMs, more: answer.more, files };
   }
 
   /** The whole file as a stream (for downloads); `size` from the Content-Length. */

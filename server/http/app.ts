@@ -6,6 +6,7 @@ import type { ServerContext } from './context.js';
 import { authenticate, errorHandler, inFlightLimit, requestLimiter, requestLogger } from './middleware.js';
 import { readLeaseMiddleware } from './read-lease-middleware.js';
 import { fileRoutes } from './routes/files.js';
+import { headsRoutes } from './routes/heads.js';
 import { sessionRoutes } from './routes/session.js';
 import { treeRoutes } from './routes/tree.js';
 import { VERSION } from '../../common/version.js';
@@ -29,6 +30,7 @@ export function createApp(ctx: ServerContext, metrics?: RequestHandler): Express
   if (ctx.leases !== undefined) api.use(readLeaseMiddleware(ctx.leases));
   api.use(treeRoutes(ctx));
   api.use(fileRoutes(ctx));
+  api.use(headsRoutes(ctx));
   api.use(() => {
     throw new RdriveError('ENOSYS', 'No such API route; see docs/api.md');
   });

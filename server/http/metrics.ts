@@ -8,7 +8,7 @@ import type { ServerContext } from './context.js';
  * Prometheus metrics (prom-client). Labels are route names from a fixed list, status codes and,
  * for storage used, user names: never a file name or token.
  */
-const ROUTES = new Set(['health', 'session', 'files', 'preview', 'sync', 'list', 'stat', 'statfs', 'dirs', 'symlinks', 'nodes', 'rename', 'attrs']);
+const ROUTES = new Set(['health', 'session', 'files', 'heads', 'preview', 'sync', 'list', 'stat', 'statfs', 'dirs', 'symlinks', 'nodes', 'rename', 'attrs']);
 const REJECTIONS = new Set([429, 503, 507]);
 
 /** The API route a request went to, by its first path segment only (the rest is a file path). */

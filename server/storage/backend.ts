@@ -42,6 +42,14 @@ export interface WriteOptions extends WriteLimits, Durability {
   length?: number;
 }
 
+export interface HeadsOptions {
+  from: string;
+  count: number;
+  fileMax: number;
+  bytesMax: number;
+  admit: (name: string) => boolean;
+}
+
 /**
  * A user's storage. Paths are validated segments (common/paths.ts); the backend confines them to
  * the user's root. Local disk now; object stores and shared filesystems implement the same.
@@ -49,6 +57,12 @@ export interface WriteOptions extends WriteLimits, Durability {
 export interface StorageBackend {
   ensureUserRoot(user: string): Promise<void>;
   stat(user: string, segments: string[]): Promise<Attr>;
+  /**
+   * The whole content of the small plain files of a folder, in name order from `from` on: at
+   * most `count` files of at most `fileMax` bytes each and `bytesMax` in all. `admit(name)` is
+   * asked before a file is read (a read lease is granted there) and may refuse it.
+   */
+  readHeads(user: string, segments: string[], options: HeadsOptions): Promise<{ files: Array<{ name: string; attr: Attr; content: Buffer }>; more: boolean }>;
   list(user: string, segments: string[]): Promise<DirEntry[]>;
   statfs(user: string): Promise<StatFs>;
   /** Bytes used by the user's files (for quotas). */

@@ -60,3 +60,35 @@ test('changes made through the mount end its leases at once: it reads its own wr
   await writeFile(file, 'third');
   assert.equal(await readFile(file, 'utf8'), 'third');
 });
+
+async function requestsTo(prefix: string, method: string): Promise<number> {
+  const log = await readFile(join(server.logs, 'server.log'), 'utf8');
+  return log.split('\n').filter((l) => l.includes(`"route":"/api/v1/${prefix}`) && l.includes(`"method":"${method}"`)).length;
+}
+
+test('a reader walking through a folder gets its small files in batches; another client\'s change still waits and is seen', T, async () => {
+  const other = new ApiClient({ server: server.url });
+  try {
+    await other.login('alice', 'alice-pass');
+    await other.mkdir('walk');
+    const names = Array.from({ length: 40 }, (_, i) => `f${String(i).padStart(2, '0')}`);
+    for (const name of names) await other.upload(`walk/${name}`, () => `content of ${name}`);
+    await other.upload('walk/zbig', () => Buffer.alloc(100 * 1024, 7));
+    for (const name of [...names, 'zbig']) {
+      const data = await readFile(join(mount.path, 'walk', name));
+      if (name === 'zbig') assert.equal(data.length, 100 * 1024);
+      else assert.equal(data.toString(), `content of ${name}`);
+    }
+    await waitForLog(join(server.logs, 'server.log'), /"route":"\/api\/v1\/files\/walk\/zbig"/);
+    const singles = await requestsTo('files/walk/', 'GET');
+    const batches = await requestsTo('heads/walk', 'GET');
+    // f00 alone (one open is no walk), then batches of 16 and 32 from f01 on; zbig is too big.
+    assert.ok(batches >= 1 && batches <= 3, `folder reads: ${batches}`);
+    assert.ok(singles <= 3, `single reads for 41 files: ${singles}`);
+    // Close-to-open: the upload is answered once the mount's lease on f20 is over.
+    await other.upload('walk/f20', () => 'changed elsewhere');
+    assert.equal(await readFile(join(mount.path, 'walk', 'f20'), 'utf8'), 'changed elsewhere');
+  } finally {
+    await other.close();
+  }
+});

@@ -41,7 +41,13 @@ export async function open(state: MountState, path: string, flags: number): Prom
  * the server, which answers 304 when the cached head is current.
  */
 async function readHead(state: MountState, path: string): Promise<{ attr: Attr; data: Buffer }> {
-  const leased = state.contents.leased(path);
+  let leased = state.contents.leased(path);
+  if (leased === undefined) {
+    await state.prefetch.beforeOpen(path);
+    leased = state.contents.leased(path);
+  } else {
+    state.prefetch.touched(path);
+  }
   if (leased !== undefined) return { attr: leased.attr, data: leased.data };
   const cached = state.contents.get(path);
   const generation = state.contents.generation;

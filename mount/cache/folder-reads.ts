@@ -1,0 +1,57 @@
+import { LRUCache } from 'lru-cache';
+
+/** Two opens for reading in one folder this close together look like a walk through it. */
+const SEQUENTIAL_WINDOW_MS = 1000;
+/** Files the first folder read asks for; each further one in the same walk asks for twice as many. */
+const FIRST_BATCH = 16;
+const MAX_FOLDERS = 1024;
+
+interface FolderWalk {
+  lastName: string;
+  lastAt: number;
+  nextBatch: number;
+}
+
+/**
+ * When to read a folder's small files in one request (GET /heads) rather than one by one:
+ * as a read-ahead does for bytes, only once a reader goes from file to file in the same folder
+ * (cat *, tar c, grep -r, a file manager's previews), starting small and doubling while the walk
+ * goes on. A program that opens one file, or opens files seconds apart, never triggers it, so a
+ * big folder is not fetched for one look. Pure: the clock is passed in.
+ */
+export class FolderReads {
+  private readonly walks = new LRUCache<string, FolderWalk>({ max: MAX_FOLDERS });
+
+  constructor(private readonly maxBatch: number) {}
+
+  /**
+   * Records an open for reading of `name` in `dir` and returns how many files to fetch from
+   * `name` on (0: read this file alone). Counting this batch, the walk's next one doubles.
+   */
+  opened(dir: string, name: string, now: number): number {
+    const walk = this.walks.get(dir);
+    if (walk === undefined || walk.lastName === name || now - walk.lastAt > SEQUENTIAL_WINDOW_MS) {
+      this.walks.set(dir, { lastName: name, lastAt: now, nextBatch: FIRST_BATCH });
+      return 0;
+    }
+    walk.lastName = name;
+    walk.lastAt = now;
+    return walk.nextBatch;
+  }
+
+  /** A batch was fetched for `dir`: the next one of the same walk is twice as big. */
+  fetched(dir: string): void {
+    const walk = this.walks.get(dir);
+    if (walk !== undefined) walk.nextBatch = Math.min(walk.nextBatch * 2, this.maxBatch);
+  }
+
+  /** Records an open that needed no request (a leased head) so the walk's timing stays current. */
+  touched(dir: string, name: string, now: number): void {
+    const walk = this.walks.get(dir);
+    if (walk === undefined) this.walks.set(dir, { lastName: name, lastAt: now, nextBatch: FIRST_BATCH });
+    else {
+      walk.lastName = name;
+      walk.lastAt = now;
+    }
+  }
+}
