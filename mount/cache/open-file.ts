@@ -42,6 +42,12 @@ export class OpenFile {
   private _created: boolean;
   private _size: number;
   private _mtime: number;
+  /**
+   * The server's ctime while this copy holds no unsent change; the time of the last local change
+   * (a write, truncate, chmod or utimens not sent yet) while it does. An upload brings the
+   * server's own, which every later stat reports (see Uploads).
+   */
+  private _ctime: number;
   private atime: number;
   private mode: number;
   /** The stored owner, when the server has one for this file. */
@@ -77,6 +83,7 @@ export class OpenFile {
     this.baseSize = attr.size;
     this.serverSize = options.created ? 0 : attr.size;
     this._mtime = attr.mtime;
+    this._ctime = attr.ctime;
     this.atime = attr.atime;
     this.mode = attr.mode;
     this.owner = ownerOf(attr);
@@ -132,7 +139,7 @@ export class OpenFile {
   }
 
   attr(): Attr {
-    return { type: 'file', size: this._size, mtime: this._mtime, atime: this.atime, ctime: this._mtime, mode: this._pendingMode ?? this.mode, ...this.owner };
+    return { type: 'file', size: this._size, mtime: this._mtime, atime: this.atime, ctime: this._ctime, mode: this._pendingMode ?? this.mode, ...this.owner };
   }
 
   async write(data: Buffer, position: number): Promise<number> {
@@ -292,12 +299,14 @@ export class OpenFile {
   /** A mode for a file not yet on the server: sent with its first upload. */
   setPendingMode(mode: number): void {
     this._pendingMode = mode;
+    this._ctime = Date.now();
   }
 
   /** utimens on unsent content: the mtime is reported now and sent with the upload. */
   setPendingMtime(mtime: number): void {
     this._pendingMtime = mtime;
     this._mtime = mtime;
+    this._ctime = Date.now();
   }
 
   /** An upload failed and its error went to the program; release will not try again. */
@@ -310,13 +319,20 @@ export class OpenFile {
     this.mode = attr.mode;
     this.owner = ownerOf(attr);
     this.atime = attr.atime;
-    // Unsent content keeps its local mtime; the upload brings the server's.
-    if (!this.dirty) this._mtime = attr.mtime;
+    // Unsent content keeps its local times (the change just made moves ctime); the upload
+    // brings the server's.
+    if (this.dirty) {
+      this._ctime = Date.now();
+    } else {
+      this._mtime = attr.mtime;
+      this._ctime = attr.ctime;
+    }
   }
 
   /** A local change of content: a new mtime, as on a local disk (an earlier utimens yields). */
   private touch(): void {
     this._mtime = Date.now();
+    this._ctime = this._mtime;
     this._pendingMtime = undefined;
   }
 

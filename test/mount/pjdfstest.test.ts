@@ -31,14 +31,11 @@ const CONCURRENCY = 6;
 /** Why a file may fail (docs/posix.md says more): each a choice of rdrive's, not a bug. */
 const WHY = {
   'hard-links': 'hard links are refused (EPERM): the fixtures made with link() are missing and link counts stay 1',
-  ctime: 'ctime is reported equal to mtime (the server\'s ctime moves with every upload\'s rename), so a chmod or chown does not move it',
   'inode-numbers': 'libfuse numbers inodes itself: an entry the kernel forgot between two calls comes back with a new number',
 } as const;
 
 /** Failed assertions (at most) per file in the runs this list was made from, and why. */
 const EXPECTED: Record<string, { max: number; why: Array<keyof typeof WHY> }> = {
-  'chmod/00.t': { max: 6, why: ['ctime'] },
-  'chown/00.t': { max: 38, why: ['ctime'] },
   'rename/00.t': { max: 30, why: ['hard-links'] },
   'rename/23.t': { max: 20, why: ['hard-links'] },
   'unlink/00.t': { max: 18, why: ['hard-links'] },

@@ -4,6 +4,7 @@ import type { Attr, StatFs } from '../../../common/api.js';
 import { RdriveError } from '../../../common/errors.js';
 import { NAME_MAX } from '../../../common/paths.js';
 import { shownOwner } from '../ownership.js';
+import type { OpenFile } from '../../cache/open-file.js';
 import type { MountState } from '../state.js';
 
 /** Each type's S_IFMT bits in st_mode. */
@@ -11,11 +12,11 @@ export const TYPE_BITS = { file: 0o100000, dir: 0o040000, symlink: 0o120000, fif
 const W_OK = 2;
 
 /**
- * Server attributes as the kernel wants them: our uid/gid, type bits, block counts. ctime is
- * reported equal to mtime, as sshfs and rclone do: the server's ctime moves on its own (the
- * rename of every atomic upload sets it), so a file would seem to change under a reader that
- * compares them, such as tar's "file changed as we read it". Uploads carry the mount's mtime,
- * so the mtime seen before and after an upload is the same.
+ * Server attributes as the kernel wants them: our uid/gid, type bits, block counts. ctime is the
+ * server's, taken from its answer to each change (an upload's rename sets it): a later stat or
+ * open of an unchanged file sees the same value, so readers that compare them (tar's "file
+ * changed as we read it") see no change. Uploads carry the mount's mtime, so the mtime seen
+ * before and after an upload is the same.
  */
 export function toStat(attr: Attr, uid: number, gid: number): Stat {
   return {
@@ -24,7 +25,7 @@ export function toStat(attr: Attr, uid: number, gid: number): Stat {
     size: attr.size,
     mtime: new Date(attr.mtime),
     atime: new Date(attr.atime),
-    ctime: new Date(attr.mtime),
+    ctime: new Date(attr.ctime),
     // The stored owner (chown, or the creator), else the mounting user.
     uid: attr.uid ?? uid,
     gid: attr.gid ?? gid,
@@ -83,8 +84,10 @@ export async function statfs(state: MountState): Promise<StatFsResult> {
 export async function chmod(state: MountState, path: string, mode: number): Promise<void> {
   state.requireWritable();
   const file = state.files.get(path);
-  if (file?.created === true) {
+  if (file !== undefined && file.dirty) {
     file.setPendingMode(mode & 0o7777);
+    // A new empty file keeps it for its first upload; other unsent content goes now, with it.
+    if (!(file.created && file.size === 0)) await settle(state, file);
     return;
   }
   const attr = await state.client.setAttr(path, { mode: mode & 0o7777 });
@@ -101,10 +104,10 @@ export async function chown(state: MountState, path: string, uid: number, gid: n
   state.requireWritable();
   const current = shownOwner(await state.attr(path), state);
   const owner = { uid: keeps(uid) ? current.uid : uid, gid: keeps(gid) ? current.gid : gid };
-  if (owner.uid === current.uid && owner.gid === current.gid) return;
   const file = state.files.get(path);
-  // A file not on the server yet gets there first, so that its owner has something to go with.
-  if (file?.created === true) await state.upload(file);
+  // Unsent content gets there first, so that its owner has something to go with (see settle).
+  if (file !== undefined && file.dirty) await settle(state, file);
+  if (owner.uid === current.uid && owner.gid === current.gid) return;
   const attr = await state.client.setAttr(path, owner);
   state.cache.set(path, attr);
   file?.refresh(attr);
@@ -123,6 +126,7 @@ export async function utimens(state: MountState, path: string, atime: number | D
   if (file !== undefined && file.dirty) {
     // Applied with the upload, so the upload itself does not bump mtime afterwards.
     if (times.mtime !== undefined) file.setPendingMtime(times.mtime);
+    await settle(state, file);
     return;
   }
   const attr = await state.client.setAttr(path, times);
@@ -143,6 +147,17 @@ export async function truncate(state: MountState, path: string, size: number): P
 export async function ftruncate(state: MountState, fd: number, size: number): Promise<void> {
   state.requireWritable();
   await state.handle(fd).file.truncate(size);
+}
+
+/**
+ * Uploads an open file's unsent content now, before answering a chmod, chown or utimens on it.
+ * The kernel keeps the attributes of that answer (attr_timeout) past the close, and these calls
+ * usually come last before it (tar x, cp -p): answered with the ctime of a local change, the
+ * file would show another ctime once the close's upload set the server's, and tar reading it
+ * then would say "file changed as we read it". The close then has nothing left to send.
+ */
+function settle(state: MountState, file: OpenFile): Promise<void> {
+  return state.upload(file);
 }
 
 function toMs(time: number | Date): number {
