@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { tmpdir } from 'node:os';
 import { test } from 'node:test';
 import { AttrCache, splitPath } from '../../mount/cache/attr-cache.js';
 import { ExtentSet } from '../../mount/cache/extents.js';
+import { OpenFile } from '../../mount/cache/open-file.js';
 import type { Attr } from '../../common/api.js';
 
 test('extents merge adjacent and overlapping writes', () => {
@@ -142,4 +144,21 @@ test('attr cache: a removed directory hides every cached entry below it, and wha
   assert.equal(cache.knownMissing('/d/e'), true);
   cache.added('/d/new', fileAttr);
   assert.deepEqual(cache.get('/d/new'), fileAttr);
+});
+
+test('open file: ctime is the server\'s while nothing is unsent, the last local change\'s until the upload brings the server\'s', async () => {
+  const server = { ...file(5), mtime: 100, ctime: 200 };
+  const open = new OpenFile('/f', server, { created: false, cacheDir: tmpdir(), fetch: async () => Buffer.alloc(0) });
+  assert.equal(open.attr().ctime, 200);
+  open.refresh({ ...server, mode: 0o600, ctime: 300 });
+  assert.deepEqual([open.attr().mtime, open.attr().ctime], [100, 300], 'a chmod answered by the server: its ctime, same mtime');
+  const before = Date.now();
+  open.setPendingMtime(50);
+  assert.equal(open.attr().mtime, 50);
+  assert.ok(open.attr().ctime >= before, 'a utimens not sent yet moves ctime to now');
+  open.uploaded({ ...server, mtime: 50, ctime: 400 }, false);
+  assert.deepEqual([open.attr().mtime, open.attr().ctime], [50, 400], 'the upload brings the server\'s ctime');
+  await open.truncate(2);
+  assert.ok(open.attr().ctime >= before && open.attr().ctime === open.attr().mtime, 'a local truncate moves mtime and ctime');
+  await open.dispose();
 });
