@@ -17,10 +17,13 @@ interface FolderWalk {
  * as a read-ahead does for bytes, only once a reader goes from file to file in the same folder
  * (cat *, tar c, grep -r, a file manager's previews), starting small and doubling while the walk
  * goes on. A program that opens one file, or opens files seconds apart, never triggers it, so a
- * big folder is not fetched for one look. Pure: the clock is passed in.
+ * big folder is not fetched for one look, unless it has just listed the folder (a walker does).
+ * Pure: the clock is passed in.
  */
 export class FolderReads {
   private readonly walks = new LRUCache<string, FolderWalk>({ max: MAX_FOLDERS });
+  /** Folders a program listed lately, and when. */
+  private readonly listings = new LRUCache<string, number>({ max: MAX_FOLDERS });
 
   constructor(private readonly maxBatch: number) {}
 
@@ -30,6 +33,14 @@ export class FolderReads {
    */
   opened(dir: string, name: string, now: number): number {
     const walk = this.walks.get(dir);
+    const listedAt = this.listings.get(dir);
+    if (walk === undefined && listedAt !== undefined && now - listedAt <= SEQUENTIAL_WINDOW_MS) {
+      // A walker (tar c, grep -r, find -exec) lists a folder, then opens its files: the first
+      // open already starts the walk. Many folders hold only a few files.
+      this.listings.delete(dir);
+      this.walks.set(dir, { lastName: name, lastAt: now, nextBatch: FIRST_BATCH });
+      return FIRST_BATCH;
+    }
     if (walk === undefined || walk.lastName === name || now - walk.lastAt > SEQUENTIAL_WINDOW_MS) {
       this.walks.set(dir, { lastName: name, lastAt: now, nextBatch: FIRST_BATCH });
       return 0;
@@ -37,6 +48,11 @@ export class FolderReads {
     walk.lastName = name;
     walk.lastAt = now;
     return walk.nextBatch;
+  }
+
+  /** `dir` was read by a program (readdir): a walk through it may follow. */
+  listed(dir: string, now: number): void {
+    this.listings.set(dir, now);
   }
 
   /** A batch was fetched for `dir`: the next one of the same walk is twice as big. */

@@ -18,6 +18,11 @@ export class FolderPrefetch {
 
   constructor(private readonly state: MountState) {}
 
+  /** Notes that a program listed `dir` (FUSE readdir). */
+  listed(dir: string): void {
+    this.reads.listed(dir, performance.now());
+  }
+
   /** Notes an open for reading that needed no request. */
   touched(path: string): void {
     const { dir, name } = splitPath(path);

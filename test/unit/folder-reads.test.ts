@@ -17,3 +17,13 @@ test('a folder is read in batches only while a reader goes from file to file in 
   assert.equal(reads.opened('/d', 't', 5000), 0, 'a pause ends the walk');
   assert.equal(reads.opened('/d', 'u', 5010), 16, 'a new walk starts small');
 });
+
+test('a folder listed just before starts a walk at its first open; an old listing does not', () => {
+  const reads = new FolderReads(64);
+  reads.listed('/d', 0);
+  assert.equal(reads.opened('/d', 'a', 100), 16);
+  reads.fetched('/d');
+  assert.equal(reads.opened('/d', 'q', 200), 32);
+  reads.listed('/e', 0);
+  assert.equal(reads.opened('/e', 'a', 5000), 0, 'listed too long ago');
+});

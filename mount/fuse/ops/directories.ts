@@ -15,6 +15,7 @@ const HIDDEN_PREFIX = '.fuse_hidden';
 export async function readdir(state: MountState, path: string): Promise<{ names: string[]; stats: Stat[] }> {
   const { entries } = await state.client.list(path);
   state.cache.setListing(path, entries);
+  state.prefetch.listed(path);
   const { uid, gid } = state.options;
   const names = ['.', '..'];
   const stats: Stat[] = [toStat({ type: 'dir', size: 0, mtime: 0, atime: 0, ctime: 0, mode: 0o755 }, uid, gid)];
