@@ -249,9 +249,10 @@ export class ApiClient {
     const answer = JSON.parse(body.subarray(0, cut).toString('utf8')) as HeadsAnswer;
     let offset = cut + 1;
     const files = answer.entries.map(({ name, etag, length, ...attr }) => {
-      const data = body.subarray(offset, offset + length);
+      if (offset + length > body.length) throw new RdriveError('EIO', 'Malformed folder read from the server (short content)');
+      // A copy: a view would keep the whole answer alive as long as one file of it is cached.
+      const data = Buffer.from(body.subarray(offset, offset + length));
       offset += length;
-      if (data.length !== length) throw new RdriveError('EIO', 'Malformed folder read from the server (short content)');
       return { name, etag, attr: attr as Attr, data };
     });
     return { leaseMs: answer.leaseMs, more: answer.more, files };

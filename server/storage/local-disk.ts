@@ -167,8 +167,10 @@ export class LocalDiskBackend implements StorageBackend {
         if (bytes + st.size > options.bytesMax) break;
         // The lease (admit) comes before the read: a change starting later waits for it.
         if (!options.admit(name)) continue;
-        const read = readSmallSync(dir, name, undefined);
+        // Asynchronous: up to 256 files of a cold folder must not hold the event loop on the disk.
+        const read = await readSmall(dir, name);
         if (read === undefined || read.content.length > options.fileMax) continue;
+        if (bytes + read.content.length > options.bytesMax) break;
         files.push({ name, attr: read.attr, content: read.content });
         bytes += read.content.length;
       }
@@ -729,6 +731,30 @@ function readSmallSync(dir: number, name: string, rangeFor: ((size: number) => B
     return { content, attr: toAttr(st, undefined, ownerOrNone(at(dir, name))), range };
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * A small plain file's whole content and attributes for a folder read; undefined when it is no
+ * longer one (grown, replaced by a link or a folder, removed since it was listed): the batch
+ * goes on without it.
+ */
+async function readSmall(dir: number, name: string): Promise<{ content: Buffer; attr: Attr } | undefined> {
+  let fh: FileHandle;
+  try {
+    fh = await open(at(dir, name), READ_FLAGS);
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile() || isSpecialCandidate(st) || st.size > SMALL_READ) return undefined;
+    const content = await readExactly(fh, st.size, 0);
+    return content.length === st.size ? { content, attr: toAttr(st, undefined, ownerOrNone(at(dir, name))) } : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    await fh.close().catch(() => undefined);
   }
 }
 

@@ -64,6 +64,16 @@ test('every file sent is leased: another session\'s change of it waits for the l
   assert.equal((await alice.readHeads('w', 'a', 1)).files[0]!.data.toString(), 'changed a');
 });
 
+test('the folder itself is leased: another session\'s rename of it waits, so no file sent moves away meanwhile', T, async () => {
+  await writer.mkdir('moving');
+  // Only a file too big to be sent: what waits is the folder's own lease.
+  await writer.upload('moving/big', () => Buffer.alloc(HEADS_FILE_MAX + 1, 2));
+  assert.deepEqual((await alice.readHeads('moving', '', 10)).files, []);
+  const started = Date.now();
+  await writer.rename('moving', 'moved');
+  assert.ok(Date.now() - started >= LEASE_MS - 1_000, `the rename waited for the folder's lease (${Date.now() - started} ms)`);
+});
+
 test('bad requests change nothing and say what is wrong', T, async () => {
   await rejectsWith(alice.readHeads('nowhere', '', 10), 'ENOENT');
   await rejectsWith(alice.readHeads('d/a', '', 10), 'ENOTDIR');

@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { Router, type Response } from 'express';
 import { HEADS_BYTES_MAX, HEADS_CONTENT_TYPE, HEADS_COUNT_MAX, HEADS_FILE_MAX, type HeadsAnswer } from '../../../common/api.js';
 import { NAME_MAX } from '../../../common/paths.js';
 import { RdriveError } from '../../../common/errors.js';
@@ -23,6 +23,13 @@ export function headsRoutes(ctx: ServerContext): Router {
     const dir = pathAfter(req, 'heads');
     const from = fromName(req.query.from);
     const count = Math.min(queryNumber(req, 'count') ?? HEADS_COUNT_MAX, HEADS_COUNT_MAX);
+    // The folder itself is leased before it is opened: a rename or removal of it (or of a
+    // folder above) that starts later waits, so every file read below is still at this path
+    // when the mount uses it. One under way now: nothing is sent.
+    if (leases.grant(user, session, dir.join('/')) === 0) {
+      sendHeads(res, { leaseMs: leases.leaseMs, entries: [], more: true }, []);
+      return;
+    }
     const { files, more } = await ctx.backend.readHeads(user, dir, {
       from, count, fileMax: HEADS_FILE_MAX, bytesMax: HEADS_BYTES_MAX,
       // 0 while a change of that file is under way: it is left out.
@@ -33,10 +40,14 @@ export function headsRoutes(ctx: ServerContext): Router {
       entries: files.map(({ name, attr, content }) => ({ name, ...attr, etag: etagOf(attr), length: content.length })),
       more,
     };
-    res.setHeader('content-type', HEADS_CONTENT_TYPE);
-    res.end(Buffer.concat([Buffer.from(`${JSON.stringify(answer)}\n`), ...files.map((f) => f.content)]));
+    sendHeads(res, answer, files.map((f) => f.content));
   });
   return router;
+}
+
+function sendHeads(res: Response, answer: HeadsAnswer, contents: Buffer[]): void {
+  res.setHeader('content-type', HEADS_CONTENT_TYPE);
+  res.end(Buffer.concat([Buffer.from(`${JSON.stringify(answer)}\n`), ...contents]));
 }
 
 /** `from`: a name to start at (any string of a name's length; it is only compared). */
