@@ -32,6 +32,8 @@ const SMALL_READ = 256 * 1024;
  * asynchronous path, as an fsync can take milliseconds.
  */
 const SMALL_WRITE = 256 * 1024;
+/** Files of a folder read (GET /heads) read at once. */
+const HEADS_READ_CONCURRENCY = 16;
 /** Opens a file to read it: never through a final symlink, never blocking on a FIFO an admin left. */
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
@@ -155,25 +157,35 @@ export class LocalDiskBackend implements StorageBackend {
         .filter((d) => d.isFile() && !isTempName(d.name) && byName(d.name, options.from) >= 0)
         .map((d) => d.name)
         .sort(byName);
-      const files: Array<{ name: string; attr: Attr; content: Buffer }> = [];
-      let bytes = 0;
+      const chosen: string[] = [];
+      let planned = 0;
       let i = 0;
       // A folder of big files must not make one request lstat all of it on the event loop.
       const examined = Math.min(names.length, 4 * options.count + 64);
-      for (; i < examined && files.length < options.count; i++) {
+      for (; i < examined && chosen.length < options.count; i++) {
         const name = names[i]!;
         const st = await lstatAt(dir, name).catch(() => undefined);
         if (st === undefined || !st.isFile() || isSpecialCandidate(st) || st.size > options.fileMax) continue;
-        if (bytes + st.size > options.bytesMax) break;
+        if (planned + st.size > options.bytesMax) break;
         // The lease (admit) comes before the read: a change starting later waits for it.
         if (!options.admit(name)) continue;
-        // Asynchronous: up to 256 files of a cold folder must not hold the event loop on the disk.
-        const read = await readSmall(dir, name);
-        if (read === undefined || read.content.length > options.fileMax) continue;
-        if (bytes + read.content.length > options.bytesMax) break;
-        files.push({ name, attr: read.attr, content: read.content });
-        bytes += read.content.length;
+        chosen.push(name);
+        planned += st.size;
       }
+      // Read asynchronously (a cold folder must not hold the event loop on the disk), several
+      // at a time so the thread-pool hand-offs overlap.
+      const reads: Array<Awaited<ReturnType<typeof readSmall>>> = [];
+      for (let k = 0; k < chosen.length; k += HEADS_READ_CONCURRENCY) {
+        reads.push(...(await Promise.all(chosen.slice(k, k + HEADS_READ_CONCURRENCY).map((name) => readSmall(dir, name)))));
+      }
+      const files: Array<{ name: string; attr: Attr; content: Buffer }> = [];
+      let bytes = 0;
+      reads.forEach((read, k) => {
+        // Gone or grown since it was listed: left out, within the byte budget.
+        if (read === undefined || read.content.length > options.fileMax || bytes + read.content.length > options.bytesMax) return;
+        files.push({ name: chosen[k]!, attr: read.attr, content: read.content });
+        bytes += read.content.length;
+      });
       return { files, more: i < names.length };
     }));
   }
