@@ -32,6 +32,11 @@ export class RdriveFuse extends Fuse {
       `entry_timeout=${extra.attrTimeout}`,
       `attr_timeout=${extra.attrTimeout}`,
       'negative_timeout=0',
+      // libfuse 2 numbers inodes itself and drops a number when the kernel forgets the entry;
+      // the next lookup then gets a new one, and a program comparing st_ino across two calls
+      // (tar, rsync, find -inum, pjdfstest's rename checks) sees the file change. Numbers are
+      // kept for a while after the kernel forgets them instead (a few hundred bytes per path).
+      'remember=120',
       // Always, whoever mounts: a device node on the mount must never reach a real device, and
       // a setuid file must never run with its (virtual, server-stored) owner's rights.
       'nodev',
