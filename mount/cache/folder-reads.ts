@@ -38,11 +38,11 @@ export class FolderReads {
       // A walker (tar c, grep -r, find -exec) lists a folder, then opens its files: the first
       // open already starts the walk. Many folders hold only a few files.
       this.listings.delete(dir);
-      this.walks.set(dir, { lastName: name, lastAt: now, nextBatch: FIRST_BATCH });
+      this.startWalk(dir, name, now);
       return FIRST_BATCH;
     }
     if (walk === undefined || walk.lastName === name || now - walk.lastAt > SEQUENTIAL_WINDOW_MS) {
-      this.walks.set(dir, { lastName: name, lastAt: now, nextBatch: FIRST_BATCH });
+      this.startWalk(dir, name, now);
       return 0;
     }
     walk.lastName = name;
@@ -64,10 +64,15 @@ export class FolderReads {
   /** Records an open that needed no request (a leased head) so the walk's timing stays current. */
   touched(dir: string, name: string, now: number): void {
     const walk = this.walks.get(dir);
-    if (walk === undefined) this.walks.set(dir, { lastName: name, lastAt: now, nextBatch: FIRST_BATCH });
-    else {
-      walk.lastName = name;
-      walk.lastAt = now;
+    if (walk === undefined) {
+      this.startWalk(dir, name, now);
+      return;
     }
+    walk.lastName = name;
+    walk.lastAt = now;
+  }
+
+  private startWalk(dir: string, name: string, now: number): void {
+    this.walks.set(dir, { lastName: name, lastAt: now, nextBatch: FIRST_BATCH });
   }
 }

@@ -127,12 +127,7 @@ export class LocalDiskBackend implements StorageBackend {
 
   async list(user: string, segments: string[]): Promise<DirEntry[]> {
     return guard(async () => withFd(await openDirPath(this.userRoot(user), segments), async (dir) => {
-      // Name order (the disk's is a hash order): GET /heads walks a folder in the same order,
-      // so a reader going through a listing finds the next files already fetched.
-      const names = (await readdirFd(fdPath(dir), { withFileTypes: true }))
-        .filter((d) => (d.isFile() || d.isDirectory()) && !isTempName(d.name))
-        .map((d) => d.name)
-        .sort(byName);
+      const names = await namesInOrder(dir, (d) => d.isFile() || d.isDirectory());
       const entries: DirEntry[] = [];
       for (let i = 0; i < names.length; i += LIST_STAT_CONCURRENCY) {
         const batch = names.slice(i, i + LIST_STAT_CONCURRENCY);
@@ -153,10 +148,7 @@ export class LocalDiskBackend implements StorageBackend {
 
   async readHeads(user: string, segments: string[], options: HeadsOptions): Promise<{ files: Array<{ name: string; attr: Attr; content: Buffer }>; more: boolean }> {
     return guard(async () => withFd(await openDirPath(this.userRoot(user), segments), async (dir) => {
-      const names = (await readdirFd(fdPath(dir), { withFileTypes: true }))
-        .filter((d) => d.isFile() && !isTempName(d.name) && byName(d.name, options.from) >= 0)
-        .map((d) => d.name)
-        .sort(byName);
+      const names = await namesInOrder(dir, (d) => d.isFile() && byName(d.name, options.from) >= 0);
       const chosen: string[] = [];
       let planned = 0;
       let i = 0;
@@ -777,6 +769,18 @@ function ownerOrNone(path: string): Owner | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The names in the held folder that `keep` accepts, temp files left out, in name order (the
+ * disk's is a hash order): GET /list and GET /heads walk a folder in the same order, so a reader
+ * going through a listing finds the next files already fetched.
+ */
+async function namesInOrder(dir: number, keep: (entry: Dirent) => boolean): Promise<string[]> {
+  return (await readdirFd(fdPath(dir), { withFileTypes: true }))
+    .filter((d) => keep(d) && !isTempName(d.name))
+    .map((d) => d.name)
+    .sort(byName);
 }
 
 /** Names in JavaScript string order (UTF-16 code units): the same on every server, in every locale. */
