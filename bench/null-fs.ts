@@ -1,28 +1,18 @@
 /**
  * The floor of the FUSE binding: a do-nothing fuse-native filesystem with the same mount options
- * as rdrive, answering from memory what the read-only workloads ask (a folder of N files of
- * 4 KiB, a "file manager" folder, folders of 1,000 / 10,000 / 100,000 empty files, a 10,000-file
- * tree). Whatever rdrive costs above this row is rdrive's own.
+ * as rdrive, answering from memory what the read-only workloads ask (bench/null-tree.ts).
+ * Whatever rdrive costs above this row is rdrive's own.
  * Run as its own process: `node --import tsx bench/null-fs.ts <mountpoint> <smallFiles> <fmBytes>`.
  */
 import { RdriveFuse } from '../mount/fuse/rdrive-fuse.js';
+import { buildNullTree } from './null-tree.js';
 
 const [mnt, smallArg, fmArg] = process.argv.slice(2);
 const SMALL = Number(smallArg ?? 1000);
 const FM_BYTES = Number(fmArg ?? 65536);
 const now = new Date();
 
-/** Directory path → (name → size); a size of -1 is a subdirectory. */
-const dirs = new Map<string, Map<string, number>>();
-function folder(path: string, count: number, size: number, prefix = 'f'): void {
-  dirs.set(path, new Map(Array.from({ length: count }, (_, i) => [`${prefix}${i + 1}`, size])));
-}
-dirs.set('/', new Map([['small', -1], ['fm', -1], ['ls1000', -1], ['ls10000', -1], ['ls100000', -1], ['find', -1]]));
-folder('/small', SMALL, 4096);
-folder('/fm', 200, FM_BYTES);
-for (const n of [1000, 10_000, 100_000]) folder(`/ls${n}`, n, 0);
-folder('/find', 100, -1, 'd');
-for (let d = 1; d <= 100; d++) folder(`/find/d${d}`, 100, 0);
+const dirs = buildNullTree(SMALL, FM_BYTES);
 
 function lookup(path: string): number | undefined {
   if (path === '/') return -1;

@@ -105,17 +105,22 @@ export async function sshfsTarget(root: string): Promise<Target> {
   };
 }
 
-/** The FUSE binding's floor: bench/null-fs.ts, a do-nothing filesystem serving the fixtures. */
-export async function nullTarget(root: string, smallFiles: number, fmBytes: number): Promise<Target> {
-  const mnt = join(root, 'null');
+/**
+ * The FUSE binding's floor: a do-nothing filesystem serving the fixtures, on fuse-native (`null`,
+ * bench/null-fs.ts) or on the libfuse 3 low-level prototype (`null-ll`, bench/null-lowlevel.ts).
+ */
+export async function nullTarget(root: string, smallFiles: number, fmBytes: number, binding: 'fuse-native' | 'lowlevel' = 'fuse-native'): Promise<Target> {
+  const name = binding === 'lowlevel' ? 'null-ll' : 'null';
+  const mnt = join(root, name);
   await mkdir(mnt);
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'null-fs.ts'), mnt, String(smallFiles), String(fmBytes)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const script = binding === 'lowlevel' ? 'null-lowlevel.ts' : 'null-fs.ts';
+    const proc = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, script), mnt, String(smallFiles), String(fmBytes)], { stdio: ['ignore', 'pipe', 'inherit'] });
     child = proc;
     await new Promise<void>((resolve, reject) => {
       proc.stdout!.once('data', () => resolve());
-      proc.once('exit', (code) => reject(new Error(`null-fs exited with ${String(code)}`)));
+      proc.once('exit', (code) => reject(new Error(`${script} exited with ${String(code)}`)));
     });
   };
   const stop = async (): Promise<void> => {
@@ -131,7 +136,7 @@ export async function nullTarget(root: string, smallFiles: number, fmBytes: numb
   };
   await start();
   return {
-    name: 'null',
+    name,
     dir: mnt,
     writes: false,
     reads: true,

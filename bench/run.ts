@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { ok } from '../test/helpers/mount-process.js';
 import { makeTempDir } from '../test/helpers/tmp.js';
+import { lowLevelBuilt } from './lowlevel/addon.js';
 import { localTarget, nullTarget, rdriveTarget, sshfsTarget, type Target } from './peers.js';
 
 /**
@@ -137,17 +138,19 @@ function ratio(perRound: Rates[], a: string, b: string, workload: string): { med
 }
 
 function table(perRound: Rates[], workloads: string[], names: string[]): string {
-  const header = ['workload (rate, higher is better)', ...names, 'rdrive/sshfs (min-max)', 'sync/sshfs', 'rdrive/null'];
+  const header = ['workload (rate, higher is better)', ...names, 'rdrive/sshfs (min-max)', 'sync/sshfs', 'rdrive/null', 'null-ll/null'];
   const lines = workloads.map((w) => {
     const r = ratio(perRound, 'rdrive', 'sshfs', w);
     const sync = ratio(perRound, 'rdrive-sync', 'sshfs', w);
     const floor = ratio(perRound, 'rdrive', 'null', w);
+    const binding = ratio(perRound, 'null-ll', 'null', w);
     return [
       w,
       ...names.map((n) => fmt(median(perRound.map((x) => x[`${n}|${w}`] ?? NaN)))),
       Number.isFinite(r.median) ? `${r.median.toFixed(2)} (${r.min.toFixed(2)}-${r.max.toFixed(2)})` : '-',
       Number.isFinite(sync.median) ? sync.median.toFixed(2) : '-',
       Number.isFinite(floor.median) ? floor.median.toFixed(2) : '-',
+      Number.isFinite(binding.median) ? binding.median.toFixed(2) : '-',
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
@@ -199,6 +202,7 @@ async function main(): Promise<void> {
 
     const all = [
       await nullTarget(tmp.path, fileCount, FM_BYTES),
+      ...(lowLevelBuilt() ? [await nullTarget(tmp.path, fileCount, FM_BYTES, 'lowlevel')] : []),
       await localTarget(tmp.path),
       await rdriveTarget(false),
       await rdriveTarget(true),
