@@ -1,14 +1,15 @@
 /**
  * The floor a binding change would give: the same do-nothing filesystem as bench/null-fs.ts, on
  * the libfuse 3 low-level prototype (bench/lowlevel/fuse-lowlevel.c, built by
- * scripts/build-lowlevel.sh). Inode numbers are indexes into a table built at start.
+ * scripts/build-lowlevel.sh). Inode numbers are indexes into a table built at start. Writes are
+ * accepted and dropped (only sizes are kept), so `dd` and `cp` into it measure the write floor.
  * Run as its own process: `node --import tsx bench/null-lowlevel.ts <mountpoint> <smallFiles> <fmBytes>`.
  */
 import { loadLowLevel } from './lowlevel/addon.js';
 import { buildNullTree } from './null-tree.js';
 
 /** The request codes of fuse-lowlevel.c. */
-const Op = { lookup: 0, getattr: 1, readdirplus: 2, open: 3, read: 4, release: 5, opendir: 6, releasedir: 7, readdir: 9 } as const;
+const Op = { lookup: 0, getattr: 1, readdirplus: 2, open: 3, read: 4, release: 5, opendir: 6, releasedir: 7, readdir: 9, create: 10, write: 11, setattr: 12, unlink: 13, flush: 14 } as const;
 const ENOENT = 2;
 /** rdrive's attribute and entry lifetime (seconds). */
 const TIMEOUT = 1;
@@ -58,8 +59,39 @@ function main(): void {
     return { names: slice.map(([n]) => n), attrs };
   };
 
+  const create = (parent: Node, name: string): number => {
+    const child = table.push({ size: 0, children: undefined, list: [] }) - 1;
+    parent.children?.set(name, child);
+    parent.list.push([name, child]);
+    return child;
+  };
+
+  const change = (op: number, req: bigint, node: Node, name: string, length: number, offset: number): void => {
+    if (op === Op.create) {
+      const child = create(node, name);
+      ll.replyCreate(req, child, 0o100644, 0, 1, now, TIMEOUT, 0);
+    } else if (op === Op.write) {
+      node.size = Math.max(node.size, offset + length);
+      ll.replyWrite(req, length);
+    } else if (op === Op.unlink) {
+      node.children?.delete(name);
+      node.list = node.list.filter(([n]) => n !== name);
+      ll.replyErr(req, 0);
+    } else ll.replyErr(req, 0);
+  };
+
   const handle = (op: number, req: bigint, ino: number, name: string, length: number, offset: number): void => {
     const node = table[ino];
+    if (node !== undefined && (op === Op.create || op === Op.write || op === Op.unlink)) {
+      change(op, req, node, name, length, offset);
+      return;
+    }
+    if (node !== undefined && op === Op.setattr && length === 1) node.size = offset;
+    if (op === Op.setattr) {
+      const n = node ?? table[1]!;
+      ll.replyAttr(req, ino, mode(n), size(n), nlink(n), now, TIMEOUT);
+      return;
+    }
     const child = op === Op.lookup ? node?.children?.get(name) : ino;
     const c = child === undefined ? undefined : table[child];
     if (node === undefined || child === undefined || c === undefined) ll.replyErr(req, ENOENT);

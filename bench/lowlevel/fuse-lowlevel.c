@@ -6,7 +6,7 @@
 //  - one thread hop per request: the session thread queues the request to the event loop and
 //    goes on reading /dev/fuse; JS replies whenever it is ready (fuse_reply_* may be called from
 //    any thread), where fuse-native parks a FUSE thread on a semaphore until JS answers.
-// Only the read-side operations a null filesystem needs are bound. Build: scripts/build-lowlevel.sh.
+// Only what a null filesystem needs is bound (lookup, attributes, listing, create, read, write). Build: scripts/build-lowlevel.sh.
 #define FUSE_USE_VERSION 34
 #include <fuse_lowlevel.h>
 #include <node_api.h>
@@ -16,7 +16,8 @@
 #include <errno.h>
 #include <unistd.h>
 
-enum { OP_LOOKUP, OP_GETATTR, OP_READDIRPLUS, OP_OPEN, OP_READ, OP_RELEASE, OP_OPENDIR, OP_RELEASEDIR, OP_FORGET, OP_READDIR };
+enum { OP_LOOKUP, OP_GETATTR, OP_READDIRPLUS, OP_OPEN, OP_READ, OP_RELEASE, OP_OPENDIR, OP_RELEASEDIR, OP_FORGET, OP_READDIR,
+       OP_CREATE, OP_WRITE, OP_SETATTR, OP_UNLINK, OP_FLUSH };
 
 typedef struct {
   int op;
@@ -25,6 +26,8 @@ typedef struct {
   size_t size;
   off_t off;
   char name[256];
+  /** OP_WRITE: a copy of the data (libfuse reuses its buffer once the handler returns). */
+  char *data;
 } request_t;
 
 static napi_threadsafe_function tsfn;
@@ -35,6 +38,15 @@ static void post(int op, fuse_req_t req, fuse_ino_t ino, const char *name, size_
   request_t *r = malloc(sizeof(request_t));
   r->op = op; r->req = req; r->ino = ino; r->size = size; r->off = off;
   if (name) { strncpy(r->name, name, 255); r->name[255] = 0; } else r->name[0] = 0;
+  r->data = NULL;
+  napi_call_threadsafe_function(tsfn, r, napi_tsfn_nonblocking);
+}
+
+static void post_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off) {
+  request_t *r = malloc(sizeof(request_t));
+  r->op = OP_WRITE; r->req = req; r->ino = ino; r->size = size; r->off = off; r->name[0] = 0;
+  r->data = malloc(size ? size : 1);
+  memcpy(r->data, buf, size);
   napi_call_threadsafe_function(tsfn, r, napi_tsfn_nonblocking);
 }
 
@@ -42,6 +54,9 @@ static void ll_init(void *ud, struct fuse_conn_info *conn) {
   (void)ud;
   if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
   conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+  // 1 MiB requests (the kernel's max_pages): libfuse 2 is held to 128 KiB.
+  conn->max_write = 1 << 20;
+  conn->max_readahead = 1 << 20;
 }
 static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) { post(OP_LOOKUP, req, parent, name, 0, 0); }
 static void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t n) { (void)ino; (void)n; fuse_reply_none(req); }
@@ -54,25 +69,40 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { (void)fi; post(OP_RELEASE, req, ino, NULL, 0, 0); }
 static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { (void)fi; post(OP_RELEASEDIR, req, ino, NULL, 0, 0); }
 
+static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi) { (void)fi; post(OP_CREATE, req, parent, name, mode, 0); }
+static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) { (void)fi; post_write(req, ino, buf, size, off); }
+static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi) {
+  (void)fi;
+  post(OP_SETATTR, req, ino, NULL, (to_set & FUSE_SET_ATTR_SIZE) ? 1 : 0, attr->st_size);
+}
+static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) { post(OP_UNLINK, req, parent, name, 0, 0); }
+static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { (void)fi; post(OP_FLUSH, req, ino, NULL, 0, 0); }
+static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) { (void)datasync; (void)fi; post(OP_FLUSH, req, ino, NULL, 0, 0); }
+
 static const struct fuse_lowlevel_ops ops = {
   .init = ll_init, .lookup = ll_lookup, .forget = ll_forget, .getattr = ll_getattr,
   .readdirplus = ll_readdirplus, .readdir = ll_readdir, .open = ll_open, .opendir = ll_opendir, .read = ll_read,
-  .release = ll_release, .releasedir = ll_releasedir,
+  .release = ll_release, .releasedir = ll_releasedir, .create = ll_create, .write = ll_write,
+  .setattr = ll_setattr, .unlink = ll_unlink, .flush = ll_flush, .fsync = ll_fsync,
 };
+
+static void free_data(napi_env env, void *data, void *hint) { (void)env; (void)hint; free(data); }
 
 static void call_js(napi_env env, napi_value cb, void *ctx, void *data) {
   (void)ctx;
   request_t *r = data;
-  napi_value argv[6], undef;
+  napi_value argv[7], undef;
   napi_create_int32(env, r->op, &argv[0]);
   napi_create_bigint_uint64(env, (uint64_t)(uintptr_t)r->req, &argv[1]);
   napi_create_double(env, (double)r->ino, &argv[2]);
   napi_create_string_utf8(env, r->name, NAPI_AUTO_LENGTH, &argv[3]);
   napi_create_double(env, (double)r->size, &argv[4]);
   napi_create_double(env, (double)r->off, &argv[5]);
+  if (r->data != NULL) napi_create_external_buffer(env, r->size, r->data, free_data, NULL, &argv[6]);
+  else napi_get_undefined(env, &argv[6]);
   napi_get_undefined(env, &undef);
   free(r);
-  napi_call_function(env, undef, cb, 6, argv, NULL);
+  napi_call_function(env, undef, cb, 7, argv, NULL);
 }
 
 static fuse_req_t req_arg(napi_env env, napi_value v) {
@@ -109,6 +139,23 @@ static napi_value reply_attr(napi_env env, napi_callback_info info) {
   ARGS(7);
   struct stat st; fill_stat(env, a + 1, &st);
   fuse_reply_attr(req_arg(env, a[0]), &st, num(env, a[6]));
+  return NULL;
+}
+// replyCreate(req, ino, mode, size, nlink, mtime, timeout, fh)
+static napi_value reply_create(napi_env env, napi_callback_info info) {
+  ARGS(8);
+  struct fuse_entry_param e; memset(&e, 0, sizeof(e));
+  fill_stat(env, a + 1, &e.attr);
+  e.ino = e.attr.st_ino; e.attr_timeout = e.entry_timeout = num(env, a[6]);
+  struct fuse_file_info fi; memset(&fi, 0, sizeof(fi));
+  fi.fh = (uint64_t)num(env, a[7]);
+  fuse_reply_create(req_arg(env, a[0]), &e, &fi);
+  return NULL;
+}
+// replyWrite(req, count)
+static napi_value reply_write(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  fuse_reply_write(req_arg(env, a[0]), (size_t)num(env, a[1]));
   return NULL;
 }
 static napi_value reply_err(napi_env env, napi_callback_info info) {
@@ -205,6 +252,8 @@ NAPI_MODULE_INIT() {
     { "replyOpen", 0, reply_open, 0, 0, 0, napi_default, 0 },
     { "replyBuf", 0, reply_buf, 0, 0, 0, napi_default, 0 },
     { "replyDir", 0, reply_dir, 0, 0, 0, napi_default, 0 },
+    { "replyCreate", 0, reply_create, 0, 0, 0, napi_default, 0 },
+    { "replyWrite", 0, reply_write, 0, 0, 0, napi_default, 0 },
   };
   napi_define_properties(env, exports, sizeof(d) / sizeof(d[0]), d);
   return exports;
