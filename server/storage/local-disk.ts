@@ -1,6 +1,6 @@
 import { closeSync, constants, fchmodSync, fstat as fstatCb, fstatSync, futimesSync, linkSync, openSync, readSync, readdir as readdirCb, renameSync, unlinkSync, writeSync, type Dirent, type Stats } from 'node:fs';
 import {
-  chmod, copyFile, mkdir, open, readdir, rmdir, statfs, truncate, utimes,
+  chmod, copyFile, mkdir, open, readdir, rename as renameOffLoop, rmdir, statfs, truncate, utimes,
   type FileHandle,
 } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -42,6 +42,12 @@ const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
 const rename = async (from: string, to: string): Promise<void> => renameSync(from, to);
 const unlink = async (path: string): Promise<void> => unlinkSync(path);
 const link = async (existing: string, name: string): Promise<void> => linkSync(existing, name);
+/**
+ * Publishes a large file: on the thread pool, since replacing a name on ext4 (auto_da_alloc)
+ * first pushes the new file's dirty data to the disk: 0.1-0.6 s for 256 MiB, measured, which on
+ * the event loop would stall every other request.
+ */
+const publishLarge = (temp: string, name: string): Promise<void> => renameOffLoop(temp, name);
 
 /** Lets the event loop serve other requests during a long walk of synchronous calls. */
 const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -260,7 +266,9 @@ export class LocalDiskBackend implements StorageBackend {
           const ownerDone = options.owner !== undefined ? writeOwner(at(dir, temp), options.owner) : existing !== undefined ? copyOwner(at(dir, name), at(dir, temp)) : Promise.resolve();
           ownerDone.catch(() => undefined);
           let written = 0;
-          // Socket chunks are ~64 KiB; writing them in 1 MiB batches costs far fewer syscalls.
+          // Socket chunks are ~64 KiB; one writev per 1 MiB costs far fewer syscalls, and unlike
+          // a Buffer.concat copies nothing (the copies and their garbage were a third of the
+          // server's CPU for a 256 MiB upload).
           let batch: Buffer[] = [];
           let batched = 0;
           for await (const chunk of keepOnError(body)) {
@@ -270,12 +278,12 @@ export class LocalDiskBackend implements StorageBackend {
             batch.push(chunk);
             batched += chunk.length;
             if (batched >= WRITE_BATCH) {
-              await writeAll(fh, Buffer.concat(batch, batched), written - batched);
+              await writeAllv(fh, batch, written - batched);
               batch = [];
               batched = 0;
             }
           }
-          if (batched > 0) await writeAll(fh, Buffer.concat(batch, batched), written - batched);
+          if (batched > 0) await writeAllv(fh, batch, written - batched);
           await chmodDone;
           await keepSpecialBits(fh, mode);
           await ownerDone;
@@ -288,7 +296,7 @@ export class LocalDiskBackend implements StorageBackend {
             await link(at(dir, temp), at(dir, name));
             await unlink(at(dir, temp));
           } else {
-            await rename(at(dir, temp), at(dir, name));
+            await publishLarge(at(dir, temp), at(dir, name));
           }
           // Taken after the rename (or link), which changes ctime: what a later stat will say.
           const st = await fh.stat();
@@ -336,7 +344,7 @@ export class LocalDiskBackend implements StorageBackend {
             if (options.mtime !== undefined) await out.utimes(new Date(), utime(options.mtime));
             if (options.durable === true) await out.sync();
             await checkNotAborted(options.isAborted);
-            await rename(at(dir, temp), at(dir, name));
+            await publishLarge(at(dir, temp), at(dir, name));
             const st = await out.stat();
             await out.close();
             await this.settle(options.durable, fdPath(dir));
@@ -798,6 +806,31 @@ async function readExactly(fh: FileHandle, length: number, position: number): Pr
     done += bytesRead;
   }
   return buffer.subarray(0, done);
+}
+
+/** writeAll for a list of buffers, in one writev each time (a short write resumes where it stopped). */
+async function writeAllv(fh: FileHandle, buffers: Buffer[], position: number): Promise<void> {
+  let rest = buffers;
+  let offset = position;
+  while (rest.length > 0) {
+    const { bytesWritten } = await fh.writev(rest, offset);
+    offset += bytesWritten;
+    rest = dropBytes(rest, bytesWritten);
+  }
+}
+
+/** The buffers without their first `n` bytes (views, no copy). */
+export function dropBytes(buffers: Buffer[], n: number): Buffer[] {
+  const out: Buffer[] = [];
+  let skip = n;
+  for (const b of buffers) {
+    if (skip >= b.length) skip -= b.length;
+    else {
+      out.push(skip > 0 ? b.subarray(skip) : b);
+      skip = 0;
+    }
+  }
+  return out;
 }
 
 async function writeAll(fh: FileHandle, data: Buffer, position: number): Promise<void> {
