@@ -24,6 +24,8 @@ const MAX_DIRS = 20_000;
  * an entry can have (the TTL plus a walk through the largest listing).
  */
 const MAX_GONE_DIRS = 200_000;
+/** Files whose upload followed a deferred chmod or utimens, within the last few minutes' work. */
+const MAX_SHOWN_CTIMES = 10_000;
 
 interface Timed<T> {
   value: T;
@@ -53,7 +55,31 @@ export class AttrCache {
   /** Directories listed recently with their size: worth listing again rather than stat-ing each name. */
   private readonly recentlyListed = new LRUCache<string, { size: number; at: number; misses: number }>({ max: MAX_DIRS });
 
+  /** Path → the server's ctime set by an upload, and the local one shown instead (see showCtime). */
+  private readonly shownCtimes = new LRUCache<string, { server: number; shown: number }>({ max: MAX_SHOWN_CTIMES });
+
   constructor(private readonly ttlMs: number, private readonly now: () => number = Date.now) {}
+
+  /**
+   * A chmod or utimens on a file with unsent content is sent with the content at close, one
+   * request (tar x and cp -p do both on every file), and answered at once with a local ctime
+   * that the kernel keeps past the close. Showing the server's (later) ctime after that would
+   * make the file look changed to a reader comparing the two (tar's "file changed as we read
+   * it"). So this mount shows the answered ctime for as long as the server keeps the one the
+   * upload set; any later change there shows through. Other mounts see the server's.
+   */
+  showCtime(path: string, server: number, shown: number): void {
+    this.shownCtimes.set(path, { server, shown });
+  }
+
+  /** The ctime to show for `path` when the server reports `server`. */
+  shownCtime(path: string, server: number): number {
+    const entry = this.shownCtimes.get(path);
+    if (entry === undefined) return server;
+    if (entry.server === server) return entry.shown;
+    this.shownCtimes.delete(path);
+    return server;
+  }
 
   get(path: string): Attr | undefined {
     return this.fresh(this.attrs, path);

@@ -48,6 +48,7 @@ export class OpenFile {
    * server's own, which every later stat reports (see Uploads).
    */
   private _ctime: number;
+  private answeredCtime: number | undefined;
   private atime: number;
   private mode: number;
   /** The stored owner, when the server has one for this file. */
@@ -296,10 +297,11 @@ export class OpenFile {
     this._path = path;
   }
 
-  /** A mode for a file not yet on the server: sent with its first upload. */
+  /** A mode set on unsent content (create, chmod): sent with the upload. */
   setPendingMode(mode: number): void {
     this._pendingMode = mode;
     this._ctime = Date.now();
+    this.answeredCtime = this._ctime;
   }
 
   /** utimens on unsent content: the mtime is reported now and sent with the upload. */
@@ -307,6 +309,17 @@ export class OpenFile {
     this._pendingMtime = mtime;
     this._mtime = mtime;
     this._ctime = Date.now();
+    this.answeredCtime = this._ctime;
+  }
+
+  /**
+   * The local ctime the last deferred chmod or utimens answered with, unless a write came after
+   * it (the kernel drops a file's attributes on a write and asks again). Cleared when taken.
+   */
+  takeAnsweredCtime(): number | undefined {
+    const ctime = this.answeredCtime;
+    this.answeredCtime = undefined;
+    return ctime;
   }
 
   /** An upload failed and its error went to the program; release will not try again. */
@@ -334,6 +347,7 @@ export class OpenFile {
     this._mtime = Date.now();
     this._ctime = this._mtime;
     this._pendingMtime = undefined;
+    this.answeredCtime = undefined;
   }
 
   /** Runs `fn` after every earlier locked call: uploads of one file never overlap. */

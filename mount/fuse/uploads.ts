@@ -55,8 +55,7 @@ export class Uploads {
       attr = await this.client.setAttr(file.path, late);
       if (this.options.sync) await this.client.sync();
     }
-    file.uploaded(attr, true);
-    this.cache.added(file.path, attr);
+    this.stored(file, attr, true);
     return true;
   }
 
@@ -77,7 +76,18 @@ export class Uploads {
         if (this.options.sync) await this.client.sync();
       }
     }
-    file.uploaded(attr, plan.kind === 'whole');
+    this.stored(file, attr, plan.kind === 'whole');
+  }
+
+  /**
+   * The server holds the file now. A chmod or utimens deferred to this upload was answered with
+   * a local ctime, which the kernel keeps: this mount goes on showing that one for as long as
+   * the server's is the one this upload set (see AttrCache.showCtime).
+   */
+  private stored(file: OpenFile, attr: Attr, whole: boolean): void {
+    const answered = file.takeAnsweredCtime();
+    file.uploaded(attr, whole);
     this.cache.added(file.path, attr);
+    if (answered !== undefined) this.cache.showCtime(file.path, attr.ctime, answered);
   }
 }

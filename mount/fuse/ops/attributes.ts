@@ -4,7 +4,6 @@ import type { Attr, StatFs } from '../../../common/api.js';
 import { RdriveError } from '../../../common/errors.js';
 import { NAME_MAX } from '../../../common/paths.js';
 import { shownOwner } from '../ownership.js';
-import type { OpenFile } from '../../cache/open-file.js';
 import type { MountState } from '../state.js';
 
 /** Each type's S_IFMT bits in st_mode. */
@@ -38,7 +37,9 @@ export function toStat(attr: Attr, uid: number, gid: number): Stat {
 }
 
 export async function getattr(state: MountState, path: string): Promise<Stat> {
-  return toStat(await state.attr(path), state.options.uid, state.options.gid);
+  const attr = await state.attr(path);
+  const ctime = state.cache.shownCtime(path, attr.ctime);
+  return toStat(ctime === attr.ctime ? attr : { ...attr, ctime }, state.options.uid, state.options.gid);
 }
 
 /** The uid (or gid) argument of chown that means "leave it": -1, as the kernel passes it unsigned too. */
@@ -85,9 +86,8 @@ export async function chmod(state: MountState, path: string, mode: number): Prom
   state.requireWritable();
   const file = state.files.get(path);
   if (file !== undefined && file.dirty) {
+    // Sent with the content at close, in the same request (see showLocalCtime).
     file.setPendingMode(mode & 0o7777);
-    // A new empty file keeps it for its first upload; other unsent content goes now, with it.
-    if (!(file.created && file.size === 0)) await settle(state, file);
     return;
   }
   const attr = await state.client.setAttr(path, { mode: mode & 0o7777 });
@@ -104,10 +104,11 @@ export async function chown(state: MountState, path: string, uid: number, gid: n
   state.requireWritable();
   const current = shownOwner(await state.attr(path), state);
   const owner = { uid: keeps(uid) ? current.uid : uid, gid: keeps(gid) ? current.gid : gid };
-  const file = state.files.get(path);
-  // Unsent content gets there first, so that its owner has something to go with (see settle).
-  if (file !== undefined && file.dirty) await settle(state, file);
+  // tar x sets the owner it already has on every file: nothing to send.
   if (owner.uid === current.uid && owner.gid === current.gid) return;
+  const file = state.files.get(path);
+  // Unsent content gets there first, so that its owner has something to go with.
+  if (file !== undefined && file.dirty) await state.upload(file);
   const attr = await state.client.setAttr(path, owner);
   state.cache.set(path, attr);
   file?.refresh(attr);
@@ -124,9 +125,9 @@ export async function utimens(state: MountState, path: string, atime: number | D
   if (times.atime === undefined && times.mtime === undefined) return;
   const file = state.files.get(path);
   if (file !== undefined && file.dirty) {
-    // Applied with the upload, so the upload itself does not bump mtime afterwards.
+    // Sent with the content at close, so the upload itself does not bump mtime afterwards.
+    // An atime alone is dropped, as the upload would have moved it anyway.
     if (times.mtime !== undefined) file.setPendingMtime(times.mtime);
-    await settle(state, file);
     return;
   }
   const attr = await state.client.setAttr(path, times);
@@ -147,17 +148,6 @@ export async function truncate(state: MountState, path: string, size: number): P
 export async function ftruncate(state: MountState, fd: number, size: number): Promise<void> {
   state.requireWritable();
   await state.handle(fd).file.truncate(size);
-}
-
-/**
- * Uploads an open file's unsent content now, before answering a chmod, chown or utimens on it.
- * The kernel keeps the attributes of that answer (attr_timeout) past the close, and these calls
- * usually come last before it (tar x, cp -p): answered with the ctime of a local change, the
- * file would show another ctime once the close's upload set the server's, and tar reading it
- * then would say "file changed as we read it". The close then has nothing left to send.
- */
-function settle(state: MountState, file: OpenFile): Promise<void> {
-  return state.upload(file);
 }
 
 function toMs(time: number | Date): number {
