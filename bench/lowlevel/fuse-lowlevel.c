@@ -211,10 +211,10 @@ static napi_value reply_dir(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// Runs until unmount() (or an unmount from outside) ends the session; the unmount is not repeated here.
 static void *loop_main(void *arg) {
   (void)arg;
   fuse_session_loop(se);
-  fuse_session_unmount(se);
   napi_release_threadsafe_function(tsfn, napi_tsfn_release);
   return NULL;
 }

@@ -193,3 +193,27 @@ test('unknown routes are clear errors', T, async () => {
   assert.equal(res.statusCode, 501);
   assert.equal(((await res.body.json()) as { code: string }).code, 'ENOSYS');
 });
+
+test('a large file removed, replaced by a small upload or renamed over: gone, nothing left beside', T, async () => {
+  // Over 1 MiB: these take the server's off-event-loop paths (freeing a big file takes time).
+  const big = (): Buffer => Buffer.alloc(3 * 1024 * 1024, 0x42);
+  const stored = (name: string): string => join(server.storage, 'alice', name);
+
+  await alice.upload('big-removed.bin', big, { length: 3 * 1024 * 1024 });
+  await alice.unlink('big-removed.bin');
+  await rejectsWith(alice.stat('big-removed.bin'), 'ENOENT');
+
+  await alice.upload('big-replaced.bin', big, { length: 3 * 1024 * 1024 });
+  const small = await alice.upload('big-replaced.bin', () => Buffer.from('now small'), { length: 9 });
+  assert.equal(small.size, 9);
+  assert.equal(await readFile(stored('big-replaced.bin'), 'utf8'), 'now small');
+
+  await alice.upload('big-target.bin', big, { length: 3 * 1024 * 1024 });
+  await alice.upload('mover.txt', () => Buffer.from('moved in'), { length: 8 });
+  const moved = await alice.rename('mover.txt', 'big-target.bin');
+  assert.equal(moved.size, 8);
+  assert.equal(await readFile(stored('big-target.bin'), 'utf8'), 'moved in');
+  await rejectsWith(alice.stat('mover.txt'), 'ENOENT');
+  const left = (await readdir(join(server.storage, 'alice'))).filter((n) => n.includes('big-') || n.includes('mover'));
+  assert.deepEqual(left.sort(), ['big-replaced.bin', 'big-target.bin'], 'no temp file, no old copy');
+});
