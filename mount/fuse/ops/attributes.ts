@@ -86,7 +86,7 @@ export async function chmod(state: MountState, path: string, mode: number): Prom
   state.requireWritable();
   const file = state.files.get(path);
   if (file !== undefined && file.dirty) {
-    // Sent with the content at close, in the same request (see showLocalCtime).
+    // Sent with the content at close, in the same request (see AttrCache.showCtime).
     file.setPendingMode(mode & 0o7777);
     return;
   }
