@@ -1,4 +1,4 @@
-import { closeSync, constants, fchmodSync, fstat as fstatCb, fstatSync, futimesSync, linkSync, openSync, readSync, readdir as readdirCb, renameSync, unlinkSync, writeSync, type Dirent, type Stats } from 'node:fs';
+import { chmodSync, closeSync, constants, fchmodSync, fstat as fstatCb, fstatSync, futimesSync, linkSync, mkdirSync, openSync, readSync, readdir as readdirCb, renameSync, unlinkSync, writeSync, type Dirent, type Stats } from 'node:fs';
 import {
   chmod, copyFile, mkdir, open, readdir, rename as renameOffLoop, rmdir, statfs, truncate, unlink as unlinkOffLoop, utimes,
   type FileHandle,
@@ -422,13 +422,15 @@ export class LocalDiskBackend implements StorageBackend {
       }
       if (segments.length === 0) throw new RdriveError('EEXIST');
       return withParent(this.userRoot(user), segments, async (dir, name) => {
-        await mkdir(at(dir, name), { mode });
+        // Synchronous calls, as for small files (see SMALL_WRITE): four thread-pool hand-offs
+        // made a mkdir cost ~3 ms of server time under load, against ~1.5 ms for a small PUT.
+        mkdirSync(at(dir, name), { mode });
         this.commits.noteWrite();
         // The exact mode (no umask, special bits kept), set on the directory just made, not on a name.
         return withFd(await openEntryAt(dir, name), async (fd) => {
-          await chmod(fdPath(fd), mode & 0o7777);
-          if (options.owner !== undefined) await writeOwner(at(dir, name), options.owner);
-          return toAttr(await fstatFd(fd), undefined, options.owner);
+          chmodSync(fdPath(fd), mode & 0o7777);
+          if (options.owner !== undefined) writeOwnerSync(at(dir, name), options.owner);
+          return toAttr(fstatSync(fd), undefined, options.owner);
         });
       });
     });
