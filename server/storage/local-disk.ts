@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, constants, fchmodSync, fstat as fstatCb, fstatSync, futimesSync, linkSync, mkdirSync, openSync, readSync, readdir as readdirCb, renameSync, unlinkSync, writeSync, type Dirent, type Stats } from 'node:fs';
+import { chmodSync, closeSync, constants, fchmodSync, fstat as fstatCb, fstatSync, futimesSync, linkSync, mkdirSync, openSync, readSync, readdir as readdirCb, renameSync, unlinkSync, type Dirent, type Stats } from 'node:fs';
 import {
   chmod, copyFile, mkdir, open, readdir, rename as renameOffLoop, rmdir, statfs, truncate, unlink as unlinkOffLoop, utimes,
   type FileHandle,
@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import type { Attr, DirEntry, SetAttrRequest, StatFs } from '../../common/api.js';
 import { RdriveError, fromForeign } from '../../common/errors.js';
+import { writeFullySync } from '../../common/write-fully.js';
 import type { ByteRange, Durability, HeadsOptions, StorageBackend, WriteLimits, WriteOptions } from './backend.js';
 import { CommitGroup, syncFilesystem } from './commit-group.js';
 import {
@@ -700,7 +701,7 @@ function writeSmallSync(dir: number, name: string, data: Buffer, mode: number, r
   const fd = openSync(at(dir, temp), 'wx', DEFAULT_FILE_MODE);
   try {
     fchmodSync(fd, mode);
-    for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, done);
+    writeFullySync(fd, data, 0);
     // See keepSpecialBits: a write cleared setuid/setgid on a server without CAP_FSETID.
     if ((mode & 0o6000) !== 0) fchmodSync(fd, mode);
     let owner = options.owner;
@@ -842,12 +843,8 @@ export function dropBytes(buffers: Buffer[], n: number): Buffer[] {
   return out;
 }
 
-async function writeAll(fh: FileHandle, data: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
-    done += bytesWritten;
-  }
+function writeAll(fh: FileHandle, data: Buffer, position: number): Promise<void> {
+  return writeAllv(fh, [data], position);
 }
 
 /**
