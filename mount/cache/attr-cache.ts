@@ -27,6 +27,14 @@ const MAX_GONE_DIRS = 200_000;
 /** Files whose upload followed a deferred chmod or utimens, within the last few minutes' work. */
 const MAX_SHOWN_CTIMES = 10_000;
 
+/**
+ * An LRU of at most `limit` entries that allocates as it fills. With `max`, lru-cache allocates
+ * every slot up front: for the limits above that took ~90 ms and tens of MB at each mount start.
+ */
+function growingLru<K extends {}, V extends {}>(limit: number): LRUCache<K, V> {
+  return new LRUCache<K, V>({ maxSize: limit, sizeCalculation: () => 1 });
+}
+
 interface Timed<T> {
   value: T;
   expires: number;
@@ -40,7 +48,7 @@ interface Timed<T> {
  * Our own mutations update the entries directly.
  */
 export class AttrCache {
-  private readonly attrs = new LRUCache<string, Timed<Attr>>({ max: MAX_ATTRS });
+  private readonly attrs = growingLru<string, Timed<Attr>>(MAX_ATTRS);
   private readonly listings = new LRUCache<string, Timed<Set<string>>>({
     maxSize: MAX_LISTED_NAMES,
     sizeCalculation: (listing) => listing.value.size + 1,
@@ -50,13 +58,13 @@ export class AttrCache {
    * before its directory (or any ancestor) went is stale; it is dropped when next read. Walking
    * the whole cache for the subtree at each rmdir made `rm -r` of a big tree quadratic.
    */
-  private readonly goneDirs = new LRUCache<string, number>({ max: MAX_GONE_DIRS });
+  private readonly goneDirs = growingLru<string, number>(MAX_GONE_DIRS);
   private clock = 0;
   /** Directories listed recently with their size: worth listing again rather than stat-ing each name. */
-  private readonly recentlyListed = new LRUCache<string, { size: number; at: number; misses: number }>({ max: MAX_DIRS });
+  private readonly recentlyListed = growingLru<string, { size: number; at: number; misses: number }>(MAX_DIRS);
 
   /** Path → the server's ctime set by an upload, and the local one shown instead (see showCtime). */
-  private readonly shownCtimes = new LRUCache<string, { server: number; shown: number }>({ max: MAX_SHOWN_CTIMES });
+  private readonly shownCtimes = growingLru<string, { server: number; shown: number }>(MAX_SHOWN_CTIMES);
 
   constructor(private readonly ttlMs: number, private readonly now: () => number = Date.now) {}
 
