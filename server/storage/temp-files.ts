@@ -4,12 +4,17 @@ import { join } from 'node:path';
 import { SERVER_INSTANCE } from '../instance.js';
 import { TEMP_PREFIX, isTempName } from './confine.js';
 
+/** 48 bits, from a random start: unique within this instance, not guessable from outside it. */
+let tempSequence = randomBytes(6).readUIntBE(0, 6);
+
 /**
- * The name of an upload's temp file beside its target: `.rdrive-tmp-<server>.<random>-<name>`.
+ * The name of an upload's temp file beside its target: `.rdrive-tmp-<server>.<sequence>-<name>`.
  * The writing server's instance is part of it, so a sweep on shared storage knows whose it is.
+ * A counter rather than fresh random bytes per upload: those cost ~20 µs of every small PUT.
  */
 export function tempFileName(name: string, owner: string = SERVER_INSTANCE): string {
-  return `${TEMP_PREFIX}${owner}.${randomBytes(6).toString('hex')}-${name.slice(0, 32)}`;
+  tempSequence = (tempSequence + 1) % 2 ** 48;
+  return `${TEMP_PREFIX}${owner}.${tempSequence.toString(16).padStart(12, '0')}-${name.slice(0, 32)}`;
 }
 
 /** The instance that wrote a temp file, or undefined for a name without one (older versions). */

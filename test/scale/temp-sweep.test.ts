@@ -25,6 +25,8 @@ test('temp file names carry their server', () => {
   assert.equal(tempFileOwner(name), '123-0a1b2c3d');
   assert.match(name, /^\.rdrive-tmp-123-0a1b2c3d\.[0-9a-f]{12}-report\.pdf$/);
   assert.equal(tempFileOwner('.rdrive-tmp-0123456789abcdef-report.pdf'), undefined, 'a name from an older version has no owner');
+  const many = Array.from({ length: 1000 }, () => tempFileName('report.pdf'));
+  assert.equal(new Set(many).size, many.length, 'uploads of one name at once each get their own temp file');
 });
 
 async function instanceOf(server: TestServer): Promise<string> {
