@@ -29,7 +29,7 @@ const MAX_SHOWN_CTIMES = 10_000;
 
 /**
  * An LRU of at most `limit` entries that allocates as it fills. With `max`, lru-cache allocates
- * every slot up front: for the limits above that took ~90 ms and tens of MB at each mount start.
+ * every slot up front: for the limits above that took ~90 ms and ~8 MB at each mount start.
  */
 function growingLru<K extends {}, V extends {}>(limit: number): LRUCache<K, V> {
   return new LRUCache<K, V>({ maxSize: limit, sizeCalculation: () => 1 });
