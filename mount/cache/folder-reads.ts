@@ -9,7 +9,12 @@ const MAX_FOLDERS = 1024;
 interface FolderWalk {
   lastName: string;
   lastAt: number;
+  /** 0: this walk fetches no more batches (the last one served no open). */
   nextBatch: number;
+  /** A batch was fetched and no open missed since. */
+  batchOut: boolean;
+  /** Opens answered from the batch out, besides the one that asked for it. */
+  hits: number;
 }
 
 /**
@@ -18,7 +23,9 @@ interface FolderWalk {
  * (cat *, tar c, grep -r, a file manager's previews), starting small and doubling while the walk
  * goes on. A program that opens one file, or opens files seconds apart, never triggers it, so a
  * big folder is not fetched for one look, unless it has just listed the folder (a walker does).
- * Pure: the clock is passed in.
+ * A batch that serves no open before the next miss predicted nothing (rsync opens each file it
+ * has just written, a name no batch held): the walk then stops fetching, or a folder of n files
+ * would cost n batches of up to HEADS_COUNT_MAX files each. Pure: the clock is passed in.
  */
 export class FolderReads {
   private readonly walks = new LRUCache<string, FolderWalk>({ max: MAX_FOLDERS });
@@ -28,15 +35,19 @@ export class FolderReads {
   constructor(private readonly maxBatch: number) {}
 
   /**
-   * Records an open for reading of `name` in `dir` and returns how many files to fetch from
-   * `name` on (0: read this file alone). Counting this batch, the walk's next one doubles.
+   * Records an open for reading of `name` in `dir` that no batch answered, and returns how many
+   * files to fetch from `name` on (0: read this file alone). Counting this batch, the walk's
+   * next one doubles. `unbatchable`: the file is too big for any batch, so missing it says
+   * nothing about the batches.
    */
-  opened(dir: string, name: string, now: number): number {
+  opened(dir: string, name: string, now: number, unbatchable = false): number {
     const walk = this.walks.get(dir);
     const listedAt = this.listings.get(dir);
-    if (walk === undefined && listedAt !== undefined && now - listedAt <= SEQUENTIAL_WINDOW_MS) {
+    const listedSince = listedAt !== undefined && now - listedAt <= SEQUENTIAL_WINDOW_MS && (walk === undefined || listedAt > walk.lastAt);
+    if (listedSince) {
       // A walker (tar c, grep -r, find -exec) lists a folder, then opens its files: the first
-      // open already starts the walk. Many folders hold only a few files.
+      // open already starts the walk, a new one even right after another program's opens there
+      // (cat * after rsync). Many folders hold only a few files.
       this.listings.delete(dir);
       this.startWalk(dir, name, now);
       return FIRST_BATCH;
@@ -47,6 +58,10 @@ export class FolderReads {
     }
     walk.lastName = name;
     walk.lastAt = now;
+    if (walk.batchOut && !unbatchable) {
+      if (walk.hits === 0) walk.nextBatch = 0;
+      walk.batchOut = false;
+    }
     return walk.nextBatch;
   }
 
@@ -58,7 +73,16 @@ export class FolderReads {
   /** A batch was fetched for `dir`: the next one of the same walk is twice as big. */
   fetched(dir: string): void {
     const walk = this.walks.get(dir);
-    if (walk !== undefined) walk.nextBatch = Math.min(walk.nextBatch * 2, this.maxBatch);
+    if (walk === undefined) return;
+    walk.nextBatch = Math.min(walk.nextBatch * 2, this.maxBatch);
+    walk.batchOut = true;
+    walk.hits = 0;
+  }
+
+  /** The batch's answer could not be used (this mount changed something meanwhile): stop. */
+  wasted(dir: string): void {
+    const walk = this.walks.get(dir);
+    if (walk !== undefined) walk.nextBatch = 0;
   }
 
   /** Records an open that needed no request (a leased head) so the walk's timing stays current. */
@@ -70,9 +94,10 @@ export class FolderReads {
     }
     walk.lastName = name;
     walk.lastAt = now;
+    walk.hits++;
   }
 
   private startWalk(dir: string, name: string, now: number): void {
-    this.walks.set(dir, { lastName: name, lastAt: now, nextBatch: FIRST_BATCH });
+    this.walks.set(dir, { lastName: name, lastAt: now, nextBatch: FIRST_BATCH, batchOut: false, hits: 0 });
   }
 }

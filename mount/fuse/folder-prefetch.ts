@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { HEADS_COUNT_MAX } from '../../common/api.js';
+import { HEADS_COUNT_MAX, HEADS_FILE_MAX } from '../../common/api.js';
 import { RdriveError } from '../../common/errors.js';
 import { FolderReads } from '../cache/folder-reads.js';
 import { joinPath, splitPath } from '../cache/attr-cache.js';
@@ -41,7 +41,8 @@ export class FolderPrefetch {
       await pending;
       return;
     }
-    const count = this.reads.opened(dir, name, performance.now());
+    const unbatchable = (this.state.cache.get(path)?.size ?? 0) > HEADS_FILE_MAX;
+    const count = this.reads.opened(dir, name, performance.now(), unbatchable);
     if (count === 0 || this.unsupported) return;
     this.reads.fetched(dir);
     const batch = this.fetch(dir, name, count).finally(() => this.inFlight.delete(dir));
@@ -56,7 +57,10 @@ export class FolderPrefetch {
     try {
       const answer = await client.readHeads(dir, from, count);
       // Something changed through this mount meanwhile: the answer may predate it.
-      if (contents.generation !== generation) return;
+      if (contents.generation !== generation) {
+        this.reads.wasted(dir);
+        return;
+      }
       for (const file of answer.files) {
         const path = joinPath(dir, file.name);
         if (files.has(path)) continue;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ApiClient } from '../../mount/remote/api-client.js';
@@ -91,4 +91,25 @@ test('a reader walking through a folder gets its small files in batches; another
   } finally {
     await other.close();
   }
+});
+
+test('a program reading back each file it has just written (rsync) is not sent folder reads; a reader listing the folder after it is', T, async () => {
+  const dir = join(mount.path, 'rsync');
+  await mkdir(dir);
+  const FILES = 30;
+  for (let i = 0; i < FILES; i++) {
+    // rsync's receiver: a temp name, written and closed, opened again, then renamed in place.
+    const temp = join(dir, `.f${i}.tmp${i}`);
+    await writeFile(temp, `content ${i}`);
+    assert.equal(await readFile(temp, 'utf8'), `content ${i}`);
+    await rename(temp, join(dir, `f${i}`));
+  }
+  await waitForLog(join(server.logs, 'server.log'), /"route":"\/api\/v1\/rename"/, FILES);
+  const duringWrites = await requestsTo('heads/rsync', 'GET');
+  // At most the first batch, which served nothing; before, every open asked for one.
+  assert.ok(duringWrites <= 1, `folder reads while writing: ${duringWrites}`);
+  const names = await readdir(dir);
+  for (const name of names) assert.match(await readFile(join(dir, name), 'utf8'), /^content \d+$/);
+  const afterListing = await requestsTo('heads/rsync', 'GET');
+  assert.ok(afterListing > duringWrites, 'a reader listing the folder, then opening its files, gets batches again');
 });
