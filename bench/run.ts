@@ -66,6 +66,9 @@ async function runWorkloads(t: Target, src: Sources): Promise<Rates> {
     await t.coldCache();
     note('large read (cold), MB', sizeMiB, await timed(`dd if=${t.dir}/big of=/dev/null bs=1M status=none`));
     note(`${small}: copy in`, fileCount, await timed(`cp -r ${src.small} ${t.dir}/small`));
+    // rsync's receiver writes a temp name, reads it back, sets times and mode, renames it.
+    note(`${small}: rsync -a in`, fileCount, await timed(`rsync -a ${src.small}/ ${t.dir}/rsync/`));
+    await ok(`rm -rf ${t.dir}/rsync`);
   }
   if (t.reads) {
     await t.coldCache();
