@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ApiClient } from '../../mount/remote/api-client.js';
@@ -112,4 +112,22 @@ test('a program reading back each file it has just written (rsync) is not sent f
   for (const name of names) assert.match(await readFile(join(dir, name), 'utf8'), /^content \d+$/);
   const afterListing = await requestsTo('heads/rsync', 'GET');
   assert.ok(afterListing > duringWrites, 'a reader listing the folder, then opening its files, gets batches again');
+});
+
+test('copying a folder within the mount reads it without a folder read per file', T, async () => {
+  const other = new ApiClient({ server: server.url });
+  try {
+    await other.login('alice', 'alice-pass');
+    await other.mkdir('from');
+    const FILES = 30;
+    for (let i = 0; i < FILES; i++) await other.upload(`from/f${String(i).padStart(2, '0')}`, () => `copied ${i}`);
+    // cp -r: open a source file, read it, write its copy (a change through this mount, which
+    // ends the leases of any batch), next source file. Every open used to ask for a bigger batch.
+    await cp(join(mount.path, 'from'), join(mount.path, 'to'), { recursive: true });
+    for (let i = 0; i < FILES; i++) assert.equal(await readFile(join(mount.path, 'to', `f${String(i).padStart(2, '0')}`), 'utf8'), `copied ${i}`);
+    const batches = await requestsTo('heads/from', 'GET');
+    assert.ok(batches <= 2, `folder reads for ${FILES} copied files: ${batches}`);
+  } finally {
+    await other.close();
+  }
 });
