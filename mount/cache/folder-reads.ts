@@ -38,7 +38,7 @@ export class FolderReads {
    * Records an open for reading of `name` in `dir` that no batch answered, and returns how many
    * files to fetch from `name` on (0: read this file alone). Counting this batch, the walk's
    * next one doubles. `unbatchable`: the file is too big for any batch, so missing it says
-   * nothing about the batches.
+   * nothing about the batches, and starts none.
    */
   opened(dir: string, name: string, now: number, unbatchable = false): number {
     const walk = this.walks.get(dir);
@@ -58,7 +58,10 @@ export class FolderReads {
     }
     walk.lastName = name;
     walk.lastAt = now;
-    if (walk.batchOut && !unbatchable) {
+    // A batch from a big file would hold only the small ones after it, which ask for their own
+    // batch when the reader gets there: fetching at each big file re-sent them every time.
+    if (unbatchable) return 0;
+    if (walk.batchOut) {
       if (walk.hits === 0) walk.nextBatch = 0;
       walk.batchOut = false;
     }

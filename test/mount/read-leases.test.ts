@@ -131,3 +131,23 @@ test('copying a folder within the mount reads it without a folder read per file'
     await other.close();
   }
 });
+
+test('reading the big files of a folder sends no folder read per file (cat *.o beside small sources)', T, async () => {
+  const other = new ApiClient({ server: server.url });
+  try {
+    await other.login('alice', 'alice-pass');
+    await other.mkdir('objs');
+    const FILES = 20;
+    for (let i = 0; i < FILES; i++) {
+      await other.upload(`objs/m${String(i).padStart(2, '0')}.o`, () => Buffer.alloc(100 * 1024, i));
+      await other.upload(`objs/m${String(i).padStart(2, '0')}.s`, () => `source ${i}`);
+    }
+    await other.upload('objs/zz-notes', () => 'small');
+    for (let i = 0; i < FILES; i++) assert.equal((await readFile(join(mount.path, 'objs', `m${String(i).padStart(2, '0')}.o`))).length, 100 * 1024);
+    const batches = await requestsTo('heads/objs', 'GET');
+    // Too big for any batch: each is read alone; a batch from each would re-send the small files after it.
+    assert.ok(batches <= 1, `folder reads while reading ${FILES} big files: ${batches}`);
+  } finally {
+    await other.close();
+  }
+});

@@ -45,13 +45,17 @@ test('a batch that served no open stops the walk fetching (rsync opens each file
   assert.equal(reads.opened('/d', 'y', 10_010), 16);
 });
 
-test('a file too big for any batch, missed, neither stops nor counts for the walk', () => {
+test('a file too big for any batch, missed, starts no batch, neither stops nor counts for the walk', () => {
   const reads = new FolderReads(256);
   assert.equal(reads.opened('/d', 'a', 0), 0);
   assert.equal(reads.opened('/d', 'b', 10), 16);
   reads.fetched('/d');
-  assert.equal(reads.opened('/d', 'big', 20, true), 32, 'an expected miss');
-  assert.equal(reads.opened('/d', 'c', 30), 0, 'still no open served by the batch: stop');
+  reads.touched('/d', 'c', 15);
+  for (let i = 0; i < 50; i++) assert.equal(reads.opened('/d', `big${i}`, 20 + i, true), 0, 'no batch from a big file (cat *.o)');
+  assert.equal(reads.opened('/d', 'd', 80), 32, 'the walk goes on at the next small file');
+  reads.fetched('/d');
+  assert.equal(reads.opened('/d', 'bigger', 90, true), 0);
+  assert.equal(reads.opened('/d', 'e', 100), 0, 'no open served by the last batch: stop');
 });
 
 test('a batch whose answer was dropped (a change through this mount meanwhile) stops the walk', () => {
