@@ -1,9 +1,4 @@
 const MIN_WINDOW = 256 * 1024;
-/**
- * Reads that keep jumping (a database's pages, an archive's index) fetch this much, not a whole
- * window: 500 random 4 KiB reads of a 64 MiB file moved 127 MB with 256 KiB windows.
- */
-const RANDOM_WINDOW = 32 * 1024;
 const MAX_WINDOW = 8 * 1024 * 1024;
 const KEPT_WINDOWS = 4;
 /** Windows fetched ahead of the one being read: the server reads the next while one travels. */
@@ -18,13 +13,12 @@ interface Window {
 /**
  * Sequential reads fetch ever larger windows (256 KiB doubling to 8 MiB) and the next two
  * windows are requested while the current one is consumed, so a streaming read keeps the connection
- * busy instead of paying one round trip per 128 KiB kernel read. Random reads fetch 32 KiB.
+ * busy instead of paying one round trip per 128 KiB kernel read.
  */
 export class ReadAhead {
   private windows: Window[] = [];
   private windowSize = MIN_WINDOW;
   private lastEnd = -1;
-  private lastJumped = false;
 
   /** `limit`: the end of the server's copy; nothing is ever asked at or past it (no 416s). */
   constructor(
@@ -34,17 +28,13 @@ export class ReadAhead {
 
   async read(offset: number, length: number): Promise<Buffer> {
     const sequential = offset === this.lastEnd;
-    // Two jumps in a row: random access. A stream that jumps once starts again at MIN_WINDOW.
-    const random = !sequential && this.lastJumped;
-    this.lastJumped = !sequential;
     this.windowSize = sequential ? Math.min(this.windowSize * 2, MAX_WINDOW) : MIN_WINDOW;
-    const fresh = random ? RANDOM_WINDOW : this.windowSize;
     this.lastEnd = offset + length;
     const parts: Buffer[] = [];
     let cursor = offset;
     const end = offset + length;
     while (cursor < end) {
-      const window = this.windowFor(cursor) ?? this.start(cursor, Math.max(fresh, end - cursor));
+      const window = this.windowFor(cursor) ?? this.start(cursor, Math.max(this.windowSize, end - cursor));
       const data = await window.data.catch((err: unknown) => {
         this.windows = this.windows.filter((w) => w !== window);
         throw err;
@@ -69,7 +59,6 @@ export class ReadAhead {
   clear(): void {
     this.windows = [];
     this.lastEnd = -1;
-    this.lastJumped = false;
   }
 
   private windowFor(offset: number): Window | undefined {
