@@ -61,8 +61,6 @@ const isLarge = (st: Stats | undefined): boolean => st !== undefined && st.isFil
 const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 const fstatFd = promisify(fstatCb) as (fd: number) => Promise<Stats>;
-/** fstat of a descriptor this request holds (an O_PATH one: no I/O), on the event loop. */
-const statHeld = async (fd: number): Promise<Stats> => fstatSync(fd);
 const readdirFd = promisify(readdirCb) as unknown as (path: string, options: { withFileTypes: true }) => Promise<Dirent[]>;
 
 /** Attributes as the API reports them; `special` (what a stored special file stands for) makes it a link or a node. */
@@ -516,13 +514,18 @@ export class LocalDiskBackend implements StorageBackend {
         ? { fd: await openRoot(root), special: undefined }
         : await withParent(root, segments, async (dir, name) => {
           const fd = await openEntryAt(dir, name);
-          const st = await statHeld(fd).catch((err: unknown) => { release(fd); throw err; });
-          if (st.isSymbolicLink()) { release(fd); throw loopError(); }
-          return { fd, special: await specialAt(dir, name, st) };
+          try {
+            const st = fstatSync(fd);
+            if (st.isSymbolicLink()) throw loopError();
+            return { fd, special: await specialAt(dir, name, st) };
+          } catch (err) {
+            release(fd);
+            throw err;
+          }
         });
       return withFd(entry.fd, async (fd) => {
         const path = fdPath(fd);
-        const st = await statHeld(fd);
+        const st = fstatSync(fd);
         if (!isVisible(st)) throw new RdriveError('ENOENT');
         if (entry.special?.type === 'symlink' && (attrs.size !== undefined || attrs.mode !== undefined)) {
           throw new RdriveError('EOPNOTSUPP', 'A symlink has no mode or size of its own to change');
@@ -537,8 +540,8 @@ export class LocalDiskBackend implements StorageBackend {
         }
         // A truncate by a server without CAP_FSETID clears setuid/setgid (see keepSpecialBits).
         const mode = attrs.mode ?? (attrs.size !== undefined && (st.mode & 0o6000) !== 0 ? st.mode : undefined);
-        // chmod, utimes and fstat are metadata calls, microseconds on a local disk: on the event
-        // loop, as mkdir's, rather than a thread-pool hand-off each (a PATCH made three or four).
+        // fstat (above), chmod and utimes are metadata calls, microseconds on a local disk: on the
+        // event loop, as mkdir's, rather than a thread-pool hand-off each (a PATCH made four).
         // A truncate may free many blocks, so it stays on the thread pool.
         if (mode !== undefined) chmodSync(path, mode & 0o7777);
         this.commits.noteWrite();
