@@ -11,10 +11,11 @@ interface FolderWalk {
   lastAt: number;
   /** 0: this walk fetches no more batches (the last one served no open). */
   nextBatch: number;
-  /** A batch was fetched and no open missed since. */
-  batchOut: boolean;
-  /** Opens answered from the batch out, besides the one that asked for it. */
-  hits: number;
+  /**
+   * Opens answered since the last batch, besides the one that asked for it; undefined when no
+   * batch is out (none fetched yet, or an open missed since).
+   */
+  servedSinceBatch: number | undefined;
 }
 
 /**
@@ -61,10 +62,8 @@ export class FolderReads {
     // A batch from a big file would hold only the small ones after it, which ask for their own
     // batch when the reader gets there: fetching at each big file re-sent them every time.
     if (unbatchable) return 0;
-    if (walk.batchOut) {
-      if (walk.hits === 0) walk.nextBatch = 0;
-      walk.batchOut = false;
-    }
+    if (walk.servedSinceBatch === 0) walk.nextBatch = 0;
+    walk.servedSinceBatch = undefined;
     return walk.nextBatch;
   }
 
@@ -78,8 +77,7 @@ export class FolderReads {
     const walk = this.walks.get(dir);
     if (walk === undefined) return;
     walk.nextBatch = Math.min(walk.nextBatch * 2, this.maxBatch);
-    walk.batchOut = true;
-    walk.hits = 0;
+    walk.servedSinceBatch = 0;
   }
 
   /** The batch's answer could not be used (this mount changed something meanwhile): stop. */
@@ -97,10 +95,10 @@ export class FolderReads {
     }
     walk.lastName = name;
     walk.lastAt = now;
-    walk.hits++;
+    if (walk.servedSinceBatch !== undefined) walk.servedSinceBatch++;
   }
 
   private startWalk(dir: string, name: string, now: number): void {
-    this.walks.set(dir, { lastName: name, lastAt: now, nextBatch: FIRST_BATCH, batchOut: false, hits: 0 });
+    this.walks.set(dir, { lastName: name, lastAt: now, nextBatch: FIRST_BATCH, servedSinceBatch: undefined });
   }
 }
