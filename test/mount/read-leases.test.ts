@@ -28,27 +28,32 @@ after(async () => {
   await server?.cleanup();
 });
 
+/** Runs `fn` with a second client of alice's (another machine): logged in, closed afterwards. */
+async function asOtherClient(fn: (other: ApiClient) => Promise<void>): Promise<void> {
+  const other = new ApiClient({ server: server.url });
+  try {
+    await other.login('alice', 'alice-pass');
+    await fn(other);
+  } finally {
+    await other.close();
+  }
+}
+
 async function fileGets(name: string): Promise<number[]> {
   const log = await readFile(join(server.logs, 'server.log'), 'utf8');
   return log.split('\n').filter((l) => l.includes(`"route":"/api/v1/files/${name}"`) && l.includes('"method":"GET"')).map((l) => (JSON.parse(l) as { status: number }).status);
 }
 
-test('a re-open within the lease asks nothing; another client\'s change waits for the lease and the next open sees it', T, async () => {
-  const other = new ApiClient({ server: server.url });
-  try {
-    await other.login('alice', 'alice-pass');
-    await other.upload('shared.txt', () => 'version one');
-    assert.equal(await readFile(join(mount.path, 'shared.txt'), 'utf8'), 'version one');
-    assert.equal(await readFile(join(mount.path, 'shared.txt'), 'utf8'), 'version one');
-    await waitForLog(join(server.logs, 'server.log'), /"route":"\/api\/v1\/files\/shared.txt"/);
-    assert.deepEqual(await fileGets('shared.txt'), [206], 'one request (the head, 206) for two opens');
-    // Close-to-open: once this upload is answered, the mount's lease is over.
-    await other.upload('shared.txt', () => 'version two');
-    assert.equal(await readFile(join(mount.path, 'shared.txt'), 'utf8'), 'version two');
-  } finally {
-    await other.close();
-  }
-});
+test('a re-open within the lease asks nothing; another client\'s change waits for the lease and the next open sees it', T, () => asOtherClient(async (other) => {
+  await other.upload('shared.txt', () => 'version one');
+  assert.equal(await readFile(join(mount.path, 'shared.txt'), 'utf8'), 'version one');
+  assert.equal(await readFile(join(mount.path, 'shared.txt'), 'utf8'), 'version one');
+  await waitForLog(join(server.logs, 'server.log'), /"route":"\/api\/v1\/files\/shared.txt"/);
+  assert.deepEqual(await fileGets('shared.txt'), [206], 'one request (the head, 206) for two opens');
+  // Close-to-open: once this upload is answered, the mount's lease is over.
+  await other.upload('shared.txt', () => 'version two');
+  assert.equal(await readFile(join(mount.path, 'shared.txt'), 'utf8'), 'version two');
+}));
 
 test('changes made through the mount end its leases at once: it reads its own writes', T, async () => {
   const file = join(mount.path, 'own.txt');
@@ -66,32 +71,26 @@ async function requestsTo(prefix: string, method: string): Promise<number> {
   return log.split('\n').filter((l) => l.includes(`"route":"/api/v1/${prefix}`) && l.includes(`"method":"${method}"`)).length;
 }
 
-test('a reader walking through a folder gets its small files in batches; another client\'s change still waits and is seen', T, async () => {
-  const other = new ApiClient({ server: server.url });
-  try {
-    await other.login('alice', 'alice-pass');
-    await other.mkdir('walk');
-    const names = Array.from({ length: 40 }, (_, i) => `f${String(i).padStart(2, '0')}`);
-    for (const name of names) await other.upload(`walk/${name}`, () => `content of ${name}`);
-    await other.upload('walk/zbig', () => Buffer.alloc(100 * 1024, 7));
-    for (const name of [...names, 'zbig']) {
-      const data = await readFile(join(mount.path, 'walk', name));
-      if (name === 'zbig') assert.equal(data.length, 100 * 1024);
-      else assert.equal(data.toString(), `content of ${name}`);
-    }
-    await waitForLog(join(server.logs, 'server.log'), /"route":"\/api\/v1\/files\/walk\/zbig"/);
-    const singles = await requestsTo('files/walk/', 'GET');
-    const batches = await requestsTo('heads/walk', 'GET');
-    // f00 alone (one open is no walk), then batches of 16 and 32 from f01 on; zbig is too big.
-    assert.ok(batches >= 1 && batches <= 3, `folder reads: ${batches}`);
-    assert.ok(singles <= 3, `single reads for 41 files: ${singles}`);
-    // Close-to-open: the upload is answered once the mount's lease on f20 is over.
-    await other.upload('walk/f20', () => 'changed elsewhere');
-    assert.equal(await readFile(join(mount.path, 'walk', 'f20'), 'utf8'), 'changed elsewhere');
-  } finally {
-    await other.close();
+test('a reader walking through a folder gets its small files in batches; another client\'s change still waits and is seen', T, () => asOtherClient(async (other) => {
+  await other.mkdir('walk');
+  const names = Array.from({ length: 40 }, (_, i) => `f${String(i).padStart(2, '0')}`);
+  for (const name of names) await other.upload(`walk/${name}`, () => `content of ${name}`);
+  await other.upload('walk/zbig', () => Buffer.alloc(100 * 1024, 7));
+  for (const name of [...names, 'zbig']) {
+    const data = await readFile(join(mount.path, 'walk', name));
+    if (name === 'zbig') assert.equal(data.length, 100 * 1024);
+    else assert.equal(data.toString(), `content of ${name}`);
   }
-});
+  await waitForLog(join(server.logs, 'server.log'), /"route":"\/api\/v1\/files\/walk\/zbig"/);
+  const singles = await requestsTo('files/walk/', 'GET');
+  const batches = await requestsTo('heads/walk', 'GET');
+  // f00 alone (one open is no walk), then batches of 16 and 32 from f01 on; zbig is too big.
+  assert.ok(batches >= 1 && batches <= 3, `folder reads: ${batches}`);
+  assert.ok(singles <= 3, `single reads for 41 files: ${singles}`);
+  // Close-to-open: the upload is answered once the mount's lease on f20 is over.
+  await other.upload('walk/f20', () => 'changed elsewhere');
+  assert.equal(await readFile(join(mount.path, 'walk', 'f20'), 'utf8'), 'changed elsewhere');
+}));
 
 test('a program reading back each file it has just written (rsync) is not sent folder reads; a reader listing the folder after it is', T, async () => {
   const dir = join(mount.path, 'rsync');
@@ -114,40 +113,28 @@ test('a program reading back each file it has just written (rsync) is not sent f
   assert.ok(afterListing > duringWrites, 'a reader listing the folder, then opening its files, gets batches again');
 });
 
-test('copying a folder within the mount reads it without a folder read per file', T, async () => {
-  const other = new ApiClient({ server: server.url });
-  try {
-    await other.login('alice', 'alice-pass');
-    await other.mkdir('from');
-    const FILES = 30;
-    for (let i = 0; i < FILES; i++) await other.upload(`from/f${String(i).padStart(2, '0')}`, () => `copied ${i}`);
-    // cp -r: open a source file, read it, write its copy (a change through this mount, which
-    // ends the leases of any batch), next source file. Every open used to ask for a bigger batch.
-    await cp(join(mount.path, 'from'), join(mount.path, 'to'), { recursive: true });
-    for (let i = 0; i < FILES; i++) assert.equal(await readFile(join(mount.path, 'to', `f${String(i).padStart(2, '0')}`), 'utf8'), `copied ${i}`);
-    const batches = await requestsTo('heads/from', 'GET');
-    assert.ok(batches <= 2, `folder reads for ${FILES} copied files: ${batches}`);
-  } finally {
-    await other.close();
-  }
-});
+test('copying a folder within the mount reads it without a folder read per file', T, () => asOtherClient(async (other) => {
+  await other.mkdir('from');
+  const FILES = 30;
+  for (let i = 0; i < FILES; i++) await other.upload(`from/f${String(i).padStart(2, '0')}`, () => `copied ${i}`);
+  // cp -r: open a source file, read it, write its copy (a change through this mount, which
+  // ends the leases of any batch), next source file. Every open used to ask for a bigger batch.
+  await cp(join(mount.path, 'from'), join(mount.path, 'to'), { recursive: true });
+  for (let i = 0; i < FILES; i++) assert.equal(await readFile(join(mount.path, 'to', `f${String(i).padStart(2, '0')}`), 'utf8'), `copied ${i}`);
+  const batches = await requestsTo('heads/from', 'GET');
+  assert.ok(batches <= 2, `folder reads for ${FILES} copied files: ${batches}`);
+}));
 
-test('reading the big files of a folder sends no folder read per file (cat *.o beside small sources)', T, async () => {
-  const other = new ApiClient({ server: server.url });
-  try {
-    await other.login('alice', 'alice-pass');
-    await other.mkdir('objs');
-    const FILES = 20;
-    for (let i = 0; i < FILES; i++) {
-      await other.upload(`objs/m${String(i).padStart(2, '0')}.o`, () => Buffer.alloc(100 * 1024, i));
-      await other.upload(`objs/m${String(i).padStart(2, '0')}.s`, () => `source ${i}`);
-    }
-    await other.upload('objs/zz-notes', () => 'small');
-    for (let i = 0; i < FILES; i++) assert.equal((await readFile(join(mount.path, 'objs', `m${String(i).padStart(2, '0')}.o`))).length, 100 * 1024);
-    const batches = await requestsTo('heads/objs', 'GET');
-    // Too big for any batch: each is read alone; a batch from each would re-send the small files after it.
-    assert.ok(batches <= 1, `folder reads while reading ${FILES} big files: ${batches}`);
-  } finally {
-    await other.close();
+test('reading the big files of a folder sends no folder read per file (cat *.o beside small sources)', T, () => asOtherClient(async (other) => {
+  await other.mkdir('objs');
+  const FILES = 20;
+  for (let i = 0; i < FILES; i++) {
+    await other.upload(`objs/m${String(i).padStart(2, '0')}.o`, () => Buffer.alloc(100 * 1024, i));
+    await other.upload(`objs/m${String(i).padStart(2, '0')}.s`, () => `source ${i}`);
   }
-});
+  await other.upload('objs/zz-notes', () => 'small');
+  for (let i = 0; i < FILES; i++) assert.equal((await readFile(join(mount.path, 'objs', `m${String(i).padStart(2, '0')}.o`))).length, 100 * 1024);
+  const batches = await requestsTo('heads/objs', 'GET');
+  // Too big for any batch: each is read alone; a batch from each would re-send the small files after it.
+  assert.ok(batches <= 1, `folder reads while reading ${FILES} big files: ${batches}`);
+}));
