@@ -137,7 +137,15 @@ export class OpenFile {
   }
 
   get dirty(): boolean {
-    return this._created || !this.extents.isEmpty || this._size !== this.serverSize || this._pendingMtime !== undefined || this._pendingMode !== undefined;
+    return (
+      this._created ||
+      !this.extents.isEmpty ||
+      this._size !== this.serverSize ||
+      // Cut by a truncate and grown back to the old size: those bytes are zeros now.
+      this.baseSize < Math.min(this.serverSize, this._size) ||
+      this._pendingMtime !== undefined ||
+      this._pendingMode !== undefined
+    );
   }
 
   attr(): Attr {
@@ -227,6 +235,9 @@ export class OpenFile {
 
   async truncate(size: number): Promise<void> {
     this.stopStream();
+    // Memory holds a file only up to SMALL_BODY: uploads and reads of anything larger come from
+    // the temp file, so a file grown past it (preallocation before the writes) moves there first.
+    if (this.mem !== undefined && size > SMALL_BODY) await this.spill();
     if (size < this._size && this.temp !== undefined) await this.temp.fh.truncate(size);
     if (this.mem !== undefined && size < this._size) this.mem.fill(0, size, Math.min(this._size, this.mem.length));
     this.extents.clip(size);
@@ -283,6 +294,11 @@ export class OpenFile {
   /** A file descriptor opened on this file. */
   addHandle(): void {
     this.handles++;
+  }
+
+  /** Some file descriptor is open on it. */
+  get isOpen(): boolean {
+    return this.handles > 0;
   }
 
   /** A file descriptor closed; true when it was the last one (the file can be released). */

@@ -103,7 +103,7 @@ export async function sh(command: string, options: { cwd?: string; timeoutMs?: n
 }
 
 /** Like sh but fails the test with the command's stderr when it exits non-zero. */
-export async function ok(command: string, options: { cwd?: string; timeoutMs?: number } = {}): Promise<string> {
+export async function ok(command: string, options: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
   const res = await sh(command, options);
   if (res.code !== 0) throw new Error(`"${command}" exited ${res.code}: ${res.stderr}`);
   return res.stdout;

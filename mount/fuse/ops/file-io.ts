@@ -24,15 +24,31 @@ export async function open(state: MountState, path: string, flags: number): Prom
     if (writing) {
       const attr = await state.fetchAttr(path);
       if (attr.type === 'dir') throw new RdriveError('EISDIR');
-      file = state.newOpenFile(path, attr, false);
+      // Another open of the same path may have finished meanwhile: all descriptors share one copy.
+      file = state.files.get(path) ?? state.newOpenFile(path, attr, false);
     } else {
       const { attr, data } = await readHead(state, path);
-      file = state.newOpenFile(path, attr, false);
+      file = state.files.get(path) ?? state.newOpenFile(path, attr, false);
       file.seed(data, FIRST_READ);
     }
   }
-  if ((flags & constants.O_TRUNC) !== 0 && writing) await file.truncate(0);
-  return state.openHandle(file, flags);
+  const fd = state.openHandle(file, flags);
+  if ((flags & constants.O_TRUNC) !== 0 && writing) await truncateOpened(state, fd);
+  return fd;
+}
+
+/**
+ * O_TRUNC, and create() of a name already open. The handle is taken first: a release of the
+ * file's last other descriptor (FUSE sends it after close() has returned) may run during the
+ * truncate and would otherwise dispose of the copy this open goes on to use.
+ */
+async function truncateOpened(state: MountState, fd: number): Promise<void> {
+  try {
+    await state.handle(fd).file.truncate(0);
+  } catch (err) {
+    await release(state, fd);
+    throw err;
+  }
 }
 
 /**
@@ -68,8 +84,9 @@ export async function create(state: MountState, path: string, mode: number, call
   checkNewName(path);
   const existing = state.files.get(path);
   if (existing !== undefined) {
-    await existing.truncate(0);
-    return state.openHandle(existing, constants.O_RDWR);
+    const fd = state.openHandle(existing, constants.O_RDWR);
+    await truncateOpened(state, fd);
+    return fd;
   }
   const made = await newEntry(state, path, caller, mode & 0o7777, false);
   if (Buffer.byteLength(path) > EAGER_CREATE_PATH_BYTES || made.owner !== undefined) {
@@ -132,7 +149,10 @@ export async function release(state: MountState, fd: number): Promise<void> {
   } catch (err) {
     state.log.error({ path: file.path, err }, 'upload at release failed; the file on the server keeps its previous content');
   } finally {
-    if (state.files.get(file.path) === file) state.files.delete(file.path);
-    await file.dispose();
+    // Opened again while the upload ran: the new descriptor's release disposes of it.
+    if (!file.isOpen) {
+      if (state.files.get(file.path) === file) state.files.delete(file.path);
+      await file.dispose();
+    }
   }
 }
