@@ -15,6 +15,11 @@ export class ExtentSet {
     return this.ranges;
   }
 
+  /** Dirty bytes in all. */
+  get bytes(): number {
+    return this.ranges.reduce((sum, r) => sum + r.end - r.start, 0);
+  }
+
   get isEmpty(): boolean {
     return this.ranges.length === 0;
   }

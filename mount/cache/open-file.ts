@@ -249,7 +249,7 @@ export class OpenFile {
   /** What to send to make the server's copy equal this one. */
   async plan(): Promise<UploadPlan> {
     if (!this.dirty) return { kind: 'none' };
-    if (this._created || this.localComplete || this.baseSize === 0 || this.extents.coversWhole(this._size)) {
+    if (this.sendsWhole()) {
       const size = this._size;
       if (this.mem !== undefined && size <= SMALL_BODY) {
         // A Buffer body goes out with its headers in one write; a stream costs more syscalls.
@@ -275,6 +275,16 @@ export class OpenFile {
     const { path } = await this.tempFile();
     const extents = this.extents.list.map((e) => ({ ...e }));
     return { kind: 'patch', size: this._size, body: () => Readable.from(extentStream(path, extents)) };
+  }
+
+  /**
+   * The whole content goes when the server has nothing of it to keep, or when it is small (one
+   * request either way) or mostly rewritten. Otherwise only the changed extents go: appending a
+   * line and calling fsync() on a big file (a log, a database) sends the line, not the file.
+   */
+  private sendsWhole(): boolean {
+    if (this._created || this.baseSize === 0 || this.extents.coversWhole(this._size)) return true;
+    return this.localComplete && (this._size <= SMALL_BODY || this.extents.bytes * 2 >= this._size);
   }
 
   /** Records that the server now holds this content (`whole`: sent as one whole file). */

@@ -160,7 +160,7 @@ function plainOperations(state: MountState, log: Logger): Operations {
     flush: (path, fd, cb) => status('flush', path, () => io.flush(state, fd), cb),
     fsync: (path, _datasync, fd, cb) => status('fsync', path, () => io.fsync(state, fd), cb),
     release: (path, fd, cb) => status('release', path, () => io.release(state, fd), cb),
-    fsyncdir: (_path, _datasync, _fd, cb) => cb(0),
+    fsyncdir: (path, _datasync, _fd, cb) => status('fsyncdir', path, () => io.fsyncdir(state), cb),
     link: (from, to, cb) => status('link', from, () => unsupported.link(to), cb),
     symlink: (target, path, cb) => {
       const caller = currentCaller();

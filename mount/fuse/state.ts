@@ -124,8 +124,8 @@ export class MountState {
   }
 
   /** Sends a dirty file to the server; the error reaches the caller (flush/fsync → close()). */
-  upload(file: OpenFile): Promise<void> {
-    return this.uploads.upload(file);
+  upload(file: OpenFile, durable?: boolean): Promise<boolean> {
+    return this.uploads.upload(file, durable);
   }
 
   /** Open files at or below `path` (a renamed or removed directory moves or drops them). */

@@ -19,21 +19,27 @@ export class Uploads {
     private readonly log: Logger,
   ) {}
 
-  /** Sends a dirty file to the server; the error reaches the caller (flush/fsync → close()). */
-  async upload(file: OpenFile): Promise<void> {
-    await file.locked(async () => {
-      if (file.unlinked) return;
-      if (await this.finishStreamed(file)) return;
+  /**
+   * Sends a dirty file to the server; the error reaches the caller (flush/fsync → close()).
+   * `durable` (fsync(), or every upload with --sync) asks the server to put it on stable storage
+   * before answering; true when the content the server now holds was sent that way.
+   */
+  async upload(file: OpenFile, durable = this.options.sync): Promise<boolean> {
+    return file.locked(async () => {
+      if (file.unlinked) return false;
+      // A streamed upload's request went out before anyone asked for durability.
+      if (await this.finishStreamed(file)) return this.options.sync;
       const plan = await file.plan();
-      if (plan.kind === 'none') return;
+      if (plan.kind === 'none') return false;
       const started = Date.now();
       try {
-        await this.send(file, plan);
+        await this.send(file, plan, durable);
       } catch (err) {
         file.markUploadFailed();
         throw err;
       }
       this.log.debug({ path: file.path, kind: plan.kind, size: plan.size, ms: Date.now() - started }, 'uploaded');
+      return durable;
     });
   }
 
@@ -59,7 +65,7 @@ export class Uploads {
     return true;
   }
 
-  private async send(file: OpenFile, plan: Exclude<UploadPlan, { kind: 'none' }>): Promise<void> {
+  private async send(file: OpenFile, plan: Exclude<UploadPlan, { kind: 'none' }>, durable: boolean): Promise<void> {
     let attr: Attr;
     if (plan.kind === 'whole') {
       attr = await this.client.upload(file.path, plan.body, {
@@ -67,13 +73,13 @@ export class Uploads {
         ...(file.pendingMode === undefined && !file.created ? {} : { mode: file.modeToSend }),
         // The mtime this mount has been reporting becomes the server's (see toStat).
         mtime: file.mtimeToSend,
-        sync: this.options.sync,
+        sync: durable,
       });
     } else {
-      attr = await this.client.patch(file.path, plan.body, plan.size, file.mtimeToSend, this.options.sync);
+      attr = await this.client.patch(file.path, plan.body, plan.size, file.mtimeToSend, durable);
       if (file.pendingMode !== undefined) {
         attr = await this.client.setAttr(file.path, { mode: file.pendingMode });
-        if (this.options.sync) await this.client.sync();
+        if (durable) await this.client.sync();
       }
     }
     this.stored(file, attr, plan.kind === 'whole');

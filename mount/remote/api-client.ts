@@ -317,8 +317,9 @@ export class ApiClient {
   }
 
   /** Returns once every change the server acknowledged before is on its stable storage. */
-  sync(): Promise<void> {
-    return this.empty({ method: 'POST', path: '/sync', idempotent: true });
+  /** Without a path: every change acknowledged so far is durable; with one: that file is. */
+  sync(path?: string): Promise<void> {
+    return this.empty({ method: 'POST', path: path === undefined ? '/sync' : `/sync/${enc(path)}`, idempotent: true });
   }
 
   unlink(path: string): Promise<void> {

@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import { rateLimit, ipKeyGenerator, type Options, type Store } from 'express-rate-limit';
-import type { ErrorBody } from '../../common/api.js';
+import { HEADER_SYNC, type ErrorBody } from '../../common/api.js';
 import { RdriveError, fromForeign, toHttpStatus } from '../../common/errors.js';
 import type { ServerContext } from './context.js';
 
@@ -23,8 +23,8 @@ const ROUTINE_STATUSES = new Set([304, 404, 416]);
 
 /**
  * One log line per request: user, method, route, status, error code, bytes in and out (on the
- * socket, headers included), duration. Never the token. A failed login is this one line, at
- * warn; routine answers (404 of a lookup, 416) are debug, so info holds the real events.
+ * socket, headers included), duration, whether a write was durable. Never the token. A failed
+ * login is this one line, at warn; routine answers (404 of a lookup, 416) are debug, so info holds the real events.
  */
 export function requestLogger(ctx: ServerContext) {
   return (req: Request, res: Response, next: NextFunction): void => {
@@ -42,6 +42,8 @@ export function requestLogger(ctx: ServerContext) {
         user: req.rdriveUser ?? notes.loginUser, method: req.method, route: req.baseUrl + (req.url.split('?')[0] ?? ''),
         status: res.statusCode, code: notes.code, bytesIn: socket.bytesRead - readBefore,
         bytesOut: socket.bytesWritten - writtenBefore, ms: Math.round(ms * 10) / 10, aborted: !res.writableFinished,
+        // A write that was fsynced before its answer (a client's fsync() or --sync) costs more.
+        ...(req.headers[HEADER_SYNC] === '1' ? { durable: true } : {}),
       };
       if (notes.loginUser !== undefined) ctx.log.warn({ ...line, ip: req.ip }, 'login failed');
       else if (res.statusCode >= 500) ctx.log.warn(line, 'request');

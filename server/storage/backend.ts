@@ -80,6 +80,11 @@ export interface StorageBackend {
   patchAtomic(user: string, segments: string[], body: Readable, options: WriteLimits & Durability & { size?: number; offset?: number; extents: boolean; mtime?: number; isAborted?: () => boolean | Promise<boolean> }): Promise<Attr>;
   /** Resolves once every change acknowledged before the call is on stable storage. */
   sync(): Promise<void>;
+  /**
+   * fsync() of one file: its content and its name (the last upload renamed a new file into
+   * place) are on stable storage when this resolves; a name that is gone falls back to sync().
+   */
+  syncFile(user: string, segments: string[]): Promise<void>;
   /** Commits what is pending (server shutdown). */
   close(): Promise<void>;
   /** Removes a file, stored symlink or node; returns the bytes it held on disk. */

@@ -107,6 +107,29 @@ export class LocalDiskBackend implements StorageBackend {
     return guard(() => this.commits.sync());
   }
 
+  syncFile(user: string, segments: string[]): Promise<void> {
+    return guard(async () => {
+      if (segments.length === 0) return this.commits.sync();
+      // Two fsyncs, as --sync pays per upload: far less than a syncfs of the whole disk, which
+      // also waits for everyone else's dirty pages.
+      const synced = await withParent(this.userRoot(user), segments, async (dir, name) => {
+        const fh = await open(at(dir, name), READ_FLAGS).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT' || err.code === 'ELOOP') return undefined;
+          throw err;
+        });
+        if (fh === undefined) return false;
+        try {
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await syncDir(fdPath(dir));
+        return true;
+      });
+      if (!synced) await this.commits.sync();
+    });
+  }
+
   close(): Promise<void> {
     return guard(() => this.commits.close());
   }

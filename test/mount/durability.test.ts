@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { open, readFile, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { waitForLog } from '../helpers/logs.js';
@@ -51,7 +51,13 @@ for (const mode of [[], ['--sync']]) {
   });
 }
 
-test('fsync() on a default mount waits for the server\'s group commit', T, async () => {
+/** The server's request log lines for `route` (exact, after /api/v1), as parsed objects. */
+async function requests(logs: string, method: string, route: string): Promise<Array<{ bytesIn: number; durable?: boolean }>> {
+  const text = await readFile(join(logs, 'server.log'), 'utf8');
+  return text.split('\n').filter((l) => l.includes(`"method":"${method}"`) && l.includes(`"route":"/api/v1/${route}"`)).map((l) => JSON.parse(l));
+}
+
+test('fsync() on a default mount: a dirty file goes up durable in one request, a clean one and a directory are synced', T, async () => {
   const server = await startServer();
   const mount = await startMount(server.url, 'alice', 'alice-pass');
   try {
@@ -59,12 +65,59 @@ test('fsync() on a default mount waits for the server\'s group commit', T, async
     try {
       await fh.write('entry\n');
       await fh.sync();
+      await waitForLog(join(server.logs, 'server.log'), /"route":"\/api\/v1\/files\/journal.txt"/);
+      const puts = await requests(server.logs, 'PUT', 'files/journal.txt');
+      assert.deepEqual(puts.map((p) => p.durable), [true], 'the upload at fsync() was fsynced on the server before its answer');
+      assert.equal((await requests(server.logs, 'POST', 'sync/journal.txt')).length, 0, 'no second request for it');
+      await fh.sync();
+      await waitForLog(join(server.logs, 'server.log'), /"route":"\/api\/v1\/sync\/journal.txt","status":204/);
+      assert.equal((await requests(server.logs, 'POST', 'sync/journal.txt')).length, 1, 'fsync() of the clean file made the server sync it');
     } finally {
       await fh.close();
     }
-    const log = await waitForLog(join(server.logs, 'server.log'), /"method":"POST","route":"\/api\/v1\/sync","status":204/);
-    assert.match(log, /"route":"\/api\/v1\/sync","status":204/, 'fsync() asked the server to commit');
     assert.equal(await readFile(join(server.storage, 'alice', 'journal.txt'), 'utf8'), 'entry\n');
+    // The durable-rename pattern: the directory's fsync() commits the rename.
+    await writeFile(join(mount.path, 'new.tmp'), 'x');
+    await rename(join(mount.path, 'new.tmp'), join(mount.path, 'new.txt'));
+    const dir = await open(mount.path, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+    const log = await waitForLog(join(server.logs, 'server.log'), /"method":"POST","route":"\/api\/v1\/sync","status":204/);
+    assert.match(log, /"route":"\/api\/v1\/sync","status":204/, 'fsync() of a directory asked the server to commit');
+  } finally {
+    await mount.cleanup();
+    await server.cleanup();
+  }
+});
+
+test('appending and calling fsync() on a growing file sends the appended bytes, not the file each time', T, async () => {
+  const server = await startServer();
+  const mount = await startMount(server.url, 'alice', 'alice-pass');
+  try {
+    const chunks: Buffer[] = [];
+    const fh = await open(join(mount.path, 'app.log'), 'w');
+    try {
+      for (let i = 0; i < 40; i++) {
+        const chunk = Buffer.alloc(64 * 1024, 0x41 + (i % 26));
+        chunks.push(chunk);
+        await fh.write(chunk);
+        await fh.sync();
+      }
+    } finally {
+      await fh.close();
+    }
+    const expected = Buffer.concat(chunks);
+    // One upload per fsync(); pino may write the last lines a moment later.
+    await waitForLog(join(server.logs, 'server.log'), /"route":"\/api\/v1\/files\/app.log"/, 40);
+    assert.ok((await readFile(join(server.storage, 'alice', 'app.log'))).equals(expected), 'the server holds every appended byte');
+    const sent = [...(await requests(server.logs, 'PUT', 'files/app.log')), ...(await requests(server.logs, 'PATCH', 'files/app.log'))];
+    const bytes = sent.reduce((sum, r) => sum + r.bytesIn, 0);
+    // Re-sending the whole file at each fsync() would be ~54 MB; the file is 2.6 MB. Files up to
+    // 1 MiB still go whole (one request either way): at most ~9 MB then.
+    assert.ok(bytes < 12 * 1024 * 1024, `${bytes} bytes uploaded for a ${expected.length}-byte file`);
   } finally {
     await mount.cleanup();
     await server.cleanup();

@@ -125,14 +125,23 @@ export async function flush(state: MountState, fd: number): Promise<void> {
 }
 
 /**
- * fsync(): upload what is dirty, then wait for the server's group commit, which covers this
- * file's last upload whichever mount or mode sent it (with --sync the upload already was).
+ * fsync(): what is dirty goes up durable (stored on stable storage before the server answers),
+ * in one request. Otherwise the server makes the file's last upload durable, whichever mount or
+ * mode sent it. A file removed meanwhile has nothing left on the server to keep.
  */
 export async function fsync(state: MountState, fd: number): Promise<void> {
   const { file } = state.handle(fd);
-  const wasDirty = file.dirty;
-  await flush(state, fd);
-  if (!(wasDirty && state.options.sync)) await state.client.sync();
+  const durable = file.dirty && (await state.upload(file, true));
+  if (durable || file.unlinked) return;
+  await state.client.sync(file.path);
+}
+
+/**
+ * fsync() of a directory, what a program calls to make a rename, create or removal in it
+ * durable: the server's group commit covers every change made so far.
+ */
+export async function fsyncdir(state: MountState): Promise<void> {
+  await state.client.sync();
 }
 
 export async function release(state: MountState, fd: number): Promise<void> {

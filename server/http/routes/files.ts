@@ -5,7 +5,7 @@ import { EXTENTS_CONTENT_TYPE, type Attr, HEADER_ATIME, HEADER_CTIME, HEADER_MOD
 import { PREVIEW_BYTES } from '../../../common/config.js';
 import { RdriveError } from '../../../common/errors.js';
 import { OWNER_ID_MAX, formatOwner, parseOwner, type Owner } from '../../../common/ownership.js';
-import { checkTime, entryPath, limitedWrite, queryNumber, userOf, type ServerContext } from '../context.js';
+import { checkTime, entryPath, limitedWrite, pathAfter, queryNumber, userOf, type ServerContext } from '../context.js';
 
 /** Reading, writing and removing files: GET/PUT/PATCH/DELETE /files/<path>, GET /preview/<path>. */
 export function fileRoutes(ctx: ServerContext): Router {
@@ -52,9 +52,12 @@ export function fileRoutes(ctx: ServerContext): Router {
     const attr = await limitedWrite(ctx, user, oldSize, undefined, (limits) => ctx.backend.patchAtomic(user, segments, req, { ...limits, ...options }));
     res.status(200).json(attr);
   });
-  // Waits for the group commit that makes every change acknowledged so far durable (fsync()).
-  router.post('/sync', async (_req, res) => {
-    await ctx.backend.sync();
+  // POST /sync waits for the group commit that makes every change acknowledged so far durable
+  // (a directory's fsync()); POST /sync/<path> makes one file durable (its fsync()).
+  router.post(/^\/sync(?:\/.*)?$/, async (req, res) => {
+    const segments = pathAfter(req, 'sync');
+    if (segments.length === 0) await ctx.backend.sync();
+    else await ctx.backend.syncFile(userOf(req), segments);
     res.status(204).end();
   });
   router.delete(/^\/files(?:\/.*)?$/, async (req, res) => {
