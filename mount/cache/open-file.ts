@@ -65,6 +65,7 @@ export class OpenFile {
   private localComplete: boolean;
   private readonly extents = new ExtentSet();
   private temp: { path: string; fh: FileHandle } | undefined;
+  private tempOpening: Promise<{ path: string; fh: FileHandle }> | undefined;
   /** A new small file lives in memory (no temp file at all) until it outgrows SMALL_BODY. */
   private mem: Buffer | undefined;
   private readonly readAhead: ReadAhead;
@@ -423,10 +424,12 @@ export class OpenFile {
 
   /** Moves an in-memory file to a temp file once it grows past SMALL_BODY. */
   private async spill(): Promise<void> {
-    const data = this.mem!.subarray(0, Math.min(this._size, this.mem!.length));
-    this.mem = undefined;
     const { fh } = await this.tempFile();
-    writeFullySync(fh.fd, data, 0);
+    // Memory stays the copy (reads and writes meanwhile use it) until the temp file holds it;
+    // a second spill waiting on the same open finds it done.
+    if (this.mem === undefined) return;
+    writeFullySync(fh.fd, this.mem.subarray(0, Math.min(this._size, this.mem.length)), 0);
+    this.mem = undefined;
   }
 
   private async readLocal(start: number, end: number): Promise<Buffer> {
@@ -449,6 +452,9 @@ export class OpenFile {
   private async readBase(start: number, end: number): Promise<Buffer> {
     const fromServer = Math.min(end, this.baseSize);
     const data = fromServer > start ? await this.readAhead.read(start, fromServer - start) : Buffer.alloc(0);
+    // The server's copy ends sooner than the one opened: it was replaced by a shorter one
+    // meanwhile. Its bytes are not this version's, and zeros would be bytes no version held.
+    if (data.length < fromServer - start) throw new RdriveError('EIO', `${this._path} was replaced by a shorter version on the server while open; open it again`);
     // All of it from the server: a view of the read-ahead window, no copy.
     if (data.length === end - start) return data;
     const out = Buffer.alloc(end - start);
@@ -456,12 +462,25 @@ export class OpenFile {
     return out;
   }
 
-  private async tempFile(): Promise<{ path: string; fh: FileHandle }> {
-    if (this.temp === undefined) {
+  /**
+   * The temp file, opened once: concurrent first writes (the kernel writes back an mmap's dirty
+   * pages several at a time) all wait for the same open instead of each opening its own and
+   * losing the writes that went into the ones replaced.
+   */
+  private tempFile(): Promise<{ path: string; fh: FileHandle }> {
+    if (this.temp !== undefined) return Promise.resolve(this.temp);
+    if (this.tempOpening === undefined) {
       const path = join(this.cacheDir, `f${process.pid}-${++tempCounter}`);
-      this.temp = { path, fh: await open(path, 'w+', 0o600) };
+      this.tempOpening = open(path, 'w+', 0o600)
+        .then((fh) => {
+          this.temp = { path, fh };
+          return this.temp;
+        })
+        .finally(() => {
+          this.tempOpening = undefined;
+        });
     }
-    return this.temp;
+    return this.tempOpening;
   }
 }
 

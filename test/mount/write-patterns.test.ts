@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { ApiClient } from '../../mount/remote/api-client.js';
 import { ok, startMount, type TestMount } from '../helpers/mount-process.js';
 import { startServer, type TestServer } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -158,4 +159,48 @@ for i in range(30):
         if f.read() != b'y': sys.exit(f'round {i}: content differs after close')
 PY`);
   assert.equal(await readFile(join(server.storage, 'alice', 'reopened'), 'utf8'), 'y');
+});
+
+test('pages dirtied through a shared mmap all reach the server (the kernel writes them back concurrently)', T, async () => {
+  await ok(`python3 - ${join(mount.path, 'mapped')} ${join(server.storage, 'alice', 'mapped')} <<'PY'
+import mmap, os, sys
+path, stored = sys.argv[1], sys.argv[2]
+size = 256 * 1024
+orig = (bytes(range(1, 251)) * (size // 250 + 1))[:size]
+for attempt in range(15):
+    with open(path, 'wb') as f: f.write(orig)
+    fd = os.open(path, os.O_RDWR)
+    m = mmap.mmap(fd, size, mmap.MAP_SHARED)
+    want = bytearray(orig)
+    for page in range(0, 64, 2):
+        mark = b'P%03d' % page
+        m[page * 4096 + 10:page * 4096 + 14] = mark
+        want[page * 4096 + 10:page * 4096 + 14] = mark
+    m.flush(); m.close(); os.close(fd)
+    for where in (path, stored):
+        with open(where, 'rb') as f:
+            if f.read() != want: sys.exit(f'attempt {attempt}: {where} lost pages written through mmap')
+PY`);
+});
+
+test('a file replaced by a shorter one while open reads as an I/O error, never as invented zeros', T, async () => {
+  const other = new ApiClient({ server: server.url });
+  await other.login('alice', 'alice-pass');
+  try {
+    const original = Buffer.alloc(4 * 1024 * 1024, 0x41);
+    await other.upload('replaced.bin', () => original);
+    const fh = await open(join(mount.path, 'replaced.bin'), 'r');
+    try {
+      const head = Buffer.alloc(64 * 1024);
+      await fh.read(head, 0, head.length, 0);
+      assert.ok(head.equals(original.subarray(0, head.length)));
+      await other.upload('replaced.bin', () => Buffer.alloc(100 * 1024, 0x42));
+      const tail = Buffer.alloc(128 * 1024);
+      await assert.rejects(fh.read(tail, 0, tail.length, 3 * 1024 * 1024), (err: NodeJS.ErrnoException) => err.code === 'EIO', 'a read past the new end fails');
+    } finally {
+      await fh.close();
+    }
+  } finally {
+    await other.close();
+  }
 });
