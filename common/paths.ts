@@ -77,7 +77,8 @@ function hidesTraversal(name: string): boolean {
   return again === '.' || again === '..' || /[/\\\u0000]/.test(again);
 }
 
-function checkName(name: string): void {
+/** The server's rule for one name: what it refuses, a mount refuses before the name exists. */
+export function checkName(name: string): void {
   if (name === '') throw new RdriveError('EINVAL', 'Empty path segment');
   // A name is taken literally ("report%2e.txt" is a fine name). One that a further decode would
   // turn into a traversal or a separator is how payloads hide from naive filters ("%2e%2e%2f"

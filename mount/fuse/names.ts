@@ -1,5 +1,5 @@
 import { RdriveError } from '../../common/errors.js';
-import { NAME_MAX, STORED_PATH_MAX } from '../../common/paths.js';
+import { NAME_MAX, STORED_PATH_MAX, checkName } from '../../common/paths.js';
 
 /**
  * Name limits as Linux applies them on a local disk, checked by the mount before anything
@@ -26,8 +26,14 @@ export function checkServerPathLength(path: string): void {
   }
 }
 
-/** Both checks, for calls that create a name (create, mkdir, symlink, rename's target). */
+/**
+ * For calls that create a name (create, mkdir, symlink, mknod, rename's target): the length
+ * checks, then the server's own rule for the new name (no control characters, backslash or
+ * encoded traversal). A file is created here and uploaded only at its close, which must not be
+ * where a name the server refuses is found out (the written data would have nowhere to go).
+ */
 export function checkNewName(path: string): void {
   checkNameLengths(path);
   checkServerPathLength(path);
+  checkName(path.slice(path.lastIndexOf('/') + 1));
 }

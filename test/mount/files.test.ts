@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ok, sh, startMount, type TestMount } from '../helpers/mount-process.js';
@@ -155,8 +155,27 @@ test('odd but legal names round-trip; names the server refuses fail with EINVAL'
     assert.equal(await readFile(join(mount.path, 'odd', name), 'utf8'), name);
     assert.equal(await readFile(join(server.storage, 'alice', 'odd', name), 'utf8'), name);
   }
-  // Refused by the path rules (see docs/api.md): control characters and backslashes.
-  for (const name of ['new\nline', 'back\\slash']) {
-    await assert.rejects(writeFile(join(mount.path, 'odd', name), 'x'), { code: 'EINVAL' });
+  // Refused by the path rules (see docs/api.md): control characters, backslashes, names that
+  // decode to a separator or a dot-dot. At the create itself, not at a close after the writes.
+  for (const name of ['new\nline', 'back\\slash', '%2f', '%2e%2e', 'x%00']) {
+    await assert.rejects(open(join(mount.path, 'odd', name), 'w'), { code: 'EINVAL' }, JSON.stringify(name));
+    await assert.rejects(mkdir(join(mount.path, 'odd', name)), { code: 'EINVAL' }, JSON.stringify(name));
   }
+  assert.deepEqual((await readdir(join(mount.path, 'odd'))).sort(), [...names].sort());
+});
+
+test('a folder holding a new file still open is not empty: rmdir and rename over it fail, the file lands', T, async () => {
+  const out = await ok(`cd ${mount.path} && mkdir -p held/D held/E held/X && cd held && python3 - <<'PY'
+import errno, os
+fd = os.open('D/f', os.O_CREAT | os.O_WRONLY, 0o644); os.write(fd, b'precious')
+for what, call in (('rmdir', lambda: os.rmdir('D')), ('rename over', lambda: os.rename('X', 'D'))):
+    try:
+        call(); print(what, 'succeeded')
+    except OSError as e:
+        print(what, errno.errorcode[e.errno])
+os.write(fd, b' data'); os.close(fd)
+PY`);
+  assert.equal(out, 'rmdir ENOTEMPTY\nrename over ENOTEMPTY\n');
+  assert.equal(await readFile(join(server.storage, 'alice', 'held', 'D', 'f'), 'utf8'), 'precious data');
+  assert.deepEqual((await readdir(join(mount.path, 'held'))).sort(), ['D', 'E', 'X']);
 });

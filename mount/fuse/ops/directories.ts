@@ -45,6 +45,7 @@ export async function mkdir(state: MountState, path: string, mode: number, calle
 
 export async function rmdir(state: MountState, path: string): Promise<void> {
   state.requireWritable();
+  refuseIfHoldsOpenFiles(state, path);
   try {
     await state.client.rmdir(path);
   } catch (err) {
@@ -78,6 +79,7 @@ export async function rename(state: MountState, from: string, to: string): Promi
   state.requireWritable();
   checkNameLengths(from);
   checkNewName(to);
+  if (to !== from) refuseIfHoldsOpenFiles(state, to);
   for (const file of state.filesUnder(from)) if (file.dirty) await state.upload(file);
   const replacedDir = state.cache.get(to)?.type === 'dir';
   const moved = await state.client.rename(from, to);
@@ -97,6 +99,16 @@ export async function rename(state: MountState, from: string, to: string): Promi
     state.cache.subdirsChanged(splitPath(from).dir, -1);
     if (!replacedDir) state.cache.subdirsChanged(splitPath(to).dir, +1);
   }
+}
+
+/**
+ * A directory holding a file open here is not empty, whatever the server says: a file created
+ * on this mount reaches the server only at its first close. Removing or replacing the directory
+ * would lose that file, and leave libfuse without a path for its descriptors (fuse-native then
+ * crashes on the NULL path).
+ */
+function refuseIfHoldsOpenFiles(state: MountState, dir: string): void {
+  if (state.filesUnder(dir).some((file) => file.path !== dir)) throw new RdriveError('ENOTEMPTY');
 }
 
 /** A removed or replaced open file keeps serving its handles but is never uploaded again. */
