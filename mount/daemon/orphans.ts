@@ -47,6 +47,9 @@ export async function noteHidden(server: string, user: string, path: string): Pr
 export async function sweepJournals(client: ApiClient, server: string, user: string, log: Logger, own = false): Promise<number> {
   const names = await readdir(registryDir()).catch(() => [] as string[]);
   let removed = 0;
+  // Once the server cannot be reached, every other line would wait as long again (an unmount
+  // with the server down took N times the retry time): they are kept for the next mount.
+  let reachable = true;
   for (const name of names) {
     const match = /^hidden-(\d+)\.jsonl$/.exec(name);
     if (match === null) continue;
@@ -58,14 +61,19 @@ export async function sweepJournals(client: ApiClient, server: string, user: str
     for (const line of lines) {
       const entry = parseLine(line);
       if (entry === undefined) continue;
-      if (entry.server !== server || entry.user !== user) {
+      if (entry.server !== server || entry.user !== user || !reachable) {
         kept.push(line);
         continue;
       }
       // Never anything but a hidden name this very daemon marked, whatever the journal says.
       const owner = ownerOf(entry.path.slice(entry.path.lastIndexOf('/') + 1));
       if (typeof owner !== 'object' || owner.pid !== pid) continue;
-      if (await removeHidden(client, entry.path, log)) removed++;
+      const outcome = await removeHidden(client, entry.path, log);
+      if (outcome === 'removed') removed++;
+      if (outcome === 'unreachable') {
+        reachable = false;
+        kept.push(line);
+      }
     }
     if (kept.length === 0) await rm(file, { force: true });
     else await writeFile(file, `${kept.join('\n')}\n`, { mode: 0o600 });
@@ -77,7 +85,9 @@ export async function sweepJournals(client: ApiClient, server: string, user: str
 export async function removeOrphansIn(client: ApiClient, dir: string, judge: OrphanJudge, log: Logger): Promise<boolean> {
   const { entries } = await client.list(dir);
   const orphans = entries.filter((e) => e.type === 'file' && judge(e.name));
-  for (const entry of orphans) await removeHidden(client, joinPath(dir, entry.name), log);
+  for (const entry of orphans) {
+    if ((await removeHidden(client, joinPath(dir, entry.name), log)) === 'unreachable') return false;
+  }
   return orphans.length === entries.length;
 }
 
@@ -98,22 +108,27 @@ export async function sweepTree(client: ApiClient, dir: string, judge: OrphanJud
       const path = joinPath(current, entry.name);
       if (entry.type === 'dir') pending.push(path);
       else if (judge(entry.name)) {
-        if (await removeHidden(client, path, log)) result.removed.push(path);
+        const outcome = await removeHidden(client, path, log);
+        if (outcome === 'removed') result.removed.push(path);
+        if (outcome === 'unreachable') throw new RdriveError('UNREACHABLE', 'The server stopped answering during the sweep; run it again once it is back');
       } else if (entry.name.startsWith('.fuse_hidden')) result.kept.push(path);
     }
   }
   return result;
 }
 
-async function removeHidden(client: ApiClient, path: string, log: Logger | undefined): Promise<boolean> {
+/** Failures of the connection, not of the request: the next request would fail the same way. */
+const UNREACHABLE_CODES = new Set(['UNREACHABLE', 'ETIMEDOUT']);
+
+async function removeHidden(client: ApiClient, path: string, log: Logger | undefined): Promise<'removed' | 'gone' | 'failed' | 'unreachable'> {
   try {
     await client.unlink(path);
     log?.info({ path }, 'removed a deleted file that a mount daemon left behind when it stopped');
-    return true;
+    return 'removed';
   } catch (err) {
-    if (err instanceof RdriveError && err.code === 'ENOENT') return false;
+    if (err instanceof RdriveError && err.code === 'ENOENT') return 'gone';
     log?.warn({ path, err }, 'could not remove a deleted file left behind by a mount daemon');
-    return false;
+    return err instanceof RdriveError && UNREACHABLE_CODES.has(err.code) ? 'unreachable' : 'failed';
   }
 }
 

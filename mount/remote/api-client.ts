@@ -81,6 +81,8 @@ interface Call {
   auth?: boolean;
   /** false: a 401 is the answer, not a reason to log in again (logout of an expired session). */
   renew?: boolean;
+  /** false: an unreachable server is the answer at once, not ridden out (logout at unmount). */
+  reconnect?: boolean;
 }
 
 /**
@@ -167,7 +169,8 @@ export class ApiClient {
     if (this.token === undefined) return;
     // An expired session (401) is already gone: logging in again (a full scrypt on the server)
     // only to log out would be waste.
-    await this.empty({ method: 'DELETE', path: '/session', idempotent: true, renew: false }).catch(() => undefined);
+    // A session the server cannot be told about expires there by itself: not worth a wait.
+    await this.empty({ method: 'DELETE', path: '/session', idempotent: true, renew: false, reconnect: false }).catch(() => undefined);
     this.token = undefined;
   }
 
@@ -420,7 +423,7 @@ export class ApiClient {
         const retryable = error.code === 'UNREACHABLE' || (error.code === 'ETIMEDOUT' && isConnectTimeout(err));
         // A refused or timed-out connect never reached the server: safe to send again whatever the call.
         const neverSent = isConnectTimeout(err) || foreignCode(err) === 'ECONNREFUSED';
-        if (retryable && (call.idempotent || neverSent) && Date.now() - started < this.opts.reconnectWindowMs) {
+        if (retryable && call.reconnect !== false && (call.idempotent || neverSent) && Date.now() - started < this.opts.reconnectWindowMs) {
           await sleep(Math.min(200 * 2 ** attempt, 2000));
           continue;
         }

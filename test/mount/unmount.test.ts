@@ -148,3 +148,24 @@ test('unmount of something that is not mounted fails and says so', T, async () =
     await tmp.remove();
   }
 });
+
+test('with the server gone, a mount that had files deleted while open still stops within seconds', T, async () => {
+  const own = await startServer();
+  const m = await startMount(own.url, 'alice', 'alice-pass');
+  try {
+    // Each leaves a journal line: a hidden file to remove at unmount, were the server there.
+    await ok(`cd ${m.path} && for i in 1 2 3 4 5; do python3 -c "import os; open('f$i','w').write('x'); fd=os.open('f$i',os.O_RDONLY); os.unlink('f$i'); os.close(fd)"; done`);
+    await own.stop();
+    const started = Date.now();
+    m.process.kill('SIGTERM');
+    const exited = await waitFor(() => m.process.exitCode ?? m.process.signalCode, (v) => v !== null, 20_000);
+    const took = Date.now() - started;
+    assert.notEqual(exited, null, 'the daemon stopped');
+    // One reconnect window (5 s), not one per journal line plus one for the logout (30 s before).
+    assert.ok(took < 12_000, `the daemon took ${took} ms to stop`);
+    assert.equal(await isMounted(m.path), false);
+  } finally {
+    await m.cleanup();
+    await own.cleanup();
+  }
+});
