@@ -187,6 +187,16 @@ export function decodeExtentHeader(header: Buffer): { offset: number; length: nu
   return { offset: Number(header.readBigUInt64BE(0)), length: Number(header.readBigUInt64BE(8)) };
 }
 
+/**
+ * A version of a file's content, sent as its ETag: every write (an atomic replace, a truncate)
+ * and every chmod changes the ctime, which the disk keeps to the nanosecond. A client that
+ * reads ranges of, or patches, the version it opened sends it back as If-Match: a file replaced
+ * meanwhile answers CHANGED (412) instead of mixing two versions.
+ */
+export function etagOf(attr: Pick<Attr, 'size' | 'ctime' | 'mtime'>): string {
+  return `"${attr.size.toString(36)}-${attr.ctime.toString(36)}-${attr.mtime.toString(36)}"`;
+}
+
 export const HEADER_MODE = 'x-rdrive-mode';
 /** On PUT: "uid:gid", the owner a new file is stored with (else an existing file's is kept). */
 export const HEADER_OWNER = 'x-rdrive-owner';

@@ -34,6 +34,8 @@ export const ERRORS = {
   TLS_UNTRUSTED: { http: 502, errno: 'EIO', message: 'The server\'s TLS certificate is not trusted: pass --ca FILE (or set RDRIVE_CA) with the certificate that signed it' },
   ETIMEDOUT: { http: 504, errno: 'ETIMEDOUT', message: 'Timed out' },
   EIO: { http: 500, errno: 'EIO', message: 'Input/output error' },
+  // If-Match failed: the client's read or partial write was based on an older version.
+  CHANGED: { http: 412, errno: 'EIO', message: 'The file changed on the server since it was opened here; open it again' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -64,22 +66,15 @@ export class RdriveError extends Error {
   }
 }
 
-/** HTTP status for any thrown value; anything unknown is a 500. */
-/** Statuses the table does not answer with that a client may still meet. */
-const STATUS_ALIASES: Readonly<Record<number, ErrorCode>> = {
-  // If-None-Match: * failed: the name exists (a proxy or an older server may say 412).
-  412: 'EEXIST',
-};
-
 /**
  * The code for an error answer that carried no JSON body (a proxy's page, say): the table's
  * first code with that status, read from the table so the two cannot drift apart; EIO else.
  */
 export function codeForStatus(status: number): ErrorCode {
-  const fromTable = (Object.keys(ERRORS) as ErrorCode[]).find((code) => ERRORS[code].http === status);
-  return fromTable ?? STATUS_ALIASES[status] ?? 'EIO';
+  return (Object.keys(ERRORS) as ErrorCode[]).find((code) => ERRORS[code].http === status) ?? 'EIO';
 }
 
+/** HTTP status for any thrown value; anything unknown is a 500. */
 export function toHttpStatus(err: unknown): number {
   return err instanceof RdriveError ? err.http : 500;
 }

@@ -2,7 +2,7 @@ import { createReadStream, readSync } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { encodeExtentHeader, type Attr } from '../../common/api.js';
+import { encodeExtentHeader, etagOf, type Attr } from '../../common/api.js';
 import { RdriveError } from '../../common/errors.js';
 import { writeFullySync } from '../../common/write-fully.js';
 import { ExtentSet } from './extents.js';
@@ -58,6 +58,8 @@ export class OpenFile {
   private _pendingMode: number | undefined;
   /** The last upload failed and was reported to the program; nothing new was written since. */
   private _uploadFailed = false;
+  /** The server's version this copy's clean bytes come from (see etagOf); none for a new file. */
+  private _baseVersion: string | undefined;
   /** Bytes of the server copy that still count (a truncate below it cuts them off). */
   private baseSize: number;
   private serverSize: number;
@@ -85,6 +87,7 @@ export class OpenFile {
     this._size = attr.size;
     this.baseSize = attr.size;
     this.serverSize = options.created ? 0 : attr.size;
+    this._baseVersion = options.created ? undefined : etagOf(attr);
     this._mtime = attr.mtime;
     this._ctime = attr.ctime;
     this.atime = attr.atime;
@@ -105,6 +108,11 @@ export class OpenFile {
 
   get size(): number {
     return this._size;
+  }
+
+  /** The server's version the clean bytes come from: range reads and patches name it (If-Match). */
+  get baseVersion(): string | undefined {
+    return this._baseVersion;
   }
 
   /** Not on the server yet: created by this mount and never uploaded. */
@@ -247,10 +255,13 @@ export class OpenFile {
     this.touch();
   }
 
-  /** What to send to make the server's copy equal this one. */
-  async plan(): Promise<UploadPlan> {
+  /**
+   * What to send to make the server's copy equal this one. `whole`: the whole content if this
+   * copy holds it (the server's version changed under a patch).
+   */
+  async plan(options: { whole?: boolean } = {}): Promise<UploadPlan> {
     if (!this.dirty) return { kind: 'none' };
-    if (this.sendsWhole()) {
+    if (this.sendsWhole() || (options.whole === true && this.localComplete)) {
       const size = this._size;
       if (this.mem !== undefined && size <= SMALL_BODY) {
         // A Buffer body goes out with its headers in one write; a stream costs more syscalls.
@@ -296,6 +307,7 @@ export class OpenFile {
     this.extents.clear();
     this.serverSize = attr.size;
     this.baseSize = attr.size;
+    this._baseVersion = etagOf(attr);
     this._pendingMode = undefined;
     this._pendingMtime = undefined;
     this.refresh(attr);
@@ -364,6 +376,8 @@ export class OpenFile {
 
   /** Times and mode as the server now reports them (after an upload, chmod, utimens, rename). */
   refresh(attr: Attr): void {
+    // This mount's own chmod, utimens or rename moved the server's ctime; the bytes are the same.
+    if (!this._created) this._baseVersion = etagOf(attr);
     this.mode = attr.mode;
     this.owner = ownerOf(attr);
     this.atime = attr.atime;

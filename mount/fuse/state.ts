@@ -116,7 +116,7 @@ export class MountState {
     const file = new OpenFile(path, attr, {
       created,
       cacheDir: this.options.cacheDir,
-      fetch: (offset, length) => this.client.read(file.path, offset, length),
+      fetch: (offset, length) => this.client.read(file.path, offset, length, file.baseVersion),
       stream: (body) => this.client.upload(file.path, body, { mode: file.modeToSend, sync: this.options.sync }),
     });
     this.files.set(path, file);

@@ -3,6 +3,7 @@ import type { Attr } from '../../common/api.js';
 import type { AttrCache } from '../cache/attr-cache.js';
 import type { OpenFile, UploadPlan } from '../cache/open-file.js';
 import type { ApiClient } from '../remote/api-client.js';
+import { RdriveError } from '../../common/errors.js';
 
 /**
  * Getting an open file's local changes to the server: finishing a streamed upload, or sending the
@@ -29,11 +30,21 @@ export class Uploads {
       if (file.unlinked) return false;
       // A streamed upload's request went out before anyone asked for durability.
       if (await this.finishStreamed(file)) return this.options.sync;
-      const plan = await file.plan();
+      let plan = await file.plan();
       if (plan.kind === 'none') return false;
       const started = Date.now();
       try {
-        await this.send(file, plan, durable);
+        try {
+          await this.send(file, plan, durable);
+        } catch (err) {
+          // Another client replaced the file since this copy's base: patching its version would
+          // mix the two. A copy held whole goes whole (last close wins, whole); else close() fails.
+          if (!(err instanceof RdriveError && err.code === 'CHANGED' && plan.kind === 'patch')) throw err;
+          plan = await file.plan({ whole: true });
+          if (plan.kind !== 'whole') throw err;
+          this.log.warn({ path: file.path }, 'changed on the server since it was opened; storing this copy whole over it');
+          await this.send(file, plan, durable);
+        }
       } catch (err) {
         file.markUploadFailed();
         throw err;
@@ -76,7 +87,7 @@ export class Uploads {
         sync: durable,
       });
     } else {
-      attr = await this.client.patch(file.path, plan.body, plan.size, file.mtimeToSend, durable);
+      attr = await this.client.patch(file.path, plan.body, { size: plan.size, mtime: file.mtimeToSend, sync: durable, version: file.baseVersion });
       if (file.pendingMode !== undefined) {
         attr = await this.client.setAttr(file.path, { mode: file.pendingMode });
         if (durable) await this.client.sync();

@@ -187,12 +187,13 @@ export class ApiClient {
   }
 
   /** Reads up to `length` bytes at `offset`; fewer at end of file, none past it. */
-  async read(path: string, offset: number, length: number): Promise<Buffer> {
+  /** `version` (an etag): the server answers CHANGED rather than bytes of another version. */
+  async read(path: string, offset: number, length: number, version?: string): Promise<Buffer> {
     if (length <= 0) return Buffer.alloc(0);
     const call: Call = {
       method: 'GET',
       path: `/files/${enc(path)}`,
-      headers: { range: `bytes=${offset}-${offset + length - 1}` },
+      headers: { range: `bytes=${offset}-${offset + length - 1}`, ...(version === undefined ? {} : { 'if-match': version }) },
       idempotent: true,
     };
     try {
@@ -304,9 +305,12 @@ export class ApiClient {
   }
 
   /** Applies extents (see common/api.ts) atomically, then truncates to `size` when given. */
-  patch(path: string, body: BodySource, size?: number, mtime?: number, sync = false): Promise<Attr> {
+  /** `version` (an etag): the extents apply to that version only; another one is CHANGED. */
+  patch(path: string, body: BodySource, options: { size?: number; mtime?: number; sync?: boolean; version?: string | undefined } = {}): Promise<Attr> {
+    const { size, mtime, sync = false, version } = options;
     const query = size === undefined ? '' : `?size=${size}`;
     const headers: Record<string, string> = { 'content-type': EXTENTS_CONTENT_TYPE };
+    if (version !== undefined) headers['if-match'] = version;
     if (sync) headers[HEADER_SYNC] = '1';
     if (mtime !== undefined) headers[HEADER_MTIME] = String(Math.round(mtime));
     return this.json<Attr>({
@@ -319,7 +323,6 @@ export class ApiClient {
     });
   }
 
-  /** Returns once every change the server acknowledged before is on its stable storage. */
   /** Without a path: every change acknowledged so far is durable; with one: that file is. */
   sync(path?: string): Promise<void> {
     return this.empty({ method: 'POST', path: path === undefined ? '/sync' : `/sync/${enc(path)}`, idempotent: true });

@@ -77,7 +77,8 @@ export interface StorageBackend {
     rangeFor?: (size: number) => ByteRange | undefined,
   ): Promise<{ content: Readable | Buffer; attr: Attr; range: ByteRange | undefined }>;
   writeAtomic(user: string, segments: string[], body: Readable, options: WriteOptions): Promise<Attr>;
-  patchAtomic(user: string, segments: string[], body: Readable, options: WriteLimits & Durability & { size?: number; offset?: number; extents: boolean; mtime?: number; isAborted?: () => boolean | Promise<boolean> }): Promise<Attr>;
+  /** `ifMatch`: the version (etagOf) the changes are based on; another one present is CHANGED. */
+  patchAtomic(user: string, segments: string[], body: Readable, options: WriteLimits & Durability & { size?: number; offset?: number; extents: boolean; mtime?: number; ifMatch?: string; isAborted?: () => boolean | Promise<boolean> }): Promise<Attr>;
   /** Resolves once every change acknowledged before the call is on stable storage. */
   sync(): Promise<void>;
   /**

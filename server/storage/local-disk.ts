@@ -6,7 +6,7 @@ import {
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import type { Attr, DirEntry, SetAttrRequest, StatFs } from '../../common/api.js';
+import { etagOf, type Attr, type DirEntry, type SetAttrRequest, type StatFs } from '../../common/api.js';
 import { RdriveError, fromForeign } from '../../common/errors.js';
 import { writeFullySync } from '../../common/write-fully.js';
 import type { ByteRange, Durability, HeadsOptions, StorageBackend, WriteLimits, WriteOptions } from './backend.js';
@@ -343,7 +343,7 @@ export class LocalDiskBackend implements StorageBackend {
     user: string,
     segments: string[],
     body: Readable,
-    options: WriteLimits & Durability & { size?: number; offset?: number; extents: boolean; mtime?: number; isAborted?: () => boolean | Promise<boolean> },
+    options: WriteLimits & Durability & { size?: number; offset?: number; extents: boolean; mtime?: number; ifMatch?: string; isAborted?: () => boolean | Promise<boolean> },
   ): Promise<Attr> {
     return guard(async () => {
       if (segments.length === 0) throw new RdriveError('EISDIR');
@@ -352,6 +352,8 @@ export class LocalDiskBackend implements StorageBackend {
         try {
           const existing = await source.stat();
           await checkReadable(source, existing);
+          // Checked on the very file the copy is made from: a replace just before cannot slip in.
+          if (options.ifMatch !== undefined && etagOf(toAttr(existing)) !== options.ifMatch) throw new RdriveError('CHANGED');
           if (options.size !== undefined) {
             checkLimit(options.size, options);
             await options.reserve?.(options.size);

@@ -10,6 +10,7 @@ import { makeTempDir } from '../helpers/tmp.js';
 let server: TestServer;
 let mount: TestMount;
 let local: { path: string; remove: () => Promise<void> };
+let other: ApiClient | undefined;
 const T = { timeout: 120_000 };
 
 before(async () => {
@@ -19,6 +20,7 @@ before(async () => {
 });
 
 after(async () => {
+  await other?.close();
   await mount?.cleanup();
   await server?.cleanup();
   await local?.remove();
@@ -183,24 +185,70 @@ for attempt in range(15):
 PY`);
 });
 
-test('a file replaced by a shorter one while open reads as an I/O error, never as invented zeros', T, async () => {
-  const other = new ApiClient({ server: server.url });
-  await other.login('alice', 'alice-pass');
-  try {
-    const original = Buffer.alloc(4 * 1024 * 1024, 0x41);
-    await other.upload('replaced.bin', () => original);
-    const fh = await open(join(mount.path, 'replaced.bin'), 'r');
-    try {
-      const head = Buffer.alloc(64 * 1024);
-      await fh.read(head, 0, head.length, 0);
-      assert.ok(head.equals(original.subarray(0, head.length)));
-      await other.upload('replaced.bin', () => Buffer.alloc(100 * 1024, 0x42));
-      const tail = Buffer.alloc(128 * 1024);
-      await assert.rejects(fh.read(tail, 0, tail.length, 3 * 1024 * 1024), (err: NodeJS.ErrnoException) => err.code === 'EIO', 'a read past the new end fails');
-    } finally {
-      await fh.close();
-    }
-  } finally {
-    await other.close();
+/** `fn` with a second client of the same user (one for the file: the server counts clients), standing for another mount. */
+async function withOtherClient(fn: (other: ApiClient) => Promise<void>): Promise<void> {
+  if (other === undefined) {
+    other = new ApiClient({ server: server.url });
+    await other.login('alice', 'alice-pass');
   }
-});
+  await fn(other);
+}
+
+test('a file replaced by a shorter one while open reads as an I/O error, never as invented zeros', T, () => withOtherClient(async (other) => {
+  const original = Buffer.alloc(4 * 1024 * 1024, 0x41);
+  await other.upload('replaced.bin', () => original);
+  const fh = await open(join(mount.path, 'replaced.bin'), 'r');
+  try {
+    const head = Buffer.alloc(64 * 1024);
+    await fh.read(head, 0, head.length, 0);
+    assert.ok(head.equals(original.subarray(0, head.length)));
+    await other.upload('replaced.bin', () => Buffer.alloc(100 * 1024, 0x42));
+    const tail = Buffer.alloc(128 * 1024);
+    await assert.rejects(fh.read(tail, 0, tail.length, 3 * 1024 * 1024), (err: NodeJS.ErrnoException) => err.code === 'EIO', 'a read past the new end fails');
+  } finally {
+    await fh.close();
+  }
+}));
+
+test('a file replaced by another client while open reads as an I/O error, never as a mix of two versions', T, () => withOtherClient(async (other) => {
+  const size = 4 * 1024 * 1024;
+  await other.upload('torn.bin', () => Buffer.alloc(size, 0x41));
+  const fh = await open(join(mount.path, 'torn.bin'), 'r');
+  try {
+    const head = Buffer.alloc(64 * 1024);
+    await fh.read(head, 0, head.length, 0);
+    assert.equal(head.indexOf(0x42), -1);
+    await other.upload('torn.bin', () => Buffer.alloc(size, 0x42));
+    const later = Buffer.alloc(128 * 1024);
+    await assert.rejects(fh.read(later, 0, later.length, 3 * 1024 * 1024), (err: NodeJS.ErrnoException) => err.code === 'EIO', 'no bytes of the new version');
+  } finally {
+    await fh.close();
+  }
+}));
+
+test('changes to part of a file replaced meanwhile by another client are refused at close, not mixed in', T, () => withOtherClient(async (other) => {
+  const size = 2 * 1024 * 1024;
+  await other.upload('edited.bin', () => Buffer.alloc(size, 0x41));
+  const fh = await open(join(mount.path, 'edited.bin'), 'r+');
+  await fh.write(Buffer.from('XXXXXXXXXX'), 0, 10, 100);
+  await other.upload('edited.bin', () => Buffer.alloc(size, 0x42));
+  await assert.rejects(fh.close(), (err: NodeJS.ErrnoException) => err.code === 'EIO', 'close() reports the conflict');
+  const stored = await readFile(join(server.storage, 'alice', 'edited.bin'));
+  assert.ok(stored.equals(Buffer.alloc(size, 0x42)), 'the other client\'s whole version stays');
+}));
+
+test('a file this mount holds whole goes up whole when another client replaced it meanwhile', T, () => withOtherClient(async (other) => {
+  const size = 2 * 1024 * 1024;
+  const mine = Buffer.alloc(size, 0x41);
+  const fh = await open(join(mount.path, 'held.bin'), 'w+');
+  try {
+    await fh.write(mine, 0, size, 0);
+    await fh.sync();
+    await other.upload('held.bin', () => Buffer.alloc(size, 0x42));
+    await fh.write(Buffer.from('XXXXXXXXXX'), 0, 10, 100);
+    mine.write('XXXXXXXXXX', 100);
+  } finally {
+    await fh.close();
+  }
+  assert.ok((await readFile(join(server.storage, 'alice', 'held.bin'))).equals(mine), 'this mount\'s whole version, last close wins');
+}));

@@ -83,7 +83,7 @@ test('exclusive create gives EEXIST; a directory cannot be overwritten', T, asyn
 test('PATCH applies extents atomically and truncates to ?size', T, async () => {
   await alice.upload('p.bin', () => Buffer.alloc(100, 0x61));
   const body = Buffer.concat([encodeExtentHeader(10, 3), Buffer.from('XYZ'), encodeExtentHeader(120, 2), Buffer.from('QQ')]);
-  const attr = await alice.patch('p.bin', () => body, 130);
+  const attr = await alice.patch('p.bin', () => body, { size: 130 });
   assert.equal(attr.size, 130);
   const data = await alice.read('p.bin', 0, 200);
   assert.equal(data.subarray(8, 14).toString(), 'aaXYZa');

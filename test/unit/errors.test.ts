@@ -44,7 +44,7 @@ test('a bare status maps back through the table: every code\'s status gives a co
   for (const code of Object.keys(ERRORS) as ErrorCode[]) assert.equal(ERRORS[codeForStatus(ERRORS[code].http)].http, ERRORS[code].http, code);
   assert.equal(codeForStatus(404), 'ENOENT');
   assert.equal(codeForStatus(409), 'EEXIST');
-  assert.equal(codeForStatus(412), 'EEXIST');
+  assert.equal(codeForStatus(412), 'CHANGED');
   assert.equal(codeForStatus(418), 'EIO');
   // A load balancer's 503 page (no server up) means "retry shortly", not "too many clients".
   assert.equal(codeForStatus(503), 'UNAVAILABLE');

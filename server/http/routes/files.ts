@@ -1,7 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { EXTENTS_CONTENT_TYPE, type Attr, HEADER_ATIME, HEADER_CTIME, HEADER_MODE, HEADER_MTIME, HEADER_OWNER, HEADER_SIZE, HEADER_SYNC } from '../../../common/api.js';
+import { EXTENTS_CONTENT_TYPE, type Attr, etagOf, HEADER_ATIME, HEADER_CTIME, HEADER_MODE, HEADER_MTIME, HEADER_OWNER, HEADER_SIZE, HEADER_SYNC } from '../../../common/api.js';
 import { PREVIEW_BYTES } from '../../../common/config.js';
 import { RdriveError } from '../../../common/errors.js';
 import { OWNER_ID_MAX, formatOwner, parseOwner, type Owner } from '../../../common/ownership.js';
@@ -44,6 +44,7 @@ export function fileRoutes(ctx: ServerContext): Router {
     const options = {
       extents,
       durable: wantsSync(req),
+      ...optionalIfMatch(req),
       ...(size === undefined ? {} : { size }),
       ...(offset === undefined ? {} : { offset }),
       ...optionalMtime(req.headers[HEADER_MTIME]),
@@ -85,6 +86,11 @@ async function readFile(ctx: ServerContext, req: Request, res: Response): Promis
   }
   // An empty file has no satisfiable range; RFC 9110 lets a server answer the whole (empty) file.
   const { content, attr, range } = await ctx.backend.openRead(user, segments, (size) => (size === 0 ? undefined : parseRange(req.headers.range, size)));
+  const expected = optionalIfMatch(req).ifMatch;
+  if (expected !== undefined && etagOf(attr) !== expected) {
+    if (!Buffer.isBuffer(content)) content.destroy();
+    throw new RdriveError('CHANGED');
+  }
   const { size } = attr;
   res.setHeader('accept-ranges', 'bytes');
   setAttrHeaders(res, attr);
@@ -110,13 +116,6 @@ function setAttrHeaders(res: Response, attr: Attr): void {
   if (attr.uid !== undefined && attr.gid !== undefined) res.setHeader(HEADER_OWNER, formatOwner({ uid: attr.uid, gid: attr.gid }));
 }
 
-/**
- * A version of a file's content: every write (an atomic replace, a truncate) and every chmod
- * changes the ctime, which the disk keeps to the nanosecond.
- */
-export function etagOf(attr: Attr): string {
-  return `"${attr.size.toString(36)}-${attr.ctime.toString(36)}-${attr.mtime.toString(36)}"`;
-}
 
 /**
  * A check for "the client has gone": its connection closed (it gave up, timed out, was cut) or
@@ -172,6 +171,12 @@ function announcedLength(req: Request): number | undefined {
 
 function optionalLength(length: number | undefined): { length?: number } {
   return length === undefined ? {} : { length };
+}
+
+/** If-Match: the version a range read or a patch is based on (see etagOf). */
+function optionalIfMatch(req: Request): { ifMatch?: string } {
+  const value = req.headers['if-match'];
+  return typeof value === 'string' && value !== '*' ? { ifMatch: value } : {};
 }
 
 function wantsSync(req: Request): boolean {

@@ -1,9 +1,8 @@
 import { Router, type Response } from 'express';
-import { HEADS_BYTES_MAX, HEADS_CONTENT_TYPE, HEADS_COUNT_MAX, HEADS_FILE_MAX, type HeadsAnswer } from '../../../common/api.js';
+import { etagOf, HEADS_BYTES_MAX, HEADS_CONTENT_TYPE, HEADS_COUNT_MAX, HEADS_FILE_MAX, type HeadsAnswer } from '../../../common/api.js';
 import { NAME_MAX } from '../../../common/paths.js';
 import { RdriveError } from '../../../common/errors.js';
 import { pathAfter, queryNumber, userOf, type ServerContext } from '../context.js';
-import { etagOf } from './files.js';
 
 /**
  * GET /heads/<dir>?from=<name>&count=N: the small files of a folder, whole, each under a read
