@@ -7,6 +7,7 @@
 3. The caller of each operation (fuse_get_context's uid/gid, thread-local to libfuse's thread)
    is kept with the request and exposed while JavaScript handles it, as
    binding.fuse_native_caller() -> [uid, gid]: a new file belongs to whoever created it.
+4. Times before 1970 cross in both directions (see the step below).
 Idempotent: prints 'patched' when it changed the file.
 """
 import sys
@@ -69,6 +70,39 @@ NAPI_METHOD(fuse_native_caller) {
     for needle in ("l->caller_uid = fuse_get_context()", "rdrive_caller_uid = l->caller_uid", "NAPI_EXPORT_FUNCTION(fuse_native_caller)", "uint32_t caller_gid;"):
         if needle not in src:
             sys.exit("patch-fuse-native: could not apply the caller patch (" + needle + ")")
+if "rdrive: times before 1970" not in src:
+    # 4. Times before 1970 (ext4 keeps them back to 1901): the stat times JavaScript passes are
+    #    a signed 64-bit count of ms (two's complement in two uint32s), divided as unsigned they
+    #    became dates far in the future; and utimens' negative times, passed as such, reach
+    #    JavaScript as doubles near 2^64 with their milliseconds lost. They go as ms + 2^49
+    #    instead (OMIT's 2^48-1 and every valid time up to 2446 stay below 2^48).
+    old_ts = """static void uint32s_to_timespec (struct timespec* ts, uint32_t** ints) {
+  uint64_t ms = uint32s_to_uint64(ints);
+  ts->tv_sec = ms / 1000;
+  ts->tv_nsec = (ms % 1000) * 1000000;
+}"""
+    new_ts = """static void uint32s_to_timespec (struct timespec* ts, uint32_t** ints) {
+  /* rdrive: times before 1970 are negative ms: signed, and floored to whole seconds. */
+  int64_t ms = (int64_t) uint32s_to_uint64(ints);
+  int64_t sec = ms / 1000;
+  int64_t rem = ms % 1000;
+  if (rem < 0) { sec -= 1; rem += 1000; }
+  ts->tv_sec = sec;
+  ts->tv_nsec = rem * 1000000;
+}"""
+    old_ut = """  return timespec_to_uint64(ts);
+}
+
+static void populate_stat"""
+    new_ut = """  int64_t ms = (int64_t) ts->tv_sec * 1000 + ts->tv_nsec / 1000000;
+  if (ms < 0) return (uint64_t) (ms + 562949953421312LL); /* 2^49 */
+  return (uint64_t) ms;
+}
+
+static void populate_stat"""
+    if old_ts not in src or old_ut not in src:
+        sys.exit("patch-fuse-native: could not apply the times-before-1970 patch")
+    src = src.replace(old_ts, new_ts, 1).replace(old_ut, new_ut, 1)
 if src != orig:
     open(path, "w").write(src)
     print("patched")

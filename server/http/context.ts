@@ -66,11 +66,13 @@ export async function entryPath(ctx: ServerContext, req: Request, resource: stri
 
 /** Latest time a file may carry: ext4's last second (2446-05-10), where most disks stop. */
 export const MAX_TIME_MS = 15_032_385_535_999;
+/** Earliest: ext4's first second (1901-12-13, -2^31 s); tar archives carry such dates. */
+export const MIN_TIME_MS = -2_147_483_648_000;
 
-/** A time in ms since the epoch from a request; EINVAL outside [0, MAX_TIME_MS] (never stored clamped). */
+/** A time in ms since the epoch from a request; EINVAL outside [MIN_TIME_MS, MAX_TIME_MS] (never stored clamped). */
 export function checkTime(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_TIME_MS) {
-    throw new RdriveError('EINVAL', `${name} must be milliseconds since 1970 up to ${MAX_TIME_MS} (year 2446)`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < MIN_TIME_MS || value > MAX_TIME_MS) {
+    throw new RdriveError('EINVAL', `${name} must be milliseconds since 1970, from ${MIN_TIME_MS} (year 1901) up to ${MAX_TIME_MS} (year 2446)`);
   }
   return value;
 }

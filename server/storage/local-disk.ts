@@ -901,9 +901,10 @@ async function* rawPieces(body: AsyncIterable<Buffer>, offset: number): AsyncGen
  * A time in ms as utimes wants it (seconds), such that it is stored to the exact millisecond:
  * libuv truncates seconds * 1e6 to whole microseconds, and the float error of ms / 1000 would
  * turn 1795599303908 ms into ...907.999 (the mount reports whole ms, so 907: a changed mtime).
+ * A time before 1970 goes as a Date: Node takes a negative number of seconds for "now".
  */
-export function utime(ms: number): number {
-  return (ms + 0.0005) / 1000;
+export function utime(ms: number): number | Date {
+  return ms < 0 ? new Date(ms) : (ms + 0.0005) / 1000;
 }
 
 async function syncDir(dir: string): Promise<void> {

@@ -179,3 +179,13 @@ PY`);
   assert.equal(await readFile(join(server.storage, 'alice', 'held', 'D', 'f'), 'utf8'), 'precious data');
   assert.deepEqual((await readdir(join(mount.path, 'held'))).sort(), ['D', 'E', 'X']);
 });
+
+test('times before 1970 are kept: touch -d, utime, and tar x of an archive carrying them', T, async () => {
+  await ok(`mkdir -p old && cd old && echo a > f1960 && touch -d '1960-01-01 12:00:00' f1960 && tar cf ../old.tar f1960`, { cwd: local.path });
+  await ok(`mkdir ${mount.path}/old && tar xf ${local.path}/old.tar -C ${mount.path}/old 2>/dev/null; true`);
+  assert.equal(await readFile(join(mount.path, 'old', 'f1960'), 'utf8'), 'a\n', 'the file landed');
+  assert.equal((await ok(`date -u -r ${mount.path}/old/f1960 +%F`)).trim(), '1960-01-01');
+  assert.equal((await ok(`date -u -r ${join(server.storage, 'alice', 'old', 'f1960')} +%F`)).trim(), '1960-01-01');
+  await ok(`touch -d '1955-05-06 07:08:09.5 UTC' ${mount.path}/old/f1960`);
+  assert.equal((await ok(`TZ=UTC stat -c %y ${mount.path}/old/f1960`)).trim(), '1955-05-06 07:08:09.500000000 +0000');
+});

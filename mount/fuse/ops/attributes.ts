@@ -150,7 +150,11 @@ export async function ftruncate(state: MountState, fd: number, size: number): Pr
   await state.handle(fd).file.truncate(size);
 }
 
+/** scripts/patch-fuse-native.py passes a time before 1970 as ms + 2^49 (see there). */
+const NEGATIVE_TIME_OFFSET = 2 ** 49;
+
 function toMs(time: number | Date): number {
-  return typeof time === 'number' ? time : time.getTime();
+  const ms = typeof time === 'number' ? time : time.getTime();
+  return ms > UTIME_OMIT_MS ? ms - NEGATIVE_TIME_OFFSET : ms;
 }
 

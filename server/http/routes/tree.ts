@@ -102,9 +102,13 @@ function parseSetAttr(body: unknown): SetAttrRequest {
   for (const key of ['size', 'mode', 'mtime', 'atime'] as const) {
     const value = input[key];
     if (value === undefined) continue;
+    if (key === 'mtime' || key === 'atime') {
+      out[key] = checkTime(value, key);
+      continue;
+    }
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new RdriveError('EINVAL', `${key} must be a non-negative number`);
     if (key === 'size' && !Number.isSafeInteger(value)) throw new RdriveError('EINVAL', 'size must be a whole number');
-    out[key] = key === 'mtime' || key === 'atime' ? checkTime(value, key) : value;
+    out[key] = value;
   }
   const owner = ownerFrom(input);
   return owner === undefined ? out : { ...out, ...owner };
