@@ -461,17 +461,38 @@ export class ApiClient {
     return headers;
   }
 
+  /**
+   * undici's headers timeout starts when a request gets a connection: with the server stalled,
+   * calls queued behind the pool's busy connections waited a multiple of --timeout (24 stats,
+   * 8 connections: 10, 20 and 30 s). A call without a body gets its answer's head within
+   * --timeout of being made, queue included; one with a body (an upload) may take longer to
+   * send, and keeps undici's timeouts.
+   */
+  private answerDeadline(): { signal: AbortSignal; clear: () => void } {
+    const controller = new AbortController();
+    const timeoutMs = this.opts.requestTimeoutMs;
+    const timer = setTimeout(() => controller.abort(new RdriveError('ETIMEDOUT', `The server did not answer within ${timeoutMs / 1000} s`)), timeoutMs);
+    return { signal: controller.signal, clear: () => clearTimeout(timer) };
+  }
+
   private async sendOnce(call: Call): Promise<Dispatcher.ResponseData> {
     const headers = this.headersFor(call);
     const body = call.body?.();
     mountStats.requests++;
-    const res = await this.pool.request({
-      method: call.method,
-      path: `${API_PREFIX}${call.path}`,
-      headers,
-      body: body ?? null,
-      ...(call.bodyTimeoutMs === undefined ? {} : { bodyTimeout: call.bodyTimeoutMs }),
-    });
+    const deadline = body === undefined ? this.answerDeadline() : undefined;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.pool.request({
+        method: call.method,
+        path: `${API_PREFIX}${call.path}`,
+        headers,
+        body: body ?? null,
+        ...(call.bodyTimeoutMs === undefined ? {} : { bodyTimeout: call.bodyTimeoutMs }),
+        ...(deadline === undefined ? {} : { signal: deadline.signal }),
+      });
+    } finally {
+      deadline?.clear();
+    }
     if (res.statusCode < 400) return res;
     mountStats.requestErrors++;
     throw await errorFromResponse(res);

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
 import { startMount } from '../helpers/mount-process.js';
 import { startServer, type TestServer } from '../helpers/server-process.js';
 
+const execFileP = promisify(execFile);
 let server: TestServer;
 const T = { timeout: 60_000 };
 /** Opens, waits for a line on stdin, writes 2 MB, closes: each step's error ends it non-zero. */
@@ -45,3 +47,42 @@ test('a server that stops answering costs one --timeout per close, not one per u
     await m.cleanup();
   }
 });
+
+test('with the server paused, calls queued behind busy connections still fail after one --timeout', T, async () => {
+  const m = await startMount(server.url, 'alice', 'alice-pass', ['--timeout', '4']);
+  try {
+    // Distinct folders: the kernel does not serialise lookups in different directories, so
+    // 24 stats are 24 requests at once, three times the mount's 8 connections.
+    await execFileP('bash', ['-c', `cd ${m.path} && for i in $(seq 24); do mkdir d$i && echo $i > d$i/f; done`]);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    process.kill(server.process.pid!, 'SIGSTOP');
+    const { stdout } = await execFileP('python3', ['-c', CONCURRENT_STATS, m.path], { timeout: 50_000 });
+    const tooks = stdout.trim().split('\n').map((line) => line.split(' '));
+    assert.equal(tooks.length, 24);
+    for (const [took, outcome] of tooks) {
+      assert.equal(outcome, 'ETIMEDOUT');
+      // One --timeout (4 s) each, not 4, 8 and 12 s by place in the queue.
+      assert.ok(Number(took) < 7, `a stat failed after ${took} s with --timeout 4`);
+    }
+  } finally {
+    process.kill(server.process.pid!, 'SIGCONT');
+    await m.cleanup();
+  }
+});
+
+/** 24 threads each stat d<i>/f under argv[1]; prints "<seconds> <outcome>" per stat. */
+const CONCURRENT_STATS = `
+import errno, os, sys, threading, time
+results = []
+def one(i):
+    t = time.time()
+    try:
+        os.stat(f'{sys.argv[1]}/d{i}/f'); outcome = 'ok'
+    except OSError as e:
+        outcome = errno.errorcode[e.errno]
+    results.append(f'{time.time() - t:.1f} {outcome}')
+threads = [threading.Thread(target=one, args=(i,)) for i in range(1, 25)]
+for t in threads: t.start()
+for t in threads: t.join()
+print('\\n'.join(results))
+`;
