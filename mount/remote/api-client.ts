@@ -446,7 +446,16 @@ export class ApiClient {
         const creds = this.credentials;
         if (creds === undefined) throw new RdriveError('UNAUTHORIZED');
         this.log?.info({ user: creds.user }, 'session expired; logging in again');
-        await this.login(creds.user, creds.password);
+        await this.login(creds.user, creds.password).catch((err: unknown) => {
+          // The password itself was refused (changed, or the account removed): trying it at
+          // every call would run into the server's failed-login limit and lock its owner out,
+          // also from a new mount with the right password. Calls now fail at once.
+          if (err instanceof RdriveError && err.code === 'UNAUTHORIZED') {
+            this.credentials = { user: creds.user, password: '' };
+            this.log?.error({ user: creds.user }, 'the server refused this mount\'s password (changed or account removed); calls fail with EACCES until it is mounted again with the current password');
+          }
+          throw err;
+        });
       } finally {
         this.relogin = undefined;
       }

@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import { ok, sh, startMount } from '../helpers/mount-process.js';
 import { waitForLog } from '../helpers/logs.js';
-import { startServer, type TestServer } from '../helpers/server-process.js';
+import { startServer, writeUsersFile, type TestServer } from '../helpers/server-process.js';
 import { waitFor, waitUntilIdle } from '../helpers/wait.js';
 
 let server: TestServer;
@@ -149,5 +149,30 @@ test('data written to a file still open at SIGTERM is uploaded before the unmoun
   } finally {
     holder.kill('SIGKILL');
     await m.cleanup();
+  }
+});
+
+test('a password changed while mounted: the old one is tried once, calls fail with EACCES, the owner can mount again', T, async () => {
+  const own = await startServer({ args: ['--idle-timeout', '1'] });
+  const m = await startMount(own.url, 'alice', 'alice-pass');
+  let again: Awaited<ReturnType<typeof startMount>> | undefined;
+  try {
+    await writeUsersFile(own.usersFile, { alice: 'new-pass' });
+    // The session idles out; then a file manager keeps refreshing the folder.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    for (let i = 0; i < 12; i++) {
+      const res = await sh(`ls ${m.path}`);
+      assert.notEqual(res.code, 0, 'the old password no longer lists anything');
+    }
+    assert.match((await sh(`ls ${m.path}`)).stderr, /Permission denied/);
+    const failed = (await readFile(join(own.logs, 'server.log'), 'utf8')).split('"login failed"').length - 1;
+    // Trying the refused password at every call locked the user out (10 failures per 15 min).
+    assert.ok(failed <= 2, `${failed} failed logins from the mount`);
+    again = await startMount(own.url, 'alice', 'new-pass');
+    await ok(`ls ${again.path}`);
+  } finally {
+    await again?.cleanup();
+    await m.cleanup();
+    await own.cleanup();
   }
 });
