@@ -11,8 +11,11 @@ export function describeLoginError(err: unknown, server: string): RdriveError {
     case 'UNAUTHORIZED':
       return new RdriveError('UNAUTHORIZED', 'Login failed: wrong user name or password');
     case 'UNREACHABLE':
-    case 'ETIMEDOUT':
       return new RdriveError(err.code, `Cannot reach the server at ${server}: is it running? Check the URL (--server / RDRIVE_SERVER) and "rdrive-server"`);
+    case 'ETIMEDOUT':
+      // A connection that opens but gets no answer is a stalled or overloaded server (or a
+      // firewall dropping packets), not a wrong URL.
+      return new RdriveError(err.code, `The server at ${server} did not answer in time: it may be stopped, paused or overloaded, or a firewall drops the connection. Check "rdrive-server" there, or raise --timeout`);
     default:
       return err;
   }

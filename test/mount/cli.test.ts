@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -71,6 +72,20 @@ test('server unreachable: exit 6 and a hint', T, async () => {
   assert.equal(res.code, 6);
   assert.match(res.stderr, /Cannot reach the server/);
   assert.equal(await isMounted(mnt), false);
+});
+
+test('a server that accepts connections but never answers: a message that says so, not "is it running?"', T, async () => {
+  const silent = createServer(() => undefined);
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  try {
+    const mnt = await freshDir('m-silent');
+    const res = await rdrive(['mount', `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, mnt, '--user', 'alice', '--timeout', '2']);
+    assert.notEqual(res.code, 0);
+    assert.match(res.stderr, /did not answer in time/);
+    assert.equal(await isMounted(mnt), false);
+  } finally {
+    silent.close();
+  }
 });
 
 test('mountpoint missing, not empty, or already mounted: refused before mounting', T, async () => {
