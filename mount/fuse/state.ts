@@ -55,7 +55,10 @@ export class MountState {
   async attr(path: string): Promise<Attr> {
     checkNameLengths(path);
     const open = this.files.get(path);
-    if (open !== undefined) return open.attr();
+    // Unsent changes are the newest content: this mount's attributes. A clean open copy may be
+    // of an older version than the server's (another mount replaced it): the cache and the
+    // server answer, as for any file, so the kernel learns the new size before an open.
+    if (open !== undefined && (open.dirty || open.created)) return open.attr();
     // The root too: the kernel asks for it before most walks, a request each time was ~10% of
     // an `ls -l` of 300 names.
     const cached = this.cache.get(path);

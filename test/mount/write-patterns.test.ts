@@ -194,37 +194,25 @@ async function withOtherClient(fn: (other: ApiClient) => Promise<void>): Promise
   await fn(other);
 }
 
-test('a file replaced by a shorter one while open reads as an I/O error, never as invented zeros', T, () => withOtherClient(async (other) => {
-  const original = Buffer.alloc(4 * 1024 * 1024, 0x41);
-  await other.upload('replaced.bin', () => original);
-  const fh = await open(join(mount.path, 'replaced.bin'), 'r');
-  try {
-    const head = Buffer.alloc(64 * 1024);
-    await fh.read(head, 0, head.length, 0);
-    assert.ok(head.equals(original.subarray(0, head.length)));
-    await other.upload('replaced.bin', () => Buffer.alloc(100 * 1024, 0x42));
-    const tail = Buffer.alloc(128 * 1024);
-    await assert.rejects(fh.read(tail, 0, tail.length, 3 * 1024 * 1024), (err: NodeJS.ErrnoException) => err.code === 'EIO', 'a read past the new end fails');
-  } finally {
-    await fh.close();
-  }
-}));
-
-test('a file replaced by another client while open reads as an I/O error, never as a mix of two versions', T, () => withOtherClient(async (other) => {
-  const size = 4 * 1024 * 1024;
-  await other.upload('torn.bin', () => Buffer.alloc(size, 0x41));
-  const fh = await open(join(mount.path, 'torn.bin'), 'r');
-  try {
-    const head = Buffer.alloc(64 * 1024);
-    await fh.read(head, 0, head.length, 0);
-    assert.equal(head.indexOf(0x42), -1);
-    await other.upload('torn.bin', () => Buffer.alloc(size, 0x42));
-    const later = Buffer.alloc(128 * 1024);
-    await assert.rejects(fh.read(later, 0, later.length, 3 * 1024 * 1024), (err: NodeJS.ErrnoException) => err.code === 'EIO', 'no bytes of the new version');
-  } finally {
-    await fh.close();
-  }
-}));
+// Replaced by a shorter version (its zeros were bytes no version held) or by one of the same
+// size (its bytes were another version's): either way the rest of the old one is gone.
+for (const [what, newSize] of [['a shorter one', 100 * 1024], ['one of the same size', 4 * 1024 * 1024]] as const) {
+  test(`a file replaced by ${what} while open reads as an I/O error, never as zeros or another version`, T, () => withOtherClient(async (other) => {
+    const name = `replaced-${newSize}.bin`;
+    await other.upload(name, () => Buffer.alloc(4 * 1024 * 1024, 0x41));
+    const fh = await open(join(mount.path, name), 'r');
+    try {
+      const head = Buffer.alloc(64 * 1024);
+      await fh.read(head, 0, head.length, 0);
+      assert.ok(head.equals(Buffer.alloc(head.length, 0x41)));
+      await other.upload(name, () => Buffer.alloc(newSize, 0x42));
+      const later = Buffer.alloc(128 * 1024);
+      await assert.rejects(fh.read(later, 0, later.length, 3 * 1024 * 1024), (err: NodeJS.ErrnoException) => err.code === 'EIO', 'the read fails');
+    } finally {
+      await fh.close();
+    }
+  }));
+}
 
 test('changes to part of a file replaced meanwhile by another client are refused at close, not mixed in', T, () => withOtherClient(async (other) => {
   const size = 2 * 1024 * 1024;
@@ -251,4 +239,23 @@ test('a file this mount holds whole goes up whole when another client replaced i
     await fh.close();
   }
   assert.ok((await readFile(join(server.storage, 'alice', 'held.bin'))).equals(mine), 'this mount\'s whole version, last close wins');
+}));
+
+test('a new open sees another client\'s change even while this mount still has the old version open', T, () => withOtherClient(async (other) => {
+  await other.upload('kept.txt', () => 'version one');
+  const keeper = await open(join(mount.path, 'kept.txt'), 'r');
+  try {
+    assert.equal((await keeper.read(Buffer.alloc(64), 0, 64, 0)).bytesRead, 'version one'.length);
+    // Waits for this mount's read lease to end, as any change by another client does.
+    await other.upload('kept.txt', () => 'version two, longer');
+    assert.equal(await readFile(join(mount.path, 'kept.txt'), 'utf8'), 'version two, longer');
+    const writer = await open(join(mount.path, 'kept.txt'), 'r+');
+    try {
+      assert.equal((await writer.stat()).size, 'version two, longer'.length, 'a writer opens the new version too');
+    } finally {
+      await writer.close();
+    }
+  } finally {
+    await keeper.close();
+  }
 }));

@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import type { Attr } from '../../../common/api.js';
+import { etagOf, type Attr } from '../../../common/api.js';
 import { RdriveError } from '../../../common/errors.js';
 import { STORED_PATH_MAX } from '../../../common/paths.js';
 import { checkNewName } from '../names.js';
@@ -18,18 +18,21 @@ export async function open(state: MountState, path: string, flags: number): Prom
   const writing = (flags & ACCESS_MODE) !== constants.O_RDONLY;
   if (writing) state.requireWritable();
   let file = state.files.get(path);
-  if (file === undefined) {
-    // Close-to-open: a file opened afresh is checked against the server, not the cache. A
-    // reader gets its attributes and first bytes in one request.
-    if (writing) {
-      const attr = await state.fetchAttr(path);
-      if (attr.type === 'dir') throw new RdriveError('EISDIR');
-      // Another open of the same path may have finished meanwhile: all descriptors share one copy.
-      file = state.files.get(path) ?? state.newOpenFile(path, attr, false);
+  // Close-to-open: every open is checked against the server, also while this mount has the
+  // file open already (unless it holds unsent changes, which are the newer content). A reader
+  // gets its attributes and first bytes in one request, or none while its read lease runs.
+  if (file === undefined || !(file.dirty || file.created)) {
+    const fresh = writing ? { attr: await state.fetchAttr(path), data: undefined } : await readHead(state, path);
+    if (fresh.attr.type === 'dir') throw new RdriveError('EISDIR');
+    // Looked up again: another open or a release may have run meanwhile. A copy of the current
+    // version is shared by all descriptors; one of an older version keeps serving those that
+    // opened it, and this open gets the new one.
+    const current = state.files.get(path);
+    if (current !== undefined && (current.dirty || current.created || current.baseVersion === etagOf(fresh.attr))) {
+      file = current;
     } else {
-      const { attr, data } = await readHead(state, path);
-      file = state.files.get(path) ?? state.newOpenFile(path, attr, false);
-      file.seed(data, FIRST_READ);
+      file = state.newOpenFile(path, fresh.attr, false);
+      if (fresh.data !== undefined) file.seed(fresh.data, FIRST_READ);
     }
   }
   const fd = state.openHandle(file, flags);
