@@ -146,3 +146,16 @@ test('an upload whose client gave up while the server was stopped never lands; t
   assert.ok(await readFile(join(server.storage, 'alice', 'kept.txt'), 'utf8') === body, 'the retried overwrite lands');
   assert.doesNotMatch(await serverLog(), /internal error/);
 });
+
+test('POST /sync/<path>: a file is synced, a missing one falls back to the commit, traversal and no session are refused', T, async () => {
+  assert.equal((await rawRequest(server.url, 'POST', '/api/v1/sync/a.txt', auth())).status, 204);
+  assert.equal((await rawRequest(server.url, 'POST', '/api/v1/sync/dir', auth())).status, 204);
+  assert.equal((await rawRequest(server.url, 'POST', '/api/v1/sync/not-there', auth())).status, 204);
+  for (const path of ['/api/v1/sync/..%2f..%2fetc%2fpasswd', '/api/v1/sync/%2e%2e/bob/x', '/api/v1/sync/a%5cb', '/api/v1/sync/%zz']) {
+    const res = await rawRequest(server.url, 'POST', path, auth());
+    assert.equal(res.status, 400, path);
+    assert.equal((JSON.parse(res.body) as { code: string }).code, 'EINVAL', path);
+  }
+  assert.equal((await rawRequest(server.url, 'POST', '/api/v1/sync/a.txt/x', auth())).status, 409, 'a file is not a folder: ENOTDIR');
+  assert.equal((await rawRequest(server.url, 'POST', '/api/v1/sync/a.txt')).status, 401);
+});
