@@ -7,7 +7,7 @@ import { ApiClient } from '../remote/api-client.js';
 import { describeLoginError } from '../remote/login-error.js';
 import { createCacheDir, removeCacheDir } from './cache-dir.js';
 import { ownMark } from '../fuse/hidden-names.js';
-import { noteHidden, sweepJournals } from './orphans.js';
+import { noteHidden, noteHiddenRemoved, sweepJournals } from './orphans.js';
 import { mountStats } from './mount-stats.js';
 import { findMount, sameMount, type MountEntry } from './mount-table.js';
 import { stat } from 'node:fs/promises';
@@ -75,7 +75,7 @@ export async function createMount(config: MountConfig): Promise<RunningMount> {
     const files = [...state.files.values()];
     return { open: files.length, dirty: files.filter((f) => f.dirty).length };
   };
-  const fuse = new RdriveFuse(config.mountpoint, createOperations(state, log.child({ component: 'fuse' }), { mark, probing, noted: (path) => noteHidden(config.server, config.user, path) }), {
+  const fuse = new RdriveFuse(config.mountpoint, createOperations(state, log.child({ component: 'fuse' }), { mark, probing, noted: (path) => noteHidden(config.server, config.user, path), removed: noteHiddenRemoved }), {
     timeout: OP_TIMEOUTS,
     allowOther: config.allowOther,
     // The kernel checks mode bits against the owner we report (the stored one, else the

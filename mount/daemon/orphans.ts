@@ -33,6 +33,14 @@ function journalFile(pid: number): string {
   return join(registryDir(), `hidden-${pid}.jsonl`);
 }
 
+/** Hidden files of this daemon that libfuse has removed since (at their last close). */
+const removedHere = new Set<string>();
+
+/** A hidden file of this daemon is gone: the sweep at its unmount skips its journal line. */
+export function noteHiddenRemoved(path: string): void {
+  removedHere.add(path);
+}
+
 /** Notes a hidden file this daemon made, before it can be orphaned. */
 export async function noteHidden(server: string, user: string, path: string): Promise<void> {
   await mkdir(registryDir(), { recursive: true, mode: 0o700 });
@@ -68,6 +76,7 @@ export async function sweepJournals(client: ApiClient, server: string, user: str
       // Never anything but a hidden name this very daemon marked, whatever the journal says.
       const owner = ownerOf(entry.path.slice(entry.path.lastIndexOf('/') + 1));
       if (typeof owner !== 'object' || owner.pid !== pid) continue;
+      if (pid === process.pid && removedHere.has(entry.path)) continue;
       const outcome = await removeHidden(client, entry.path, log);
       if (outcome === 'removed') removed++;
       if (outcome === 'unreachable') {

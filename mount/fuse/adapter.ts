@@ -23,7 +23,11 @@ const EXPECTED = new Set(['ENOENT', 'EEXIST', 'ENOTEMPTY', 'EOPNOTSUPP', 'EPERM'
  * returning a value or throwing; here a result becomes `cb(0, …)` and an error its negative
  * errno from the shared table.
  */
-export function createOperations(state: MountState, log: Logger, hidden?: { mark: HiddenOwner; noted: (path: string) => Promise<void>; probing: ProbeState }): Operations {
+export function createOperations(
+  state: MountState,
+  log: Logger,
+  hidden?: { mark: HiddenOwner; noted: (path: string) => Promise<void>; removed?: (path: string) => void; probing: ProbeState },
+): Operations {
   const ops = withLeaseDrops(plainOperations(state, log), state);
   if (hidden === undefined) return ops;
   const probe = probePath(hidden.mark);
@@ -34,7 +38,7 @@ export function createOperations(state: MountState, log: Logger, hidden?: { mark
     else if (path === '/' && hidden.probing.active) cb(0, probeStat(uid, gid, true));
     else getattr(path, cb);
   };
-  return withMarkedHiddenNames(ops, hidden.mark, hidden.noted, log);
+  return withMarkedHiddenNames(ops, hidden, log);
 }
 
 /** Ops that change something on the server, whatever their arguments. */
@@ -78,12 +82,26 @@ const PATH_ARGS: Partial<Record<keyof Operations, number[]>> = { rename: [0, 1],
  * (see hidden-names.ts), so what a crash leaves can be told from what a live mount still uses.
  * A rename to such a name is journaled first, so even a kill -9 right after leaves a trace.
  */
-function withMarkedHiddenNames(ops: Operations, mark: HiddenOwner, noted: (path: string) => Promise<void>, log: Logger): Operations {
+function withMarkedHiddenNames(
+  ops: Operations,
+  { mark, noted, removed }: { mark: HiddenOwner; noted: (path: string) => Promise<void>; removed?: (path: string) => void },
+  log: Logger,
+): Operations {
   const out: Record<string, unknown> = {};
   for (const [key, fn] of Object.entries(ops) as Array<[keyof Operations, (...args: unknown[]) => void]>) {
     const indexes = PATH_ARGS[key] ?? [0];
     out[key] = (...args: unknown[]) => {
       for (const i of indexes) if (typeof args[i] === 'string') args[i] = toServerPath(args[i] as string, mark);
+      const path = args[0];
+      if (key === 'unlink' && removed !== undefined && typeof path === 'string' && isMarked(path, mark)) {
+        // libfuse removes the hidden file at its last close: its journal line has nothing left to do.
+        const cb = args[1] as (code: number) => void;
+        fn(path, (code: number) => {
+          if (code === 0) removed(path);
+          cb(code);
+        });
+        return;
+      }
       const to = args[1];
       if (key !== 'rename' || typeof to !== 'string' || !isMarked(to, mark)) {
         fn(...args);

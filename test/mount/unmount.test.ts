@@ -169,3 +169,20 @@ test('with the server gone, a mount that had files deleted while open still stop
     await own.cleanup();
   }
 });
+
+test('files deleted while open and closed since cost no request at unmount', T, async () => {
+  // debug: the 404 answers a pointless DELETE would get are logged too.
+  const own = await startServer({ args: ['--log-level', 'debug'] });
+  const m = await startMount(own.url, 'alice', 'alice-pass');
+  try {
+    await ok(`cd ${m.path} && for i in 1 2 3 4 5; do python3 -c "import os; open('g$i','w').write('x'); fd=os.open('g$i',os.O_RDONLY); os.unlink('g$i'); os.close(fd)"; done`);
+    await m.unmount();
+    const log = await waitForLog(join(own.logs, 'server.log'), /"method":"DELETE","route":"\/api\/v1\/session"/);
+    const hiddenDeletes = log.split('\n').filter((l) => l.includes('"method":"DELETE"') && l.includes('.fuse_hidden')).length;
+    // libfuse removes each at its last close; the journal's sweep at unmount has nothing left to do.
+    assert.equal(hiddenDeletes, 5);
+  } finally {
+    await m.cleanup();
+    await own.cleanup();
+  }
+});
