@@ -37,6 +37,8 @@ const SMALL_WRITE = 256 * 1024;
 const HEADS_READ_CONCURRENCY = 16;
 /** Opens a file to read it: never through a final symlink, never blocking on a FIFO an admin left. */
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+/** What an entry's path answers once it is no longer there as a file (see syncFile). */
+const GONE_CODES = new Set(['ENOENT', 'ENOTDIR', 'ELOOP']);
 
 // Name-only metadata calls run on the event loop like the confinement walk's (see confine.ts):
 // microseconds on a local disk, against a thread-pool hand-off each. Still async: a failure is a rejection.
@@ -113,11 +115,7 @@ export class LocalDiskBackend implements StorageBackend {
       // Two fsyncs, as --sync pays per upload: far less than a syncfs of the whole disk, which
       // also waits for everyone else's dirty pages.
       const synced = await withParent(this.userRoot(user), segments, async (dir, name) => {
-        const fh = await open(at(dir, name), READ_FLAGS).catch((err: NodeJS.ErrnoException) => {
-          if (err.code === 'ENOENT' || err.code === 'ELOOP') return undefined;
-          throw err;
-        });
-        if (fh === undefined) return false;
+        const fh = await open(at(dir, name), READ_FLAGS);
         try {
           await fh.sync();
         } finally {
@@ -125,6 +123,10 @@ export class LocalDiskBackend implements StorageBackend {
         }
         await syncDir(fdPath(dir));
         return true;
+      }).catch((err: unknown) => {
+        // Gone, or moved out of the way, meanwhile (its folder too): the commit covers the rest.
+        if (GONE_CODES.has(String((err as { code?: unknown }).code))) return false;
+        throw err;
       });
       if (!synced) await this.commits.sync();
     });

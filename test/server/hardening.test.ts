@@ -147,7 +147,7 @@ test('an upload whose client gave up while the server was stopped never lands; t
   assert.doesNotMatch(await serverLog(), /internal error/);
 });
 
-test('POST /sync/<path>: a file is synced, a missing one falls back to the commit, traversal and no session are refused', T, async () => {
+test('POST /sync/<path>: a file is synced, a missing one (or its folder) falls back to the commit, traversal and no session are refused', T, async () => {
   assert.equal((await rawRequest(server.url, 'POST', '/api/v1/sync/a.txt', auth())).status, 204);
   assert.equal((await rawRequest(server.url, 'POST', '/api/v1/sync/dir', auth())).status, 204);
   assert.equal((await rawRequest(server.url, 'POST', '/api/v1/sync/not-there', auth())).status, 204);
@@ -156,6 +156,7 @@ test('POST /sync/<path>: a file is synced, a missing one falls back to the commi
     assert.equal(res.status, 400, path);
     assert.equal((JSON.parse(res.body) as { code: string }).code, 'EINVAL', path);
   }
-  assert.equal((await rawRequest(server.url, 'POST', '/api/v1/sync/a.txt/x', auth())).status, 409, 'a file is not a folder: ENOTDIR');
+  assert.equal((await rawRequest(server.url, 'POST', '/api/v1/sync/a.txt/x', auth())).status, 204, 'below a file: nothing to sync there, the commit covers the rest');
+  assert.equal((await rawRequest(server.url, 'POST', '/api/v1/sync/gone/deeper/x', auth())).status, 204, 'a folder gone too');
   assert.equal((await rawRequest(server.url, 'POST', '/api/v1/sync/a.txt')).status, 401);
 });
