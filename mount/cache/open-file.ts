@@ -307,9 +307,9 @@ export class OpenFile {
     this.extents.clear();
     this.serverSize = attr.size;
     this.baseSize = attr.size;
-    this._baseVersion = etagOf(attr);
     this._pendingMode = undefined;
     this._pendingMtime = undefined;
+    // Sets the base version too (no longer created).
     this.refresh(attr);
     this.readAhead.clear();
   }

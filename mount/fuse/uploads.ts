@@ -30,28 +30,35 @@ export class Uploads {
       if (file.unlinked) return false;
       // A streamed upload's request went out before anyone asked for durability.
       if (await this.finishStreamed(file)) return this.options.sync;
-      let plan = await file.plan();
+      const plan = await file.plan();
       if (plan.kind === 'none') return false;
       const started = Date.now();
-      try {
-        try {
-          await this.send(file, plan, durable);
-        } catch (err) {
-          // Another client replaced the file since this copy's base: patching its version would
-          // mix the two. A copy held whole goes whole (last close wins, whole); else close() fails.
-          if (!(err instanceof RdriveError && err.code === 'CHANGED' && plan.kind === 'patch')) throw err;
-          plan = await file.plan({ whole: true });
-          if (plan.kind !== 'whole') throw err;
-          this.log.warn({ path: file.path }, 'changed on the server since it was opened; storing this copy whole over it');
-          await this.send(file, plan, durable);
-        }
-      } catch (err) {
+      const sent = await this.sendOrWhole(file, plan, durable).catch((err: unknown) => {
         file.markUploadFailed();
         throw err;
-      }
-      this.log.debug({ path: file.path, kind: plan.kind, size: plan.size, ms: Date.now() - started }, 'uploaded');
+      });
+      this.log.debug({ path: file.path, kind: sent.kind, size: sent.size, ms: Date.now() - started }, 'uploaded');
       return durable;
     });
+  }
+
+  /**
+   * Sends the plan. Another client replaced the file since this copy's base when a patch meets
+   * CHANGED: patching that version would mix the two. A copy held whole then goes whole (the
+   * last close wins, whole); else the error stands and close() fails. Returns the plan sent.
+   */
+  private async sendOrWhole(file: OpenFile, plan: Exclude<UploadPlan, { kind: 'none' }>, durable: boolean): Promise<Exclude<UploadPlan, { kind: 'none' }>> {
+    try {
+      await this.send(file, plan, durable);
+      return plan;
+    } catch (err) {
+      if (!(err instanceof RdriveError && err.code === 'CHANGED' && plan.kind === 'patch')) throw err;
+      const whole = await file.plan({ whole: true });
+      if (whole.kind !== 'whole') throw err;
+      this.log.warn({ path: file.path }, 'changed on the server since it was opened; storing this copy whole over it');
+      await this.send(file, whole, durable);
+      return whole;
+    }
   }
 
   /** True when a streamed upload already stored everything (pending times/mode applied after). */

@@ -83,7 +83,8 @@ export interface StorageBackend {
   sync(): Promise<void>;
   /**
    * fsync() of one file: its content and its name (the last upload renamed a new file into
-   * place) are on stable storage when this resolves; a name that is gone falls back to sync().
+   * place) are on stable storage when this resolves; no segments, or a name that is gone, fall
+   * back to sync().
    */
   syncFile(user: string, segments: string[]): Promise<void>;
   /** Commits what is pending (server shutdown). */

@@ -56,9 +56,7 @@ export function fileRoutes(ctx: ServerContext): Router {
   // POST /sync waits for the group commit that makes every change acknowledged so far durable
   // (a directory's fsync()); POST /sync/<path> makes one file durable (its fsync()).
   router.post(/^\/sync(?:\/.*)?$/, async (req, res) => {
-    const segments = pathAfter(req, 'sync');
-    if (segments.length === 0) await ctx.backend.sync();
-    else await ctx.backend.syncFile(userOf(req), segments);
+    await ctx.backend.syncFile(userOf(req), pathAfter(req, 'sync'));
     res.status(204).end();
   });
   router.delete(/^\/files(?:\/.*)?$/, async (req, res) => {
