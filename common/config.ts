@@ -24,6 +24,11 @@ export const SERVER_DEFAULTS = {
   tempSweepInterval: 600,
   /** Milliseconds a mount may reuse a file's first bytes without asking (read lease); 0: none. */
   readLease: 1000,
+  /**
+   * Seconds a connection may wait on its client (a request body that stops arriving, an answer
+   * the client stops reading) before it is cut, freeing its temp file and quota reservation.
+   */
+  stallTimeout: 60,
 } as const;
 
 export const CLIENT_DEFAULTS = {

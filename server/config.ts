@@ -36,6 +36,8 @@ export interface ServerConfig {
   metricsPort: number | undefined;
   /** Read lease length in ms (see state/read-leases.ts); 0 grants none. Not with --redis. */
   readLease: number;
+  /** Seconds a connection may wait on its client mid-request before it is cut. */
+  stallTimeout: number;
 }
 
 export type ServerOptions = Partial<Record<Exclude<keyof ServerConfig, 'logRotation'> | 'logMaxSize' | 'logKeep' | 'logRotate', string | number | undefined>>;
@@ -79,6 +81,7 @@ export function resolveServerConfig(options: ServerOptions): ServerConfig {
     metricsPort: optionalPort(options.metricsPort),
     tempSweepInterval: integer('temp-sweep-interval', pick('tempSweepInterval'), 1),
     readLease: integer('read-lease', pick('readLease'), 0),
+    stallTimeout: number('stall-timeout', pick('stallTimeout'), 0.05),
   };
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     throw new RdriveError('EINVAL', 'HTTPS needs both --tls-cert FILE and --tls-key FILE');

@@ -12,6 +12,7 @@ import { Authenticator } from './auth/authenticator.js';
 import type { ServerConfig } from './config.js';
 import { createApp } from './http/app.js';
 import { createMetrics, listenMetrics } from './http/metrics.js';
+import { cutStalledClients } from './http/stall-guard.js';
 import { ReadLeases } from './state/read-leases.js';
 import type { ServerContext } from './http/context.js';
 import { createLogger } from '../common/logging.js';
@@ -80,6 +81,7 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
   // Uploads of big files stream for a long time: no request timeout, but idle sockets close.
   server.requestTimeout = 0;
   server.keepAliveTimeout = 65_000;
+  cutStalledClients(server, config.stallTimeout * 1000, ctx.log);
   const metricsEndpoint = metrics === undefined ? undefined : await listenMetrics(metrics.registry, config.metricsPort ?? 0);
   if (metricsEndpoint !== undefined) log.info({ url: metricsEndpoint.url }, 'metrics listening');
   const { port } = server.address() as AddressInfo;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
@@ -8,7 +9,7 @@ import { RdriveError } from '../../common/errors.js';
 import { ApiClient } from '../../mount/remote/api-client.js';
 import { TEMP_PREFIX } from '../../server/storage/confine.js';
 import { waitForLog } from '../helpers/logs.js';
-import { startServer } from '../helpers/server-process.js';
+import { startServer, strayTempFiles } from '../helpers/server-process.js';
 import { waitFor, waitUntilIdle } from '../helpers/wait.js';
 
 const T = { timeout: 60_000 };
@@ -183,4 +184,42 @@ test('max file size gives EFBIG', T, async () => {
 
 test('bad options are refused at start with a clear message', T, async () => {
   await assert.rejects(startServer({ args: ['--max-clients', 'lots'] }), /--max-clients must be a whole number/);
+});
+
+/** A raw connection that sends `head` and `body`, then neither sends nor reads more. */
+function stalledClient(url: string, head: string, body: Buffer = Buffer.alloc(0)): { socket: Socket; closed: Promise<void> } {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname, () => { socket.write(head); socket.write(body); });
+  socket.on('error', () => undefined);
+  return { socket, closed: new Promise((resolve) => socket.once('close', () => resolve())) };
+}
+
+test('--stall-timeout cuts a client that stops sending a body or reading an answer; its temp file and quota reservation go', T, async () => {
+  const size = 12 * 1024 * 1024;
+  const server = await startServer({ args: ['--stall-timeout', '1', '--quota', String(size + size / 2)] });
+  const client = new ApiClient({ server: server.url });
+  const held: Socket[] = [];
+  try {
+    const { token } = await client.login('alice', 'alice-pass');
+    const auth = `Authorization: Bearer ${token}\r\n`;
+    const upload = stalledClient(server.url, `PUT /api/v1/files/big.bin HTTP/1.1\r\nHost: x\r\n${auth}Content-Length: ${size}\r\n\r\n`, Buffer.alloc(100_000, 1));
+    held.push(upload.socket);
+    await upload.closed;
+    assert.deepEqual(await strayTempFiles(server.storage), [], 'the stalled upload\'s temp file is gone');
+    // Its reservation went with it: a whole upload of the same size fits the quota again.
+    await client.upload('big.bin', () => Buffer.alloc(size, 2));
+    // A download nobody reads: the kernel's buffers fill, then the server's queue waits.
+    const download = stalledClient(server.url, `GET /api/v1/files/big.bin HTTP/1.1\r\nHost: x\r\n${auth}\r\n`);
+    download.socket.pause();
+    held.push(download.socket);
+    const log = await waitForLog(join(server.logs, 'server.log'), /client stalled; connection cut/, 2, 20_000);
+    const cuts = log.split('\n').filter((l) => l.includes('client stalled')).map((l) => (JSON.parse(l) as { waitingFor: string }).waitingFor);
+    assert.deepEqual(cuts, ['client-send', 'client-read']);
+    assert.doesNotMatch(log, /"level":50/, 'a client gone mid-answer is no server error');
+    assert.deepEqual(await client.read('big.bin', size - 4, 4), Buffer.alloc(4, 2), 'the server goes on serving');
+  } finally {
+    for (const s of held) s.destroy();
+    await client.close();
+    await server.cleanup();
+  }
 });

@@ -133,8 +133,18 @@ function clientWatch(res: Response): () => Promise<boolean> {
 }
 
 async function send(res: Response, content: Readable | Buffer): Promise<void> {
-  if (Buffer.isBuffer(content)) res.end(content);
-  else await pipeline(content, res);
+  if (Buffer.isBuffer(content)) {
+    res.end(content);
+    return;
+  }
+  try {
+    await pipeline(content, res);
+  } catch (err) {
+    // The client went away mid-answer (a cancelled read, a cut stalled reader): not a server
+    // fault; the request's log line says it was aborted. A failed file read is still an error.
+    if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' && !res.writableFinished) return;
+    throw err;
+  }
 }
 
 /**
