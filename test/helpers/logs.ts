@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { waitFor } from './wait.js';
 
 /**
@@ -9,4 +10,26 @@ import { waitFor } from './wait.js';
 export async function waitForLog(file: string, pattern: RegExp, atLeast = 1, timeoutMs = 5_000): Promise<string> {
   const global = new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : `${pattern.flags}g`);
   return waitFor(() => readFile(file, 'utf8').catch(() => ''), (text) => (text.match(global)?.length ?? 0) >= atLeast, timeoutMs);
+}
+
+/** One request as the server's log line records it. */
+export interface LoggedRequest {
+  method: string;
+  route: string;
+  status: number;
+  bytesIn: number;
+  durable?: boolean;
+}
+
+/**
+ * The requests of one method to `/api/v1/<route>` in the server's log (`logs`/server.log); with
+ * `prefix`, to every route that starts so (`heads/walk` also counts `heads/walk/sub`).
+ */
+export async function loggedRequests(logs: string, method: string, route: string, { prefix = false } = {}): Promise<LoggedRequest[]> {
+  const text = await readFile(join(logs, 'server.log'), 'utf8').catch(() => '');
+  const wanted = `/api/v1/${route}`;
+  return text.split('\n')
+    .filter((l) => l.includes('"msg":"request"'))
+    .map((l) => JSON.parse(l) as LoggedRequest)
+    .filter((r) => r.method === method && (prefix ? r.route.startsWith(wanted) : r.route === wanted));
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { open, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { waitForLog } from '../helpers/logs.js';
+import { loggedRequests, waitForLog } from '../helpers/logs.js';
 import { startMount } from '../helpers/mount-process.js';
 import { startServer } from '../helpers/server-process.js';
 import { waitFor } from '../helpers/wait.js';
@@ -52,11 +52,6 @@ for (const mode of [[], ['--sync']]) {
 }
 
 /** The server's request log lines for `route` (exact, after /api/v1), as parsed objects. */
-async function requests(logs: string, method: string, route: string): Promise<Array<{ bytesIn: number; durable?: boolean }>> {
-  const text = await readFile(join(logs, 'server.log'), 'utf8');
-  return text.split('\n').filter((l) => l.includes(`"method":"${method}"`) && l.includes(`"route":"/api/v1/${route}"`)).map((l) => JSON.parse(l));
-}
-
 test('fsync() on a default mount: a dirty file goes up durable in one request, a clean one and a directory are synced', T, async () => {
   const server = await startServer();
   const mount = await startMount(server.url, 'alice', 'alice-pass');
@@ -66,12 +61,12 @@ test('fsync() on a default mount: a dirty file goes up durable in one request, a
       await fh.write('entry\n');
       await fh.sync();
       await waitForLog(join(server.logs, 'server.log'), /"route":"\/api\/v1\/files\/journal.txt"/);
-      const puts = await requests(server.logs, 'PUT', 'files/journal.txt');
+      const puts = await loggedRequests(server.logs, 'PUT', 'files/journal.txt');
       assert.deepEqual(puts.map((p) => p.durable), [true], 'the upload at fsync() was fsynced on the server before its answer');
-      assert.equal((await requests(server.logs, 'POST', 'sync/journal.txt')).length, 0, 'no second request for it');
+      assert.equal((await loggedRequests(server.logs, 'POST', 'sync/journal.txt')).length, 0, 'no second request for it');
       await fh.sync();
       await waitForLog(join(server.logs, 'server.log'), /"route":"\/api\/v1\/sync\/journal.txt","status":204/);
-      assert.equal((await requests(server.logs, 'POST', 'sync/journal.txt')).length, 1, 'fsync() of the clean file made the server sync it');
+      assert.equal((await loggedRequests(server.logs, 'POST', 'sync/journal.txt')).length, 1, 'fsync() of the clean file made the server sync it');
     } finally {
       await fh.close();
     }
@@ -113,7 +108,7 @@ test('appending and calling fsync() on a growing file sends the appended bytes, 
     // One upload per fsync(); pino may write the last lines a moment later.
     await waitForLog(join(server.logs, 'server.log'), /"route":"\/api\/v1\/files\/app.log"/, 40);
     assert.ok((await readFile(join(server.storage, 'alice', 'app.log'))).equals(expected), 'the server holds every appended byte');
-    const sent = [...(await requests(server.logs, 'PUT', 'files/app.log')), ...(await requests(server.logs, 'PATCH', 'files/app.log'))];
+    const sent = [...(await loggedRequests(server.logs, 'PUT', 'files/app.log')), ...(await loggedRequests(server.logs, 'PATCH', 'files/app.log'))];
     const bytes = sent.reduce((sum, r) => sum + r.bytesIn, 0);
     // Re-sending the whole file at each fsync() would be ~54 MB; the file is 2.6 MB. Files up to
     // 1 MiB still go whole (one request either way): at most ~9 MB then.

@@ -3,7 +3,7 @@ import { cp, mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ApiClient } from '../../mount/remote/api-client.js';
-import { waitForLog } from '../helpers/logs.js';
+import { loggedRequests, waitForLog } from '../helpers/logs.js';
 import { startMount, type TestMount } from '../helpers/mount-process.js';
 import { startServer, type TestServer } from '../helpers/server-process.js';
 
@@ -39,17 +39,12 @@ async function asOtherClient(fn: (other: ApiClient) => Promise<void>): Promise<v
   }
 }
 
-async function fileGets(name: string): Promise<number[]> {
-  const log = await readFile(join(server.logs, 'server.log'), 'utf8');
-  return log.split('\n').filter((l) => l.includes(`"route":"/api/v1/files/${name}"`) && l.includes('"method":"GET"')).map((l) => (JSON.parse(l) as { status: number }).status);
-}
-
 test('a re-open within the lease asks nothing; another client\'s change waits for the lease and the next open sees it', T, () => asOtherClient(async (other) => {
   await other.upload('shared.txt', () => 'version one');
   assert.equal(await readFile(join(mount.path, 'shared.txt'), 'utf8'), 'version one');
   assert.equal(await readFile(join(mount.path, 'shared.txt'), 'utf8'), 'version one');
   await waitForLog(join(server.logs, 'server.log'), /"route":"\/api\/v1\/files\/shared.txt"/);
-  assert.deepEqual(await fileGets('shared.txt'), [206], 'one request (the head, 206) for two opens');
+  assert.deepEqual((await loggedRequests(server.logs, 'GET', 'files/shared.txt')).map((r) => r.status), [206], 'one request (the head, 206) for two opens');
   // Close-to-open: once this upload is answered, the mount's lease is over.
   await other.upload('shared.txt', () => 'version two');
   assert.equal(await readFile(join(mount.path, 'shared.txt'), 'utf8'), 'version two');
@@ -66,11 +61,6 @@ test('changes made through the mount end its leases at once: it reads its own wr
   assert.equal(await readFile(file, 'utf8'), 'third');
 });
 
-async function requestsTo(prefix: string, method: string): Promise<number> {
-  const log = await readFile(join(server.logs, 'server.log'), 'utf8');
-  return log.split('\n').filter((l) => l.includes(`"route":"/api/v1/${prefix}`) && l.includes(`"method":"${method}"`)).length;
-}
-
 test('a reader walking through a folder gets its small files in batches; another client\'s change still waits and is seen', T, () => asOtherClient(async (other) => {
   await other.mkdir('walk');
   const names = Array.from({ length: 40 }, (_, i) => `f${String(i).padStart(2, '0')}`);
@@ -82,8 +72,8 @@ test('a reader walking through a folder gets its small files in batches; another
     else assert.equal(data.toString(), `content of ${name}`);
   }
   await waitForLog(join(server.logs, 'server.log'), /"route":"\/api\/v1\/files\/walk\/zbig"/);
-  const singles = await requestsTo('files/walk/', 'GET');
-  const batches = await requestsTo('heads/walk', 'GET');
+  const singles = (await loggedRequests(server.logs, 'GET', 'files/walk/', { prefix: true })).length;
+  const batches = (await loggedRequests(server.logs, 'GET', 'heads/walk', { prefix: true })).length;
   // f00 alone (one open is no walk), then batches of 16 and 32 from f01 on; zbig is too big.
   assert.ok(batches >= 1 && batches <= 3, `folder reads: ${batches}`);
   assert.ok(singles <= 3, `single reads for 41 files: ${singles}`);
@@ -104,12 +94,12 @@ test('a program reading back each file it has just written (rsync) is not sent f
     await rename(temp, join(dir, `f${i}`));
   }
   await waitForLog(join(server.logs, 'server.log'), /"route":"\/api\/v1\/rename"/, FILES);
-  const duringWrites = await requestsTo('heads/rsync', 'GET');
+  const duringWrites = (await loggedRequests(server.logs, 'GET', 'heads/rsync', { prefix: true })).length;
   // At most the first batch, which served nothing; before, every open asked for one.
   assert.ok(duringWrites <= 1, `folder reads while writing: ${duringWrites}`);
   const names = await readdir(dir);
   for (const name of names) assert.match(await readFile(join(dir, name), 'utf8'), /^content \d+$/);
-  const afterListing = await requestsTo('heads/rsync', 'GET');
+  const afterListing = (await loggedRequests(server.logs, 'GET', 'heads/rsync', { prefix: true })).length;
   assert.ok(afterListing > duringWrites, 'a reader listing the folder, then opening its files, gets batches again');
 });
 
@@ -121,7 +111,7 @@ test('copying a folder within the mount reads it without a folder read per file'
   // ends the leases of any batch), next source file. Every open used to ask for a bigger batch.
   await cp(join(mount.path, 'from'), join(mount.path, 'to'), { recursive: true });
   for (let i = 0; i < FILES; i++) assert.equal(await readFile(join(mount.path, 'to', `f${String(i).padStart(2, '0')}`), 'utf8'), `copied ${i}`);
-  const batches = await requestsTo('heads/from', 'GET');
+  const batches = (await loggedRequests(server.logs, 'GET', 'heads/from', { prefix: true })).length;
   assert.ok(batches <= 2, `folder reads for ${FILES} copied files: ${batches}`);
 }));
 
@@ -134,7 +124,7 @@ test('reading the big files of a folder sends no folder read per file (cat *.o b
   }
   await other.upload('objs/zz-notes', () => 'small');
   for (let i = 0; i < FILES; i++) assert.equal((await readFile(join(mount.path, 'objs', `m${String(i).padStart(2, '0')}.o`))).length, 100 * 1024);
-  const batches = await requestsTo('heads/objs', 'GET');
+  const batches = (await loggedRequests(server.logs, 'GET', 'heads/objs', { prefix: true })).length;
   // Too big for any batch: each is read alone; a batch from each would re-send the small files after it.
   assert.ok(batches <= 1, `folder reads while reading ${FILES} big files: ${batches}`);
 }));
