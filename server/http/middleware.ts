@@ -40,7 +40,8 @@ export function requestLogger(ctx: ServerContext) {
       const notes = res.locals as RequestNotes;
       const line = {
         user: req.rdriveUser ?? notes.loginUser, method: req.method, route: req.baseUrl + (req.url.split('?')[0] ?? ''),
-        status: res.statusCode, code: notes.code, bytesIn: socket.bytesRead - readBefore,
+        // No status for a request cut before its answer (Node's default 200 would read as success).
+        status: res.headersSent ? res.statusCode : undefined, code: notes.code, bytesIn: socket.bytesRead - readBefore,
         bytesOut: socket.bytesWritten - writtenBefore, ms: Math.round(ms * 10) / 10, aborted: !res.writableFinished,
         // A write that was fsynced before its answer (a client's fsync() or --sync) costs more.
         ...(req.headers[HEADER_SYNC] === '1' ? { durable: true } : {}),

@@ -16,7 +16,9 @@ export async function waitForLog(file: string, pattern: RegExp, atLeast = 1, tim
 export interface LoggedRequest {
   method: string;
   route: string;
-  status: number;
+  /** Absent for a request cut before its answer. */
+  status?: number;
+  aborted: boolean;
   bytesIn: number;
   durable?: boolean;
 }

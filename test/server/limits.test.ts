@@ -8,7 +8,7 @@ import { request } from 'undici';
 import { RdriveError } from '../../common/errors.js';
 import { ApiClient } from '../../mount/remote/api-client.js';
 import { TEMP_PREFIX } from '../../server/storage/confine.js';
-import { waitForLog } from '../helpers/logs.js';
+import { loggedRequests, waitForLog } from '../helpers/logs.js';
 import { startServer, strayTempFiles } from '../helpers/server-process.js';
 import { waitFor, waitUntilIdle } from '../helpers/wait.js';
 
@@ -216,6 +216,8 @@ test('--stall-timeout cuts a client that stops sending a body or reading an answ
     const cuts = log.split('\n').filter((l) => l.includes('client stalled')).map((l) => (JSON.parse(l) as { waitingFor: string }).waitingFor);
     assert.deepEqual(cuts, ['client-send', 'client-read']);
     assert.doesNotMatch(log, /"level":50/, 'a client gone mid-answer is no server error');
+    const puts = await loggedRequests(server.logs, 'PUT', 'files/big.bin');
+    assert.deepEqual(puts.map((r) => [r.status, r.aborted]), [[undefined, true], [200, false]], 'the cut upload is logged as aborted, with no status');
     assert.deepEqual(await client.read('big.bin', size - 4, 4), Buffer.alloc(4, 2), 'the server goes on serving');
   } finally {
     for (const s of held) s.destroy();
