@@ -215,3 +215,8 @@ export const HEADER_LEASE_REQUEST = 'x-rdrive-lease';
 export const HEADER_LEASE_MS = 'x-rdrive-lease-ms';
 /** On PUT/PATCH: "1" makes the write durable (fsynced) before the answer, not within ~1 s. */
 export const HEADER_SYNC = 'x-rdrive-sync';
+
+/** Latest time a file may carry: ext4's last second (2446-05-10), where most disks stop. */
+export const MAX_TIME_MS = 15_032_385_535_999;
+/** Earliest: ext4's first second (1901-12-13, -2^31 s); tar archives carry such dates. */
+export const MIN_TIME_MS = -2_147_483_648_000;

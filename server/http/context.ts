@@ -1,6 +1,6 @@
 import express, { type Request, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import type { Attr } from '../../common/api.js';
+import { type Attr, MAX_TIME_MS, MIN_TIME_MS } from '../../common/api.js';
 import { RdriveError } from '../../common/errors.js';
 import { parseRemotePath } from '../../common/paths.js';
 import type { Authenticator } from '../auth/authenticator.js';
@@ -63,11 +63,6 @@ export async function entryPath(ctx: ServerContext, req: Request, resource: stri
   }
   return segments;
 }
-
-/** Latest time a file may carry: ext4's last second (2446-05-10), where most disks stop. */
-export const MAX_TIME_MS = 15_032_385_535_999;
-/** Earliest: ext4's first second (1901-12-13, -2^31 s); tar archives carry such dates. */
-export const MIN_TIME_MS = -2_147_483_648_000;
 
 /** A time in ms since the epoch from a request; EINVAL outside [MIN_TIME_MS, MAX_TIME_MS] (never stored clamped). */
 export function checkTime(value: unknown, name: string): number {

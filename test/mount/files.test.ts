@@ -189,3 +189,16 @@ test('times before 1970 are kept: touch -d, utime, and tar x of an archive carry
   await ok(`touch -d '1955-05-06 07:08:09.5 UTC' ${mount.path}/old/f1960`);
   assert.equal((await ok(`TZ=UTC stat -c %y ${mount.path}/old/f1960`)).trim(), '1955-05-06 07:08:09.500000000 +0000');
 });
+
+test('times beyond what a disk keeps are clamped as ext4 does, not refused: touch -d 1800 / 3000, tar x', T, async () => {
+  const name = join(mount.path, 'ancient');
+  await writeFile(name, 'x');
+  await ok(`touch -d '1800-01-01 UTC' ${name}`);
+  assert.equal((await ok(`TZ=UTC stat -c %y ${name}`)).trim(), '1901-12-13 20:45:52.000000000 +0000');
+  await ok(`touch -d '3000-01-01 UTC' ${name}`);
+  assert.equal((await ok(`TZ=UTC stat -c %y ${name}`)).trim(), '2446-05-10 22:38:55.000000000 +0000');
+  await ok(`mkdir -p far && cd far && echo b > f3000 && tar --mtime='3000-01-01 UTC' -cf ../far.tar f3000`, { cwd: local.path });
+  await ok(`mkdir ${mount.path}/far && tar xf ${local.path}/far.tar -C ${mount.path}/far`);
+  assert.equal(await readFile(join(mount.path, 'far', 'f3000'), 'utf8'), 'b\n');
+  assert.equal((await ok(`date -u -r ${mount.path}/far/f3000 +%Y`)).trim(), '2446');
+});

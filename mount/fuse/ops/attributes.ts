@@ -1,6 +1,6 @@
 import type { Stat, StatFsResult } from 'fuse-native';
 import { LRUCache } from 'lru-cache';
-import type { Attr, StatFs } from '../../../common/api.js';
+import { type Attr, MAX_TIME_MS, MIN_TIME_MS, type StatFs } from '../../../common/api.js';
 import { RdriveError } from '../../../common/errors.js';
 import { NAME_MAX } from '../../../common/paths.js';
 import { shownOwner } from '../ownership.js';
@@ -155,6 +155,13 @@ const NEGATIVE_TIME_OFFSET = 2 ** 49;
 
 function toMs(time: number | Date): number {
   const ms = typeof time === 'number' ? time : time.getTime();
-  return ms > UTIME_OMIT_MS ? ms - NEGATIVE_TIME_OFFSET : ms;
+  if (ms === UTIME_OMIT_MS) return ms;
+  // As the kernel does for a local disk (ext4: `touch -d 1800-01-01` stores 1901-12-13), a time
+  // beyond what the store keeps is clamped to its range, not refused.
+  return clampTime(ms > UTIME_OMIT_MS ? ms - NEGATIVE_TIME_OFFSET : ms);
+}
+
+export function clampTime(ms: number): number {
+  return Math.min(MAX_TIME_MS, Math.max(MIN_TIME_MS, ms));
 }
 
