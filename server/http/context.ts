@@ -107,7 +107,7 @@ export async function limitedWrite(
   let attr: Attr;
   try {
     if (announced !== undefined) await reservation.ensure(announced);
-    attr = await write({ ...limits, reserve: (size) => reservation.ensure(size) });
+    attr = await write({ ...limits, reserve: (size) => reservation.ensure(size), replacing: (replaced, size) => reservation.replacing(replaced, size) });
   } catch (err) {
     await reservation.release().catch(() => undefined);
     throw err;

@@ -20,7 +20,7 @@ export class QuotaReservation {
     private readonly store: UsageStore,
     private readonly user: string,
     private readonly quota: number,
-    private readonly base: number,
+    private base: number,
   ) {}
 
   /** Makes room for the file to hold `size` bytes, or fails with ENOSPC. */
@@ -37,6 +37,15 @@ export class QuotaReservation {
       return;
     }
     throw new RdriveError('ENOSPC', 'Quota exceeded: no space left for this user');
+  }
+
+  /**
+   * The write is about to replace an entry of `replacedBytes` (measured now, not when it began):
+   * what it may reuse is that, and it must hold room for `finalSize`.
+   */
+  async replacing(replacedBytes: number, finalSize: number): Promise<void> {
+    this.base = replacedBytes;
+    await this.ensure(finalSize);
   }
 
   /** The write is in place and the file now holds `finalSize` bytes. */

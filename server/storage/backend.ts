@@ -20,6 +20,12 @@ export interface WriteLimits {
    * it. The quota is reserved, not only checked, so parallel writes cannot exceed it together.
    */
   reserve?: (size: number) => Promise<void>;
+  /**
+   * Called just before the new content takes the name, with the bytes of what it replaces then
+   * (0 for nothing) and its own size: the quota is settled against the file actually replaced,
+   * not the one there when the write began. Rejects (ENOSPC) when it no longer fits.
+   */
+  replacing?: (replacedBytes: number, finalSize: number) => Promise<void>;
 }
 
 /** `durable`: on stable storage before the call returns; else within the group commit's interval. */
@@ -96,6 +102,7 @@ export interface StorageBackend {
   mkdir(user: string, segments: string[], options: { mode?: number; parents?: boolean; owner?: Owner }): Promise<Attr>;
   rmdir(user: string, segments: string[], options: { recursive?: boolean }): Promise<void>;
   /** Returns the attributes of the moved entry under its new name. */
-  rename(user: string, from: string[], to: string[], options: { noReplace?: boolean }): Promise<Attr>;
+  /** `replacedBytes`: what the entry it replaced held (0 for none, or for a rename onto itself). */
+  rename(user: string, from: string[], to: string[], options: { noReplace?: boolean }): Promise<{ attr: Attr; replacedBytes: number }>;
   setAttr(user: string, segments: string[], attrs: SetAttrRequest, limits: WriteLimits): Promise<Attr>;
 }

@@ -18,6 +18,7 @@ import { readExtents } from './extent-reader.js';
 import type { Owner } from '../../common/ownership.js';
 import { copyOwner, copyOwnerSync, readOwner, readOwnerSync, writeOwner, writeOwnerSync } from './owner-xattr.js';
 import { tempFileName } from './temp-files.js';
+import { UserLocks } from './user-locks.js';
 import { SPECIAL_MODE, encodeSpecial, isSpecialCandidate, readSpecial, readSpecialFd, type Special } from './special-file.js';
 
 const DEFAULT_FILE_MODE = 0o644;
@@ -100,6 +101,8 @@ function isVisible(st: Stats): boolean {
 export class LocalDiskBackend implements StorageBackend {
   /** Changes not written `durable` reach stable storage in groups (see commit-group.ts). */
   private readonly commits: CommitGroup;
+  /** Measure-then-change steps of one user, one at a time (quota accounting). */
+  private readonly locks = new UserLocks();
 
   constructor(private readonly root: string, onCommitError: (err: unknown) => void = () => undefined) {
     this.commits = new CommitGroup(syncFilesystem(root), undefined, onCommitError);
@@ -287,7 +290,10 @@ export class LocalDiskBackend implements StorageBackend {
         if (options.length !== undefined && options.length <= SMALL_WRITE && options.durable !== true && !isLarge(existing)) {
           const data = await receiveWhole(body, options);
           await checkNotAborted(options.isAborted);
-          const { st, owner } = writeSmallSync(dir, name, data, mode, existing !== undefined, options);
+          const { st, owner } = await this.locks.run(user, async () => {
+            await options.replacing?.(storedBytes(await lstatAt(dir, name)), data.length);
+            return writeSmallSync(dir, name, data, mode, existing !== undefined, options);
+          });
           this.commits.noteWrite();
           return toAttr(st, undefined, owner);
         }
@@ -325,12 +331,15 @@ export class LocalDiskBackend implements StorageBackend {
           // leave the new name on an empty file.
           if (options.durable === true) await fh.sync();
           await checkNotAborted(options.isAborted);
-          if (options.exclusive === true) {
-            await link(at(dir, temp), at(dir, name));
-            await unlink(at(dir, temp));
-          } else {
-            await publishLarge(at(dir, temp), at(dir, name));
-          }
+          await this.locks.run(user, async () => {
+            await options.replacing?.(storedBytes(await lstatAt(dir, name)), written);
+            if (options.exclusive === true) {
+              await link(at(dir, temp), at(dir, name));
+              await unlink(at(dir, temp));
+            } else {
+              await publishLarge(at(dir, temp), at(dir, name));
+            }
+          });
           // Taken after the rename (or link), which changes ctime: what a later stat will say.
           const st = await fh.stat();
           await fh.close();
@@ -368,10 +377,9 @@ export class LocalDiskBackend implements StorageBackend {
             const pieces = options.extents ? readExtents(keepOnError(body)) : rawPieces(keepOnError(body), options.offset ?? 0);
             for await (const { offset, data } of pieces) {
               end = Math.max(end, offset + data.length);
-              if (options.size === undefined) {
-                checkLimit(end, options);
-                await options.reserve?.(end);
-              }
+              // The temp file holds every extent until the truncate to ?size: each byte counts.
+              checkLimit(end, options);
+              await options.reserve?.(end);
               await writeAll(out, data, offset);
             }
             if (options.size !== undefined) await out.truncate(options.size);
@@ -379,7 +387,10 @@ export class LocalDiskBackend implements StorageBackend {
             if (options.mtime !== undefined) await out.utimes(new Date(), utime(options.mtime));
             if (options.durable === true) await out.sync();
             await checkNotAborted(options.isAborted);
-            await publishLarge(at(dir, temp), at(dir, name));
+            await this.locks.run(user, async () => {
+              await options.replacing?.(storedBytes(await lstatAt(dir, name)), options.size ?? end);
+              await publishLarge(at(dir, temp), at(dir, name));
+            });
             const st = await out.stat();
             await out.close();
             await this.settle(options.durable, fdPath(dir));
@@ -395,7 +406,7 @@ export class LocalDiskBackend implements StorageBackend {
   async unlink(user: string, segments: string[]): Promise<number> {
     return guard(async () => {
       if (segments.length === 0) throw new RdriveError('EISDIR');
-      return withParent(this.userRoot(user), segments, async (dir, name) => {
+      return withParent(this.userRoot(user), segments, (dir, name) => this.locks.run(user, async () => {
         const st = await lstatAt(dir, name);
         refuseSymlink(st);
         if (st === undefined || !isVisible(st)) throw new RdriveError('ENOENT');
@@ -403,7 +414,7 @@ export class LocalDiskBackend implements StorageBackend {
         await (isLarge(st) ? unlinkOffLoop : unlink)(at(dir, name));
         this.commits.noteWrite();
         return st.size;
-      });
+      }));
     });
   }
 
@@ -495,23 +506,25 @@ export class LocalDiskBackend implements StorageBackend {
     });
   }
 
-  async rename(user: string, from: string[], to: string[], options: { noReplace?: boolean }): Promise<Attr> {
+  async rename(user: string, from: string[], to: string[], options: { noReplace?: boolean }): Promise<{ attr: Attr; replacedBytes: number }> {
     return guard(async () => {
       if (from.length === 0 || to.length === 0) throw new RdriveError('EACCES', 'Cannot rename your root folder');
       const root = this.userRoot(user);
-      return withParent(root, from, (src, a) => withParent(root, to, async (dst, b) => {
+      return withParent(root, from, (src, a) => withParent(root, to, (dst, b) => this.locks.run(user, async () => {
         const moving = await lstatAt(src, a);
         refuseSymlink(moving);
         if (moving === undefined || !isVisible(moving)) throw new RdriveError('ENOENT');
         const replaced = await lstatAt(dst, b);
         refuseSymlink(replaced);
         if (options.noReplace === true && replaced !== undefined) throw new RdriveError('EEXIST');
+        // Onto itself (the same inode): rename(2) does nothing, and nothing is freed.
+        const itself = replaced !== undefined && replaced.ino === moving.ino && replaced.dev === moving.dev;
         await (isLarge(replaced) ? renameOffLoop : rename)(at(src, a), at(dst, b));
         const moved = await lstatAt(dst, b);
         if (moved === undefined) throw new RdriveError('ENOENT');
         this.commits.noteWrite();
-        return attrAt(dst, b, moved);
-      }));
+        return { attr: await attrAt(dst, b, moved), replacedBytes: itself ? 0 : storedBytes(replaced) };
+      })));
     });
   }
 
@@ -558,12 +571,15 @@ export class LocalDiskBackend implements StorageBackend {
           throw new RdriveError('EOPNOTSUPP', 'A symlink has no mode or size of its own to change');
         }
         if (attrs.size !== undefined) {
+          const size = attrs.size;
           if (st.isDirectory()) throw new RdriveError('EISDIR');
-          if (attrs.size > st.size) {
-            checkLimit(attrs.size, limits);
-            await limits.reserve?.(attrs.size);
-          }
-          await truncate(path, attrs.size);
+          await this.locks.run(user, async () => {
+            // Measured again under the lock: a write since the stat above may have changed it.
+            const now = fstatSync(fd).size;
+            if (size > now) checkLimit(size, limits);
+            await limits.replacing?.(now, size);
+            await truncate(path, size);
+          });
         }
         // A truncate by a server without CAP_FSETID clears setuid/setgid (see keepSpecialBits).
         const mode = attrs.mode ?? (attrs.size !== undefined && (st.mode & 0o6000) !== 0 ? st.mode : undefined);
@@ -919,6 +935,11 @@ async function syncDir(dir: string): Promise<void> {
 }
 
 /** Bytes in regular files below the held directory, walked through descriptors only. */
+/** Bytes an entry holds as quotas count them (treeSize): a file's size, nothing for a folder. */
+function storedBytes(st: Stats | undefined): number {
+  return st === undefined || st.isDirectory() ? 0 : st.size;
+}
+
 async function treeSize(dirFd: number): Promise<number> {
   let total = 0;
   const entries = await readdirFd(fdPath(dirFd), { withFileTypes: true }).catch(() => []);

@@ -29,7 +29,7 @@ function trickle(total: number, fill: number): Readable {
   })());
 }
 
-async function call(server: TestServer, token: string, method: 'PUT' | 'PATCH', path: string, body: Readable | string | undefined, headers: Record<string, string> = {}): Promise<{ status: number; code?: string }> {
+async function call(server: TestServer, token: string, method: 'PUT' | 'PATCH' | 'POST', path: string, body: Readable | string | undefined, headers: Record<string, string> = {}): Promise<{ status: number; code?: string }> {
   const res = await request(`${server.url}/api/v1${path}`, { method, headers: { authorization: `Bearer ${token}`, ...headers }, body: body ?? null });
   const text = await res.body.text();
   const parsed = text.startsWith('{') ? (JSON.parse(text) as { code?: string }) : {};
@@ -106,6 +106,61 @@ test('parallel uploads, patches and truncates can never exceed the quota togethe
     assert.equal((await call(server, token, 'PUT', '/files/g.bin', '')).status, 200);
     assert.equal((await call(server, token, 'PATCH', '/files/g.bin?offset=0', trickle(250_000, 3))).code, 'EFBIG');
     assert.equal((await statfs(server, token)).used, 0, 'a refused PATCH leaves nothing reserved or counted');
+  } finally {
+    await server.cleanup();
+  }
+});
+
+/** PATCH ?size=N body: extent records (offset, length as u64 BE, then the bytes), streamed. */
+function extents(offset: number, length: number): Readable {
+  const header = Buffer.alloc(16);
+  header.writeBigUInt64BE(BigInt(offset), 0);
+  header.writeBigUInt64BE(BigInt(length), 8);
+  return Readable.from((async function* () {
+    yield header;
+    for (let sent = 0; sent < length; sent += 10_000) yield Buffer.alloc(Math.min(10_000, length - sent), 5);
+  })());
+}
+
+test('the quota counts what a change really replaces: a rename onto itself, a file moved away under an upload, extents past ?size', T, async () => {
+  const server = await startServer({ args: ['--quota', String(QUOTA)] });
+  const json = { 'content-type': 'application/json' };
+  try {
+    const token = await login(server.url);
+    const rename = (from: string, to: string): Promise<{ status: number; code?: string }> => call(server, token, 'POST', '/rename', Readable.from([JSON.stringify({ from, to })]), json);
+    // Renaming a file onto itself frees nothing (it subtracted the file's size each time).
+    for (let i = 0; i < 5; i++) {
+      const put = await call(server, token, 'PUT', `/files/self${i}`, trickle(EACH, i), { 'content-length': String(EACH) });
+      if (put.status !== 200) break;
+      assert.equal((await rename(`self${i}`, `self${i}`)).status, 200);
+    }
+    assert.equal((await statfs(server, token)).used, await storedBytes(server), 'usage is what is stored');
+    assert.ok(await storedBytes(server) <= QUOTA, `${await storedBytes(server)} B stored over the quota`);
+    await removeAll(server, token);
+
+    // An upload replacing F may reuse F's bytes, unless F is moved away before it lands.
+    assert.equal((await call(server, token, 'PUT', '/files/F', trickle(EACH * 2, 1))).status, 200);
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => { release = resolve; });
+    const held = Readable.from((async function* () {
+      yield Buffer.alloc(EACH, 2);
+      await gate;
+      yield Buffer.alloc(EACH, 3);
+    })());
+    const upload = call(server, token, 'PUT', '/files/F', held);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal((await rename('F', 'kept')).status, 200);
+    release();
+    const landed = await upload;
+    assert.equal(landed.code, 'ENOSPC', `the upload no longer fits once F is gone: ${JSON.stringify(landed)}`);
+    assert.equal((await statfs(server, token)).used, await storedBytes(server), 'usage is what is stored');
+    await removeAll(server, token);
+
+    // A PATCH that ends at 10 bytes may not park more than the quota in its temp file meanwhile.
+    assert.equal((await call(server, token, 'PUT', '/files/p', 'x')).status, 200);
+    const patch = await call(server, token, 'PATCH', '/files/p?size=10', extents(0, QUOTA * 2), { 'content-type': 'application/vnd.rdrive.extents' });
+    assert.equal(patch.code, 'ENOSPC', JSON.stringify(patch));
+    assert.equal((await statfs(server, token)).used, 1);
   } finally {
     await server.cleanup();
   }

@@ -65,11 +65,9 @@ export function treeRoutes(ctx: ServerContext): Router {
       throw new RdriveError('EINVAL', 'Rename needs JSON {"from": "a/b", "to": "c/d"}');
     }
     const user = userOf(req);
-    const to = splitPlainPath(body.to);
-    const replaced = await ctx.backend.stat(user, to).then(storedBytes, () => 0);
-    const moved = await ctx.backend.rename(user, splitPlainPath(body.from), to, { noReplace: body.noReplace === true });
-    await ctx.usage.add(user, -replaced);
-    res.json(moved);
+    const { attr, replacedBytes } = await ctx.backend.rename(user, splitPlainPath(body.from), splitPlainPath(body.to), { noReplace: body.noReplace === true });
+    await ctx.usage.add(user, -replacedBytes);
+    res.json(attr);
   });
   router.patch(/^\/attrs(?:\/.*)?$/, json, async (req, res) => {
     const user = userOf(req);
@@ -86,14 +84,6 @@ export function treeRoutes(ctx: ServerContext): Router {
     res.json(attr);
   });
   return router;
-}
-
-/** Bytes an entry holds on disk, as quotas count them. */
-function storedBytes(a: Attr): number {
-  if (a.type === 'file') return a.size;
-  if (a.type === 'dir') return 0;
-  if (a.type === 'symlink') return specialBytes({ type: 'symlink', target: a.target ?? '' });
-  return specialBytes({ type: a.type, mode: a.mode, rdev: a.rdev ?? 0 });
 }
 
 function parseSetAttr(body: unknown): SetAttrRequest {
