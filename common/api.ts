@@ -37,7 +37,7 @@
  *
  * Errors: JSON ErrorBody with a code from common/errors.ts and its HTTP status.
  */
-import type { ErrorCode } from './errors.js';
+import { type ErrorCode, RdriveError } from './errors.js';
 
 /** Special files a user may create (mknod, mkfifo): stored as data, never as the real thing. */
 export const NODE_TYPES = ['fifo', 'socket', 'char', 'block'] as const;
@@ -220,3 +220,14 @@ export const HEADER_SYNC = 'x-rdrive-sync';
 export const MAX_TIME_MS = 15_032_385_535_999;
 /** Earliest: ext4's first second (1901-12-13, -2^31 s); tar archives carry such dates. */
 export const MIN_TIME_MS = -2_147_483_648_000;
+
+/**
+ * A mode from a request: a whole number within st_mode's 16 bits (a client may send the type
+ * bits along; they are dropped), as permission bits. -1 or 1e20 would wrap to 07777 or 0.
+ */
+export function checkMode(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0o177777) {
+    throw new RdriveError('EINVAL', 'mode must be a whole number of permission bits, 0 to 07777 (octal)');
+  }
+  return value & 0o7777;
+}

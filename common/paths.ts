@@ -88,6 +88,9 @@ export function checkName(name: string): void {
   if (name.includes('/') || name.includes('\\')) throw new RdriveError('EINVAL', 'Separator inside a file name');
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(name)) throw new RdriveError('EINVAL', 'Control character or NUL in file name');
+  // A lone UTF-16 surrogate (JSON's "\ud800") has no UTF-8 form: stored, it would become U+FFFD,
+  // one name for many. A URL can carry none (its bytes must be valid UTF-8).
+  if (/\p{Cs}/u.test(name)) throw new RdriveError('EINVAL', 'File name is not valid Unicode (a lone surrogate)');
   if (Buffer.byteLength(name) > NAME_MAX) throw new RdriveError('ENAMETOOLONG', `File name longer than ${NAME_MAX} bytes`);
 }
 

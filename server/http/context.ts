@@ -78,12 +78,33 @@ export function checkTime(value: unknown, name: string): number {
  */
 export function jsonBody(limit: string): RequestHandler {
   const parse = express.json({ limit });
-  return (req, res, next) => parse(req, res, (err?: unknown) => {
-    const type = (err as { type?: unknown } | undefined)?.type;
-    if (type === 'entity.too.large') next(new RdriveError('BODY_TOO_LARGE', `Request body too large: JSON bodies are limited to ${limit}`));
-    else if (type === 'entity.parse.failed') next(new RdriveError('EINVAL', 'Request body is not valid JSON'));
-    else next(err);
-  });
+  return (req, res, next) => {
+    // A few KiB of JSON arrives at once; one trickled a byte at a time (before any login, too)
+    // would hold its connection for as long as the sender liked: cut it after JSON_BODY_MS.
+    if (!req.complete) {
+      const cut = setTimeout(() => req.socket.destroy(), JSON_BODY_MS).unref();
+      const stop = (): void => clearTimeout(cut);
+      req.once('end', stop);
+      req.once('close', stop);
+    }
+    parse(req, res, (err?: unknown) => next(err === undefined ? undefined : bodyParserError(err, limit) ?? err));
+  };
+}
+
+/** How long a JSON body (at most 64 KiB) may take to arrive. */
+const JSON_BODY_MS = 15_000;
+
+/**
+ * body-parser's failures are the client's (a 4xx `status` on the error): bad JSON, an encoding
+ * it cannot inflate, a body cut short, one over the limit. Ours to name, never an internal error.
+ */
+export function bodyParserError(err: unknown, limit = 'its limit'): RdriveError | undefined {
+  const { type, status } = (err ?? {}) as { type?: unknown; status?: unknown };
+  if (type === 'entity.too.large') return new RdriveError('BODY_TOO_LARGE', `Request body too large: JSON bodies are limited to ${limit}`);
+  if (type === 'entity.parse.failed') return new RdriveError('EINVAL', 'Request body is not valid JSON');
+  if (type === 'request.aborted') return new RdriveError('EINVAL', 'The request body ended before its announced length');
+  if (typeof status === 'number' && status >= 400 && status < 500) return new RdriveError('EINVAL', `Request body refused: ${(err as Error).message}`);
+  return undefined;
 }
 
 /**

@@ -2,7 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { rateLimit, ipKeyGenerator, type Options, type Store } from 'express-rate-limit';
 import { HEADER_SYNC, type ErrorBody } from '../../common/api.js';
 import { RdriveError, fromForeign, toHttpStatus } from '../../common/errors.js';
-import type { ServerContext } from './context.js';
+import { bodyParserError, type ServerContext } from './context.js';
 
 /** What the error handler and the login route tell the request line (res.locals). */
 interface RequestNotes {
@@ -109,7 +109,9 @@ function limiterHandler(ctx: ServerContext, what: string): Options['handler'] {
 export const ADDRESS_FACTOR = 5;
 
 function loginName(req: Request): string {
-  return String((req.body as { user?: unknown } | undefined)?.user ?? '');
+  // Only a string is a name: String() of a crafted object or a deeply nested array throws.
+  const user = (req.body as { user?: unknown } | undefined)?.user;
+  return typeof user === 'string' ? user : '';
 }
 
 /**
@@ -219,9 +221,3 @@ function discardRestOfBody(req: Request): void {
   req.resume();
 }
 
-function bodyParserError(err: unknown): RdriveError | undefined {
-  const type = (err as { type?: unknown } | null)?.type;
-  if (type === 'entity.parse.failed') return new RdriveError('EINVAL', 'Request body is not valid JSON');
-  if (type === 'entity.too.large') return new RdriveError('EINVAL', 'Request body too large');
-  return undefined;
-}

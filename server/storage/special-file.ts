@@ -1,6 +1,6 @@
 import { close, constants, open, read, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
-import { NODE_TYPES, SYMLINK_MAX, type NodeType } from '../../common/api.js';
+import { checkMode, NODE_TYPES, SYMLINK_MAX, type NodeType } from '../../common/api.js';
 import { RdriveError } from '../../common/errors.js';
 
 /*
@@ -50,9 +50,9 @@ export function checkNode(body: unknown): { type: NodeType; mode: number; rdev: 
   }
   const mode = input.mode ?? 0o644;
   const rdev = input.rdev ?? 0;
-  if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0) throw new RdriveError('EINVAL', 'mode must be a non-negative whole number');
+
   if (typeof rdev !== 'number' || !Number.isInteger(rdev) || rdev < 0 || rdev > RDEV_MAX) throw new RdriveError('EINVAL', 'rdev must be a non-negative whole number');
-  return { type: type as NodeType, mode: mode & 0o7777, rdev: type === 'char' || type === 'block' ? rdev : 0 };
+  return { type: type as NodeType, mode: checkMode(mode), rdev: type === 'char' || type === 'block' ? rdev : 0 };
 }
 
 export function encodeSpecial(special: Special): Buffer {

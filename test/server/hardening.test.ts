@@ -160,3 +160,50 @@ test('POST /sync/<path>: a file is synced, a missing one (or its folder) falls b
   assert.equal((await rawRequest(server.url, 'POST', '/api/v1/sync/gone/deeper/x', auth())).status, 204, 'a folder gone too');
   assert.equal((await rawRequest(server.url, 'POST', '/api/v1/sync/a.txt')).status, 401);
 });
+
+async function sendJson(method: string, path: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; code: string }> {
+  const res = await request(`${server.url}/api/v1/${path}`, { method: method as 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+  const text = await res.body.text();
+  return { status: res.statusCode, code: (JSON.parse(text) as { code: string }).code };
+}
+
+test('crafted JSON bodies are a 400, never a 500 or an internal error in the log', T, async () => {
+  const deep = `{"user":${'['.repeat(8000)}${']'.repeat(8000)},"password":"x"}`;
+  for (const body of ['{"user":{"toString":1},"password":"x"}', deep, '{"user":["alice"],"password":"alice-pass"}']) {
+    const res = await sendJson('POST', 'session', body);
+    assert.equal(res.status, 400, body.slice(0, 40));
+    assert.equal(res.code, 'EINVAL');
+  }
+  const encoded = await sendJson('POST', 'session', 'not brotli at all', { 'content-encoding': 'br' });
+  assert.ok(encoded.status >= 400 && encoded.status < 500, `an encoding it cannot inflate: ${encoded.status}`);
+  // JSON paths obey the URL's rule: a lone surrogate has no UTF-8 form (it was stored as U+FFFD).
+  for (const to of ['\\ud800', 'x\\udfff']) {
+    const res = await sendJson('POST', 'rename', `{"from":"a.txt","to":"${to}"}`, auth());
+    assert.deepEqual(res, { status: 400, code: 'EINVAL' }, to);
+  }
+  // Modes outside st_mode's bits are refused, not wrapped (-1 became 07777, 1e20 became 0).
+  for (const mode of ['-1', '1e20', '1.5', '70000']) {
+    assert.equal((await sendJson('POST', 'dirs/m', `{"mode":${mode}}`, auth())).code, 'EINVAL', `mkdir mode ${mode}`);
+    assert.equal((await sendJson('PATCH', 'attrs/a.txt', `{"mode":${mode}}`, auth())).code, 'EINVAL', `chmod ${mode}`);
+    assert.equal((await sendJson('POST', 'nodes/n', `{"type":"fifo","mode":${mode}}`, auth())).code, 'EINVAL', `mknod mode ${mode}`);
+  }
+  assert.equal((await alice.stat('a.txt')).mode, 0o644);
+  assert.deepEqual((await alice.list('/')).entries.map((e) => e.name).filter((n) => n === 'm' || n === 'n'), []);
+  assert.doesNotMatch(await serverLog(), /"level":50/, 'no internal error logged');
+});
+
+test('a JSON body trickled byte by byte (a login, before any session) is cut', { timeout: 60_000 }, async () => {
+  const { hostname, port } = new URL(server.url);
+  const socket = connect(Number(port), hostname);
+  await once(socket, 'connect');
+  socket.write(`POST /api/v1/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{`);
+  const drip = setInterval(() => socket.write(' '), 1000);
+  const started = Date.now();
+  try {
+    await once(socket, 'close');
+  } finally {
+    clearInterval(drip);
+    socket.destroy();
+  }
+  assert.ok(Date.now() - started < 40_000, `cut after ${Date.now() - started} ms`);
+});

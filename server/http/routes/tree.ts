@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import type { Attr, Listing, MkdirRequest, RenameRequest, SetAttrRequest, SymlinkRequest } from '../../../common/api.js';
+import { type Attr, checkMode, type Listing, type MkdirRequest, type RenameRequest, type SetAttrRequest, type SymlinkRequest } from '../../../common/api.js';
 import { RdriveError } from '../../../common/errors.js';
 import { modeAfterChown, ownerFrom } from '../../../common/ownership.js';
 import { splitPlainPath } from '../../../common/paths.js';
@@ -32,7 +32,7 @@ export function treeRoutes(ctx: ServerContext): Router {
   router.post(/^\/dirs(?:\/.*)?$/, json, async (req, res) => {
     const body = (req.body ?? {}) as MkdirRequest;
     const options: MkdirRequest = {};
-    if (typeof body.mode === 'number') options.mode = body.mode & 0o7777;
+    if (body.mode !== undefined) options.mode = checkMode(body.mode);
     if (body.parents === true) options.parents = true;
     const owner = ownerFrom(body as Record<string, unknown>);
     res.status(201).json(await ctx.backend.mkdir(userOf(req), pathAfter(req, 'dirs'), { ...options, ...(owner === undefined ? {} : { owner }) }));
@@ -94,6 +94,10 @@ function parseSetAttr(body: unknown): SetAttrRequest {
     if (value === undefined) continue;
     if (key === 'mtime' || key === 'atime') {
       out[key] = checkTime(value, key);
+      continue;
+    }
+    if (key === 'mode') {
+      out.mode = checkMode(value);
       continue;
     }
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new RdriveError('EINVAL', `${key} must be a non-negative number`);
