@@ -47,12 +47,13 @@ export class Authenticator {
       });
     }
     const record = this.users.get(user);
-    if (record === undefined) {
+    // A legacy (plain) line compares at once; it pays the scrypt anyway, or its answer time
+    // would tell which names exist (3-20 ms against ~0.7 s).
+    if (record === undefined || record.legacy) {
       this.dummyHash ??= hashPassword('not-a-password', DEFAULT_SCRYPT);
       await verifyPassword(password, await this.dummyHash);
-      return false;
+      return record !== undefined && equalSecrets(password, record.secret);
     }
-    if (record.legacy) return equalSecrets(password, record.secret);
     return verifyPassword(password, record.secret);
   }
 }
