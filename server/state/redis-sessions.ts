@@ -13,12 +13,35 @@ local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local idle = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - idle)
+local evicted = false
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {0, tonumber(oldest[2]) + idle - now}
+  -- Fair share (fairShareVictim in session-store.ts): oldest use first, so each user's first
+  -- token seen is their least recently used one.
+  local tokens = redis.call('ZRANGE', KEYS[1], 0, -1)
+  local count, lru = {}, {}
+  local top = nil
+  for _, token in ipairs(tokens) do
+    local user = redis.call('GET', ARGV[5] .. token)
+    if user then
+      count[user] = (count[user] or 0) + 1
+      if lru[user] == nil then lru[user] = token end
+    end
+  end
+  for _, token in ipairs(tokens) do
+    local user = redis.call('GET', ARGV[5] .. token)
+    if user and lru[user] == token and (top == nil or count[user] > count[top]) then top = user end
+  end
+  if top == nil or count[top] < (count[ARGV[4]] or 0) + 2 then
+    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    return {0, tonumber(oldest[2]) + idle - now}
+  end
+  redis.call('DEL', ARGV[5] .. lru[top])
+  redis.call('ZREM', KEYS[1], lru[top])
+  evicted = top
 end
 redis.call('ZADD', KEYS[1], now, ARGV[3])
 redis.call('SET', KEYS[2], ARGV[4], 'PX', idle)
+if evicted then return {1, 0, evicted} end
 return {1, 0}`;
 
 const TOUCH = `
@@ -42,8 +65,8 @@ export class RedisSessionStore implements SessionStore {
   async create(user: string): Promise<CreateResult> {
     const token = newToken();
     const idle = String(Math.round(this.idleMs));
-    const [ok, waitMs] = await stateCall(() => this.redis.eval(CREATE, 2, INDEX, session(token), idle, String(this.maxSessions), token, user) as Promise<[number, number]>);
-    if (ok === 1) return { ok: true, session: { token, user } };
+    const [ok, waitMs, evicted] = await stateCall(() => this.redis.eval(CREATE, 2, INDEX, session(token), idle, String(this.maxSessions), token, user, session('')) as Promise<[number, number, string?]>);
+    if (ok === 1) return { ok: true, session: { token, user }, ...(evicted === undefined ? {} : { evicted }) };
     return { ok: false, retryAfter: Math.max(1, Math.ceil(waitMs / 1000)) };
   }
 

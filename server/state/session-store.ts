@@ -5,14 +5,19 @@ export interface Session {
   user: string;
 }
 
-export type CreateResult = { ok: true; session: Session } | { ok: false; retryAfter: number };
+/** `evicted`: the user whose least recently used session gave its slot up (fair share). */
+export type CreateResult = { ok: true; session: Session; evicted?: string } | { ok: false; retryAfter: number };
 
 /**
  * Where sessions live: in this process (MemorySessionStore) or in Redis (RedisSessionStore), so
  * that a token issued by one server works on every other and --max-clients counts them all.
  */
 export interface SessionStore {
-  /** A new session, unless `maxSessions` live ones exist (expired ones are reclaimed first). */
+  /**
+   * A new session, unless `maxSessions` live ones exist (expired ones are reclaimed first). When
+   * full, a user holding at least two sessions more than the requester gives up their least
+   * recently used one (fairShareVictim), so no single user can keep everyone else out.
+   */
   create(user: string): Promise<CreateResult>;
   /** The live session for a token, its idle clock restarted; undefined when unknown or expired. */
   touch(token: string): Promise<Session | undefined>;
@@ -37,13 +42,19 @@ export class MemorySessionStore implements SessionStore {
 
   async create(user: string): Promise<CreateResult> {
     await this.sweep();
+    let evicted: string | undefined;
     if (this.sessions.size >= this.maxSessions) {
-      const oldest = Math.min(...[...this.sessions.values()].map((s) => s.lastSeen));
-      return { ok: false, retryAfter: Math.max(1, Math.ceil((oldest + this.idleMs - this.now()) / 1000)) };
+      const victim = fairShareVictim([...this.sessions.values()], user);
+      if (victim === undefined) {
+        const oldest = Math.min(...[...this.sessions.values()].map((s) => s.lastSeen));
+        return { ok: false, retryAfter: Math.max(1, Math.ceil((oldest + this.idleMs - this.now()) / 1000)) };
+      }
+      evicted = this.sessions.get(victim)?.user;
+      this.sessions.delete(victim);
     }
     const session = { token: newToken(), user, lastSeen: this.now() };
     this.sessions.set(session.token, session);
-    return { ok: true, session: { token: session.token, user } };
+    return { ok: true, session: { token: session.token, user }, ...(evicted === undefined ? {} : { evicted }) };
   }
 
   async touch(token: string): Promise<Session | undefined> {
@@ -80,4 +91,28 @@ export class MemorySessionStore implements SessionStore {
   private expired(lastSeen: number): boolean {
     return this.now() - lastSeen >= this.idleMs;
   }
+}
+
+/**
+ * With every slot taken, the session that makes room for `requester`: the least recently used
+ * one of the user holding the most, if they hold at least two more than the requester (so the
+ * exchange never just moves the imbalance, and a user never evicts themselves). Redis runs the
+ * same rule in its create script (redis-sessions.ts).
+ */
+export function fairShareVictim(sessions: ReadonlyArray<{ token: string; user: string; lastSeen: number }>, requester: string): string | undefined {
+  const held = new Map<string, { count: number; lru: { token: string; lastSeen: number } }>();
+  for (const s of sessions) {
+    const entry = held.get(s.user);
+    if (entry === undefined) held.set(s.user, { count: 1, lru: s });
+    else {
+      entry.count++;
+      if (s.lastSeen < entry.lru.lastSeen) entry.lru = s;
+    }
+  }
+  let top: { count: number; lru: { token: string; lastSeen: number } } | undefined;
+  for (const entry of held.values()) {
+    if (top === undefined || entry.count > top.count || (entry.count === top.count && entry.lru.lastSeen < top.lru.lastSeen)) top = entry;
+  }
+  const mine = held.get(requester)?.count ?? 0;
+  return top !== undefined && top.count >= mine + 2 ? top.lru.token : undefined;
 }

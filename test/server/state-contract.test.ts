@@ -18,18 +18,18 @@ let db = 0;
 before(async () => { redis = await startRedis(); });
 after(async () => { await redis?.cleanup(); });
 
-const kinds: Array<[string, (measure: (u: string) => Promise<number>) => Promise<StateStores>]> = [
-  ['memory', async (measure) => memoryStores(LIMITS, measure)],
+const kinds: Array<[string, (measure: (u: string) => Promise<number>, limits: StateLimits) => Promise<StateStores>]> = [
+  ['memory', async (measure, limits) => memoryStores(limits, measure)],
   // Each test gets its own Redis database: no state leaks between tests.
-  ['redis', async (measure) => redisStores(`${redis!.url.replace(/\/0$/, '')}/${++db % 16}`, LIMITS, measure, log)],
+  ['redis', async (measure, limits) => redisStores(`${redis!.url.replace(/\/0$/, '')}/${++db % 16}`, limits, measure, log)],
 ];
 
 for (const [kind, make] of kinds) {
   describe(`state contract: ${kind}`, () => {
-    async function withStores(fn: (s: StateStores, t: StateStores) => Promise<void>, measure: (u: string) => Promise<number> = async () => 0): Promise<void> {
-      const s = await make(measure);
+    async function withStores(fn: (s: StateStores, t: StateStores) => Promise<void>, measure: (u: string) => Promise<number> = async () => 0, limits = LIMITS): Promise<void> {
+      const s = await make(measure, limits);
       // A second view of the same state: another server's, for Redis; the same object in memory.
-      const t = kind === 'redis' ? await redisStores(`${redis!.url.replace(/\/0$/, '')}/${db % 16}`, LIMITS, measure, log) : s;
+      const t = kind === 'redis' ? await redisStores(`${redis!.url.replace(/\/0$/, '')}/${db % 16}`, limits, measure, log) : s;
       try {
         await fn(s, t);
       } finally {
@@ -57,6 +57,32 @@ for (const [kind, make] of kinds) {
         assert.equal(gone, 0);
         assert.equal((await a.sessions.create('late')).ok, true);
       });
+    });
+
+    test('sessions: when full, a user holding two more than the newcomer gives up their least recently used one', T, async () => {
+      await withStores(async (a, b) => {
+        await flush(a);
+        const hog = [];
+        for (let i = 0; i < 3; i++) {
+          const c = await a.sessions.create('hog');
+          assert.ok(c.ok);
+          hog.push(c.session.token);
+          await sleep(5);
+        }
+        // The first one is in use again: the second is now the least recently used.
+        assert.ok((await b.sessions.touch(hog[0]!)) !== undefined);
+        const other = await b.sessions.create('other');
+        assert.ok(other.ok, 'another user gets in although every slot was taken');
+        assert.equal(other.evicted, 'hog');
+        assert.equal(await a.sessions.touch(hog[1]!), undefined, 'the least recently used one ended');
+        assert.ok((await a.sessions.touch(hog[0]!)) !== undefined);
+        assert.equal((await a.sessions.create('hog')).ok, false, 'the hog cannot take it back (2 against 1)');
+        assert.equal((await a.sessions.create('other')).ok, false, 'nor the other take a second (1 against 2: no gain)');
+        const third = await a.sessions.create('third');
+        assert.ok(third.ok && third.evicted === 'hog', 'a third user gets the hog\'s second slot');
+        assert.equal((await b.sessions.create('fourth')).ok, false, 'one each: nobody gives way');
+        assert.equal(await a.sessions.count(), 3);
+      }, undefined, { ...LIMITS, idleMs: 60_000 });
     });
 
     test('sessions: a touched session outlives the idle time', T, async () => {

@@ -19,6 +19,7 @@ export function sessionRoutes(ctx: ServerContext): Router {
       ctx.log.warn({ user, maxClients: ctx.config.maxClients }, 'login refused: too many clients');
       throw new RdriveError('TOO_MANY_CLIENTS', `Server full (${ctx.config.maxClients} clients); retry in ${created.retryAfter} s`, { retryAfter: created.retryAfter });
     }
+    if (created.evicted !== undefined) ctx.log.warn({ user, evicted: created.evicted, maxClients: ctx.config.maxClients }, 'server full: the least recently used session of the user holding the most ended to make room');
     await ctx.loginBackoff.succeeded(user, req.ip ?? '');
     await ctx.backend.ensureUserRoot(user);
     ctx.log.info({ user, ip: req.ip }, 'login');
