@@ -63,6 +63,15 @@ export class AttrCache {
   /** Directories listed recently with their size: worth listing again rather than stat-ing each name. */
   private readonly recentlyListed = growingLru<string, { size: number; at: number; misses: number }>(MAX_DIRS);
 
+  /**
+   * Changes made through this mount, counted, and the count at each directory's last one. A
+   * server answer to a request sent before a change in the same directory may predate it: a
+   * listing that still holds a file just unlinked would bring it back (the kernel then opens the
+   * old name instead of creating it: make -j's "can't create obj/f19.o: No such file").
+   */
+  private changes = 0;
+  private readonly dirChanged = growingLru<string, number>(MAX_GONE_DIRS);
+
   /** Path → the server's ctime set by an upload, and the local one shown instead (see showCtime). */
   private readonly shownCtimes = growingLru<string, { server: number; shown: number }>(MAX_SHOWN_CTIMES);
 
@@ -93,8 +102,32 @@ export class AttrCache {
     return this.fresh(this.attrs, path);
   }
 
+  /** What a change made through this mount left `path` with. */
   set(path: string, attr: Attr): void {
+    this.changed(splitPath(path).dir);
+    this.store(path, attr);
+  }
+
+  /** The count of changes so far: taken before a request whose answer fills the cache. */
+  ticket(): number {
+    return this.changes;
+  }
+
+  /** A server answer about `path` to a request sent at `ticket`; dropped if it may be stale. */
+  setFetched(path: string, attr: Attr, ticket: number): void {
+    if (!this.changedSince(splitPath(path).dir, ticket)) this.store(path, attr);
+  }
+
+  private store(path: string, attr: Attr): void {
     this.attrs.set(path, { value: attr, expires: this.now() + this.ttlMs, stamp: this.clock });
+  }
+
+  private changed(dir: string): void {
+    this.dirChanged.set(dir, ++this.changes);
+  }
+
+  private changedSince(dir: string, ticket: number): boolean {
+    return (this.dirChanged.peek(dir) ?? -1) > ticket;
   }
 
   /** A fresh listing of the parent that lacks the name: the path does not exist. */
@@ -121,7 +154,12 @@ export class AttrCache {
     return seen.misses * ENTRIES_PER_STAT >= seen.size;
   }
 
-  setListing(dir: string, entries: ReadonlyArray<{ name: string } & Attr>): void {
+  /**
+   * A listing of `dir`; with the `ticket` taken before it was asked for, dropped when something
+   * changed in `dir` through this mount meanwhile (the next lookup asks again).
+   */
+  setListing(dir: string, entries: ReadonlyArray<{ name: string } & Attr>, ticket?: number): void {
+    if (ticket !== undefined && this.changedSince(dir, ticket)) return;
     const expires = this.now() + this.ttlMs + entries.length * WALK_MS_PER_ENTRY;
     this.recentlyListed.set(dir, { size: entries.length, at: this.now(), misses: 0 });
     const stamp = this.clock;
@@ -135,6 +173,7 @@ export class AttrCache {
   /** Records that `path` now exists with `attr` (after a create, upload or mkdir). */
   added(path: string, attr: Attr): void {
     this.set(path, attr);
+    this.changed(path);
     const { dir, name } = splitPath(path);
     this.listings.get(dir)?.value.add(name);
     this.touchDir(dir, attr.mtime);
@@ -148,6 +187,8 @@ export class AttrCache {
   removed(path: string, kind: 'file' | 'dir-or-unknown' = 'dir-or-unknown'): void {
     this.attrs.delete(path);
     const { dir, name } = splitPath(path);
+    this.changed(dir);
+    this.changed(path);
     this.listings.get(dir)?.value.delete(name);
     this.touchDir(dir, this.now());
     if (kind === 'file') this.listings.delete(path);

@@ -54,6 +54,7 @@ export class FolderPrefetch {
     const { contents, cache, files, client, log } = this.state;
     const generation = contents.generation;
     const sentAt = performance.now();
+    const ticket = cache.ticket();
     try {
       const answer = await client.readHeads(dir, from, count);
       // Something changed through this mount meanwhile: the answer may predate it.
@@ -66,7 +67,7 @@ export class FolderPrefetch {
         if (files.has(path)) continue;
         contents.set(path, { etag: file.etag, attr: file.attr, data: file.data });
         contents.lease(path, sentAt, answer.leaseMs, generation);
-        cache.set(path, file.attr);
+        cache.setFetched(path, file.attr, ticket);
       }
     } catch (err) {
       if (err instanceof RdriveError && err.code === 'ENOSYS') this.unsupported = true;

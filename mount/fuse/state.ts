@@ -85,16 +85,18 @@ export class MountState {
   relist(dir: string): Promise<void> {
     let pending = this.relisting.get(dir);
     if (pending === undefined) {
-      pending = this.client.list(dir).then(({ entries }) => this.cache.setListing(dir, entries)).finally(() => this.relisting.delete(dir));
+      const ticket = this.cache.ticket();
+      pending = this.client.list(dir).then(({ entries }) => this.cache.setListing(dir, entries, ticket)).finally(() => this.relisting.delete(dir));
       this.relisting.set(dir, pending);
     }
     return pending;
   }
 
   async fetchAttr(path: string): Promise<Attr> {
+    const ticket = this.cache.ticket();
     try {
       const attr = await this.client.stat(path);
-      this.cache.set(path, attr);
+      this.cache.setFetched(path, attr, ticket);
       return attr;
     } catch (err) {
       if (err instanceof RdriveError && err.code === 'ENOENT') this.cache.forget(path);

@@ -50,6 +50,26 @@ test('attr cache: listings answer lookups, entries expire, mutations update', ()
   assert.equal(cache.knownMissing('/d/zzz'), false, 'an expired listing proves nothing');
 });
 
+test('attr cache: an answer to a request sent before a change in its folder is dropped, never brings back what was removed', () => {
+  const cache = new AttrCache(1000, () => 0);
+  const file: Attr = { type: 'file', size: 1, mtime: 0, atime: 0, ctime: 0, mode: 0o644 };
+  cache.setListing('/obj', [{ name: 'a.o', ...file }, { name: 'b.o', ...file }]);
+  // A lookup elsewhere in the folder asks for a listing; meanwhile a.o is unlinked here.
+  const listingTicket = cache.ticket();
+  const statTicket = cache.ticket();
+  cache.removed('/obj/a.o', 'file');
+  cache.setListing('/obj', [{ name: 'a.o', ...file }, { name: 'b.o', ...file }], listingTicket);
+  cache.setFetched('/obj/a.o', file, statTicket);
+  assert.equal(cache.get('/obj/a.o'), undefined, 'the stale answers did not bring a.o back');
+  assert.equal(cache.knownMissing('/obj/a.o'), true, 'the listing kept since the unlink still says it is gone');
+  // A request sent after the change fills the cache as usual; other folders are not affected.
+  const later = cache.ticket();
+  cache.setListing('/obj', [{ name: 'b.o', ...file }, { name: 'c.o', ...file }], later);
+  assert.equal(cache.get('/obj/c.o')?.size, 1);
+  cache.setFetched('/src/x.c', file, listingTicket);
+  assert.equal(cache.get('/src/x.c')?.size, 1, 'a change in /obj does not drop answers about /src');
+});
+
 test('splitPath handles the root', () => {
   assert.deepEqual(splitPath('/a'), { dir: '/', name: 'a' });
   assert.deepEqual(splitPath('/a/b/c'), { dir: '/a/b', name: 'c' });

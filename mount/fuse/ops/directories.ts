@@ -13,8 +13,9 @@ const HIDDEN_PREFIX = '.fuse_hidden';
 
 /** One request lists a directory with every entry's attributes, which fill the cache. */
 export async function readdir(state: MountState, path: string): Promise<{ names: string[]; stats: Stat[] }> {
+  const ticket = state.cache.ticket();
   const { entries } = await state.client.list(path);
-  state.cache.setListing(path, entries);
+  state.cache.setListing(path, entries, ticket);
   state.prefetch.listed(path);
   const { uid, gid } = state.options;
   const names = ['.', '..'];

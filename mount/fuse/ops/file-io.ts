@@ -71,13 +71,14 @@ async function readHead(state: MountState, path: string): Promise<{ attr: Attr; 
   const cached = state.contents.get(path);
   const generation = state.contents.generation;
   const sentAt = performance.now();
+  const ticket = state.cache.ticket();
   const answer = await state.client.readFirst(path, FIRST_READ, cached?.etag);
   // Not modified: the head this mount holds is the server's current one.
   const data = answer.data ?? cached?.data ?? Buffer.alloc(0);
   if (answer.data !== undefined && answer.etag !== undefined) state.contents.set(path, { etag: answer.etag, attr: answer.attr, data });
   else if (cached !== undefined) cached.attr = answer.attr;
   state.contents.lease(path, sentAt, answer.leaseMs, generation);
-  state.cache.set(path, answer.attr);
+  state.cache.setFetched(path, answer.attr, ticket);
   return { attr: answer.attr, data };
 }
 
