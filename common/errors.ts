@@ -16,6 +16,7 @@ export const ERRORS = {
   EROFS: { http: 403, errno: 'EROFS', message: 'Read-only file system' },
   EINVAL: { http: 400, errno: 'EINVAL', message: 'Invalid argument' },
   ENAMETOOLONG: { http: 400, errno: 'ENAMETOOLONG', message: 'File name too long' },
+  EILSEQ: { http: 400, errno: 'EILSEQ', message: 'File name is not valid UTF-8' },
   ENOSPC: { http: 507, errno: 'ENOSPC', message: 'No space left on device (disk or quota full)' },
   EFBIG: { http: 413, errno: 'EFBIG', message: 'File too large' },
   ELOOP: { http: 400, errno: 'ELOOP', message: 'Too many levels of symbolic links' },

@@ -35,5 +35,10 @@ export function checkServerPathLength(path: string): void {
 export function checkNewName(path: string): void {
   checkNameLengths(path);
   checkServerPathLength(path);
-  checkName(path.slice(path.lastIndexOf('/') + 1));
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  checkName(name);
+  // The binding hands names over as UTF-8 text: bytes that are not UTF-8 (a Latin-1 "caf\xe9")
+  // arrive as U+FFFD, so "caf\xe9" and "caf\xeb" would be one file, the second overwriting the
+  // first. Refused (as a filesystem with utf8only does, with EILSEQ) rather than merged.
+  if (name.includes('\uFFFD')) throw new RdriveError('EILSEQ', 'File name is not valid UTF-8 (rdrive stores names as UTF-8; convert it, e.g. with convmv)');
 }

@@ -202,3 +202,19 @@ test('times beyond what a disk keeps are clamped as ext4 does, not refused: touc
   assert.equal(await readFile(join(mount.path, 'far', 'f3000'), 'utf8'), 'b\n');
   assert.equal((await ok(`date -u -r ${mount.path}/far/f3000 +%Y`)).trim(), '2446');
 });
+
+test('names that are not UTF-8 are refused (EILSEQ), never merged into one file', T, async () => {
+  const out = await ok(`cd ${mount.path} && mkdir latin1 && cd latin1 && python3 - <<'PY'
+import errno, os
+for name in (b'caf\\xe9', b'caf\\xeb', b'r\\xe9sum\\xe9.txt'):
+    for what, call in (('create', lambda: os.close(os.open(name, os.O_CREAT | os.O_WRONLY, 0o644))), ('mkdir', lambda: os.mkdir(name))):
+        try:
+            call(); print(what, 'ok')
+        except OSError as e:
+            print(what, errno.errorcode[e.errno])
+open('caf\\u00e9', 'w').write('utf-8 name')
+print(sorted(os.listdir('.')))
+PY`);
+  assert.equal(out, `${'create EILSEQ\nmkdir EILSEQ\n'.repeat(3)}['café']\n`);
+  assert.equal(await readFile(join(mount.path, 'latin1', 'café'), 'utf8'), 'utf-8 name');
+});
