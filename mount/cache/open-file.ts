@@ -13,7 +13,9 @@ import { StreamingUpload, type StreamStarter } from './streaming-upload.js';
 export type UploadPlan =
   | { kind: 'none' }
   | { kind: 'whole'; size: number; body: () => Readable | Buffer }
-  | { kind: 'patch'; size: number; body: () => Readable };
+  | { kind: 'patch'; size: number; body: () => Readable }
+  /** A new file mostly holes (a truncate -s, a seek past the end): its written extents only. */
+  | { kind: 'sparse'; size: number; body: () => Readable };
 
 export type RangeFetcher = (offset: number, length: number) => Promise<Buffer>;
 
@@ -261,6 +263,12 @@ export class OpenFile {
    */
   async plan(options: { whole?: boolean } = {}): Promise<UploadPlan> {
     if (!this.dirty) return { kind: 'none' };
+    if (this.isSparseNew()) {
+      const { path, fh } = await this.tempFile();
+      await fh.truncate(this._size);
+      const extents = this.extents.list.map((e) => ({ ...e }));
+      return { kind: 'sparse', size: this._size, body: () => Readable.from(extentStream(path, extents)) };
+    }
     if (this.sendsWhole() || (options.whole === true && this.localComplete)) {
       const size = this._size;
       if (this.mem !== undefined && size <= SMALL_BODY) {
@@ -294,6 +302,11 @@ export class OpenFile {
    * request either way) or mostly rewritten. Otherwise only the changed extents go: appending a
    * line and calling fsync() on a big file (a log, a database) sends the line, not the file.
    */
+  /** New content (nothing of the server's copy kept) of which less than half was written. */
+  private isSparseNew(): boolean {
+    return (this._created || this.baseSize === 0) && this._size > SMALL_BODY && this.mem === undefined && this.extents.bytes * 2 < this._size;
+  }
+
   private sendsWhole(): boolean {
     if (this._created || this.baseSize === 0 || this.extents.coversWhole(this._size)) return true;
     return this.localComplete && (this._size <= SMALL_BODY || this.extents.bytes * 2 >= this._size);

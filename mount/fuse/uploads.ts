@@ -85,9 +85,9 @@ export class Uploads {
 
   private async send(file: OpenFile, plan: Exclude<UploadPlan, { kind: 'none' }>, durable: boolean): Promise<void> {
     let attr: Attr;
-    if (plan.kind === 'whole') {
+    if (plan.kind === 'whole' || plan.kind === 'sparse') {
       attr = await this.client.upload(file.path, plan.body, {
-        length: plan.size,
+        ...(plan.kind === 'whole' ? { length: plan.size } : { sparseSize: plan.size }),
         ...(file.pendingMode === undefined && !file.created ? {} : { mode: file.modeToSend }),
         // The mtime this mount has been reporting becomes the server's (see toStat).
         mtime: file.mtimeToSend,
@@ -100,7 +100,7 @@ export class Uploads {
         if (durable) await this.client.sync();
       }
     }
-    this.stored(file, attr, plan.kind === 'whole');
+    this.stored(file, attr, plan.kind !== 'patch');
   }
 
   /**

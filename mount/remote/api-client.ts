@@ -285,9 +285,10 @@ export class ApiClient {
   upload(
     path: string,
     body: BodySource,
-    options: { exclusive?: boolean; mode?: number; mtime?: number; length?: number; sync?: boolean; owner?: { uid: number; gid: number } } = {},
+    options: { exclusive?: boolean; mode?: number; mtime?: number; length?: number; sync?: boolean; owner?: { uid: number; gid: number }; sparseSize?: number } = {},
   ): Promise<Attr> {
-    const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+    // sparseSize: the body is extent records of a file that long; the rest is holes.
+    const headers: Record<string, string> = { 'content-type': options.sparseSize === undefined ? 'application/octet-stream' : EXTENTS_CONTENT_TYPE };
     if (options.sync === true) headers[HEADER_SYNC] = '1';
     if (options.exclusive === true) headers['if-none-match'] = '*';
     if (options.mode !== undefined) headers[HEADER_MODE] = (options.mode & 0o7777).toString(8);
@@ -296,7 +297,7 @@ export class ApiClient {
     if (options.length !== undefined) headers['content-length'] = String(options.length);
     return this.json<Attr>({
       method: 'PUT',
-      path: `/files/${enc(path)}`,
+      path: `/files/${enc(path)}${options.sparseSize === undefined ? '' : `?size=${options.sparseSize}`}`,
       headers,
       body,
       idempotent: options.exclusive !== true,

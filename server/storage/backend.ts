@@ -46,6 +46,11 @@ export interface WriteOptions extends WriteLimits, Durability {
   isAborted?: () => boolean | Promise<boolean>;
   /** The body's length when the client announced it (Content-Length): small bodies take a shorter path. */
   length?: number;
+  /**
+   * The body is extent records (as PATCH's) of a new file this many bytes long: what no extent
+   * covers stays a hole, read as zeros. A sparse file goes up without its zeros.
+   */
+  sparseSize?: number;
 }
 
 export interface HeadsOptions {

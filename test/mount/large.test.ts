@@ -47,6 +47,27 @@ test('a sparse file over 1 GiB: far writes, appends and an overwrite in the midd
   assert.equal(await md5(join(server.storage, 'alice', 'big')), await md5(join(local.path, 'big')));
 });
 
+test('sparse files stay sparse on the server: truncate -s, a write past the end, cp --sparse', T, async () => {
+  const stored = (name: string): string => join(server.storage, 'alice', name);
+  await ok(`truncate -s 3G ${mount.path}/holes`);
+  assert.equal((await stat(join(mount.path, 'holes'))).size, 3 * GiB);
+  const holes = await stat(stored('holes'));
+  assert.equal(holes.size, 3 * GiB);
+  assert.ok(holes.blocks * 512 < 1024 * 1024, `the server stored ${holes.blocks * 512} bytes of zeros`);
+  await ok(`printf 'far' | dd of=${mount.path}/far bs=1 seek=${GiB} status=none`);
+  const far = await stat(stored('far'));
+  assert.equal(far.size, GiB + 3);
+  assert.ok(far.blocks * 512 < 1024 * 1024, `${far.blocks * 512} bytes stored for 3 written`);
+  assert.equal(await ok(`tail -c 3 ${mount.path}/far`), 'far');
+  assert.equal(await ok(`dd if=${mount.path}/far bs=1M skip=500 count=1 status=none | tr -d '\\0' | wc -c`), '0\n', 'a hole reads as zeros');
+  await ok(`head -c 10000000 /dev/zero > ${local.path}/z && printf abc | dd of=${local.path}/z bs=1 seek=5000000 conv=notrunc status=none`);
+  await ok(`cp --sparse=always ${local.path}/z ${mount.path}/z`);
+  assert.equal(await md5(stored('z')), await md5(join(local.path, 'z')));
+  assert.equal(await md5(join(mount.path, 'z')), await md5(join(local.path, 'z')));
+  assert.ok((await stat(stored('z'))).blocks * 512 < 1024 * 1024);
+  await ok(`rm ${mount.path}/holes ${mount.path}/far ${mount.path}/z`);
+});
+
 test('a 200 MiB sequential write and read back are identical', T, async () => {
   await ok(`head -c ${200 * 1024 * 1024} /dev/urandom > ${local.path}/seq`);
   await ok(`dd if=${local.path}/seq of=${mount.path}/seq bs=1M conv=fsync status=none`);

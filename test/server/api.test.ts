@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { request } from 'undici';
@@ -98,6 +98,22 @@ test('PATCH applies extents atomically and truncates to ?size', T, async () => {
   await bad.body.dump();
   assert.equal((await alice.stat('p.bin')).size, 130, 'a malformed patch changes nothing');
   await rejectsWith(alice.patch('nothere.bin', () => body), 'ENOENT');
+});
+
+test('PUT of extents with ?size stores a sparse file atomically; an extent past the size or no size is refused', T, async () => {
+  const size = 64 * 1024 * 1024;
+  const body = Buffer.concat([encodeExtentHeader(5, 3), Buffer.from('abc'), encodeExtentHeader(size - 2, 2), Buffer.from('yz')]);
+  const attr = await alice.upload('sparse.bin', () => body, { sparseSize: size });
+  assert.equal(attr.size, size);
+  assert.equal((await alice.read('sparse.bin', 0, 10)).toString('latin1'), '\0\0\0\0\0abc\0\0');
+  assert.equal((await alice.read('sparse.bin', size - 4, 4)).toString('latin1'), '\0\0yz');
+  assert.ok((await stat(join(server.storage, 'alice', 'sparse.bin'))).blocks * 512 < 1024 * 1024, 'the holes take no space');
+  const put = (query: string, data: Buffer): Promise<number> => request(`${server.url}/api/v1/files/sparse.bin${query}`, { method: 'PUT', headers: { authorization: `Bearer ${alice.getToken()!}`, 'content-type': EXTENTS_CONTENT_TYPE }, body: data })
+    .then(async (res) => { await res.body.dump(); return res.statusCode; });
+  assert.equal(await put('?size=4', body), 400, 'an extent past the size');
+  assert.equal(await put('', body), 400, 'no size');
+  assert.equal((await alice.stat('sparse.bin')).size, size, 'a refused upload changes nothing');
+  await alice.unlink('sparse.bin');
 });
 
 test('mkdir, rmdir, unlink, rename with replace and no-replace', T, async () => {

@@ -28,9 +28,9 @@ export function fileRoutes(ctx: ServerContext): Router {
       ...optionalMtime(req.headers[HEADER_MTIME]),
       ...optionalOwner(req.headers[HEADER_OWNER]),
       isAborted: clientWatch(res),
-      ...optionalLength(announcedLength(req)),
+      ...sparseOrLength(req),
     };
-    const attr = await limitedWrite(ctx, user, oldSize, announcedLength(req), (limits) => ctx.backend.writeAtomic(user, segments, req, { ...limits, ...options }));
+    const attr = await limitedWrite(ctx, user, oldSize, options.sparseSize ?? announcedLength(req), (limits) => ctx.backend.writeAtomic(user, segments, req, { ...limits, ...options }));
     res.status(200).json(attr);
   });
   router.patch(/^\/files(?:\/.*)?$/, async (req, res) => {
@@ -189,6 +189,17 @@ function optionalIfMatch(req: Request): { ifMatch?: string } {
 
 function wantsSync(req: Request): boolean {
   return req.headers[HEADER_SYNC] === '1';
+}
+
+/**
+ * A PUT of extent records (Content-Type of PATCH's) with ?size=N stores a sparse file: only the
+ * extents are sent, the rest is holes. Any other PUT is the whole content.
+ */
+function sparseOrLength(req: Request): { sparseSize?: number; length?: number } {
+  if (!(req.headers['content-type'] ?? '').startsWith(EXTENTS_CONTENT_TYPE)) return optionalLength(announcedLength(req));
+  const size = queryNumber(req, 'size');
+  if (size === undefined) throw new RdriveError('EINVAL', `A PUT of ${EXTENTS_CONTENT_TYPE} needs ?size=N, the file's size`);
+  return { sparseSize: size };
 }
 
 function optionalMode(header: string | string[] | undefined): { mode?: number } {
