@@ -370,7 +370,14 @@ export class LocalDiskBackend implements StorageBackend {
             if (options.durable === true) await out.sync();
             await checkNotAborted(options.isAborted);
             await this.locks.run(user, async () => {
-              await options.replacing?.(storedBytes(await lstatAt(dir, name)), options.size ?? end);
+              const current = await lstatAt(dir, name);
+              // Checked again where no other change of this user can slip in: two patches based
+              // on one version, sent at once, both passed the check above; the second to land
+              // would have undone the first (an fsync() that had returned).
+              if (options.ifMatch !== undefined && (current === undefined || current.ino !== existing.ino || etagOf(toAttr(current)) !== options.ifMatch)) {
+                throw new RdriveError('CHANGED');
+              }
+              await options.replacing?.(storedBytes(current), options.size ?? end);
               await publishLarge(at(dir, temp), at(dir, name));
             });
             const st = await out.stat();

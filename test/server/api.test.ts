@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/prom
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { request } from 'undici';
-import { EXTENTS_CONTENT_TYPE, encodeExtentHeader } from '../../common/api.js';
+import { EXTENTS_CONTENT_TYPE, encodeExtentHeader, etagOf } from '../../common/api.js';
 import type { ApiClient } from '../../mount/remote/api-client.js';
 import { waitForLog } from '../helpers/logs.js';
 import { rawRequest } from '../helpers/raw-http.js';
@@ -114,6 +114,22 @@ test('PUT of extents with ?size stores a sparse file atomically; an extent past 
   assert.equal(await put('', body), 400, 'no size');
   assert.equal((await alice.stat('sparse.bin')).size, size, 'a refused upload changes nothing');
   await alice.unlink('sparse.bin');
+});
+
+test('two patches based on one version, sent at once: one lands, the other is CHANGED, never both answered 200', T, async () => {
+  const size = 32 * 1024 * 1024;
+  await alice.upload('shared.bin', () => Buffer.alloc(size, 0x2e), { length: size });
+  for (let round = 0; round < 3; round++) {
+    const version = await alice.stat('shared.bin');
+    const patchAt = (offset: number, byte: number): Promise<string> => alice.patch('shared.bin', () => Buffer.concat([encodeExtentHeader(offset, 4), Buffer.alloc(4, byte)]), { sync: true, version: etagOf(version) })
+      .then(() => 'ok', (err: { code?: string }) => String(err.code));
+    const [a, b] = await Promise.all([patchAt(0, 0x41), patchAt(size - 4, 0x42)]);
+    assert.deepEqual([a, b].sort(), ['CHANGED', 'ok'], `round ${round}: ${a}, ${b}`);
+    const head = (await alice.read('shared.bin', 0, 4)).toString();
+    const tail = (await alice.read('shared.bin', size - 4, 4)).toString();
+    assert.equal(a === 'ok' ? head : tail, a === 'ok' ? 'AAAA' : 'BBBB', 'the one answered 200 is in the file');
+    await alice.upload('shared.bin', () => Buffer.alloc(size, 0x2e), { length: size });
+  }
 });
 
 test('mkdir, rmdir, unlink, rename with replace and no-replace', T, async () => {
