@@ -314,6 +314,7 @@ export class OpenFile {
 
   /** Records that the server now holds this content (`whole`: sent as one whole file). */
   uploaded(attr: Attr, whole: boolean): void {
+    this.patchesSent = [];
     if (whole) this.localComplete = true;
     this._created = false;
     this._uploadFailed = false;
@@ -385,6 +386,27 @@ export class OpenFile {
   /** An upload failed and its error went to the program; release will not try again. */
   markUploadFailed(): void {
     this._uploadFailed = true;
+  }
+
+  /**
+   * Patches sent since the last acknowledged upload, as (size, mtime) of the version each would
+   * make: one whose answer was lost (a timeout, a cut connection) may have landed all the same.
+   */
+  private patchesSent: Array<{ size: number; mtime: number }> = [];
+
+  notePatchSent(size: number, mtime: number): void {
+    this.patchesSent = [...this.patchesSent.slice(-7), { size, mtime: Math.round(mtime) }];
+  }
+
+  /**
+   * The server's current version is one this copy's own patch made (its answer never came): the
+   * extents still unsent include that patch's, so they apply to it as to the version before.
+   * Adopts it as the base and says so; false for anyone else's version.
+   */
+  adoptOwnVersion(current: Attr): boolean {
+    if (!this.patchesSent.some((p) => p.size === current.size && p.mtime === Math.round(current.mtime))) return false;
+    this._baseVersion = etagOf(current);
+    return true;
   }
 
   /** Times and mode as the server now reports them (after an upload, chmod, utimens, rename). */

@@ -53,6 +53,13 @@ export class Uploads {
       return plan;
     } catch (err) {
       if (!(err instanceof RdriveError && err.code === 'CHANGED' && plan.kind === 'patch')) throw err;
+      // The version the server holds may be our own patch whose answer was lost (a timeout):
+      // then this one still applies to it. Anyone else's change goes the way below.
+      if (file.adoptOwnVersion(await this.client.stat(file.path))) {
+        this.log.info({ path: file.path }, 'an earlier patch whose answer was lost had landed; patching on from it');
+        await this.send(file, plan, durable);
+        return plan;
+      }
       const whole = await file.plan({ whole: true });
       if (whole.kind !== 'whole') throw err;
       this.log.warn({ path: file.path }, 'changed on the server since it was opened; storing this copy whole over it');
@@ -94,6 +101,7 @@ export class Uploads {
         sync: durable,
       });
     } else {
+      file.notePatchSent(plan.size, file.mtimeToSend);
       attr = await this.client.patch(file.path, plan.body, { size: plan.size, mtime: file.mtimeToSend, sync: durable, version: file.baseVersion });
       if (file.pendingMode !== undefined) {
         attr = await this.client.setAttr(file.path, { mode: file.pendingMode });

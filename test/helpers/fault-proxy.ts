@@ -8,7 +8,9 @@ import type { AddressInfo, Socket } from 'node:net';
  * - delay: forward each request (of the given methods, else all) `ms` late: a slow server;
  * - unavailable: every `every`-th request gets a 503 with Retry-After instead of the server;
  * - cut-upload: forward a request body's first `afterBytes`, then drop both connections;
- * - cut-download: forward a response body's first `afterBytes`, then drop both connections.
+ * - cut-download: forward a response body's first `afterBytes`, then drop both connections;
+ * - lose-answer: forward each request (of the given methods) whole, let the server answer, and
+ *   never pass the answer on: the request took effect, the client hears nothing (a lost reply).
  */
 export type Fault =
   | { kind: 'pass' }
@@ -16,7 +18,8 @@ export type Fault =
   | { kind: 'delay'; ms: number; methods?: string[] }
   | { kind: 'unavailable'; every: number; retryAfter: number }
   | { kind: 'cut-upload'; afterBytes: number }
-  | { kind: 'cut-download'; afterBytes: number };
+  | { kind: 'cut-download'; afterBytes: number }
+  | { kind: 'lose-answer'; methods: string[] };
 
 export interface FaultProxy {
   url: string;
@@ -58,6 +61,11 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       return;
     }
     const out = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      if (current.kind === 'lose-answer' && current.methods.includes(req.method ?? '')) {
+        stats.injected++;
+        answer.resume();
+        return;
+      }
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       if (current.kind === 'cut-download') forwardThenCut(answer, res, current.afterBytes, () => cut(req, out, stats));
       else answer.pipe(res);

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { ok, sh, startMount, type TestMount } from '../helpers/mount-process.js';
 import { startServer, strayTempFiles, type TestServer } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait.js';
 
 // The mount talks to the server through a proxy that misbehaves on demand: a busy upstream,
 // connections cut in the middle of a body, a server that never answers. Every call either
@@ -127,4 +128,40 @@ test('an upload slower than fuse-native\'s 15 s default still completes at close
     proxy.set({ kind: 'pass' });
     await slow.cleanup();
   }
+});
+
+test('a patch whose answer was lost had landed: the next fsync() patches on from it, nothing is lost', T, async () => {
+  const size = 8 * 1024 * 1024;
+  await writeFile(join(server.storage, 'alice', 'lost-answer.bin'), Buffer.alloc(size, 0x2e));
+  const step1 = join(tmp.path, 'step1');
+  const go = join(tmp.path, 'go');
+  proxy.set({ kind: 'lose-answer', methods: ['PATCH'] });
+  // Big and opened from the server: the mount holds only what it wrote, so fsync() patches.
+  const run = ok(`python3 - <<'PY'
+import errno, os, time
+fd = os.open('${mount.path}/lost-answer.bin', os.O_RDWR)
+def step(offset, data):
+    os.pwrite(fd, data, offset)
+    try:
+        os.fsync(fd); return 'ok'
+    except OSError as e:
+        return errno.errorcode[e.errno]
+print(step(0, b'first'))
+open('${step1}', 'w').close()
+while not os.path.exists('${go}'): time.sleep(0.05)
+print(step(4096, b'second'))
+print(step(8192, b'third'))
+os.close(fd)
+print('closed')
+PY`);
+  await waitFor(() => stat(step1).then(() => true, () => false), (found) => found, 30_000, 50);
+  assert.ok(proxy.stats.injected >= 1, 'the first patch\'s answer was lost');
+  proxy.set({ kind: 'pass' });
+  await writeFile(go, '');
+  assert.equal(await run, 'ETIMEDOUT\nok\nok\nclosed\n', 'only the fsync whose answer was lost failed');
+  const data = await stored('lost-answer.bin');
+  assert.equal(data.length, size);
+  assert.equal(data.subarray(0, 5).toString(), 'first');
+  assert.equal(data.subarray(4096, 4102).toString(), 'second');
+  assert.equal(data.subarray(8192, 8197).toString(), 'third');
 });
