@@ -32,11 +32,10 @@ export class RdriveFuse extends Fuse {
       `entry_timeout=${extra.attrTimeout}`,
       `attr_timeout=${extra.attrTimeout}`,
       'negative_timeout=0',
-      // libfuse 2 numbers inodes itself and drops a number when the kernel forgets the entry;
-      // the next lookup then gets a new one, and a program comparing st_ino across two calls
-      // (tar, rsync, find -inum, pjdfstest's rename checks) sees the file change. Numbers are
-      // kept for a while after the kernel forgets them instead (a few hundred bytes per path).
-      'remember=120',
+      // st_ino is the mount's own, stable while it runs (mount/fuse/inode-numbers.ts): libfuse
+      // 2's numbers change when the kernel forgets an entry, and its remember option, which
+      // kept them, aborts the daemon on a rename onto a name removed behind its back.
+      'use_ino',
       // Always, whoever mounts: a device node on the mount must never reach a real device, and
       // a setuid file must never run with its (virtual, server-stored) owner's rights.
       'nodev',

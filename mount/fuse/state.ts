@@ -1,3 +1,4 @@
+import { InodeNumbers } from './inode-numbers.js';
 import type { Logger } from 'pino';
 import type { Attr } from '../../common/api.js';
 import { RdriveError } from '../../common/errors.js';
@@ -34,6 +35,8 @@ export class MountState {
   /** Batches of a folder's small files for a reader walking through it. */
   readonly prefetch = new FolderPrefetch(this);
   readonly handles = new Map<number, Handle>();
+  /** st_ino of every path (see inode-numbers.ts). */
+  readonly inodes = new InodeNumbers();
   private nextFd = 10;
   private readonly uploads: Uploads;
 

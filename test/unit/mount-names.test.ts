@@ -34,9 +34,10 @@ test('many valid components pass the name check; the server\'s whole-path limit 
 });
 
 test('a link shows as S_IFLNK with 0777, its size the target\'s length', () => {
-  const st = toStat({ type: 'symlink', target: '../t', size: 4, mode: 0o644, mtime: 0, atime: 0, ctime: 0 }, 1, 2);
+  const st = toStat({ type: 'symlink', target: '../t', size: 4, mode: 0o644, mtime: 0, atime: 0, ctime: 0 }, 1, 2, 7);
   assert.equal(st.mode, 0o120777);
   assert.equal(st.size, 4);
+  assert.equal(st.ino, 7);
 });
 
 test('ls -l shows a link as name -> target, stat names it a symbolic link', () => {

@@ -17,8 +17,9 @@ const W_OK = 2;
  * changed as we read it") see no change. Uploads carry the mount's mtime, so the mtime seen
  * before and after an upload is the same.
  */
-export function toStat(attr: Attr, uid: number, gid: number): Stat {
+export function toStat(attr: Attr, uid: number, gid: number, ino: number): Stat {
   return {
+    ino,
     // A link's permission bits are meaningless on Linux and always shown as 0777.
     mode: TYPE_BITS[attr.type] | (attr.type === 'symlink' ? 0o777 : attr.mode & 0o7777),
     size: attr.size,
@@ -39,7 +40,7 @@ export function toStat(attr: Attr, uid: number, gid: number): Stat {
 export async function getattr(state: MountState, path: string): Promise<Stat> {
   const attr = await state.attr(path);
   const ctime = state.cache.shownCtime(path, attr.ctime);
-  return toStat(ctime === attr.ctime ? attr : { ...attr, ctime }, state.options.uid, state.options.gid);
+  return toStat(ctime === attr.ctime ? attr : { ...attr, ctime }, state.options.uid, state.options.gid, state.inodes.of(path));
 }
 
 /** The uid (or gid) argument of chown that means "leave it": -1, as the kernel passes it unsigned too. */

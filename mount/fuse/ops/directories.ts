@@ -19,18 +19,18 @@ export async function readdir(state: MountState, path: string): Promise<{ names:
   state.prefetch.listed(path);
   const { uid, gid } = state.options;
   const names = ['.', '..'];
-  const stats: Stat[] = [toStat({ type: 'dir', size: 0, mtime: 0, atime: 0, ctime: 0, mode: 0o755 }, uid, gid)];
+  const stats: Stat[] = [toStat({ type: 'dir', size: 0, mtime: 0, atime: 0, ctime: 0, mode: 0o755 }, uid, gid, state.inodes.of(path))];
   stats.push(stats[0]!);
   for (const entry of entries) {
     if (entry.name.startsWith(HIDDEN_PREFIX)) continue;
     const open = state.files.get(joinPath(path, entry.name));
     names.push(entry.name);
-    stats.push(toStat(open === undefined ? entry : open.attr(), uid, gid));
+    stats.push(toStat(open === undefined ? entry : open.attr(), uid, gid, state.inodes.of(joinPath(path, entry.name))));
   }
   for (const pending of state.pendingNames(path)) {
     if (names.includes(pending.name)) continue;
     names.push(pending.name);
-    stats.push(toStat(pending.attr, uid, gid));
+    stats.push(toStat(pending.attr, uid, gid, state.inodes.of(joinPath(path, pending.name))));
   }
   return { names, stats };
 }
@@ -70,6 +70,7 @@ export async function unlink(state: MountState, path: string): Promise<void> {
   await state.client.unlink(path);
   forgetOpenFile(state, path);
   state.cache.removed(path, 'file');
+  state.inodes.removed(path);
 }
 
 /**
@@ -84,6 +85,7 @@ export async function rename(state: MountState, from: string, to: string): Promi
   for (const file of state.filesUnder(from)) if (file.dirty) await state.upload(file);
   const replacedDir = state.cache.get(to)?.type === 'dir';
   const moved = await state.client.rename(from, to);
+  state.inodes.renamed(from, to);
   forgetOpenFile(state, to);
   for (const file of state.filesUnder(from)) {
     state.files.delete(file.path);
