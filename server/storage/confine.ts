@@ -125,6 +125,11 @@ export async function lstatAt(dirFd: number, name: string): Promise<Stats | unde
   }
 }
 
+/** lstatAt without leaving the event loop (a metadata call: microseconds on a local disk). */
+export function lstatAtSync(dirFd: number, name: string): Stats | undefined {
+  return lstatSync(at(dirFd, name), { throwIfNoEntry: false });
+}
+
 /** ELOOP for a real symlink: the server acts on none. */
 export function refuseSymlink(st: Stats | undefined): void {
   if (st?.isSymbolicLink() === true) throw loopError();

@@ -12,7 +12,7 @@ import { writeFullySync } from '../../common/write-fully.js';
 import type { ByteRange, Durability, HeadsOptions, StorageBackend, WriteLimits, WriteOptions } from './backend.js';
 import { CommitGroup, syncFilesystem } from './commit-group.js';
 import {
-  at, fdPath, isTempName, loopError, lstatAt, openDirAt, openDirPath, openEntryAt, openRoot, refuseSymlink, release, withParent,
+  at, fdPath, isTempName, loopError, lstatAt, lstatAtSync, openDirAt, openDirPath, openEntryAt, openRoot, refuseSymlink, release, withParent,
 } from './confine.js';
 import { readExtents } from './extent-reader.js';
 import type { Owner } from '../../common/ownership.js';
@@ -290,10 +290,15 @@ export class LocalDiskBackend implements StorageBackend {
         if (options.length !== undefined && options.length <= SMALL_WRITE && options.durable !== true && !isLarge(existing)) {
           const data = await receiveWhole(body, options);
           await checkNotAborted(options.isAborted);
-          const { st, owner } = await this.locks.run(user, async () => {
-            await options.replacing?.(storedBytes(await lstatAt(dir, name)), data.length);
-            return writeSmallSync(dir, name, data, mode, existing !== undefined, options);
-          });
+          // With a quota, what this replaces is measured and settled just before (see UserLocks);
+          // without one the whole write stays on the event loop.
+          const replacing = options.replacing;
+          const { st, owner } = replacing === undefined
+            ? writeSmallSync(dir, name, data, mode, existing !== undefined, options)
+            : await this.locks.run(user, async () => {
+              await replacing(storedBytes(lstatAtSync(dir, name)), data.length);
+              return writeSmallSync(dir, name, data, mode, existing !== undefined, options);
+            });
           this.commits.noteWrite();
           return toAttr(st, undefined, owner);
         }
@@ -314,7 +319,7 @@ export class LocalDiskBackend implements StorageBackend {
           if (options.durable === true) await fh.sync();
           await checkNotAborted(options.isAborted);
           await this.locks.run(user, async () => {
-            await options.replacing?.(storedBytes(await lstatAt(dir, name)), written);
+            if (options.replacing !== undefined) await options.replacing(storedBytes(lstatAtSync(dir, name)), written);
             if (options.exclusive === true) {
               await link(at(dir, temp), at(dir, name));
               await unlink(at(dir, temp));
