@@ -406,6 +406,9 @@ export class OpenFile {
   adoptOwnVersion(current: Attr): boolean {
     if (!this.patchesSent.some((p) => p.size === current.size && p.mtime === Math.round(current.mtime))) return false;
     this._baseVersion = etagOf(current);
+    // The server's copy is that patch's size now: bytes cut off by a truncate since and grown
+    // back must be sent as zeros up to it (see plan), or that patch's tail would survive there.
+    this.serverSize = Math.max(this.serverSize, current.size);
     return true;
   }
 

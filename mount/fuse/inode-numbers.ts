@@ -31,12 +31,13 @@ export class InodeNumbers {
   }
 
   /** `from` is now `to` (a folder: with everything below it, while the table is small). */
-  renamed(from: string, to: string): void {
+  renamed(from: string, to: string, folder: boolean): void {
     const ino = this.numbers.get(from);
     this.numbers.delete(to);
     this.numbers.delete(from);
     if (ino !== undefined) this.numbers.set(to, ino);
-    if (this.numbers.size > MAX_MOVED_WITH_FOLDER) return;
+    // A walk of the table: for folders only (rsync renames every file it writes).
+    if (!folder || this.numbers.size > MAX_MOVED_WITH_FOLDER) return;
     const prefix = `${from}/`;
     const below = [...this.numbers.keys()].filter((p) => p.startsWith(prefix));
     for (const p of below) {

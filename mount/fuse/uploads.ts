@@ -57,8 +57,11 @@ export class Uploads {
       // then this one still applies to it. Anyone else's change goes the way below.
       if (file.adoptOwnVersion(await this.client.stat(file.path))) {
         this.log.info({ path: file.path }, 'an earlier patch whose answer was lost had landed; patching on from it');
-        await this.send(file, plan, durable);
-        return plan;
+        // Planned again against that version (its size decides which truncated bytes go as zeros).
+        const again = await file.plan();
+        if (again.kind === 'none') return plan;
+        await this.send(file, again, durable);
+        return again;
       }
       const whole = await file.plan({ whole: true });
       if (whole.kind !== 'whole') throw err;

@@ -35,7 +35,13 @@ export function cutStalledClients(server: Server, ms: number, log: Logger): void
   server.on('timeout', (socket: Socket) => {
     const exchange = current.get(socket);
     const who = waitingOn(exchange, socket);
-    if (who === 'server') return;
+    // Node fires once per quiet spell and re-arms only on socket activity: a request the server
+    // was busy with must be looked at again, or a client that stops once the server has drained
+    // its buffered body would never be cut.
+    if (who === 'server') {
+      socket.setTimeout(ms);
+      return;
+    }
     if (who !== 'idle') log.warn({ method: exchange?.req.method, url: exchange?.req.url, waitingFor: who, ms }, 'client stalled; connection cut');
     socket.destroy();
   });

@@ -35,12 +35,20 @@ export class MemoryUsageStore implements UsageStore {
   }
 
   async tryReserve(user: string, bytes: number, limit: number): Promise<boolean> {
-    const used = await this.get(user);
-    // No await between the check and the update: atomic within this process.
-    const reserved = this.reserved.get(user) ?? 0;
-    if (used + reserved + bytes > limit) return false;
-    this.reserved.set(user, reserved + bytes);
-    return true;
+    for (;;) {
+      if (!this.used.has(user)) await this.get(user);
+      const figure = this.used.get(user);
+      if (figure === undefined) continue;
+      const used = await figure;
+      // Another write settled (or the figure was dropped) while this one waited: the value read
+      // is stale, and a reservation on it could pass the quota. Read again.
+      if (this.used.get(user) !== figure) continue;
+      // No await between the check and the update: atomic within this process.
+      const reserved = this.reserved.get(user) ?? 0;
+      if (used + reserved + bytes > limit) return false;
+      this.reserved.set(user, reserved + bytes);
+      return true;
+    }
   }
 
   async settle(user: string, reserved: number, delta: number): Promise<void> {

@@ -524,69 +524,83 @@ export class LocalDiskBackend implements StorageBackend {
 
   async setAttr(user: string, segments: string[], request: SetAttrRequest, limits: WriteLimits): Promise<Attr> {
     return guard(async () => {
-      let attrs = request;
-      const root = this.userRoot(user);
-      const owner = attrs.uid !== undefined && attrs.gid !== undefined ? { uid: attrs.uid, gid: attrs.gid } : undefined;
-      if (owner !== undefined) {
-        // By name (lsetxattr never follows); the root is the user's folder itself.
-        if (segments.length === 0) await writeOwner(root, owner);
-        else await withParent(root, segments, async (dir, name) => writeOwner(at(dir, name), owner));
+      // A truncate finds the file replaced (an upload renamed a new one in) between opening it
+      // and its turn under the lock: done again on the new one, as if it came after the upload.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const attr = await this.setAttrOnce(user, segments, request, limits);
+        if (attr !== 'replaced') return attr;
       }
-      if (segments.length > 0) {
-        // A stored node's mode lives in its content: rewritten by name, then the times below.
-        const node = await withParent(root, segments, async (dir, name) => {
-          const st = await lstatAt(dir, name);
-          const special = st === undefined ? undefined : await specialAt(dir, name, st);
-          if (special === undefined || special.type === 'symlink') return undefined;
-          if (attrs.size !== undefined) throw new RdriveError('EINVAL', 'A FIFO, socket or device node has no size to change');
-          if (attrs.mode !== undefined) await this.rewriteNode(dir, name, { ...special, mode: attrs.mode & 0o7777 }, st!);
-          return special;
-        });
-        if (node !== undefined) attrs = { ...(attrs.mtime === undefined ? {} : { mtime: attrs.mtime }), ...(attrs.atime === undefined ? {} : { atime: attrs.atime }) };
-      }
-      const entry = segments.length === 0
-        ? { fd: await openRoot(root), special: undefined }
-        : await withParent(root, segments, async (dir, name) => {
-          const fd = await openEntryAt(dir, name);
-          try {
-            const st = fstatSync(fd);
-            if (st.isSymbolicLink()) throw loopError();
-            return { fd, special: await specialAt(dir, name, st) };
-          } catch (err) {
-            release(fd);
-            throw err;
-          }
-        });
-      return withFd(entry.fd, async (fd) => {
-        const path = fdPath(fd);
-        const st = fstatSync(fd);
-        if (!isVisible(st)) throw new RdriveError('ENOENT');
-        if (entry.special?.type === 'symlink' && (attrs.size !== undefined || attrs.mode !== undefined)) {
-          throw new RdriveError('EOPNOTSUPP', 'A symlink has no mode or size of its own to change');
-        }
-        if (attrs.size !== undefined) {
-          const size = attrs.size;
-          if (st.isDirectory()) throw new RdriveError('EISDIR');
-          await this.locks.run(user, async () => {
-            // Measured again under the lock: a write since the stat above may have changed it.
-            const now = fstatSync(fd).size;
-            if (size > now) checkLimit(size, limits);
-            await limits.replacing?.(now, size);
-            await truncate(path, size);
-          });
-        }
-        // A truncate by a server without CAP_FSETID clears setuid/setgid (see keepSpecialBits).
-        const mode = attrs.mode ?? (attrs.size !== undefined && (st.mode & 0o6000) !== 0 ? st.mode : undefined);
-        // fstat (above), chmod and utimes are metadata calls, microseconds on a local disk: on the
-        // event loop, as mkdir's, rather than a thread-pool hand-off each (a PATCH made four).
-        // A truncate may free many blocks, so it stays on the thread pool.
-        if (mode !== undefined) chmodSync(path, mode & 0o7777);
-        this.commits.noteWrite();
-        if (attrs.mtime !== undefined || attrs.atime !== undefined) {
-          utimesSync(path, utime(attrs.atime ?? st.atimeMs), utime(attrs.mtime ?? st.mtimeMs));
-        }
-        return toAttr(fstatSync(fd), entry.special, owner ?? (await readOwnerOf(root, segments)));
+      throw new RdriveError('CHANGED', 'The file kept being replaced while its size was changed; retry');
+    });
+  }
+
+  private async setAttrOnce(user: string, segments: string[], request: SetAttrRequest, limits: WriteLimits): Promise<Attr | 'replaced'> {
+    let attrs = request;
+    const root = this.userRoot(user);
+    const owner = attrs.uid !== undefined && attrs.gid !== undefined ? { uid: attrs.uid, gid: attrs.gid } : undefined;
+    if (owner !== undefined) {
+      // By name (lsetxattr never follows); the root is the user's folder itself.
+      if (segments.length === 0) await writeOwner(root, owner);
+      else await withParent(root, segments, async (dir, name) => writeOwner(at(dir, name), owner));
+    }
+    if (segments.length > 0) {
+      // A stored node's mode lives in its content: rewritten by name, then the times below.
+      const node = await withParent(root, segments, async (dir, name) => {
+        const st = await lstatAt(dir, name);
+        const special = st === undefined ? undefined : await specialAt(dir, name, st);
+        if (special === undefined || special.type === 'symlink') return undefined;
+        if (attrs.size !== undefined) throw new RdriveError('EINVAL', 'A FIFO, socket or device node has no size to change');
+        if (attrs.mode !== undefined) await this.rewriteNode(dir, name, { ...special, mode: attrs.mode & 0o7777 }, st!);
+        return special;
       });
+      if (node !== undefined) attrs = { ...(attrs.mtime === undefined ? {} : { mtime: attrs.mtime }), ...(attrs.atime === undefined ? {} : { atime: attrs.atime }) };
+    }
+    const entry = segments.length === 0
+      ? { fd: await openRoot(root), special: undefined }
+      : await withParent(root, segments, async (dir, name) => {
+        const fd = await openEntryAt(dir, name);
+        try {
+          const st = fstatSync(fd);
+          if (st.isSymbolicLink()) throw loopError();
+          return { fd, special: await specialAt(dir, name, st) };
+        } catch (err) {
+          release(fd);
+          throw err;
+        }
+      });
+    return withFd(entry.fd, async (fd) => {
+      const path = fdPath(fd);
+      const st = fstatSync(fd);
+      if (!isVisible(st)) throw new RdriveError('ENOENT');
+      if (entry.special?.type === 'symlink' && (attrs.size !== undefined || attrs.mode !== undefined)) {
+        throw new RdriveError('EOPNOTSUPP', 'A symlink has no mode or size of its own to change');
+      }
+      if (attrs.size !== undefined) {
+        const size = attrs.size;
+        if (st.isDirectory()) throw new RdriveError('EISDIR');
+        const replaced = await this.locks.run(user, async () => {
+          // Uploads replace a file rather than change it: the name may hold another one now.
+          const named = segments.length === 0 ? undefined : await withParent(root, segments, (dir, name) => lstatAt(dir, name));
+          const mine = fstatSync(fd);
+          if (named !== undefined && (named.ino !== mine.ino || named.dev !== mine.dev)) return true;
+          if (size > mine.size) checkLimit(size, limits);
+          await limits.replacing?.(mine.size, size);
+          await truncate(path, size);
+          return false;
+        });
+        if (replaced) return 'replaced';
+      }
+      // A truncate by a server without CAP_FSETID clears setuid/setgid (see keepSpecialBits).
+      const mode = attrs.mode ?? (attrs.size !== undefined && (st.mode & 0o6000) !== 0 ? st.mode : undefined);
+      // fstat (above), chmod and utimes are metadata calls, microseconds on a local disk: on the
+      // event loop, as mkdir's, rather than a thread-pool hand-off each (a PATCH made four).
+      // A truncate may free many blocks, so it stays on the thread pool.
+      if (mode !== undefined) chmodSync(path, mode & 0o7777);
+      this.commits.noteWrite();
+      if (attrs.mtime !== undefined || attrs.atime !== undefined) {
+        utimesSync(path, utime(attrs.atime ?? st.atimeMs), utime(attrs.mtime ?? st.mtimeMs));
+      }
+      return toAttr(fstatSync(fd), entry.special, owner ?? (await readOwnerOf(root, segments)));
     });
   }
 }

@@ -130,38 +130,57 @@ test('an upload slower than fuse-native\'s 15 s default still completes at close
   }
 });
 
-test('a patch whose answer was lost had landed: the next fsync() patches on from it, nothing is lost', T, async () => {
-  const size = 8 * 1024 * 1024;
-  await writeFile(join(server.storage, 'alice', 'lost-answer.bin'), Buffer.alloc(size, 0x2e));
-  const step1 = join(tmp.path, 'step1');
-  const go = join(tmp.path, 'go');
+/**
+ * Runs `before` (python, fd open on `name` read-write) with PATCH answers lost, then `after` with
+ * the proxy passing again; returns what the script printed. `step(offset, data)` writes and
+ * fsyncs, printing ok or the errno's name.
+ */
+async function withLostPatchAnswer(name: string, before: string, after: string): Promise<string> {
+  const step1 = join(tmp.path, `${name}.step1`);
+  const go = join(tmp.path, `${name}.go`);
   proxy.set({ kind: 'lose-answer', methods: ['PATCH'] });
-  // Big and opened from the server: the mount holds only what it wrote, so fsync() patches.
   const run = ok(`python3 - <<'PY'
 import errno, os, time
-fd = os.open('${mount.path}/lost-answer.bin', os.O_RDWR)
+fd = os.open('${mount.path}/${name}', os.O_RDWR)
 def step(offset, data):
     os.pwrite(fd, data, offset)
     try:
         os.fsync(fd); return 'ok'
     except OSError as e:
         return errno.errorcode[e.errno]
-print(step(0, b'first'))
+${before}
 open('${step1}', 'w').close()
 while not os.path.exists('${go}'): time.sleep(0.05)
-print(step(4096, b'second'))
-print(step(8192, b'third'))
+${after}
 os.close(fd)
 print('closed')
 PY`);
   await waitFor(() => stat(step1).then(() => true, () => false), (found) => found, 30_000, 50);
-  assert.ok(proxy.stats.injected >= 1, 'the first patch\'s answer was lost');
+  assert.ok(proxy.stats.injected >= 1, 'a patch\'s answer was lost');
   proxy.set({ kind: 'pass' });
   await writeFile(go, '');
-  assert.equal(await run, 'ETIMEDOUT\nok\nok\nclosed\n', 'only the fsync whose answer was lost failed');
+  return run;
+}
+
+// Big and opened from the server: the mount holds only what it wrote, so fsync() patches.
+test('a patch whose answer was lost had landed: the next fsync() patches on from it, nothing is lost', T, async () => {
+  const size = 8 * 1024 * 1024;
+  await writeFile(join(server.storage, 'alice', 'lost-answer.bin'), Buffer.alloc(size, 0x2e));
+  const out = await withLostPatchAnswer('lost-answer.bin', "print(step(0, b'first'))", "print(step(4096, b'second'))\nprint(step(8192, b'third'))");
+  assert.equal(out, 'ETIMEDOUT\nok\nok\nclosed\n', 'only the fsync whose answer was lost failed');
   const data = await stored('lost-answer.bin');
   assert.equal(data.length, size);
   assert.equal(data.subarray(0, 5).toString(), 'first');
   assert.equal(data.subarray(4096, 4102).toString(), 'second');
   assert.equal(data.subarray(8192, 8197).toString(), 'third');
+});
+
+test('after a lost-answer patch that grew the file, bytes truncated away and grown back are zeros on the server', T, async () => {
+  const size = 2 * 1024 * 1024;
+  await writeFile(join(server.storage, 'alice', 'lost-tail.bin'), Buffer.alloc(size, 0x2e));
+  const out = await withLostPatchAnswer('lost-tail.bin', `print(step(${size}, b'X' * 4096))`, `os.ftruncate(fd, 4096)\nprint(step(${size + 4095}, b'\\0'))`);
+  assert.equal(out, 'ETIMEDOUT\nok\nclosed\n');
+  const data = await stored('lost-tail.bin');
+  assert.equal(data.length, size + 4096);
+  assert.deepEqual(data.subarray(4096), Buffer.alloc(size), 'everything past 4096 reads as zeros, as it does on the mount');
 });

@@ -42,3 +42,13 @@ test('reservations: never beyond the limit together, given back on release, sett
   assert.equal(await usage.tryReserve('carol', 41, 500), false, '160 used + 300 reserved + 41 > 500');
   assert.equal(await usage.tryReserve('carol', 40, 500), true);
 });
+
+test('a reservation decided while another write settles reads the settled figure, not the one it waited for', async () => {
+  const store = new MemoryUsageStore(async () => 0);
+  assert.equal(await store.tryReserve('u', 262_144, 300_000), true);
+  const second = store.tryReserve('u', 262_144, 300_000);
+  // The first write lands (90,000 bytes stored) while the second waits for the figure.
+  await store.settle('u', 262_144, 90_000);
+  assert.equal(await second, false, '90,000 stored + 262,144 would pass the quota');
+  assert.equal(await store.tryReserve('u', 90_000, 300_000), true);
+});

@@ -85,7 +85,7 @@ export async function rename(state: MountState, from: string, to: string): Promi
   for (const file of state.filesUnder(from)) if (file.dirty) await state.upload(file);
   const replacedDir = state.cache.get(to)?.type === 'dir';
   const moved = await state.client.rename(from, to);
-  state.inodes.renamed(from, to);
+  state.inodes.renamed(from, to, moved.type === 'dir');
   forgetOpenFile(state, to);
   for (const file of state.filesUnder(from)) {
     state.files.delete(file.path);
