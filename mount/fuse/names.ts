@@ -40,5 +40,13 @@ export function checkNewName(path: string): void {
   // The binding hands names over as UTF-8 text: bytes that are not UTF-8 (a Latin-1 "caf\xe9")
   // arrive as U+FFFD, so "caf\xe9" and "caf\xeb" would be one file, the second overwriting the
   // first. Refused (as a filesystem with utf8only does, with EILSEQ) rather than merged.
-  if (name.includes('\uFFFD')) throw new RdriveError('EILSEQ', 'File name is not valid UTF-8 (rdrive stores names as UTF-8; convert it, e.g. with convmv)');
+  checkUtf8(name, 'File name');
+}
+
+/**
+ * Text from the binding that had bytes other than UTF-8 carries U+FFFD in their place: stored so,
+ * two different names (or link targets) would become one. EILSEQ, as a utf8only filesystem.
+ */
+export function checkUtf8(text: string, what: string): void {
+  if (text.includes('\uFFFD')) throw new RdriveError('EILSEQ', `${what} is not valid UTF-8 (rdrive stores names as UTF-8; convert it, e.g. with convmv)`);
 }

@@ -212,9 +212,14 @@ for name in (b'caf\\xe9', b'caf\\xeb', b'r\\xe9sum\\xe9.txt'):
             call(); print(what, 'ok')
         except OSError as e:
             print(what, errno.errorcode[e.errno])
+for target in (b'caf\\xe9', b'dir/caf\\xe8'):
+    try:
+        os.symlink(target, b'link'); print('symlink ok')
+    except OSError as e:
+        print('symlink', errno.errorcode[e.errno])
 open('caf\\u00e9', 'w').write('utf-8 name')
 print(sorted(os.listdir('.')))
 PY`);
-  assert.equal(out, `${'create EILSEQ\nmkdir EILSEQ\n'.repeat(3)}['café']\n`);
+  assert.equal(out, `${'create EILSEQ\nmkdir EILSEQ\n'.repeat(3)}symlink EILSEQ\nsymlink EILSEQ\n['café']\n`);
   assert.equal(await readFile(join(mount.path, 'latin1', 'café'), 'utf8'), 'utf-8 name');
 });

@@ -1,6 +1,6 @@
 import { NODE_TYPES, SYMLINK_MAX } from '../../../common/api.js';
 import { RdriveError } from '../../../common/errors.js';
-import { checkNewName } from '../names.js';
+import { checkNewName, checkUtf8 } from '../names.js';
 import type { Owner } from '../../../common/ownership.js';
 import { newEntry } from '../ownership.js';
 import type { MountState } from '../state.js';
@@ -18,6 +18,7 @@ export async function symlink(state: MountState, target: string, path: string, c
   checkNewName(path);
   if (target === '') throw new RdriveError('ENOENT', 'A symbolic link needs a target');
   if (Buffer.byteLength(target) > SYMLINK_MAX) throw new RdriveError('ENAMETOOLONG', `Link target longer than ${SYMLINK_MAX} bytes`);
+  checkUtf8(target, 'Link target');
   const { owner } = await newEntry(state, path, caller, 0o777, false);
   const attr = await state.client.symlink(path, target, owner);
   state.cache.added(path, attr);
