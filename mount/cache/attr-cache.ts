@@ -38,7 +38,7 @@ function growingLru<K extends {}, V extends {}>(limit: number): LRUCache<K, V> {
 interface Timed<T> {
   value: T;
   expires: number;
-  /** The removal clock when it was cached (see goneDirs). */
+  /** The change count when it was cached, or when it was asked for (see goneDirs, ticket). */
   stamp: number;
 }
 
@@ -54,12 +54,11 @@ export class AttrCache {
     sizeCalculation: (listing) => listing.value.size + 1,
   });
   /**
-   * Directories removed or renamed away, with the removal clock at that moment. An entry cached
+   * Directories removed or renamed away, with the change count at that moment. An entry cached
    * before its directory (or any ancestor) went is stale; it is dropped when next read. Walking
    * the whole cache for the subtree at each rmdir made `rm -r` of a big tree quadratic.
    */
   private readonly goneDirs = growingLru<string, number>(MAX_GONE_DIRS);
-  private clock = 0;
   /** Directories listed recently with their size: worth listing again rather than stat-ing each name. */
   private readonly recentlyListed = growingLru<string, { size: number; at: number; misses: number }>(MAX_DIRS);
 
@@ -113,13 +112,16 @@ export class AttrCache {
     return this.changes;
   }
 
-  /** A server answer about `path` to a request sent at `ticket`; dropped if it may be stale. */
+  /**
+   * A server answer about `path` to a request sent at `ticket`; dropped if it may be stale. It
+   * counts as cached at the ticket: a folder above removed or renamed since hides it.
+   */
   setFetched(path: string, attr: Attr, ticket: number): void {
-    if (!this.changedSince(splitPath(path).dir, ticket)) this.store(path, attr);
+    if (!this.changedSince(splitPath(path).dir, ticket)) this.store(path, attr, ticket);
   }
 
-  private store(path: string, attr: Attr): void {
-    this.attrs.set(path, { value: attr, expires: this.now() + this.ttlMs, stamp: this.clock });
+  private store(path: string, attr: Attr, stamp = this.changes): void {
+    this.attrs.set(path, { value: attr, expires: this.now() + this.ttlMs, stamp });
   }
 
   private changed(dir: string): void {
@@ -162,7 +164,7 @@ export class AttrCache {
     if (ticket !== undefined && this.changedSince(dir, ticket)) return;
     const expires = this.now() + this.ttlMs + entries.length * WALK_MS_PER_ENTRY;
     this.recentlyListed.set(dir, { size: entries.length, at: this.now(), misses: 0 });
-    const stamp = this.clock;
+    const stamp = ticket ?? this.changes;
     this.listings.set(dir, { value: new Set(entries.map((e) => e.name)), expires, stamp });
     for (const e of entries) {
       const { name, ...attr } = e;
@@ -232,7 +234,7 @@ export class AttrCache {
   /** Everything cached at or below `path` becomes stale, in O(1): see goneDirs. */
   private dropTree(path: string): void {
     this.listings.delete(path);
-    this.goneDirs.set(path, ++this.clock);
+    this.goneDirs.set(path, ++this.changes);
   }
 
   /** True when `path` or one of its ancestors was removed after the entry was cached. */

@@ -68,6 +68,13 @@ test('attr cache: an answer to a request sent before a change in its folder is d
   assert.equal(cache.get('/obj/c.o')?.size, 1);
   cache.setFetched('/src/x.c', file, listingTicket);
   assert.equal(cache.get('/src/x.c')?.size, 1, 'a change in /obj does not drop answers about /src');
+  // A folder above renamed away after the request was sent: its answer is stale too.
+  const deep = cache.ticket();
+  cache.removed('/a/b', 'dir-or-unknown');
+  cache.setFetched('/a/b/sub/c', file, deep);
+  cache.setListing('/a/b/sub', [{ name: 'c', ...file }], deep);
+  assert.equal(cache.get('/a/b/sub/c'), undefined);
+  assert.equal(cache.listing('/a/b/sub'), undefined);
 });
 
 test('splitPath handles the root', () => {
