@@ -318,15 +318,22 @@ export class LocalDiskBackend implements StorageBackend {
           // leave the new name on an empty file.
           if (options.durable === true) await fh.sync();
           await checkNotAborted(options.isAborted);
-          await this.locks.run(user, async () => {
-            if (options.replacing !== undefined) await options.replacing(storedBytes(lstatAtSync(dir, name)), written);
+          const aside = await this.locks.run(user, async () => {
+            const current = lstatAtSync(dir, name);
+            if (options.replacing !== undefined) await options.replacing(storedBytes(current), written);
             if (options.exclusive === true) {
               await link(at(dir, temp), at(dir, name));
               await unlink(at(dir, temp));
-            } else {
-              await publishLarge(at(dir, temp), at(dir, name));
+              return undefined;
             }
+            const kept = setAsideLarge(dir, name, current);
+            await publishLarge(at(dir, temp), at(dir, name)).catch(async (err: unknown) => {
+              await dropAside(dir, kept);
+              throw err;
+            });
+            return kept;
           });
+          await dropAside(dir, aside);
           // Taken after the rename (or link), which changes ctime: what a later stat will say.
           const st = await fh.stat();
           await fh.close();
@@ -374,7 +381,7 @@ export class LocalDiskBackend implements StorageBackend {
             if (options.mtime !== undefined) await out.utimes(new Date(), utime(options.mtime));
             if (options.durable === true) await out.sync();
             await checkNotAborted(options.isAborted);
-            await this.locks.run(user, async () => {
+            const aside = await this.locks.run(user, async () => {
               const current = await lstatAt(dir, name);
               // Checked again where no other change of this user can slip in: two patches based
               // on one version, sent at once, both passed the check above; the second to land
@@ -383,8 +390,14 @@ export class LocalDiskBackend implements StorageBackend {
                 throw new RdriveError('CHANGED');
               }
               await options.replacing?.(storedBytes(current), options.size ?? end);
-              await publishLarge(at(dir, temp), at(dir, name));
+              const kept = setAsideLarge(dir, name, current);
+              await publishLarge(at(dir, temp), at(dir, name)).catch(async (err: unknown) => {
+                await dropAside(dir, kept);
+                throw err;
+              });
+              return kept;
             });
+            await dropAside(dir, aside);
             const st = await out.stat();
             await out.close();
             await this.settle(options.durable, fdPath(dir));
@@ -400,15 +413,25 @@ export class LocalDiskBackend implements StorageBackend {
   async unlink(user: string, segments: string[]): Promise<number> {
     return guard(async () => {
       if (segments.length === 0) throw new RdriveError('EISDIR');
-      return withParent(this.userRoot(user), segments, (dir, name) => this.locks.run(user, async () => {
-        const st = await lstatAt(dir, name);
-        refuseSymlink(st);
-        if (st === undefined || !isVisible(st)) throw new RdriveError('ENOENT');
-        if (st.isDirectory()) throw new RdriveError('EISDIR');
-        await (isLarge(st) ? unlinkOffLoop : unlink)(at(dir, name));
+      return withParent(this.userRoot(user), segments, async (dir, name) => {
+        const { size, aside } = await this.locks.run(user, async () => {
+          const st = await lstatAt(dir, name);
+          refuseSymlink(st);
+          if (st === undefined || !isVisible(st)) throw new RdriveError('ENOENT');
+          if (st.isDirectory()) throw new RdriveError('EISDIR');
+          // A big file's blocks take long to free: the name goes under the lock, the blocks after.
+          if (!isLarge(st)) {
+            await unlink(at(dir, name));
+            return { size: st.size, aside: undefined };
+          }
+          const temp = tempFileName(name);
+          renameSync(at(dir, name), at(dir, temp));
+          return { size: st.size, aside: temp };
+        });
         this.commits.noteWrite();
-        return st.size;
-      }));
+        await dropAside(dir, aside);
+        return size;
+      });
     });
   }
 
@@ -504,21 +527,31 @@ export class LocalDiskBackend implements StorageBackend {
     return guard(async () => {
       if (from.length === 0 || to.length === 0) throw new RdriveError('EACCES', 'Cannot rename your root folder');
       const root = this.userRoot(user);
-      return withParent(root, from, (src, a) => withParent(root, to, (dst, b) => this.locks.run(user, async () => {
-        const moving = await lstatAt(src, a);
-        refuseSymlink(moving);
-        if (moving === undefined || !isVisible(moving)) throw new RdriveError('ENOENT');
-        const replaced = await lstatAt(dst, b);
-        refuseSymlink(replaced);
-        if (options.noReplace === true && replaced !== undefined) throw new RdriveError('EEXIST');
-        // Onto itself (the same inode): rename(2) does nothing, and nothing is freed.
-        const itself = replaced !== undefined && replaced.ino === moving.ino && replaced.dev === moving.dev;
-        await (isLarge(replaced) ? renameOffLoop : rename)(at(src, a), at(dst, b));
-        const moved = await lstatAt(dst, b);
-        if (moved === undefined) throw new RdriveError('ENOENT');
-        this.commits.noteWrite();
-        return { attr: await attrAt(dst, b, moved), replacedBytes: itself ? 0 : storedBytes(replaced) };
-      })));
+      return withParent(root, from, (src, a) => withParent(root, to, async (dst, b) => {
+        const { done, aside } = await this.locks.run(user, async () => {
+          const moving = await lstatAt(src, a);
+          refuseSymlink(moving);
+          if (moving === undefined || !isVisible(moving)) throw new RdriveError('ENOENT');
+          const replaced = await lstatAt(dst, b);
+          refuseSymlink(replaced);
+          if (options.noReplace === true && replaced !== undefined) throw new RdriveError('EEXIST');
+          // Onto itself (the same inode): rename(2) does nothing, and nothing is freed.
+          const itself = replaced !== undefined && replaced.ino === moving.ino && replaced.dev === moving.dev;
+          const kept = itself ? undefined : setAsideLarge(dst, b, replaced);
+          try {
+            await rename(at(src, a), at(dst, b));
+          } catch (err) {
+            await dropAside(dst, kept);
+            throw err;
+          }
+          const moved = await lstatAt(dst, b);
+          if (moved === undefined) throw new RdriveError('ENOENT');
+          this.commits.noteWrite();
+          return { done: { attr: await attrAt(dst, b, moved), replacedBytes: itself ? 0 : storedBytes(replaced) }, aside: kept };
+        });
+        await dropAside(dst, aside);
+        return done;
+      }));
     });
   }
 
@@ -979,6 +1012,21 @@ async function syncDir(dir: string): Promise<void> {
 }
 
 /** Bytes in regular files below the held directory, walked through descriptors only. */
+/**
+ * A big file about to be replaced by a rename gets a second (temp) name first, so the rename
+ * frees none of its blocks while the user's lock is held; dropAside frees them afterwards.
+ */
+function setAsideLarge(dir: number, name: string, st: Stats | undefined): string | undefined {
+  if (!isLarge(st)) return undefined;
+  const temp = tempFileName(name);
+  linkSync(at(dir, name), at(dir, temp));
+  return temp;
+}
+
+async function dropAside(dir: number, temp: string | undefined): Promise<void> {
+  if (temp !== undefined) await unlinkOffLoop(at(dir, temp)).catch(() => undefined);
+}
+
 /** Bytes an entry holds as quotas count them (treeSize): a file's size, nothing for a folder. */
 function storedBytes(st: Stats | undefined): number {
   return st === undefined || st.isDirectory() ? 0 : st.size;
