@@ -297,16 +297,16 @@ export class OpenFile {
     return { kind: 'patch', size: this._size, body: () => Readable.from(extentStream(path, extents)) };
   }
 
-  /**
-   * The whole content goes when the server has nothing of it to keep, or when it is small (one
-   * request either way) or mostly rewritten. Otherwise only the changed extents go: appending a
-   * line and calling fsync() on a big file (a log, a database) sends the line, not the file.
-   */
   /** New content (nothing of the server's copy kept) of which less than half was written. */
   private isSparseNew(): boolean {
     return (this._created || this.baseSize === 0) && this._size > SMALL_BODY && this.mem === undefined && this.extents.bytes * 2 < this._size;
   }
 
+  /**
+   * The whole content goes when the server has nothing of it to keep, or when it is small (one
+   * request either way) or mostly rewritten. Otherwise only the changed extents go: appending a
+   * line and calling fsync() on a big file (a log, a database) sends the line, not the file.
+   */
   private sendsWhole(): boolean {
     if (this._created || this.baseSize === 0 || this.extents.coversWhole(this._size)) return true;
     return this.localComplete && (this._size <= SMALL_BODY || this.extents.bytes * 2 >= this._size);
