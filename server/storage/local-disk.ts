@@ -326,12 +326,7 @@ export class LocalDiskBackend implements StorageBackend {
               await unlink(at(dir, temp));
               return undefined;
             }
-            const kept = setAsideLarge(dir, name, current);
-            await publishLarge(at(dir, temp), at(dir, name)).catch(async (err: unknown) => {
-              await dropAside(dir, kept);
-              throw err;
-            });
-            return kept;
+            return replaceKeepingAside(dir, name, current, () => publishLarge(at(dir, temp), at(dir, name)));
           });
           await dropAside(dir, aside);
           // Taken after the rename (or link), which changes ctime: what a later stat will say.
@@ -382,7 +377,7 @@ export class LocalDiskBackend implements StorageBackend {
             if (options.durable === true) await out.sync();
             await checkNotAborted(options.isAborted);
             const aside = await this.locks.run(user, async () => {
-              const current = await lstatAt(dir, name);
+              const current = lstatAtSync(dir, name);
               // Checked again where no other change of this user can slip in: two patches based
               // on one version, sent at once, both passed the check above; the second to land
               // would have undone the first (an fsync() that had returned).
@@ -390,12 +385,7 @@ export class LocalDiskBackend implements StorageBackend {
                 throw new RdriveError('CHANGED');
               }
               await options.replacing?.(storedBytes(current), options.size ?? end);
-              const kept = setAsideLarge(dir, name, current);
-              await publishLarge(at(dir, temp), at(dir, name)).catch(async (err: unknown) => {
-                await dropAside(dir, kept);
-                throw err;
-              });
-              return kept;
+              return replaceKeepingAside(dir, name, current, () => publishLarge(at(dir, temp), at(dir, name)));
             });
             await dropAside(dir, aside);
             const st = await out.stat();
@@ -537,13 +527,7 @@ export class LocalDiskBackend implements StorageBackend {
           if (options.noReplace === true && replaced !== undefined) throw new RdriveError('EEXIST');
           // Onto itself (the same inode): rename(2) does nothing, and nothing is freed.
           const itself = replaced !== undefined && replaced.ino === moving.ino && replaced.dev === moving.dev;
-          const kept = itself ? undefined : setAsideLarge(dst, b, replaced);
-          try {
-            await rename(at(src, a), at(dst, b));
-          } catch (err) {
-            await dropAside(dst, kept);
-            throw err;
-          }
+          const kept = await replaceKeepingAside(dst, b, itself ? undefined : replaced, () => rename(at(src, a), at(dst, b)));
           const moved = await lstatAt(dst, b);
           if (moved === undefined) throw new RdriveError('ENOENT');
           this.commits.noteWrite();
@@ -1021,6 +1005,21 @@ function setAsideLarge(dir: number, name: string, st: Stats | undefined): string
   const temp = tempFileName(name);
   linkSync(at(dir, name), at(dir, temp));
   return temp;
+}
+
+/**
+ * Runs `replace` (a rename onto `name`, whose entry is `current`) with a big file there set aside
+ * first; returns the aside name for dropAside once the lock is released.
+ */
+async function replaceKeepingAside(dir: number, name: string, current: Stats | undefined, replace: () => Promise<void>): Promise<string | undefined> {
+  const kept = setAsideLarge(dir, name, current);
+  try {
+    await replace();
+  } catch (err) {
+    await dropAside(dir, kept);
+    throw err;
+  }
+  return kept;
 }
 
 async function dropAside(dir: number, temp: string | undefined): Promise<void> {
