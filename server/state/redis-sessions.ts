@@ -18,18 +18,21 @@ if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
   -- Fair share (fairShareVictim in session-store.ts): oldest use first, so each user's first
   -- token seen is their least recently used one.
   local tokens = redis.call('ZRANGE', KEYS[1], 0, -1)
-  local count, lru = {}, {}
+  local count, lru, users = {}, {}, {}
   local top = nil
   for _, token in ipairs(tokens) do
     local user = redis.call('GET', ARGV[5] .. token)
     if user then
       count[user] = (count[user] or 0) + 1
-      if lru[user] == nil then lru[user] = token end
+      if lru[user] == nil then
+        lru[user] = token
+        users[#users + 1] = user
+      end
     end
   end
-  for _, token in ipairs(tokens) do
-    local user = redis.call('GET', ARGV[5] .. token)
-    if user and lru[user] == token and (top == nil or count[user] > count[top]) then top = user end
+  -- Users in the order of their least recently used session: ties go to the oldest.
+  for _, user in ipairs(users) do
+    if top == nil or count[user] > count[top] then top = user end
   end
   if top == nil or count[top] < (count[ARGV[4]] or 0) + 2 then
     local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
