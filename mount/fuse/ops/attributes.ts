@@ -162,7 +162,7 @@ function toMs(time: number | Date): number {
   return clampTime(ms > UTIME_OMIT_MS ? ms - NEGATIVE_TIME_OFFSET : ms);
 }
 
-export function clampTime(ms: number): number {
+function clampTime(ms: number): number {
   return Math.min(MAX_TIME_MS, Math.max(MIN_TIME_MS, ms));
 }
 
