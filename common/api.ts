@@ -213,6 +213,32 @@ export const HEADER_SIZE = 'x-rdrive-size';
  */
 export const HEADER_LEASE_REQUEST = 'x-rdrive-lease';
 export const HEADER_LEASE_MS = 'x-rdrive-lease-ms';
+/**
+ * On the answer to a change of a folder's entries (an upload, a removal, mkdir, a link or node,
+ * a rename): "mtime,ctime" (ms) of the folder holding the changed name, read after the change.
+ * A client's cached attributes of that folder then show the server's times, not a guess of its
+ * own clock (a `stat .` right after a create and one a second later must agree). On a rename
+ * the target's folder; HEADER_FROM_FOLDER_TIMES the source's.
+ */
+export const HEADER_FOLDER_TIMES = 'x-rdrive-folder-times';
+export const HEADER_FROM_FOLDER_TIMES = 'x-rdrive-from-folder-times';
+
+export interface FolderTimes {
+  mtime: number;
+  ctime: number;
+}
+
+export function formatFolderTimes(times: FolderTimes): string {
+  return `${times.mtime},${times.ctime}`;
+}
+
+/** undefined for anything but two finite numbers (an absent or foreign header). */
+export function parseFolderTimes(value: unknown): FolderTimes | undefined {
+  if (typeof value !== 'string') return undefined;
+  const match = /^(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?)$/.exec(value.trim());
+  if (match === null) return undefined;
+  return { mtime: Number(match[1]), ctime: Number(match[2]) };
+}
 /** On PUT/PATCH: "1" makes the write durable (fsynced) before the answer, not within ~1 s. */
 export const HEADER_SYNC = 'x-rdrive-sync';
 

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { Attr } from '../../common/api.js';
+import type { Attr, FolderTimes } from '../../common/api.js';
 
 const RELIST_WINDOW_MS = 30_000;
 /** Listing this many entries costs about what one stat request does (measured on loopback). */
@@ -117,7 +117,8 @@ export class AttrCache {
    * counts as cached at the ticket: a folder above removed or renamed since hides it.
    */
   setFetched(path: string, attr: Attr, ticket: number): void {
-    if (!this.changedSince(splitPath(path).dir, ticket)) this.store(path, attr, ticket);
+    // A change inside a folder moves the folder's own times: an answer from before it is stale.
+    if (!this.changedSince(splitPath(path).dir, ticket) && !this.changedSince(path, ticket)) this.store(path, attr, ticket);
   }
 
   private store(path: string, attr: Attr, stamp = this.changes): void {
@@ -168,7 +169,9 @@ export class AttrCache {
     this.listings.set(dir, { value: new Set(entries.map((e) => e.name)), expires, stamp });
     for (const e of entries) {
       const { name, ...attr } = e;
-      this.attrs.set(joinPath(dir, name), { value: attr, expires, stamp });
+      const path = joinPath(dir, name);
+      if (ticket !== undefined && attr.type === 'dir' && this.changedSince(path, ticket)) continue;
+      this.attrs.set(path, { value: attr, expires, stamp });
     }
   }
 
@@ -178,7 +181,6 @@ export class AttrCache {
     this.changed(path);
     const { dir, name } = splitPath(path);
     this.listings.get(dir)?.value.add(name);
-    this.touchDir(dir, attr.mtime);
   }
 
   /**
@@ -192,21 +194,26 @@ export class AttrCache {
     this.changed(dir);
     this.changed(path);
     this.listings.get(dir)?.value.delete(name);
-    this.touchDir(dir, this.now());
     if (kind === 'file') this.listings.delete(path);
     else this.dropTree(path);
   }
 
   /**
-   * The parent's mtime moved on the server. Its cached attributes stay (until they expire as
-   * usual) with the time moved forward: the kernel checks a directory's attributes before each
-   * lookup in it, and a stat request per created file would double the cost of a copy.
+   * The server's times of `dir` after a change made in it through this mount (see
+   * HEADER_FOLDER_TIMES), or undefined when the answer did not say. Its cached attributes stay
+   * (until they expire as usual) with the times moved on: the kernel checks a directory's
+   * attributes before each lookup in it, and a stat request per created file would double the
+   * cost of a copy. Not this mount's clock: a `stat .` must show what it will show a second on.
    */
-  private touchDir(dir: string, at: number): void {
+  folderTimes(dir: string, times: FolderTimes | undefined): void {
     const entry = this.attrs.get(dir);
     if (entry === undefined) return;
-    const mtime = Math.max(entry.value.mtime, at);
-    entry.value = { ...entry.value, mtime, ctime: Math.max(entry.value.ctime, mtime) };
+    if (times === undefined) {
+      this.attrs.delete(dir);
+      return;
+    }
+    // Answers to changes sent at once may arrive in any order: the latest times win.
+    entry.value = { ...entry.value, mtime: Math.max(entry.value.mtime, times.mtime), ctime: Math.max(entry.value.ctime, times.ctime) };
   }
 
   /**

@@ -47,6 +47,7 @@ export class MountState {
     attrTtlMs: number,
   ) {
     this.cache = new AttrCache(attrTtlMs);
+    client.onFolderTimes = (dir, times) => this.cache.folderTimes(dir, times);
     this.uploads = new Uploads(client, this.cache, options, log);
   }
 

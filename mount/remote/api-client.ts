@@ -11,6 +11,8 @@ import {
 import {
   EXTENTS_CONTENT_TYPE,
   HEADER_ATIME,
+  HEADER_FOLDER_TIMES,
+  HEADER_FROM_FOLDER_TIMES,
   HEADER_CTIME,
   HEADER_LEASE_MS,
   HEADER_LEASE_REQUEST,
@@ -20,6 +22,7 @@ import {
   HEADER_SYNC,
   HEADER_MTIME,
   type Attr,
+  type FolderTimes,
   type HeadsAnswer,
   type Health,
   type Listing,
@@ -30,6 +33,7 @@ import {
   type NodeRequest,
   type OwnerFields,
   type SymlinkRequest,
+  parseFolderTimes,
 } from '../../common/api.js';
 import { RdriveError, codeForStatus, foreignCode, fromForeign, isErrorCode, type ErrorCode } from '../../common/errors.js';
 import { parseOwner } from '../../common/ownership.js';
@@ -83,6 +87,10 @@ interface Call {
   renew?: boolean;
   /** false: an unreachable server is the answer at once, not ridden out (logout at unmount). */
   reconnect?: boolean;
+  /** The path whose name the call adds, replaces or removes: its folder's times come back. */
+  changes?: string;
+  /** A rename's source path, likewise. */
+  changesFrom?: string;
 }
 
 /**
@@ -100,6 +108,11 @@ export class ApiClient {
   private credentials: { user: string; password: string } | undefined;
   private token: string | undefined;
   private relogin: Promise<void> | undefined;
+  /**
+   * Told the server's times of a folder after each change made in it through this client
+   * (undefined: the answer did not say, so what is cached of the folder is unknown).
+   */
+  onFolderTimes: ((folder: string, times: FolderTimes | undefined) => void) | undefined;
 
   constructor(options: ApiClientOptions) {
     const url = parseServerUrl(options.server);
@@ -300,6 +313,7 @@ export class ApiClient {
       path: `/files/${enc(path)}${options.sparseSize === undefined ? '' : `?size=${options.sparseSize}`}`,
       headers,
       body,
+      changes: path,
       idempotent: options.exclusive !== true,
       bodyTimeoutMs: this.opts.requestTimeoutMs,
     });
@@ -319,6 +333,7 @@ export class ApiClient {
       path: `/files/${enc(path)}${query}`,
       headers,
       body,
+      changes: path,
       idempotent: true,
       bodyTimeoutMs: this.opts.requestTimeoutMs,
     });
@@ -330,32 +345,32 @@ export class ApiClient {
   }
 
   unlink(path: string): Promise<void> {
-    return this.empty({ method: 'DELETE', path: `/files/${enc(path)}`, idempotent: false });
+    return this.empty({ method: 'DELETE', path: `/files/${enc(path)}`, idempotent: false, changes: path });
   }
 
   mkdir(path: string, options: MkdirRequest = {}): Promise<Attr> {
-    return this.sendJson<Attr>('POST', `/dirs/${enc(path)}`, options, false);
+    return this.sendJson<Attr>('POST', `/dirs/${enc(path)}`, options, false, { changes: path });
   }
 
   rmdir(path: string, options: { recursive?: boolean } = {}): Promise<void> {
     const query = options.recursive === true ? '?recursive=1' : '';
-    return this.empty({ method: 'DELETE', path: `/dirs/${enc(path)}${query}`, idempotent: false });
+    return this.empty({ method: 'DELETE', path: `/dirs/${enc(path)}${query}`, idempotent: false, changes: path });
   }
 
   /** Returns the moved entry's attributes (a rename changes its ctime). */
   rename(from: string, to: string, options: { noReplace?: boolean } = {}): Promise<Attr> {
-    return this.sendJson<Attr>('POST', '/rename', { from: plain(from), to: plain(to), noReplace: options.noReplace === true }, false);
+    return this.sendJson<Attr>('POST', '/rename', { from: plain(from), to: plain(to), noReplace: options.noReplace === true }, false, { changes: to, changesFrom: from });
   }
 
   /** Creates a symlink at `path` holding `target` (data for the server; EEXIST if taken). */
   symlink(path: string, target: string, owner: OwnerFields = {}): Promise<Attr> {
     const body: SymlinkRequest = { target, ...owner };
-    return this.sendJson<Attr>('POST', `/symlinks/${enc(path)}`, body, false);
+    return this.sendJson<Attr>('POST', `/symlinks/${enc(path)}`, body, false, { changes: path });
   }
 
   /** Creates a FIFO, socket or device node at `path` (data for the server; EEXIST if taken). */
   mknod(path: string, node: NodeRequest): Promise<Attr> {
-    return this.sendJson<Attr>('POST', `/nodes/${enc(path)}`, node, false);
+    return this.sendJson<Attr>('POST', `/nodes/${enc(path)}`, node, false, { changes: path });
   }
 
   setAttr(path: string, attrs: SetAttrRequest): Promise<Attr> {
@@ -363,8 +378,8 @@ export class ApiClient {
   }
 
   /** A request with a JSON body whose answer is JSON. */
-  private sendJson<T>(method: 'POST' | 'PATCH', path: string, payload: unknown, idempotent: boolean): Promise<T> {
-    return this.json<T>({ method, path, ...jsonBody(payload), idempotent });
+  private sendJson<T>(method: 'POST' | 'PATCH', path: string, payload: unknown, idempotent: boolean, changes: Pick<Call, 'changes' | 'changesFrom'> = {}): Promise<T> {
+    return this.json<T>({ method, path, ...jsonBody(payload), idempotent, ...changes });
   }
 
   private async json<T>(call: Call): Promise<T> {
@@ -378,8 +393,11 @@ export class ApiClient {
   }
 
   /** Sends a call; renews the session once on 401; retries what is safe to retry. */
-  private send(call: Call): Promise<Dispatcher.ResponseData> {
-    return this.withRetries(call, () => this.sendOnce(call));
+  private async send(call: Call): Promise<Dispatcher.ResponseData> {
+    const res = await this.withRetries(call, () => this.sendOnce(call));
+    if (call.changes !== undefined) this.onFolderTimes?.(parentOf(call.changes), parseFolderTimes(res.headers[HEADER_FOLDER_TIMES]));
+    if (call.changesFrom !== undefined) this.onFolderTimes?.(parentOf(call.changesFrom), parseFolderTimes(res.headers[HEADER_FROM_FOLDER_TIMES]));
+    return res;
   }
 
   /**
@@ -549,6 +567,12 @@ function isConnectTimeout(err: unknown): boolean {
 
 function enc(path: string): string {
   return encodeRemotePath(toSegments(path));
+}
+
+/** The folder holding `path`, as the mount names it ("/a/b" → "/a", "/a" → "/"). */
+function parentOf(path: string): string {
+  const segments = toSegments(path);
+  return `/${segments.slice(0, -1).join('/')}`;
 }
 
 function plain(path: string): string {

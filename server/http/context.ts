@@ -1,6 +1,6 @@
-import express, { type Request, type RequestHandler } from 'express';
+import express, { type Request, type RequestHandler, type Response } from 'express';
 import type { Logger } from 'pino';
-import { type Attr, MAX_TIME_MS, MIN_TIME_MS } from '../../common/api.js';
+import { type Attr, formatFolderTimes, HEADER_FOLDER_TIMES, MAX_TIME_MS, MIN_TIME_MS } from '../../common/api.js';
 import { RdriveError } from '../../common/errors.js';
 import { parseRemotePath } from '../../common/paths.js';
 import type { Authenticator } from '../auth/authenticator.js';
@@ -62,6 +62,16 @@ export async function entryPath(ctx: ServerContext, req: Request, resource: stri
     if (attr.type !== 'dir') throw new RdriveError('ENOTDIR', 'A path ending in "/" names a directory');
   }
   return segments;
+}
+
+/**
+ * Tells the client the times of the folder holding `segments` after a change there (see
+ * HEADER_FOLDER_TIMES). Read once the change is made and before the answer; a folder gone
+ * meanwhile leaves the header out, and the client then asks again.
+ */
+export async function sendFolderTimes(ctx: ServerContext, res: Response, user: string, segments: string[], header = HEADER_FOLDER_TIMES): Promise<void> {
+  const folder = await ctx.backend.stat(user, segments.slice(0, -1)).catch(() => undefined);
+  if (folder !== undefined) res.setHeader(header, formatFolderTimes(folder));
 }
 
 /** A time in ms since the epoch from a request; EINVAL outside [MIN_TIME_MS, MAX_TIME_MS] (never stored clamped). */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFile, chmod, lstat, readFile, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, lstat, mkdir, open, readFile, rename, rmdir, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { serverWithMount } from '../helpers/mounted-server.js';
@@ -102,4 +102,35 @@ test('tar x then at once tar c of the same tree: no "file changed as we read it"
     assert.equal(out.code, 0, `round ${round}: tar c exit status`);
     await ok(`mkdir ${local.path}/out${round} && tar -C ${local.path}/out${round} -xf ${local.path}/out${round}.tar && diff -r ${local.path}/src ${local.path}/out${round}/src`);
   }
+});
+
+test('a folder\'s times after a change in it are the server\'s, whatever the new entry\'s own times', T, async () => {
+  const dir = join(fixture.mount.path, 'folder-times');
+  await mkdir(dir);
+  await mkdir(join(fixture.mount.path, 'elsewhere'));
+  await writeFile(join(fixture.mount.path, 'elsewhere', 'moved'), 'm');
+  const changes: Array<[string, () => Promise<void>]> = [
+    // An extracted or copied file keeps its old mtime; the folder's moves to now all the same.
+    ['create with an old mtime', async () => {
+      const fh = await open(join(dir, 'old'), 'w');
+      await fh.write('x');
+      await fh.utimes(new Date('2001-02-03'), new Date('2001-02-03'));
+      await fh.close();
+    }],
+    ['mkdir', () => mkdir(join(dir, 'sub'))],
+    ['symlink', () => symlink('old', join(dir, 'link'))],
+    ['rename in', () => rename(join(fixture.mount.path, 'elsewhere', 'moved'), join(dir, 'moved'))],
+    ['unlink', () => unlink(join(dir, 'old'))],
+    ['rmdir', () => rmdir(join(dir, 'sub'))],
+  ];
+  for (const [what, change] of changes) {
+    const before = await times(dir);
+    assert.deepEqual(before, await stored('folder-times'), `before ${what}: the folder's times are the server's`);
+    await pastMs(Math.max(before.mtime, before.ctime));
+    await change();
+    const after = await times(dir);
+    assert.deepEqual(after, await stored('folder-times'), `after ${what}, the mount shows the server's folder times`);
+    assert.ok(after.mtime > before.mtime, `${what} moves the folder's mtime (${before.mtime} -> ${after.mtime})`);
+  }
+  assert.deepEqual(await times(join(fixture.mount.path, 'elsewhere')), await stored('elsewhere'), 'the rename\'s source folder shows the server\'s times');
 });

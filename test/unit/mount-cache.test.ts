@@ -82,18 +82,35 @@ test('splitPath handles the root', () => {
   assert.deepEqual(splitPath('/a/b/c'), { dir: '/a/b', name: 'c' });
 });
 
-test('attr cache: a change inside a directory moves its cached mtime forward, never its expiry', () => {
+test('attr cache: a change inside a directory shows the server\'s folder times, not the entry\'s or the clock\'s, never moving its expiry', () => {
   let now = 5000;
   const cache = new AttrCache(1000, () => now);
   cache.set('/d', { type: 'dir', size: 4096, mtime: 100, atime: 100, ctime: 100, mode: 0o755 });
-  cache.added('/d/new', { ...file(3), mtime: 4000 });
-  assert.equal(cache.get('/d')?.mtime, 4000, 'the new entry\'s server time');
+  // An upload of a file with an old mtime (tar x, cp -p): the folder's times are not the file's.
+  cache.added('/d/new', { ...file(3), mtime: 50 });
+  cache.folderTimes('/d', { mtime: 4000, ctime: 4001 });
+  assert.deepEqual([cache.get('/d')?.mtime, cache.get('/d')?.ctime], [4000, 4001], 'the server\'s folder times');
   now = 5500;
   cache.removed('/d/new');
-  assert.equal(cache.get('/d')?.mtime, 5500);
-  assert.equal(cache.get('/d')?.ctime, 5500);
+  assert.equal(cache.get('/d')?.mtime, 4000, 'a removal alone is no time: the answer brings it');
+  cache.folderTimes('/d', { mtime: 5200, ctime: 5200 });
+  cache.folderTimes('/d', { mtime: 4500, ctime: 4500 });
+  assert.equal(cache.get('/d')?.mtime, 5200, 'answers arriving out of order: the latest times win');
   now = 6000;
   assert.equal(cache.get('/d'), undefined, 'still expires when it was going to');
+});
+
+test('attr cache: an answer without folder times forgets the folder; a folder stat sent before a change in it is dropped', () => {
+  const cache = new AttrCache(60_000);
+  cache.set('/d', { type: 'dir', size: 4096, mtime: 100, atime: 100, ctime: 100, mode: 0o755 });
+  cache.folderTimes('/d', undefined);
+  assert.equal(cache.get('/d'), undefined, 'the folder\'s times are unknown: asked again');
+  const ticket = cache.ticket();
+  cache.added('/d/new', file(3));
+  cache.setFetched('/d', { type: 'dir', size: 4096, mtime: 100, atime: 100, ctime: 100, mode: 0o755 }, ticket);
+  assert.equal(cache.get('/d'), undefined, 'a stat answered from before the create holds the old times');
+  cache.setListing('/', [{ name: 'd', type: 'dir', size: 4096, mtime: 100, atime: 100, ctime: 100, mode: 0o755 }], ticket);
+  assert.equal(cache.get('/d'), undefined, 'nor does a listing of its parent sent then');
 });
 
 test('attr cache: a small directory is listed again at the first miss, a big one once the stats cost as much', () => {

@@ -5,7 +5,7 @@ import { EXTENTS_CONTENT_TYPE, type Attr, etagOf, HEADER_ATIME, HEADER_CTIME, HE
 import { PREVIEW_BYTES } from '../../../common/config.js';
 import { RdriveError } from '../../../common/errors.js';
 import { OWNER_ID_MAX, formatOwner, parseOwner, type Owner } from '../../../common/ownership.js';
-import { checkTime, entryPath, limitedWrite, pathAfter, queryNumber, userOf, type ServerContext } from '../context.js';
+import { checkTime, entryPath, limitedWrite, pathAfter, queryNumber, sendFolderTimes, userOf, type ServerContext } from '../context.js';
 
 /** Reading, writing and removing files: GET/PUT/PATCH/DELETE /files/<path>, GET /preview/<path>. */
 export function fileRoutes(ctx: ServerContext): Router {
@@ -31,6 +31,7 @@ export function fileRoutes(ctx: ServerContext): Router {
       ...sparseOrLength(req),
     };
     const attr = await limitedWrite(ctx, user, oldSize, options.sparseSize ?? announcedLength(req), (limits) => ctx.backend.writeAtomic(user, segments, req, { ...limits, ...options }));
+    await sendFolderTimes(ctx, res, user, segments);
     res.status(200).json(attr);
   });
   router.patch(/^\/files(?:\/.*)?$/, async (req, res) => {
@@ -51,6 +52,8 @@ export function fileRoutes(ctx: ServerContext): Router {
       isAborted: clientWatch(res),
     };
     const attr = await limitedWrite(ctx, user, oldSize, undefined, (limits) => ctx.backend.patchAtomic(user, segments, req, { ...limits, ...options }));
+    // The patched copy took the name: the folder changed too.
+    await sendFolderTimes(ctx, res, user, segments);
     res.status(200).json(attr);
   });
   // POST /sync waits for the group commit that makes every change acknowledged so far durable
@@ -61,8 +64,10 @@ export function fileRoutes(ctx: ServerContext): Router {
   });
   router.delete(/^\/files(?:\/.*)?$/, async (req, res) => {
     const user = userOf(req);
-    const freed = await ctx.backend.unlink(user, await entryPath(ctx, req, 'files'));
+    const segments = await entryPath(ctx, req, 'files');
+    const freed = await ctx.backend.unlink(user, segments);
     await ctx.usage.add(user, -freed);
+    await sendFolderTimes(ctx, res, user, segments);
     res.status(204).end();
   });
   return router;

@@ -1,10 +1,10 @@
-import { Router } from 'express';
-import { type Attr, checkMode, type Listing, type MkdirRequest, type RenameRequest, type SetAttrRequest, type SymlinkRequest } from '../../../common/api.js';
+import { Router, type Request, type Response } from 'express';
+import { type Attr, checkMode, HEADER_FROM_FOLDER_TIMES, type Listing, type MkdirRequest, type RenameRequest, type SetAttrRequest, type SymlinkRequest } from '../../../common/api.js';
 import { RdriveError } from '../../../common/errors.js';
 import { modeAfterChown, ownerFrom } from '../../../common/ownership.js';
 import { splitPlainPath } from '../../../common/paths.js';
 import { checkLinkTarget, checkNode, specialBytes, type Special } from '../../storage/special-file.js';
-import { checkTime, entryPath, jsonBody, limitedWrite, pathAfter, userOf, type ServerContext } from '../context.js';
+import { checkTime, entryPath, jsonBody, limitedWrite, pathAfter, sendFolderTimes, userOf, type ServerContext } from '../context.js';
 
 const json = jsonBody('64kb');
 
@@ -35,29 +35,37 @@ export function treeRoutes(ctx: ServerContext): Router {
     if (body.mode !== undefined) options.mode = checkMode(body.mode);
     if (body.parents === true) options.parents = true;
     const owner = ownerFrom(body as Record<string, unknown>);
-    res.status(201).json(await ctx.backend.mkdir(userOf(req), pathAfter(req, 'dirs'), { ...options, ...(owner === undefined ? {} : { owner }) }));
+    const user = userOf(req);
+    const segments = pathAfter(req, 'dirs');
+    const attr = await ctx.backend.mkdir(user, segments, { ...options, ...(owner === undefined ? {} : { owner }) });
+    await sendFolderTimes(ctx, res, user, segments);
+    res.status(201).json(attr);
   });
   router.delete(/^\/dirs(?:\/.*)?$/, async (req, res) => {
     const user = userOf(req);
     const recursive = req.query.recursive === '1' || req.query.recursive === 'true';
-    await ctx.backend.rmdir(user, pathAfter(req, 'dirs'), { recursive });
+    const segments = pathAfter(req, 'dirs');
+    await ctx.backend.rmdir(user, segments, { recursive });
     if (recursive) await ctx.usage.invalidate(user);
+    await sendFolderTimes(ctx, res, user, segments);
     res.status(204).end();
   });
-  const createSpecial = async (req: Parameters<typeof userOf>[0], route: string, special: Special): Promise<Attr> => {
+  const createSpecial = async (req: Request, res: Response, route: string, special: Special): Promise<Attr> => {
     const user = userOf(req);
     const owner = ownerFrom((req.body ?? {}) as Record<string, unknown>);
-    const attr = await ctx.backend.createSpecial(user, await entryPath(ctx, req, route), special, owner);
+    const segments = await entryPath(ctx, req, route);
+    const attr = await ctx.backend.createSpecial(user, segments, special, owner);
     // Quotas count what the stored file holds on disk.
     await ctx.usage.add(user, specialBytes(special));
+    await sendFolderTimes(ctx, res, user, segments);
     return attr;
   };
   router.post(/^\/symlinks(?:\/.*)?$/, json, async (req, res) => {
     const target = checkLinkTarget(((req.body ?? {}) as Partial<SymlinkRequest>).target);
-    res.status(201).json(await createSpecial(req, 'symlinks', { type: 'symlink', target }));
+    res.status(201).json(await createSpecial(req, res, 'symlinks', { type: 'symlink', target }));
   });
   router.post(/^\/nodes(?:\/.*)?$/, json, async (req, res) => {
-    res.status(201).json(await createSpecial(req, 'nodes', checkNode(req.body)));
+    res.status(201).json(await createSpecial(req, res, 'nodes', checkNode(req.body)));
   });
   router.post('/rename', json, async (req, res) => {
     const body = (req.body ?? {}) as Partial<RenameRequest>;
@@ -65,8 +73,12 @@ export function treeRoutes(ctx: ServerContext): Router {
       throw new RdriveError('EINVAL', 'Rename needs JSON {"from": "a/b", "to": "c/d"}');
     }
     const user = userOf(req);
-    const { attr, replacedBytes } = await ctx.backend.rename(user, splitPlainPath(body.from), splitPlainPath(body.to), { noReplace: body.noReplace === true });
+    const from = splitPlainPath(body.from);
+    const to = splitPlainPath(body.to);
+    const { attr, replacedBytes } = await ctx.backend.rename(user, from, to, { noReplace: body.noReplace === true });
     await ctx.usage.add(user, -replacedBytes);
+    await sendFolderTimes(ctx, res, user, to);
+    await sendFolderTimes(ctx, res, user, from, HEADER_FROM_FOLDER_TIMES);
     res.json(attr);
   });
   router.patch(/^\/attrs(?:\/.*)?$/, json, async (req, res) => {
