@@ -206,14 +206,19 @@ export class AttrCache {
    * cost of a copy. Not this mount's clock: a `stat .` must show what it will show a second on.
    */
   folderTimes(dir: string, times: FolderTimes | undefined): void {
+    // Before anything else: a stat or listing of the folder answered from before this change
+    // (and arriving after it) must not bring the old times back.
+    this.changed(dir);
     const entry = this.attrs.get(dir);
     if (entry === undefined) return;
     if (times === undefined) {
       this.attrs.delete(dir);
       return;
     }
-    // Answers to changes sent at once may arrive in any order: the latest times win.
-    entry.value = { ...entry.value, mtime: Math.max(entry.value.mtime, times.mtime), ctime: Math.max(entry.value.ctime, times.ctime) };
+    // Answers to changes sent at once may arrive in any order: the one with the later ctime,
+    // which only the server moves and only forward, is the newer. Not the later mtime: utimes
+    // may have set the folder's to any time, past or future.
+    if (times.ctime >= entry.value.ctime) entry.value = { ...entry.value, mtime: times.mtime, ctime: times.ctime };
   }
 
   /**

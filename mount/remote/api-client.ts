@@ -374,7 +374,7 @@ export class ApiClient {
   }
 
   setAttr(path: string, attrs: SetAttrRequest): Promise<Attr> {
-    return this.sendJson<Attr>('PATCH', `/attrs/${enc(path)}`, attrs, true);
+    return this.sendJson<Attr>('PATCH', `/attrs/${enc(path)}`, attrs, true, { changes: path });
   }
 
   /** A request with a JSON body whose answer is JSON. */
@@ -394,10 +394,22 @@ export class ApiClient {
 
   /** Sends a call; renews the session once on 401; retries what is safe to retry. */
   private async send(call: Call): Promise<Dispatcher.ResponseData> {
-    const res = await this.withRetries(call, () => this.sendOnce(call));
-    if (call.changes !== undefined) this.onFolderTimes?.(parentOf(call.changes), parseFolderTimes(res.headers[HEADER_FOLDER_TIMES]));
-    if (call.changesFrom !== undefined) this.onFolderTimes?.(parentOf(call.changesFrom), parseFolderTimes(res.headers[HEADER_FROM_FOLDER_TIMES]));
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.withRetries(call, () => this.sendOnce(call));
+    } catch (err) {
+      // A failed change may still have touched the folder (a temp file made and removed, a
+      // change made but its answer lost): what is cached of it is unknown.
+      this.reportFolderTimes(call, undefined);
+      throw err;
+    }
+    this.reportFolderTimes(call, res.headers);
     return res;
+  }
+
+  private reportFolderTimes(call: Call, headers: Dispatcher.ResponseData['headers'] | undefined): void {
+    if (call.changes !== undefined) this.onFolderTimes?.(parentOf(call.changes), parseFolderTimes(headers?.[HEADER_FOLDER_TIMES]));
+    if (call.changesFrom !== undefined) this.onFolderTimes?.(parentOf(call.changesFrom), parseFolderTimes(headers?.[HEADER_FROM_FOLDER_TIMES]));
   }
 
   /**

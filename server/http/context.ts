@@ -67,11 +67,14 @@ export async function entryPath(ctx: ServerContext, req: Request, resource: stri
 /**
  * Tells the client the times of the folder holding `segments` after a change there (see
  * HEADER_FOLDER_TIMES). Read once the change is made and before the answer; a folder gone
- * meanwhile leaves the header out, and the client then asks again.
+ * meanwhile leaves the header out, and the client then asks again. Returns the value sent.
  */
-export async function sendFolderTimes(ctx: ServerContext, res: Response, user: string, segments: string[], header = HEADER_FOLDER_TIMES): Promise<void> {
-  const folder = await ctx.backend.stat(user, segments.slice(0, -1)).catch(() => undefined);
-  if (folder !== undefined) res.setHeader(header, formatFolderTimes(folder));
+export async function sendFolderTimes(ctx: ServerContext, res: Response, user: string, segments: string[], header = HEADER_FOLDER_TIMES): Promise<string | undefined> {
+  const folder = await ctx.backend.folderTimes(user, segments).catch(() => undefined);
+  if (folder === undefined) return undefined;
+  const value = formatFolderTimes(folder);
+  res.setHeader(header, value);
+  return value;
 }
 
 /** A time in ms since the epoch from a request; EINVAL outside [MIN_TIME_MS, MAX_TIME_MS] (never stored clamped). */

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { Attr, DirEntry, SetAttrRequest, StatFs } from '../../common/api.js';
+import type { Attr, DirEntry, FolderTimes, SetAttrRequest, StatFs } from '../../common/api.js';
 import type { Owner } from '../../common/ownership.js';
 import type { Special } from './special-file.js';
 
@@ -75,6 +75,8 @@ export interface StorageBackend {
    */
   readHeads(user: string, segments: string[], options: HeadsOptions): Promise<{ files: Array<{ name: string; attr: Attr; content: Buffer }>; more: boolean }>;
   list(user: string, segments: string[]): Promise<DirEntry[]>;
+  /** mtime and ctime of the folder holding `segments` (the root for one segment): cheaper than stat. */
+  folderTimes(user: string, segments: string[]): Promise<FolderTimes>;
   statfs(user: string): Promise<StatFs>;
   /** Bytes used by the user's files (for quotas). */
   usage(user: string): Promise<number>;

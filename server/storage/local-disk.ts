@@ -6,7 +6,7 @@ import {
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { etagOf, type Attr, type DirEntry, type SetAttrRequest, type StatFs } from '../../common/api.js';
+import { etagOf, type Attr, type DirEntry, type FolderTimes, type SetAttrRequest, type StatFs } from '../../common/api.js';
 import { RdriveError, fromForeign } from '../../common/errors.js';
 import { writeFullySync } from '../../common/write-fully.js';
 import type { ByteRange, Durability, HeadsOptions, StorageBackend, WriteLimits, WriteOptions } from './backend.js';
@@ -164,6 +164,13 @@ export class LocalDiskBackend implements StorageBackend {
         if (st === undefined || !isVisible(st)) throw new RdriveError('ENOENT');
         return attrAt(dir, name, st);
       });
+    });
+  }
+
+  async folderTimes(user: string, segments: string[]): Promise<FolderTimes> {
+    return guard(async () => {
+      const st = await withFd(await openDirPath(this.userRoot(user), segments.slice(0, -1)), async (fd) => fstatSync(fd));
+      return { mtime: st.mtimeMs, ctime: st.ctimeMs };
     });
   }
 

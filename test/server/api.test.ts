@@ -249,3 +249,45 @@ test('a large file removed, replaced by a small upload or renamed over: gone, no
   const left = (await readdir(join(server.storage, 'alice'))).filter((n) => n.includes('big-') || n.includes('mover'));
   assert.deepEqual(left.sort(), ['big-replaced.bin', 'big-target.bin'], 'no temp file, no old copy');
 });
+
+test('every change of a folder\'s entries answers with that folder\'s times as stored after it; a failed one says they are unknown', T, async () => {
+  const seen: Array<[string, { mtime: number; ctime: number } | undefined]> = [];
+  alice.onFolderTimes = (dir, times) => seen.push([dir, times]);
+  const stored = async (dir: string): Promise<{ mtime: number; ctime: number }> => {
+    const st = await stat(join(server.storage, 'alice', dir));
+    return { mtime: st.mtimeMs, ctime: st.ctimeMs };
+  };
+  const expectTimes = async (what: string, dirs: Array<[string, string]>): Promise<void> => {
+    const want = await Promise.all(dirs.map(async ([mount, disk]) => [mount, await stored(disk)]));
+    assert.deepEqual(seen.splice(0), want, what);
+  };
+  try {
+    await alice.mkdir('ft');
+    await expectTimes('mkdir', [['/', '']]);
+    await alice.mkdir('ft/sub');
+    await expectTimes('mkdir in a folder', [['/ft', 'ft']]);
+    await alice.upload('ft/f', () => 'one');
+    await expectTimes('upload', [['/ft', 'ft']]);
+    await alice.patch('ft/f', () => Buffer.concat([encodeExtentHeader(0, 1), Buffer.from('O')]));
+    await expectTimes('patch', [['/ft', 'ft']]);
+    await alice.symlink('ft/l', 'f');
+    await expectTimes('symlink', [['/ft', 'ft']]);
+    await alice.mknod('ft/p', { type: 'fifo', mode: 0o644 });
+    await expectTimes('mknod', [['/ft', 'ft']]);
+    // A stored node's record is rewritten and renamed over it: the folder changes.
+    await alice.setAttr('ft/p', { mode: 0o600 });
+    await expectTimes('chmod of a node', [['/ft', 'ft']]);
+    await alice.rename('ft/f', 'ft/sub/g');
+    await expectTimes('rename across folders', [['/ft/sub', 'ft/sub'], ['/ft', 'ft']]);
+    await alice.rename('ft/sub/g', 'ft/sub/h');
+    await expectTimes('rename within a folder', [['/ft/sub', 'ft/sub'], ['/ft/sub', 'ft/sub']]);
+    await alice.unlink('ft/sub/h');
+    await expectTimes('unlink', [['/ft/sub', 'ft/sub']]);
+    await alice.rmdir('ft/sub');
+    await expectTimes('rmdir', [['/ft', 'ft']]);
+    await rejectsWith(alice.upload('ft/p', () => 'x', { exclusive: true }), 'EEXIST');
+    assert.deepEqual(seen.splice(0), [['/ft', undefined]], 'a refused change: the folder\'s times are unknown');
+  } finally {
+    alice.onFolderTimes = undefined;
+  }
+});

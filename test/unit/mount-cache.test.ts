@@ -95,9 +95,12 @@ test('attr cache: a change inside a directory shows the server\'s folder times, 
   assert.equal(cache.get('/d')?.mtime, 4000, 'a removal alone is no time: the answer brings it');
   cache.folderTimes('/d', { mtime: 5200, ctime: 5200 });
   cache.folderTimes('/d', { mtime: 4500, ctime: 4500 });
-  assert.equal(cache.get('/d')?.mtime, 5200, 'answers arriving out of order: the latest times win');
+  assert.equal(cache.get('/d')?.mtime, 5200, 'answers arriving out of order: the later ctime wins');
   now = 6000;
-  assert.equal(cache.get('/d'), undefined, 'still expires when it was going to');
+  assert.equal(cache.get('/d'), undefined, 'still expires when it was going to');  // touch -d 2099 of the folder, then a create in it: the server's mtime is now again.
+  cache.set('/d', { type: 'dir', size: 4096, mtime: 4_070_908_800_000, atime: 100, ctime: 5300, mode: 0o755 });
+  cache.folderTimes('/d', { mtime: 5400, ctime: 5400 });
+  assert.deepEqual([cache.get('/d')?.mtime, cache.get('/d')?.ctime], [5400, 5400], 'a future mtime does not outlive the next change');
 });
 
 test('attr cache: an answer without folder times forgets the folder; a folder stat sent before a change in it is dropped', () => {
@@ -111,6 +114,15 @@ test('attr cache: an answer without folder times forgets the folder; a folder st
   assert.equal(cache.get('/d'), undefined, 'a stat answered from before the create holds the old times');
   cache.setListing('/', [{ name: 'd', type: 'dir', size: 4096, mtime: 100, atime: 100, ctime: 100, mode: 0o755 }], ticket);
   assert.equal(cache.get('/d'), undefined, 'nor does a listing of its parent sent then');
+
+  // The change's answer is read before the op records the change: an older stat landing in
+  // between must not undo the times it brought.
+  cache.set('/d', { type: 'dir', size: 4096, mtime: 100, atime: 100, ctime: 100, mode: 0o755 });
+  const early = cache.ticket();
+  cache.folderTimes('/d', { mtime: 200, ctime: 200 });
+  cache.setFetched('/d', { type: 'dir', size: 4096, mtime: 100, atime: 100, ctime: 100, mode: 0o755 }, early);
+  cache.added('/d/other', file(1));
+  assert.equal(cache.get('/d')?.mtime, 200);
 });
 
 test('attr cache: a small directory is listed again at the first miss, a big one once the stats cost as much', () => {

@@ -77,8 +77,10 @@ export function treeRoutes(ctx: ServerContext): Router {
     const to = splitPlainPath(body.to);
     const { attr, replacedBytes } = await ctx.backend.rename(user, from, to, { noReplace: body.noReplace === true });
     await ctx.usage.add(user, -replacedBytes);
-    await sendFolderTimes(ctx, res, user, to);
-    await sendFolderTimes(ctx, res, user, from, HEADER_FROM_FOLDER_TIMES);
+    const times = await sendFolderTimes(ctx, res, user, to);
+    const sameFolder = from.length === to.length && from.slice(0, -1).every((name, i) => name === to[i]);
+    if (!sameFolder) await sendFolderTimes(ctx, res, user, from, HEADER_FROM_FOLDER_TIMES);
+    else if (times !== undefined) res.setHeader(HEADER_FROM_FOLDER_TIMES, times);
     res.json(attr);
   });
   router.patch(/^\/attrs(?:\/.*)?$/, json, async (req, res) => {
@@ -93,6 +95,8 @@ export function treeRoutes(ctx: ServerContext): Router {
     }
     // Only a growing size needs the limits; a shrink or a chmod is always allowed.
     const attr = await limitedWrite(ctx, user, before.size, undefined, (limits) => ctx.backend.setAttr(user, segments, attrs, limits));
+    // A stored node's record is rewritten beside it and renamed over it: its folder changes.
+    if (segments.length > 0) await sendFolderTimes(ctx, res, user, segments);
     res.json(attr);
   });
   return router;
