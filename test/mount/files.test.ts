@@ -223,3 +223,18 @@ PY`);
   assert.equal(out, `${'create EILSEQ\nmkdir EILSEQ\n'.repeat(3)}symlink EILSEQ\nsymlink EILSEQ\n['café']\n`);
   assert.equal(await readFile(join(mount.path, 'latin1', 'café'), 'utf8'), 'utf-8 name');
 });
+
+test('truncate(2) by path of a file another process holds open for reading reaches the server at once', T, async () => {
+  const file = join(mount.path, 'held-open.log');
+  await writeFile(file, 'hello world');
+  const reader = await open(file, 'r');
+  try {
+    await ok(`python3 -c "import os; os.truncate('${file}', 2)"`);
+    assert.equal(await readFile(join(server.storage, 'alice', 'held-open.log'), 'utf8'), 'he', 'the server holds the truncated file while the reader is still open');
+    const { bytesRead, buffer } = await reader.read(Buffer.alloc(16), 0, 16, 0);
+    assert.equal(buffer.subarray(0, bytesRead).toString(), 'he', 'the open reader sees the truncate');
+  } finally {
+    await reader.close();
+  }
+  assert.equal(await readFile(file, 'utf8'), 'he');
+});

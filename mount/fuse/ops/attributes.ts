@@ -140,7 +140,12 @@ export async function truncate(state: MountState, path: string, size: number): P
   state.requireWritable();
   const file = state.files.get(path);
   if (file !== undefined) {
+    // Unsent writes take the truncate with them, at their close. A copy open only for reading
+    // (tail -f) or with all of it sent is truncated on the server now, as a file nobody holds
+    // open would be: a reader must not keep a truncate back until it closes.
+    const unsent = file.dirty;
     await file.truncate(size);
+    if (!unsent) await state.upload(file);
     return;
   }
   state.cache.set(path, await state.client.setAttr(path, { size }));
