@@ -57,6 +57,8 @@ export class OpenFile {
   /** The stored owner, when the server has one for this file. */
   private owner: { uid?: number; gid?: number };
   private _pendingMtime: number | undefined;
+  /** Truncated since the last upload: a truncate moves mtime and ctime even when no byte changes. */
+  private truncated = false;
   private _pendingMode: number | undefined;
   /** The last upload failed and was reported to the program; nothing new was written since. */
   private _uploadFailed = false;
@@ -155,7 +157,9 @@ export class OpenFile {
       // Cut by a truncate and grown back to the old size: those bytes are zeros now.
       this.baseSize < Math.min(this.serverSize, this._size) ||
       this._pendingMtime !== undefined ||
-      this._pendingMode !== undefined
+      this._pendingMode !== undefined ||
+      // `: > f` of an empty file, truncate(2) to the same size: Linux moves both times.
+      this.truncated
     );
   }
 
@@ -255,6 +259,7 @@ export class OpenFile {
     this.baseSize = Math.min(this.baseSize, size);
     this._size = size;
     this.touch();
+    this.truncated = true;
   }
 
   /**
@@ -318,6 +323,7 @@ export class OpenFile {
     if (whole) this.localComplete = true;
     this._created = false;
     this._uploadFailed = false;
+    this.truncated = false;
     this.extents.clear();
     this.serverSize = attr.size;
     this.baseSize = attr.size;

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ok, sh, startMount, type TestMount } from '../helpers/mount-process.js';
 import { startServer, type TestServer } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait.js';
 
 let server: TestServer;
 let mount: TestMount;
@@ -237,4 +238,20 @@ test('truncate(2) by path of a file another process holds open for reading reach
     await reader.close();
   }
   assert.equal(await readFile(file, 'utf8'), 'he');
+});
+
+test('`: > f` of an empty file and ftruncate to the same size move mtime and ctime, as on a local disk (make stamps)', T, async () => {
+  const stamp = join(mount.path, 'stamp');
+  await writeFile(stamp, '');
+  const first = await stat(stamp);
+  await waitFor(() => Date.now(), (now) => now > first.mtimeMs + 20, 5_000, 5);
+  await ok(`: > '${stamp}'`);
+  const second = await stat(stamp);
+  assert.ok(second.mtimeMs > first.mtimeMs, `mtime moved (${first.mtimeMs} -> ${second.mtimeMs})`);
+  assert.ok(second.ctimeMs > first.ctimeMs, 'ctime moved');
+  assert.equal(Math.floor((await stat(join(server.storage, 'alice', 'stamp'))).mtimeMs), Math.floor(second.mtimeMs), 'the server has it');
+
+  await waitFor(() => Date.now(), (now) => now > second.mtimeMs + 20, 5_000, 5);
+  await ok(`python3 -c "import os; fd = os.open('${stamp}', os.O_WRONLY); os.ftruncate(fd, 0); os.close(fd)"`);
+  assert.ok((await stat(stamp)).mtimeMs > second.mtimeMs, 'ftruncate to the same size moved mtime');
 });
