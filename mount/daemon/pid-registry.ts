@@ -56,6 +56,8 @@ export async function registerDaemon(mount: MountEntry, instance: string): Promi
   await mkdir(registryDir(), { recursive: true, mode: 0o700 });
   await writeFile(file, JSON.stringify({ pid: process.pid, mount, instance } satisfies DaemonRecord), { mode: 0o600 });
   process.once('exit', () => rmSync(file, { force: true }));
+  // Records of daemons killed with -9 went only at an unmount or a sweep: one more per crash.
+  await runningDaemons();
 }
 
 /** Records of daemons still running (those of dead ones, killed with -9, are removed). */

@@ -11,6 +11,11 @@ import { FolderPrefetch } from './folder-prefetch.js';
 import { Uploads } from './uploads.js';
 import { mountStats } from '../daemon/mount-stats.js';
 
+/** Highest handle number: fuse-native passes handles to JS as int32 and back as uint32. */
+const MAX_HANDLE = 0x7fffffff;
+/** Handles below this are never given (0 is "no handle" to fuse-native). */
+const FIRST_HANDLE = 10;
+
 export interface Handle {
   file: OpenFile;
   flags: number;
@@ -37,7 +42,7 @@ export class MountState {
   readonly handles = new Map<number, Handle>();
   /** st_ino of every path (see inode-numbers.ts). */
   readonly inodes = new InodeNumbers();
-  private nextFd = 10;
+  private nextFd = FIRST_HANDLE;
   private readonly uploads: Uploads;
 
   constructor(
@@ -109,7 +114,8 @@ export class MountState {
   }
 
   openHandle(file: OpenFile, flags: number): number {
-    const fd = this.nextFd++;
+    const fd = this.nextFd;
+    this.nextFd = nextHandleNumber(fd, (n) => this.handles.has(n));
     file.addHandle();
     this.handles.set(fd, { file, flags });
     return fd;
@@ -152,4 +158,16 @@ export class MountState {
     }
     return out;
   }
+}
+
+/**
+ * The handle number after `current`, wrapping at MAX_HANDLE and skipping numbers still in use:
+ * counting on without end reached 2^32 after ~17 days of steady opens, where fuse-native's
+ * conversion made it 0 and every later op failed EBADF.
+ */
+export function nextHandleNumber(current: number, taken: (n: number) => boolean): number {
+  let next = current;
+  do next = next >= MAX_HANDLE ? FIRST_HANDLE : next + 1;
+  while (taken(next) && next !== current);
+  return next;
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { forceUnmount, ok, sh, startMount } from '../helpers/mount-process.js';
 import { CLIENT_BIN, startServer, type TestServer } from '../helpers/server-process.js';
 import { waitFor } from '../helpers/wait.js';
+import { registryDir } from '../../mount/daemon/pid-registry.js';
 
 const execFileP = promisify(execFile);
 let server: TestServer;
@@ -85,5 +86,32 @@ test('orphans without a journal: rmdir on the mount removes them; rdrive sweep r
   } finally {
     await m.cleanup();
     await forceUnmount(m.path);
+  }
+});
+
+test('a long-running daemon\'s journal keeps only the deleted-while-open files still held; a new mount drops dead daemons\' records', T, async () => {
+  const dead = await deadPid();
+  const stale = join(registryDir(), `daemon-${dead}.json`);
+  await mkdir(registryDir(), { recursive: true, mode: 0o700 });
+  await writeFile(stale, JSON.stringify({ pid: dead, mount: { mountpoint: '/nowhere' }, instance: 'x' }), { mode: 0o600 });
+  const a = await startMount(server.url, 'alice', 'alice-pass');
+  try {
+    assert.equal(await readFile(stale, 'utf8').catch(() => 'gone'), 'gone', 'the record of a daemon killed with -9 went at the next mount');
+    // 200 files deleted while open, each closed after: each was journalled, then removed.
+    await ok(`python3 - <<'PY'
+import os
+for i in range(200):
+    p = '${a.path}/held%d' % i
+    with open(p, 'w') as f: f.write('x')
+    fd = os.open(p, os.O_RDONLY)
+    os.unlink(p)
+    os.close(fd)
+PY`);
+    const journal = join(registryDir(), `hidden-${a.process.pid}.jsonl`);
+    const lines = await waitFor(async () => (await readFile(journal, 'utf8').catch(() => '')).split('\n').filter((l) => l !== '').length, (n) => n <= 64);
+    assert.ok(lines <= 64, `the journal was rewritten without the removed files: ${lines} lines after 200`);
+    assert.deepEqual(await hiddenIn(join(server.storage, 'alice')), [], 'every hidden file is gone from the server');
+  } finally {
+    await a.cleanup();
   }
 });

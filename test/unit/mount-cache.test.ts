@@ -5,6 +5,7 @@ import { AttrCache, splitPath } from '../../mount/cache/attr-cache.js';
 import { ExtentSet } from '../../mount/cache/extents.js';
 import { OpenFile } from '../../mount/cache/open-file.js';
 import type { Attr } from '../../common/api.js';
+import { nextHandleNumber } from '../../mount/fuse/state.js';
 
 test('extents merge adjacent and overlapping writes', () => {
   const set = new ExtentSet();
@@ -217,4 +218,10 @@ test('open file: ctime is the server\'s while nothing is unsent, the last local 
   await open.truncate(2);
   assert.ok(open.attr().ctime >= before && open.attr().ctime === open.attr().mtime, 'a local truncate moves mtime and ctime');
   await open.dispose();
+});
+
+test('handle numbers wrap below 2^31 and skip those still open', () => {
+  assert.equal(nextHandleNumber(11, () => false), 12);
+  assert.equal(nextHandleNumber(0x7fffffff, () => false), 10, 'past the int32 range fuse-native keeps: back to the first');
+  assert.equal(nextHandleNumber(0x7ffffffe, (n) => n === 0x7fffffff || n === 10), 11, 'numbers in use are skipped');
 });
