@@ -70,6 +70,12 @@ export class OpenFile {
   /** The temp file holds the whole content [0, size): reads never need the server. */
   private localComplete: boolean;
   private readonly extents = new ExtentSet();
+  /**
+   * Changes made while an upload is out (from its plan to its answer): they stay dirty after it.
+   * Writes do not wait for the upload's lock, and clearing every extent at the answer dropped
+   * another descriptor's write made meanwhile: its close() returned 0 with nothing to send.
+   */
+  private during: { extents: ExtentSet; truncatedTo: number | undefined; attributes: boolean } | undefined;
   private temp: { path: string; fh: FileHandle } | undefined;
   private tempOpening: Promise<{ path: string; fh: FileHandle }> | undefined;
   /** A new small file lives in memory (no temp file at all) until it outgrows SMALL_BODY. */
@@ -180,6 +186,7 @@ export class OpenFile {
     // call, and a mount serves one user (a 256 MiB sequential write made ~2,000 hand-offs).
     writeFullySync(fh.fd, data, position);
     this.extents.add(position, position + data.length);
+    this.during?.extents.add(position, position + data.length);
     this._size = Math.max(this._size, position + data.length);
     this.touch();
     await this.feedStream(data, position);
@@ -220,6 +227,7 @@ export class OpenFile {
     const stream = this.stream;
     if (stream === undefined) return undefined;
     this.stream = undefined;
+    this.beginUpload();
     if (stream.sent !== this._size) {
       stream.abandon();
       this.streamOff = true;
@@ -260,6 +268,10 @@ export class OpenFile {
     this._size = size;
     this.touch();
     this.truncated = true;
+    if (this.during !== undefined) {
+      this.during.extents.clip(size);
+      this.during.truncatedTo = Math.min(this.during.truncatedTo ?? size, size);
+    }
   }
 
   /**
@@ -268,6 +280,7 @@ export class OpenFile {
    */
   async plan(options: { whole?: boolean } = {}): Promise<UploadPlan> {
     if (!this.dirty) return { kind: 'none' };
+    this.beginUpload();
     if (this.isSparseNew()) {
       const { path, fh } = await this.tempFile();
       await fh.truncate(this._size);
@@ -302,6 +315,11 @@ export class OpenFile {
     return { kind: 'patch', size: this._size, body: () => Readable.from(extentStream(path, extents)) };
   }
 
+  /** From here to uploaded(), changes are noted apart (see `during`). */
+  private beginUpload(): void {
+    this.during = { extents: new ExtentSet(), truncatedTo: undefined, attributes: false };
+  }
+
   /** New content (nothing of the server's copy kept) of which less than half was written. */
   private isSparseNew(): boolean {
     return (this._created || this.baseSize === 0) && this._size > SMALL_BODY && this.mem === undefined && this.extents.bytes * 2 < this._size;
@@ -319,6 +337,8 @@ export class OpenFile {
 
   /** Records that the server now holds this content (`whole`: sent as one whole file). */
   uploaded(attr: Attr, whole: boolean): void {
+    const during = this.during;
+    this.during = undefined;
     this.patchesSent = [];
     if (whole) this.localComplete = true;
     this._created = false;
@@ -327,11 +347,27 @@ export class OpenFile {
     this.extents.clear();
     this.serverSize = attr.size;
     this.baseSize = attr.size;
-    this._pendingMode = undefined;
-    this._pendingMtime = undefined;
+    if (during !== undefined) this.keepChangesMadeDuring(during);
+    if (during?.attributes !== true) {
+      this._pendingMode = undefined;
+      this._pendingMtime = undefined;
+    }
     // Sets the base version too (no longer created).
     this.refresh(attr);
     this.readAhead.clear();
+  }
+
+  /**
+   * What was written or truncated while the upload was out is still to send: the server got the
+   * snapshot planned before (or bytes read from the temp file as they were then).
+   */
+  private keepChangesMadeDuring(during: NonNullable<OpenFile['during']>): void {
+    for (const e of during.extents.list) this.extents.add(e.start, e.end);
+    if (during.truncatedTo !== undefined) {
+      // Cut below what the server now holds: those bytes must read as zeros there too (see plan).
+      this.baseSize = Math.min(this.baseSize, during.truncatedTo);
+      this.truncated = true;
+    }
   }
 
   /** A file descriptor opened on this file. */
@@ -363,12 +399,14 @@ export class OpenFile {
   /** A mode set on unsent content (create, chmod): sent with the upload. */
   setPendingMode(mode: number): void {
     this._pendingMode = mode;
+    if (this.during !== undefined) this.during.attributes = true;
     this.attributesChanged();
   }
 
   /** utimens on unsent content: the mtime is reported now and sent with the upload. */
   setPendingMtime(mtime: number): void {
     this._pendingMtime = mtime;
+    if (this.during !== undefined) this.during.attributes = true;
     this._mtime = mtime;
     this.attributesChanged();
   }
@@ -391,6 +429,8 @@ export class OpenFile {
 
   /** An upload failed and its error went to the program; release will not try again. */
   markUploadFailed(): void {
+    // Every change is still in the extents: nothing was cleared.
+    this.during = undefined;
     this._uploadFailed = true;
   }
 
@@ -476,6 +516,7 @@ export class OpenFile {
     }
     data.copy(this.mem!, position);
     this.extents.add(position, end);
+    this.during?.extents.add(position, end);
     this._size = Math.max(this._size, end);
     this.touch();
   }

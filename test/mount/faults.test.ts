@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
@@ -183,4 +183,29 @@ test('after a lost-answer patch that grew the file, bytes truncated away and gro
   const data = await stored('lost-tail.bin');
   assert.equal(data.length, size + 4096);
   assert.deepEqual(data.subarray(4096), Buffer.alloc(size), 'everything past 4096 reads as zeros, as it does on the mount');
+});
+
+test('a write by another descriptor while an upload is out is sent at its own close, never dropped', T, async () => {
+  const name = 'two-writers.bin';
+  await writeFile(join(mount.path, name), Buffer.alloc(64 * 1024, 'o'));
+  const a = await open(join(mount.path, name), 'r+');
+  const b = await open(join(mount.path, name), 'r+');
+  try {
+    await a.write(Buffer.alloc(64 * 1024, 'A'), 0, 64 * 1024, 0);
+    // A's upload waits in the proxy; B writes meanwhile and closes after A's answer came.
+    proxy.set({ kind: 'delay', ms: 1_500, methods: ['PUT', 'PATCH'] });
+    const closingA = a.close();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await b.write(Buffer.from('BBBB'), 0, 4, 0);
+    await closingA;
+    proxy.set({ kind: 'pass' });
+    await b.close();
+  } finally {
+    proxy.set({ kind: 'pass' });
+    await a.close().catch(() => undefined);
+    await b.close().catch(() => undefined);
+  }
+  const onServer = await stored(name);
+  assert.equal(onServer.subarray(0, 8).toString(), 'BBBBAAAA', 'B\'s write reached the server');
+  assert.equal(onServer.length, 64 * 1024);
 });

@@ -225,3 +225,31 @@ test('handle numbers wrap below 2^31 and skip those still open', () => {
   assert.equal(nextHandleNumber(0x7fffffff, () => false), 10, 'past the int32 range fuse-native keeps: back to the first');
   assert.equal(nextHandleNumber(0x7ffffffe, (n) => n === 0x7fffffff || n === 10), 11, 'numbers in use are skipped');
 });
+
+test('open file: a write or truncate made while an upload is out stays to be sent after its answer', async () => {
+  const bodyOf = async (plan: Awaited<ReturnType<OpenFile['plan']>>): Promise<Buffer> => {
+    assert.notEqual(plan.kind, 'none');
+    if (plan.kind === 'none') return Buffer.alloc(0);
+    const body = plan.body();
+    if (Buffer.isBuffer(body)) return body;
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  };
+  const open = new OpenFile('/f', file(0), { created: true, cacheDir: tmpdir(), fetch: async () => Buffer.alloc(0) });
+  await open.write(Buffer.from('AAAAAAAA'), 0);
+  const first = await open.plan();
+  assert.equal((await bodyOf(first)).toString(), 'AAAAAAAA');
+  // Another descriptor writes while that upload is out; then its answer comes.
+  await open.write(Buffer.from('BB'), 0);
+  open.uploaded({ ...file(8), mtime: 1, ctime: 1 }, true);
+  assert.equal(open.dirty, true, 'the write made meanwhile is still unsent');
+  assert.equal((await bodyOf(await open.plan())).toString(), 'BBAAAAAA');
+  await open.truncate(3);
+  open.uploaded({ ...file(8), mtime: 2, ctime: 2 }, true);
+  assert.equal(open.dirty, true, 'a truncate made meanwhile is still unsent');
+  assert.equal((await bodyOf(await open.plan())).toString(), 'BBA');
+  open.uploaded({ ...file(3), mtime: 3, ctime: 3 }, true);
+  assert.equal(open.dirty, false, 'nothing made meanwhile: clean');
+  await open.dispose();
+});
