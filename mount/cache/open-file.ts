@@ -1,4 +1,4 @@
-import { createReadStream, readSync } from 'node:fs';
+import { createReadStream, ftruncateSync, readSync } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -283,7 +283,7 @@ export class OpenFile {
     this.beginUpload();
     if (this.isSparseNew()) {
       const { path, fh } = await this.tempFile();
-      await fh.truncate(this._size);
+      extendTo(fh, this._size);
       const extents = this.extents.list.map((e) => ({ ...e }));
       return { kind: 'sparse', size: this._size, body: () => Readable.from(extentStream(path, extents)) };
     }
@@ -296,7 +296,7 @@ export class OpenFile {
         return { kind: 'whole', size, body: () => whole };
       }
       const { path, fh } = await this.tempFile();
-      await fh.truncate(this._size);
+      extendTo(fh, this._size);
       if (size <= SMALL_BODY) {
         // One buffer: the request goes out at once instead of waiting on a file stream.
         const data = await this.readLocal(0, size);
@@ -307,7 +307,7 @@ export class OpenFile {
     // Bytes between a truncate point and the old end must read as zeros on the server too.
     const gapEnd = Math.min(this.serverSize, this._size);
     if (this.baseSize < gapEnd) {
-      await (await this.tempFile()).fh.truncate(this._size);
+      extendTo((await this.tempFile()).fh, this._size);
       this.extents.add(this.baseSize, gapEnd);
     }
     const { path } = await this.tempFile();
@@ -596,4 +596,13 @@ async function* extentStream(path: string, extents: ReadonlyArray<{ start: numbe
 
 function ownerOf(attr: Attr): { uid?: number; gid?: number } {
   return attr.uid === undefined || attr.gid === undefined ? {} : { uid: attr.uid, gid: attr.gid };
+}
+
+/**
+ * Gives the temp file its full length (holes read as zeros) before an upload reads it. On the
+ * event loop: writes are too (writeFullySync), and an asynchronous truncate queued before a
+ * write past the old end but run after it zeroed that write.
+ */
+function extendTo(fh: FileHandle, size: number): void {
+  ftruncateSync(fh.fd, size);
 }

@@ -128,6 +128,8 @@ export async function createMount(config: MountConfig): Promise<RunningMount> {
         for (const file of state.files.values()) {
           if (file.dirty && !file.unlinked) {
             await state.upload(file).catch((err: unknown) => log.error({ path: file.path, err }, 'upload at unmount failed'));
+            // A write made while that upload was out is still unsent: once more.
+            if (file.dirty && !file.unlinked && !file.uploadFailed) await state.upload(file).catch((err: unknown) => log.error({ path: file.path, err }, 'upload at unmount failed'));
           }
         }
         // Only our own mount: after a removal from outside, the path may hold someone else's.

@@ -209,3 +209,25 @@ test('a write by another descriptor while an upload is out is sent at its own cl
   assert.equal(onServer.subarray(0, 8).toString(), 'BBBBAAAA', 'B\'s write reached the server');
   assert.equal(onServer.length, 64 * 1024);
 });
+
+test('a truncate by path made while the last close\'s upload is out reaches the server too', T, async () => {
+  const name = 'cut-while-closing.bin';
+  const path = join(mount.path, name);
+  const a = await open(path, 'w');
+  await a.write(Buffer.alloc(50_000, 'a'));
+  proxy.set({ kind: 'delay', ms: 1_500, methods: ['PUT', 'PATCH'] });
+  try {
+    const closing = a.close();
+    // The first truncate lands during the close's flush, the second during the upload the
+    // release then makes for it; truncate(2) by path, as a program holding no descriptor does.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await ok(`python3 -c "import os; os.truncate('${path}', 20)"`);
+    await closing;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await ok(`python3 -c "import os; os.truncate('${path}', 10)"`);
+    await waitFor(() => stored(name).then((b) => b.length), (n) => n === 10, 15_000);
+  } finally {
+    proxy.set({ kind: 'pass' });
+  }
+  assert.equal((await stored(name)).toString(), 'a'.repeat(10));
+});
