@@ -417,13 +417,9 @@ export class LocalDiskBackend implements StorageBackend {
           if (st === undefined || !isVisible(st)) throw new RdriveError('ENOENT');
           if (st.isDirectory()) throw new RdriveError('EISDIR');
           // A big file's blocks take long to free: the name goes under the lock, the blocks after.
-          if (!isLarge(st)) {
-            await unlink(at(dir, name));
-            return { size: st.size, aside: undefined };
-          }
-          const temp = tempFileName(name);
-          renameSync(at(dir, name), at(dir, temp));
-          return { size: st.size, aside: temp };
+          const aside = setAsideLarge(dir, name, st);
+          await unlink(at(dir, name));
+          return { size: st.size, aside };
         });
         this.commits.noteWrite();
         await dropAside(dir, aside);
@@ -1002,7 +998,6 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** Bytes in regular files below the held directory, walked through descriptors only. */
 /**
  * A big file about to be replaced by a rename gets a second (temp) name first, so the rename
  * frees none of its blocks while the user's lock is held; dropAside frees them afterwards.
@@ -1038,6 +1033,7 @@ function storedBytes(st: Stats | undefined): number {
   return st === undefined || st.isDirectory() ? 0 : st.size;
 }
 
+/** Bytes in regular files below the held directory, walked through descriptors only. */
 async function treeSize(dirFd: number): Promise<number> {
   let total = 0;
   const entries = await readdirFd(fdPath(dirFd), { withFileTypes: true }).catch(() => []);
