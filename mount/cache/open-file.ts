@@ -185,8 +185,7 @@ export class OpenFile {
     // cache takes tens of microseconds, less than the thread-pool hand-off of an asynchronous
     // call, and a mount serves one user (a 256 MiB sequential write made ~2,000 hand-offs).
     writeFullySync(fh.fd, data, position);
-    this.extents.add(position, position + data.length);
-    this.during?.extents.add(position, position + data.length);
+    this.noteWritten(position, position + data.length);
     this._size = Math.max(this._size, position + data.length);
     this.touch();
     await this.feedStream(data, position);
@@ -315,6 +314,12 @@ export class OpenFile {
     return { kind: 'patch', size: this._size, body: () => Readable.from(extentStream(path, extents)) };
   }
 
+  /** Bytes [start, end) hold a local change, also one made while an upload is out. */
+  private noteWritten(start: number, end: number): void {
+    this.extents.add(start, end);
+    this.during?.extents.add(start, end);
+  }
+
   /** From here to uploaded(), changes are noted apart (see `during`). */
   private beginUpload(): void {
     this.during = { extents: new ExtentSet(), truncatedTo: undefined, attributes: false };
@@ -399,20 +404,19 @@ export class OpenFile {
   /** A mode set on unsent content (create, chmod): sent with the upload. */
   setPendingMode(mode: number): void {
     this._pendingMode = mode;
-    if (this.during !== undefined) this.during.attributes = true;
     this.attributesChanged();
   }
 
   /** utimens on unsent content: the mtime is reported now and sent with the upload. */
   setPendingMtime(mtime: number): void {
     this._pendingMtime = mtime;
-    if (this.during !== undefined) this.during.attributes = true;
     this._mtime = mtime;
     this.attributesChanged();
   }
 
   /** A deferred attribute change moves ctime now; that answer is what the kernel keeps. */
   private attributesChanged(): void {
+    if (this.during !== undefined) this.during.attributes = true;
     this._ctime = Date.now();
     this.answeredCtime = this._ctime;
   }
@@ -515,8 +519,7 @@ export class OpenFile {
       this.mem = grown;
     }
     data.copy(this.mem!, position);
-    this.extents.add(position, end);
-    this.during?.extents.add(position, end);
+    this.noteWritten(position, end);
     this._size = Math.max(this._size, end);
     this.touch();
   }

@@ -126,11 +126,7 @@ export async function createMount(config: MountConfig): Promise<RunningMount> {
       clearInterval(watcher);
       stopping ??= (async () => {
         for (const file of state.files.values()) {
-          if (file.dirty && !file.unlinked) {
-            await state.upload(file).catch((err: unknown) => log.error({ path: file.path, err }, 'upload at unmount failed'));
-            // A write made while that upload was out is still unsent: once more.
-            if (file.dirty && !file.unlinked && !file.uploadFailed) await state.upload(file).catch((err: unknown) => log.error({ path: file.path, err }, 'upload at unmount failed'));
-          }
+          await state.uploadUntilClean(file).catch((err: unknown) => log.error({ path: file.path, err }, 'upload at unmount failed'));
         }
         // Only our own mount: after a removal from outside, the path may hold someone else's.
         if (await stillOurs()) {

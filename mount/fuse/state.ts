@@ -15,6 +15,8 @@ import { mountStats } from '../daemon/mount-stats.js';
 const MAX_HANDLE = 0x7fffffff;
 /** Handles below this are never given (0 is "no handle" to fuse-native). */
 const FIRST_HANDLE = 10;
+/** Rounds of uploadUntilClean at most: each one needs a change made while the previous was out. */
+const UPLOAD_ROUNDS = 5;
 
 export interface Handle {
   file: OpenFile;
@@ -141,6 +143,15 @@ export class MountState {
   /** Sends a dirty file to the server; the error reaches the caller (flush/fsync → close()). */
   upload(file: OpenFile, durable?: boolean): Promise<boolean> {
     return this.uploads.upload(file, durable);
+  }
+
+  /**
+   * Uploads a file no descriptor will flush again (the last release, the unmount) until nothing is
+   * left: a chmod, utimens, truncate or write made while an upload is out waits for the next one
+   * (see OpenFile's `during`), and nobody else would send it. A failure ends it (thrown).
+   */
+  async uploadUntilClean(file: OpenFile): Promise<void> {
+    for (let round = 0; round < UPLOAD_ROUNDS && file.dirty && !file.unlinked; round++) await this.upload(file);
   }
 
   /** Open files at or below `path` (a renamed or removed directory moves or drops them). */

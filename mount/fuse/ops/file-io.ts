@@ -6,7 +6,6 @@ import { STORED_PATH_MAX } from '../../../common/paths.js';
 import { checkNewName } from '../names.js';
 import type { Owner } from '../../../common/ownership.js';
 import { newEntry } from '../ownership.js';
-import type { OpenFile } from '../../cache/open-file.js';
 import type { MountState } from '../state.js';
 
 const ACCESS_MODE = constants.O_RDONLY | constants.O_WRONLY | constants.O_RDWR;
@@ -158,7 +157,7 @@ export async function release(state: MountState, fd: number): Promise<void> {
       state.log.warn({ path: file.path }, 'dropping changes whose upload failed (close() reported it); the server keeps the previous content');
     } else if (file.dirty && !file.unlinked) {
       // Only reached when no flush ran (e.g. the program was killed): a last attempt.
-      await uploadUntilClean(state, file);
+      await state.uploadUntilClean(file);
     }
   } catch (err) {
     state.log.error({ path: file.path, err }, 'upload at release failed; the file on the server keeps its previous content');
@@ -168,19 +167,5 @@ export async function release(state: MountState, fd: number): Promise<void> {
       if (state.files.get(file.path) === file) state.files.delete(file.path);
       await file.dispose();
     }
-  }
-}
-
-/** Rounds at most: each one needs a change by path made while the previous was out. */
-const UPLOAD_ROUNDS = 5;
-
-/**
- * Uploads a file no descriptor will flush again (the last release, the unmount) until nothing is
- * left: a chmod, utimens or truncate by path made while an upload is out waits for the next one
- * (see OpenFile's `during`), and nobody else would send it.
- */
-export async function uploadUntilClean(state: MountState, file: OpenFile): Promise<void> {
-  for (let round = 0; round < UPLOAD_ROUNDS && file.dirty && !file.unlinked && !file.uploadFailed && !file.isOpen; round++) {
-    await state.upload(file);
   }
 }
