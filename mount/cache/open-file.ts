@@ -28,6 +28,7 @@ const FINAL_CODES = new Set(['ENOSPC', 'EFBIG', 'EACCES', 'EPERM', 'EISDIR', 'EN
 const TRANSPORT_CODES = new Set(['ETIMEDOUT', 'UNREACHABLE']);
 /** Uploads up to this size are sent from memory. */
 const SMALL_BODY = 1024 * 1024;
+const ZEROS = Buffer.alloc(1 << 20);
 
 /**
  * One open file of the mount, shared by all its file descriptors: the server's content as of
@@ -301,7 +302,7 @@ export class OpenFile {
         const data = await this.readLocal(0, size);
         return { kind: 'whole', size, body: () => data };
       }
-      return { kind: 'whole', size, body: () => createReadStream(path, { start: 0, end: size - 1, highWaterMark: 1 << 20 }) };
+      return { kind: 'whole', size, body: () => Readable.from(fileRange(path, 0, size)) };
     }
     // Bytes between a truncate point and the old end must read as zeros on the server too.
     const gapEnd = Math.min(this.serverSize, this._size);
@@ -589,12 +590,25 @@ export class OpenFile {
 async function* extentStream(path: string, extents: ReadonlyArray<{ start: number; end: number }>): AsyncGenerator<Buffer> {
   for (const e of extents) {
     yield encodeExtentHeader(e.start, e.end - e.start);
-    if (e.end > e.start) {
-      for await (const chunk of createReadStream(path, { start: e.start, end: e.end - 1, highWaterMark: 1 << 20 })) {
-        yield chunk as Buffer;
-      }
+    yield* fileRange(path, e.start, e.end);
+  }
+}
+
+/**
+ * Bytes [start, end) of the temp file, as many as the upload announced: a truncate by another
+ * descriptor (or by path) while the body streams shortens the file under it, and a short body
+ * would fail the upload. The missing tail goes as zeros; the truncate is noted as a change made
+ * during the upload (`during`), so the next round sends the cut.
+ */
+async function* fileRange(path: string, start: number, end: number): AsyncGenerator<Buffer> {
+  let at = start;
+  if (end > start) {
+    for await (const chunk of createReadStream(path, { start, end: end - 1, highWaterMark: 1 << 20 })) {
+      at += (chunk as Buffer).length;
+      yield chunk as Buffer;
     }
   }
+  for (; at < end; at += ZEROS.length) yield at + ZEROS.length <= end ? ZEROS : ZEROS.subarray(0, end - at);
 }
 
 function ownerOf(attr: Attr): { uid?: number; gid?: number } {

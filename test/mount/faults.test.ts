@@ -215,6 +215,31 @@ test('a write by another descriptor while an upload is out is sent at its own cl
   assert.equal(onServer.length, 64 * 1024);
 });
 
+// A body over 1 MiB streams from the mount's temp file while it goes out; the proxy holds it, so
+// the stream is still reading when the truncate shrinks that file under it.
+test('a truncate by path while a big upload\'s body is still streaming: close() succeeds, the cut reaches the server', T, async () => {
+  const name = 'cut-while-streaming.bin';
+  const path = join(mount.path, name);
+  const a = await open(path, 'w');
+  // Written back to front: not a stream the mount sends as it comes, so close() sends it whole.
+  const half = 16 * 1024 * 1024;
+  await a.write(Buffer.alloc(half, 'a'), 0, half, half);
+  await a.write(Buffer.alloc(half, 'a'), 0, half, 0);
+  proxy.set({ kind: 'delay', ms: 1_500, methods: ['PUT', 'PATCH'] });
+  try {
+    const closing = a.close();
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    await ok(`python3 -c "import os; os.truncate('${path}', 100)"`);
+    await closing;
+    await waitFor(() => stored(name).then((b) => b.length, () => -1), (n) => n === 100, 15_000);
+  } finally {
+    proxy.set({ kind: 'pass' });
+  }
+  assert.equal((await stored(name)).toString(), 'a'.repeat(100));
+  assert.equal((await readFile(path)).toString(), 'a'.repeat(100));
+  await noTempFiles();
+});
+
 test('a truncate by path made while the last close\'s upload is out reaches the server too', T, async () => {
   const name = 'cut-while-closing.bin';
   const path = join(mount.path, name);
