@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, constants, fchmodSync, fstat as fstatCb, fstatSync, futimesSync, linkSync, mkdirSync, openSync, readSync, readdir as readdirCb, renameSync, unlinkSync, utimesSync, type Dirent, type Stats } from 'node:fs';
+import { chmodSync, closeSync, constants, fchmodSync, fstat as fstatCb, fstatSync, futimesSync, linkSync, mkdirSync, openSync, readSync, renameSync, unlinkSync, utimesSync, type Dirent, type Stats } from 'node:fs';
 import {
   copyFile, mkdir, open, readdir, rename as renameOffLoop, rmdir, statfs, truncate, unlink as unlinkOffLoop,
   type FileHandle,
@@ -18,6 +18,7 @@ import { readExtents } from './extent-reader.js';
 import type { Owner } from '../../common/ownership.js';
 import { copyOwner, copyOwnerSync, readOwner, readOwnerSync, writeOwner, writeOwnerSync } from './owner-xattr.js';
 import { tempFileName } from './temp-files.js';
+import { breathe, readdirFd, removeTree, treeSize } from './tree-walk.js';
 import { UserLocks } from './user-locks.js';
 import { SPECIAL_MODE, encodeSpecial, isSpecialCandidate, readSpecial, readSpecialFd, type Special } from './special-file.js';
 
@@ -60,11 +61,7 @@ const publishLarge = (temp: string, name: string): Promise<void> => renameOffLoo
 const LARGE_VICTIM = 1024 * 1024;
 const isLarge = (st: Stats | undefined): boolean => st !== undefined && st.isFile() && st.size > LARGE_VICTIM;
 
-/** Lets the event loop serve other requests during a long walk of synchronous calls. */
-const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
 const fstatFd = promisify(fstatCb) as (fd: number) => Promise<Stats>;
-const readdirFd = promisify(readdirCb) as unknown as (path: string, options: { withFileTypes: true }) => Promise<Dirent[]>;
 
 /** Attributes as the API reports them; `special` (what a stored special file stands for) makes it a link or a node. */
 export function toAttr(st: Stats, special?: Special, owner?: Owner): Attr {
@@ -247,7 +244,7 @@ export class LocalDiskBackend implements StorageBackend {
         if ((err as { code?: string }).code === 'ENOENT') return undefined;
         throw err;
       });
-      return root === undefined ? 0 : withFd(root, treeSize);
+      return root === undefined ? 0 : withFd(root, (fd) => treeSize(fd, isTempName));
     });
   }
 
@@ -507,7 +504,8 @@ export class LocalDiskBackend implements StorageBackend {
           await withFd(await openDirAt(dir, name), async (inner) => {
             const names = await readdir(fdPath(inner));
             if (!names.every(isTempName)) throw err;
-            await Promise.all(names.map((n) => unlink(at(inner, n)).catch(() => undefined)));
+            // A temp folder: what an interrupted removal of a deep tree left (see removeTree).
+            await Promise.all(names.map((n) => unlink(at(inner, n)).catch(() => removeTree(inner, n)).catch(() => undefined)));
           });
           await rmdir(at(dir, name));
           this.commits.noteWrite();
@@ -674,26 +672,6 @@ async function makeParents(root: string, segments: readonly string[], mode: numb
     release(fd);
     throw err;
   }
-}
-
-/** rm -r of `name` in `dirFd`, through held descriptors only: a symlink met is removed, never entered. */
-async function removeTree(dirFd: number, name: string): Promise<void> {
-  await withFd(await openDirAt(dirFd, name), async (dir) => {
-    for (const [i, entry] of (await readdirFd(fdPath(dir), { withFileTypes: true })).entries()) {
-      if (i % 256 === 255) await breathe();
-      if (entry.isDirectory()) {
-        try {
-          await removeTree(dir, entry.name);
-          continue;
-        } catch (err) {
-          const code = (err as { code?: string }).code;
-          if (code !== 'ELOOP' && code !== 'ENOTDIR') throw err;
-        }
-      }
-      await unlink(at(dir, entry.name));
-    }
-  });
-  await rmdir(at(dirFd, name));
 }
 
 async function checkNotAborted(isAborted: (() => boolean | Promise<boolean>) | undefined): Promise<void> {
@@ -1033,19 +1011,3 @@ function storedBytes(st: Stats | undefined): number {
   return st === undefined || st.isDirectory() ? 0 : st.size;
 }
 
-/** Bytes in regular files below the held directory, walked through descriptors only. */
-async function treeSize(dirFd: number): Promise<number> {
-  let total = 0;
-  const entries = await readdirFd(fdPath(dirFd), { withFileTypes: true }).catch(() => []);
-  for (const [i, entry] of entries.entries()) {
-    if (i % 256 === 255) await breathe();
-    if (entry.isDirectory()) {
-      const inner = await openDirAt(dirFd, entry.name).catch(() => undefined);
-      if (inner !== undefined) total += await withFd(inner, treeSize);
-    } else if (entry.isFile() && !isTempName(entry.name)) {
-      // Temp files of writes in progress are counted by their reservations instead.
-      total += (await lstatAt(dirFd, entry.name).catch(() => undefined))?.size ?? 0;
-    }
-  }
-  return total;
-}

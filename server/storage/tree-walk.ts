@@ -1,0 +1,165 @@
+import { readdir as readdirCb, rmdirSync, renameSync, unlinkSync, type Dirent } from 'node:fs';
+import { promisify } from 'node:util';
+import { at, fdPath, lstatAtSync, openDirAt, release } from './confine.js';
+import { tempFileName } from './temp-files.js';
+
+export const readdirFd = promisify(readdirCb) as unknown as (path: string, options: { withFileTypes: true }) => Promise<Dirent[]>;
+/** Lets other requests run during a long walk. */
+export const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/*
+ * A user can build a tree far deeper than any path the API accepts (by renaming one deep chain
+ * under another). Walks that held a descriptor per level ran the whole server out of them
+ * (EMFILE for every user) and left such a tree undeletable and uncounted. These walks hold at
+ * most HELD_LEVELS + 1 descriptors whatever the depth, and stay linear in the number of entries.
+ */
+export const HELD_LEVELS = 64;
+
+/** A directory being walked: its subdirectories still to do. */
+interface Level {
+  fd: number | undefined;
+  /** Names from the level above to this one: one, or a chain merged into one level (see treeSize). */
+  names: string[];
+  dirs: string[];
+}
+
+/**
+ * rm -r of `name` in `parentFd`, through held descriptors only: a symlink met is removed, never
+ * entered. Directories below HELD_LEVELS are first moved up into the top one, under a temp name,
+ * and removed from there.
+ */
+export async function removeTree(parentFd: number, name: string): Promise<void> {
+  const stack: Level[] = [];
+  try {
+    stack.push(await scanOwned(await openDirAt(parentFd, name), [name], removeEntry));
+    let steps = 0;
+    while (stack.length > 0) {
+      if (++steps % 256 === 0) await breathe();
+      const level = stack[stack.length - 1]!;
+      const fd = level.fd!;
+      const next = level.dirs.pop();
+      if (next === undefined) {
+        stack.pop();
+        release(fd);
+        level.fd = undefined;
+        rmdirSync(at(stack[stack.length - 1]?.fd ?? parentFd, level.names[0]!));
+      } else if (stack.length > HELD_LEVELS) {
+        const moved = tempFileName('deep');
+        renameSync(at(fd, next), at(stack[0]!.fd!, moved));
+        stack[0]!.dirs.push(moved);
+      } else {
+        const child = await enterable(fd, next);
+        if (child === undefined) removeEntryNamed(fd, next);
+        else stack.push(await scanOwned(child, [next], removeEntry));
+      }
+    }
+  } finally {
+    for (const level of stack) if (level.fd !== undefined) release(level.fd);
+  }
+}
+
+/** Bytes in regular files below the held directory `topFd` (temp files left out: reservations count those). */
+export async function treeSize(topFd: number, isTempName: (name: string) => boolean): Promise<number> {
+  let total = 0;
+  const count = async (dirFd: number, entry: Dirent): Promise<void> => {
+    if (entry.isFile() && !isTempName(entry.name)) total += lstatAtSync(dirFd, entry.name)?.size ?? 0;
+  };
+  const stack: Level[] = [await scan(topFd, [], count)];
+  try {
+    let steps = 0;
+    while (stack.length > 0) {
+      if (++steps % 256 === 0) await breathe();
+      const level = stack[stack.length - 1]!;
+      const next = level.dirs.pop();
+      if (next === undefined) {
+        stack.pop();
+        if (stack.length > 0) close(level);
+        continue;
+      }
+      const child = await enterable(await heldFd(stack, stack.length - 1), next);
+      if (child === undefined) continue;
+      const inner = await scanOwned(child, [next], count);
+      if (level.dirs.length === 0 && stack.length > 1) {
+        // Nothing left here: the child takes this level's place (a chain costs one level).
+        stack.pop();
+        close(level);
+        level.names.push(next);
+        inner.names = level.names;
+      }
+      stack.push(inner);
+      const far = stack[stack.length - 1 - HELD_LEVELS];
+      if (far !== undefined && far !== stack[0]) close(far);
+    }
+  } finally {
+    for (const level of stack.slice(1)) close(level);
+  }
+  return total;
+}
+
+/** Reads the held directory: non-directories go to `onEntry`, subdirectories are returned to do. */
+async function scan(fd: number, names: string[], onEntry: (dirFd: number, entry: Dirent) => Promise<void>): Promise<Level> {
+  const dirs: string[] = [];
+  for (const [i, entry] of (await readdirFd(fdPath(fd), { withFileTypes: true })).entries()) {
+    if (i % 256 === 255) await breathe();
+    if (entry.isDirectory()) dirs.push(entry.name);
+    else await onEntry(fd, entry);
+  }
+  return { fd, names, dirs };
+}
+
+/** scan() of a directory the walk opened: released if it fails. */
+async function scanOwned(fd: number, names: string[], onEntry: (dirFd: number, entry: Dirent) => Promise<void>): Promise<Level> {
+  try {
+    return await scan(fd, names, onEntry);
+  } catch (err) {
+    release(fd);
+    throw err;
+  }
+}
+
+async function removeEntry(dirFd: number, entry: Dirent): Promise<void> {
+  removeEntryNamed(dirFd, entry.name);
+}
+
+/** Unlinks `name` in `dirFd`; one already gone (a race with another removal) is not an error. */
+function removeEntryNamed(dirFd: number, name: string): void {
+  try {
+    unlinkSync(at(dirFd, name));
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ENOENT') throw err;
+  }
+}
+
+/** The descriptor of stack[i], reopening the levels closed above it by name from the nearest held one. */
+async function heldFd(stack: Level[], i: number): Promise<number> {
+  let j = i;
+  while (stack[j]!.fd === undefined) j--;
+  for (let k = j + 1; k <= i; k++) {
+    let fd = stack[k - 1]!.fd!;
+    for (const name of stack[k]!.names) {
+      const next = await openDirAt(fd, name);
+      if (fd !== stack[k - 1]!.fd) release(fd);
+      fd = next;
+    }
+    stack[k]!.fd = fd;
+    if (k - 1 > j && k - 1 <= i - HELD_LEVELS) close(stack[k - 1]!);
+  }
+  return stack[i]!.fd!;
+}
+
+function close(level: Level): void {
+  if (level.fd !== undefined) release(level.fd);
+  level.fd = undefined;
+}
+
+/** The directory `name` opened for the walk; undefined when it is a link (ELOOP, ENOTDIR) or gone. */
+async function enterable(dirFd: number, name: string): Promise<number | undefined> {
+  try {
+    return await openDirAt(dirFd, name);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'ELOOP' || code === 'ENOTDIR' || code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
