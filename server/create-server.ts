@@ -55,6 +55,7 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
     inFlight: state.inFlight,
     usage: state.usage,
     loginBackoff: state.loginBackoff,
+    writing: new Map(),
     ...(state.rateLimitStore === undefined ? {} : { rateLimitStore: state.rateLimitStore }),
     // Leases live in this process: servers that share state through Redis grant none.
     ...(config.redis === undefined && config.readLease > 0 ? { leases: new ReadLeases(config.readLease) } : {}),

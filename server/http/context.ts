@@ -24,6 +24,8 @@ export interface ServerContext {
   rateLimitStore?: StateStores['rateLimitStore'];
   /** Read leases (state/read-leases.ts); undefined when off or when servers share state. */
   leases?: ReadLeases;
+  /** Writes in flight per user and path (see limitedWrite). */
+  writing: Map<string, number>;
 }
 
 declare module 'express-serve-static-core' {
@@ -124,29 +126,65 @@ export function bodyParserError(err: unknown, limit = 'its limit'): RdriveError 
  * Runs a write of one file under the server's limits: the per-file size (EFBIG) and, with a
  * quota, a reservation that grows with the file (ENOSPC), is given back when the write fails and
  * is settled to the real change when it succeeds. `oldSize`: the file's size before the write;
- * `announced`: the size known up front (Content-Length), reserved before any byte is read.
+ * `announced`: the size known up front (Content-Length), reserved before any byte is read;
+ * `segments`: the file's path.
+ *
+ * A write may count the old file's bytes as its own (it replaces them), but only one write per
+ * file at a time: each holds a whole new copy on disk until it lands, and parallel PATCHes (a
+ * server-side copy for one byte sent) or PUTs of one file all reusing the same old size held
+ * tens of uncounted copies.
  */
 export async function limitedWrite(
   ctx: ServerContext,
   user: string,
-  oldSize: number,
-  announced: number | undefined,
-  write: (limits: WriteLimits) => Promise<Attr>,
+  write: { oldSize: number; announced: number | undefined; segments: readonly string[] },
+  run: (limits: WriteLimits) => Promise<Attr>,
 ): Promise<Attr> {
   const { quota, maxFileSize } = ctx.config;
   const limits: WriteLimits = maxFileSize > 0 ? { maxBytes: maxFileSize, overCode: 'EFBIG' } : {};
+  const { announced } = write;
   if (announced !== undefined && maxFileSize > 0 && announced > maxFileSize) throw new RdriveError('EFBIG', 'File too large for this server');
-  if (quota <= 0) return write(limits);
-  const reservation = new QuotaReservation(ctx.usage, user, quota, oldSize);
+  if (quota <= 0) return run(limits);
+  const key = `${user}\0${write.segments.join('/')}`;
+  const others = ctx.writing.get(key) ?? 0;
+  ctx.writing.set(key, others + 1);
+  const reservation = new QuotaReservation(ctx.usage, user, quota, others === 0 ? write.oldSize : 0);
   let attr: Attr;
   try {
     if (announced !== undefined) await reservation.ensure(announced);
-    attr = await write({ ...limits, reserve: (size) => reservation.ensure(size), replacing: (replaced, size) => reservation.replacing(replaced, size) });
+    attr = await run({ ...limits, reserve: (size) => reservation.ensure(size), replacing: (replaced, size) => reservation.replacing(replaced, size) });
+  } catch (err) {
+    await reservation.release().catch(() => undefined);
+    throw err;
+  } finally {
+    const left = (ctx.writing.get(key) ?? 1) - 1;
+    if (left === 0) ctx.writing.delete(key);
+    else ctx.writing.set(key, left);
+  }
+  await reservation.commit(attr.size);
+  return attr;
+}
+
+/**
+ * Creates an entry that stores `bytes` (a symlink's or a node's record) under the quota: room is
+ * reserved first (ENOSPC when full, nothing made), the bytes count once it exists.
+ */
+export async function countedCreate(ctx: ServerContext, user: string, bytes: number, create: () => Promise<Attr>): Promise<Attr> {
+  if (ctx.config.quota <= 0) {
+    const attr = await create();
+    await ctx.usage.add(user, bytes);
+    return attr;
+  }
+  const reservation = new QuotaReservation(ctx.usage, user, ctx.config.quota, 0);
+  await reservation.ensure(bytes);
+  let attr: Attr;
+  try {
+    attr = await create();
   } catch (err) {
     await reservation.release().catch(() => undefined);
     throw err;
   }
-  await reservation.commit(attr.size);
+  await reservation.commit(bytes);
   return attr;
 }
 

@@ -362,6 +362,8 @@ export class LocalDiskBackend implements StorageBackend {
             checkLimit(options.size, options);
             await options.reserve?.(options.size);
           }
+          // The copy is new bytes on disk until it replaces the file (see limitedWrite).
+          await options.reserve?.(existing.size);
           return await withTempFile(dir, name, async (temp, out) => {
             // Both ends through their descriptors: the copy follows no name.
             await copyFile(fdPath(source.fd), fdPath(out.fd), constants.COPYFILE_FICLONE);

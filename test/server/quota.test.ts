@@ -36,7 +36,7 @@ async function call(server: TestServer, token: string, method: 'PUT' | 'PATCH' |
   return { status: res.statusCode, ...(parsed.code === undefined ? {} : { code: parsed.code }) };
 }
 
-/** Bytes of the user's visible files, as stored on the server's disk. */
+/** Bytes of every file in the user's folder on the server's disk (temp files of writes in flight too). */
 async function storedBytes(server: TestServer): Promise<number> {
   const dir = join(server.storage, 'alice');
   let total = 0;
@@ -161,6 +161,50 @@ test('the quota counts what a change really replaces: a rename onto itself, a fi
     const patch = await call(server, token, 'PATCH', '/files/p?size=10', extents(0, QUOTA * 2), { 'content-type': 'application/vnd.rdrive.extents' });
     assert.equal(patch.code, 'ENOSPC', JSON.stringify(patch));
     assert.equal((await statfs(server, token)).used, 1);
+  } finally {
+    await server.cleanup();
+  }
+});
+
+test('parallel patches of one file hold no uncounted copies; symlinks and nodes count against the quota', T, async () => {
+  const server = await startServer({ args: ['--quota', String(QUOTA)] });
+  try {
+    const token = await login(server.url);
+    const size = 200_000;
+    assert.equal((await call(server, token, 'PUT', '/files/big.bin', Readable.from([Buffer.alloc(size, 1)]))).status, 200);
+    // Each PATCH makes the server copy the file, then waits for the rest of its body.
+    let go: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => { go = resolve; });
+    const held = (): Readable => Readable.from((async function* () {
+      yield Buffer.from('x');
+      await released;
+    })());
+    const patches = Array.from({ length: WRITERS }, () => call(server, token, 'PATCH', '/files/big.bin?offset=0', held(), { 'content-length': '2' }).catch(() => ({ status: 0 })));
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // Temp files included: the copies in flight.
+    const peak = await storedBytes(server);
+    go();
+    await Promise.all(patches);
+    // One patch may replace the file with its own copy (the old bytes are its to reuse); any
+    // other copy must fit in the quota beside them.
+    assert.ok(peak <= QUOTA + size, `${peak} B on disk with patches in flight: copies beyond the quota`);
+    assert.equal((await statfs(server, token)).used, await storedBytes(server));
+
+    await removeAll(server, token);
+    const link = (i: number) => call(server, token, 'POST', `/symlinks/l${i}`, JSON.stringify({ target: 't'.repeat(4000) }), { 'content-type': 'application/json' });
+    const node = (i: number) => call(server, token, 'POST', `/nodes/n${i}`, JSON.stringify({ type: 'fifo' }), { 'content-type': 'application/json' });
+    const links = [];
+    for (let i = 0; i < 100; i++) links.push(await link(i));
+    assert.ok(links.some((r) => r.code === 'ENOSPC'), 'symlinks past the quota are refused');
+    assert.ok(links.every((r) => r.status === 201 || r.code === 'ENOSPC'), JSON.stringify(links.filter((r) => r.status !== 201)));
+    const fs = await statfs(server, token);
+    assert.ok(fs.used <= QUOTA, `symlinks: used ${fs.used} of ${QUOTA}`);
+    assert.equal(fs.used, await storedBytes(server));
+    const rest = [];
+    for (let i = 0; i < 20_000 && rest.at(-1)?.code !== 'ENOSPC'; i++) rest.push(await node(i));
+    assert.equal(rest.at(-1)?.code, 'ENOSPC', 'nodes past the quota are refused');
+    assert.ok((await statfs(server, token)).used <= QUOTA);
+    assert.equal((await statfs(server, token)).used, await storedBytes(server));
   } finally {
     await server.cleanup();
   }

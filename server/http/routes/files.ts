@@ -30,7 +30,7 @@ export function fileRoutes(ctx: ServerContext): Router {
       isAborted: clientWatch(res),
       ...sparseOrLength(req),
     };
-    const attr = await limitedWrite(ctx, user, oldSize, options.sparseSize ?? announcedLength(req), (limits) => ctx.backend.writeAtomic(user, segments, req, { ...limits, ...options }));
+    const attr = await limitedWrite(ctx, user, { oldSize, announced: options.sparseSize ?? announcedLength(req), segments }, (limits) => ctx.backend.writeAtomic(user, segments, req, { ...limits, ...options }));
     await sendFolderTimes(ctx, res, user, segments);
     res.status(200).json(attr);
   });
@@ -51,7 +51,7 @@ export function fileRoutes(ctx: ServerContext): Router {
       ...optionalMtime(req.headers[HEADER_MTIME]),
       isAborted: clientWatch(res),
     };
-    const attr = await limitedWrite(ctx, user, oldSize, undefined, (limits) => ctx.backend.patchAtomic(user, segments, req, { ...limits, ...options }));
+    const attr = await limitedWrite(ctx, user, { oldSize, announced: undefined, segments }, (limits) => ctx.backend.patchAtomic(user, segments, req, { ...limits, ...options }));
     // The patched copy took the name: the folder changed too.
     await sendFolderTimes(ctx, res, user, segments);
     res.status(200).json(attr);

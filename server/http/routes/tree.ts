@@ -4,7 +4,7 @@ import { RdriveError } from '../../../common/errors.js';
 import { modeAfterChown, ownerFrom } from '../../../common/ownership.js';
 import { splitPlainPath } from '../../../common/paths.js';
 import { checkLinkTarget, checkNode, specialBytes, type Special } from '../../storage/special-file.js';
-import { checkTime, entryPath, jsonBody, limitedWrite, pathAfter, sendFolderTimes, userOf, type ServerContext } from '../context.js';
+import { checkTime, countedCreate, entryPath, jsonBody, limitedWrite, pathAfter, sendFolderTimes, userOf, type ServerContext } from '../context.js';
 
 const json = jsonBody('64kb');
 
@@ -54,9 +54,8 @@ export function treeRoutes(ctx: ServerContext): Router {
     const user = userOf(req);
     const owner = ownerFrom((req.body ?? {}) as Record<string, unknown>);
     const segments = await entryPath(ctx, req, route);
-    const attr = await ctx.backend.createSpecial(user, segments, special, owner);
     // Quotas count what the stored file holds on disk.
-    await ctx.usage.add(user, specialBytes(special));
+    const attr = await countedCreate(ctx, user, specialBytes(special), () => ctx.backend.createSpecial(user, segments, special, owner));
     await sendFolderTimes(ctx, res, user, segments);
     return attr;
   };
@@ -94,7 +93,7 @@ export function treeRoutes(ctx: ServerContext): Router {
       if (mode !== before.mode) attrs = { ...attrs, mode };
     }
     // Only a growing size needs the limits; a shrink or a chmod is always allowed.
-    const attr = await limitedWrite(ctx, user, before.size, undefined, (limits) => ctx.backend.setAttr(user, segments, attrs, limits));
+    const attr = await limitedWrite(ctx, user, { oldSize: before.size, announced: undefined, segments }, (limits) => ctx.backend.setAttr(user, segments, attrs, limits));
     // A stored node's record is rewritten beside it and renamed over it: its folder changes.
     if (segments.length > 0) await sendFolderTimes(ctx, res, user, segments);
     res.json(attr);
