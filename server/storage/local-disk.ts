@@ -310,8 +310,9 @@ export class LocalDiskBackend implements StorageBackend {
           // Runs beside the body's arrival; awaited before the file is synced.
           const chmodDone = fh.chmod(mode);
           chmodDone.catch(() => undefined);
-          // The new file is the entry from now on: it takes the owner asked for, or the old one's.
-          const ownerDone = options.owner !== undefined ? writeOwner(at(dir, temp), options.owner) : existing !== undefined ? copyOwner(at(dir, name), at(dir, temp)) : Promise.resolve();
+          // The new file is the entry from now on: it keeps the old one's owner, or a new file
+          // takes the one asked for.
+          const ownerDone = existing !== undefined ? copyOwner(at(dir, name), at(dir, temp)) : options.owner !== undefined ? writeOwner(at(dir, temp), options.owner) : Promise.resolve();
           ownerDone.catch(() => undefined);
           const written = options.sparseSize === undefined ? await receiveInto(fh, body, options) : await receiveExtentsInto(fh, body, options.sparseSize, options);
           await chmodDone;
@@ -337,7 +338,7 @@ export class LocalDiskBackend implements StorageBackend {
           const st = await fh.stat();
           await fh.close();
           await this.settle(options.durable, fdPath(dir));
-          return toAttr(st, undefined, options.owner ?? (existing === undefined ? undefined : await readOwner(at(dir, name))));
+          return toAttr(st, undefined, existing === undefined ? options.owner : await readOwner(at(dir, name)));
         });
       });
     });
@@ -558,11 +559,6 @@ export class LocalDiskBackend implements StorageBackend {
     let attrs = request;
     const root = this.userRoot(user);
     const owner = attrs.uid !== undefined && attrs.gid !== undefined ? { uid: attrs.uid, gid: attrs.gid } : undefined;
-    if (owner !== undefined) {
-      // By name (lsetxattr never follows); the root is the user's folder itself.
-      if (segments.length === 0) await writeOwner(root, owner);
-      else await withParent(root, segments, async (dir, name) => writeOwner(at(dir, name), owner));
-    }
     if (segments.length > 0) {
       // A stored node's mode lives in its content: rewritten by name, then the times below.
       const node = await withParent(root, segments, async (dir, name) => {
@@ -620,9 +616,17 @@ export class LocalDiskBackend implements StorageBackend {
       if (attrs.mtime !== undefined || attrs.atime !== undefined) {
         utimesSync(path, utime(attrs.atime ?? st.atimeMs), utime(attrs.mtime ?? st.mtimeMs));
       }
+      // Last, once every check above passed: a refused request changes nothing.
+      if (owner !== undefined) await writeOwnerOf(root, segments, owner);
       return toAttr(fstatSync(fd), entry.special, owner ?? (await readOwnerOf(root, segments)));
     });
   }
+}
+
+/** Stores the owner of the entry at `segments`, by name (lsetxattr never follows); the root is the user's folder. */
+function writeOwnerOf(root: string, segments: readonly string[], owner: Owner): Promise<void> {
+  if (segments.length === 0) return writeOwner(root, owner);
+  return withParent(root, segments, async (dir, name) => writeOwner(at(dir, name), owner));
 }
 
 /** The stored owner of the entry at `segments` (walked again, by name). */
@@ -799,9 +803,9 @@ function writeSmallSync(dir: number, name: string, data: Buffer, mode: number, r
     writeFullySync(fd, data, 0);
     // See keepSpecialBits: a write cleared setuid/setgid on a server without CAP_FSETID.
     if ((mode & 0o6000) !== 0) fchmodSync(fd, mode);
-    let owner = options.owner;
-    if (owner !== undefined) writeOwnerSync(at(dir, temp), owner);
-    else if (replacing) owner = copyOwnerSync(at(dir, name), at(dir, temp));
+    // A replaced file keeps its own owner; X-Rdrive-Owner is for a new one.
+    const owner = replacing ? copyOwnerSync(at(dir, name), at(dir, temp)) : options.owner;
+    if (!replacing && owner !== undefined) writeOwnerSync(at(dir, temp), owner);
     if (options.mtime !== undefined) futimesSync(fd, new Date(), utime(options.mtime));
     if (options.exclusive === true) {
       linkSync(at(dir, temp), at(dir, name));

@@ -33,10 +33,13 @@ function readFd(fd: number, buffer: Buffer, offset: number, length: number, posi
   return new Promise((resolve, reject) => read(fd, buffer, offset, length, position, (err, n) => (err === null ? resolve(n) : reject(err))));
 }
 
-/** Refuses targets Linux would refuse: empty, over SYMLINK_MAX bytes, or holding NUL. */
+/** Refuses targets Linux would refuse (empty, over SYMLINK_MAX bytes, holding NUL) and ones UTF-8 cannot hold. */
 export function checkLinkTarget(target: unknown): string {
   if (typeof target !== 'string' || target === '') throw new RdriveError('EINVAL', 'A symlink needs JSON {"target": "..."} with a non-empty target');
   if (target.includes('\u0000')) throw new RdriveError('EINVAL', 'A symlink target cannot hold NUL');
+  // JSON can carry a lone surrogate (\ud800) that no UTF-8 byte sequence stands for: stored, it
+  // would come back as U+FFFD, another target than the one created.
+  if (/\p{Cs}/u.test(target)) throw new RdriveError('EINVAL', 'A symlink target must be valid Unicode (it holds a lone surrogate)');
   if (Buffer.byteLength(target) > SYMLINK_MAX) throw new RdriveError('ENAMETOOLONG', `Symlink target longer than ${SYMLINK_MAX} bytes`);
   return target;
 }

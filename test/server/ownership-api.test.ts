@@ -64,6 +64,25 @@ test('the owner survives a whole upload, a patch, a chmod of a node, a rename an
   await bob.login('bob', 'bob-pass');
 });
 
+test('a refused chown changes no owner; a PUT that replaces a file keeps the file\'s owner', T, async () => {
+  await alice.mkdir('refused-dir');
+  await rejectsWith(alice.setAttr('refused-dir', { uid: 0, gid: 0, size: 5 }), 'EISDIR');
+  await alice.symlink('refused-link', 'nowhere');
+  await rejectsWith(alice.setAttr('refused-link', { uid: 0, gid: 0, mode: 0o644 }), 'EOPNOTSUPP');
+  await alice.mknod('refused-pipe', { type: 'fifo' });
+  await rejectsWith(alice.setAttr('refused-pipe', { uid: 0, gid: 0, size: 5 }), 'EINVAL');
+  for (const name of ['refused-dir', 'refused-link', 'refused-pipe']) assert.deepEqual(await ownerOf(alice, name), [undefined, undefined], name);
+
+  await alice.upload('owned', () => 'v1');
+  await alice.setAttr('owned', { uid: 1000, gid: 1000 });
+  await alice.upload('owned', () => 'v2', { owner: { uid: 0, gid: 0 } });
+  assert.deepEqual(await ownerOf(alice, 'owned'), [1000, 1000], 'small replace');
+  const big = Buffer.alloc(512 * 1024, 7);
+  const attr = await alice.upload('owned', () => big, { owner: { uid: 0, gid: 0 } });
+  assert.deepEqual([attr.uid, attr.gid], [1000, 1000], 'the answer tells the owner kept');
+  assert.deepEqual(await ownerOf(alice, 'owned'), [1000, 1000], 'large replace');
+});
+
 test('chown drops setuid/setgid of a file as Linux does; a mode sent with it wins', T, async () => {
   await alice.upload('suid', () => '#!/bin/sh\n', { mode: 0o6755 });
   assert.equal((await alice.setAttr('suid', { uid: 0, gid: 0 })).mode, 0o755);

@@ -50,6 +50,8 @@ test('bad links are refused and change nothing', T, async () => {
   await rejectsWith(alice.symlink('d/real.txt', 'other'), 'EEXIST');
   await rejectsWith(alice.symlink('empty', ''), 'EINVAL');
   await rejectsWith(alice.symlink('nul', 'a\u0000b'), 'EINVAL');
+  // A lone surrogate (JSON can carry one) would be stored as U+FFFD: another target.
+  await rejectsWith(alice.symlink('surrogate', 'a\ud800b'), 'EINVAL');
   await rejectsWith(alice.symlink('long', 'a'.repeat(4096)), 'ENAMETOOLONG');
   await rejectsWith(alice.symlink('missing/l', 'x'), 'ENOENT');
   await rejectsWith(alice.symlink('d/real.txt/l', 'x'), 'ENOTDIR');
@@ -57,7 +59,7 @@ test('bad links are refused and change nothing', T, async () => {
   const longest = await alice.symlink('longest', 'a'.repeat(4095));
   assert.equal(longest.size, 4095);
   const names = (await alice.list('/')).entries.map((e) => e.name);
-  for (const name of ['empty', 'nul', 'long']) assert.ok(!names.includes(name), name);
+  for (const name of ['empty', 'nul', 'surrogate', 'long']) assert.ok(!names.includes(name), name);
   assert.equal((await alice.stat('l1')).target, 'd/real.txt');
   assert.equal((await alice.read('d/real.txt', 0, 100)).toString(), 'real content');
   const raw = await request(`${server.url}/api/v1/symlinks/raw`, { method: 'POST', headers: { authorization: `Bearer ${alice.getToken()!}`, 'content-type': 'application/json' }, body: '{"target": 5}' });
