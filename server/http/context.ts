@@ -102,7 +102,12 @@ export function jsonBody(limit: string): RequestHandler {
       req.once('end', stop);
       req.once('close', stop);
     }
-    parse(req, res, (err?: unknown) => next(err === undefined ? undefined : bodyParserError(err, limit) ?? err));
+    parse(req, res, (err?: unknown) => {
+      if (err !== undefined) next(bodyParserError(err, limit) ?? err);
+      // Every JSON request takes an object: an array (or a bare value) is a mistake, not a no-op.
+      else if (req.body !== undefined && (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body))) next(new RdriveError('EINVAL', 'The request body must be a JSON object'));
+      else next();
+    });
   };
 }
 
@@ -191,8 +196,9 @@ export async function countedCreate(ctx: ServerContext, user: string, bytes: num
 export function queryNumber(req: Request, name: string): number | undefined {
   const value = req.query[name];
   if (value === undefined) return undefined;
-  const n = Number(value);
-  if (typeof value !== 'string' || !Number.isSafeInteger(n) || n < 0) {
+  // Digits only: Number() would also take '1e3', '0x10', ' 7' and '' (as 0).
+  const n = typeof value === 'string' && /^[0-9]+$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n)) {
     throw new RdriveError('EINVAL', `Query parameter ${name} must be a non-negative integer`);
   }
   return n;

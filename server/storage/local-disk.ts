@@ -656,10 +656,11 @@ async function keepSpecialBits(fh: FileHandle, mode: number): Promise<void> {
 }
 
 async function makeParents(root: string, segments: readonly string[], mode: number): Promise<number> {
+  // Checked before anything is made: a temp name last must not leave its parents behind.
+  if (segments.some(isTempName)) throw new RdriveError('ENOENT');
   let fd = await openRoot(root);
   try {
     for (const [i, name] of segments.entries()) {
-      if (isTempName(name)) throw new RdriveError('ENOENT');
       await mkdir(at(fd, name), { mode }).catch((err: unknown) => {
         if ((err as { code?: string }).code !== 'EEXIST') throw err;
       });

@@ -192,6 +192,22 @@ test('crafted JSON bodies are a 400, never a 500 or an internal error in the log
   assert.doesNotMatch(await serverLog(), /"level":50/, 'no internal error logged');
 });
 
+test('a JSON body that is no object, a number that is not plain digits, a temp name under new parents: refused, nothing changed', T, async () => {
+  for (const body of ['[]', '[{"mode":0}]', '5', '"x"', 'null']) {
+    assert.deepEqual(await sendJson('PATCH', 'attrs/a.txt', body, auth()), { status: 400, code: 'EINVAL' }, `attrs ${body}`);
+    assert.deepEqual(await sendJson('POST', 'dirs/j', body, auth()), { status: 400, code: 'EINVAL' }, `mkdir ${body}`);
+  }
+  for (const offset of ['1e3', '0x10', '', '%207', '-0', '1.0']) {
+    const res = await request(`${server.url}/api/v1/files/a.txt?offset=${offset}`, { method: 'PATCH', headers: auth(), body: 'Z' });
+    assert.equal(res.statusCode, 400, `offset=${offset}`);
+    assert.equal(((await res.body.json()) as { code: string }).code, 'EINVAL');
+  }
+  assert.equal((await sendJson('POST', 'dirs/newparent/.rdrive-tmp-x', '{"parents":true}', auth())).code, 'ENOENT');
+  const names = (await alice.list('/')).entries.map((e) => e.name);
+  for (const name of ['j', 'newparent']) assert.ok(!names.includes(name), `${name} was made`);
+  assert.equal((await alice.read('a.txt', 0, 100)).toString(), 'alpha');
+});
+
 test('a JSON body trickled byte by byte (a login, before any session) is cut', { timeout: 60_000 }, async () => {
   const { hostname, port } = new URL(server.url);
   const socket = connect(Number(port), hostname);
