@@ -9,6 +9,7 @@ import { RdriveError } from '../common/errors.js';
 import { ensureDirSync } from '../common/ensure-dir.js';
 import { MAX_HEADER_BYTES } from '../common/paths.js';
 import { Authenticator } from './auth/authenticator.js';
+import { PasswordCheckQueue } from './auth/check-queue.js';
 import type { ServerConfig } from './config.js';
 import { createApp } from './http/app.js';
 import { createMetrics, listenMetrics } from './http/metrics.js';
@@ -51,6 +52,7 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
     log: log.child({ component: 'http' }),
     backend,
     auth,
+    passwordChecks: new PasswordCheckQueue(),
     sessions: state.sessions,
     inFlight: state.inFlight,
     usage: state.usage,

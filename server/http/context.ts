@@ -4,6 +4,7 @@ import { type Attr, formatFolderTimes, HEADER_FOLDER_TIMES, MAX_TIME_MS, MIN_TIM
 import { RdriveError } from '../../common/errors.js';
 import { parseRemotePath } from '../../common/paths.js';
 import type { Authenticator } from '../auth/authenticator.js';
+import type { PasswordCheckQueue } from '../auth/check-queue.js';
 import type { ServerConfig } from '../config.js';
 import type { StorageBackend, WriteLimits } from '../storage/backend.js';
 import { QuotaReservation } from '../state/quota-reservation.js';
@@ -16,6 +17,8 @@ export interface ServerContext {
   log: Logger;
   backend: StorageBackend;
   auth: Authenticator;
+  /** Runs logins' password checks a few at a time, fairly across addresses. */
+  passwordChecks: PasswordCheckQueue;
   sessions: StateStores['sessions'];
   inFlight: StateStores['inFlight'];
   usage: StateStores['usage'];

@@ -10,6 +10,8 @@ interface RequestNotes {
   code?: string;
   /** The name a failed login tried. */
   loginUser?: string;
+  /** A login refused without a password check that still counts as a failure for the address. */
+  loginCounted?: boolean;
 }
 
 export function noteRequest(res: Response, notes: RequestNotes): void {
@@ -108,6 +110,11 @@ function limiterHandler(ctx: ServerContext, what: string): Options['handler'] {
 /** How many times more failures an address may have across all names than on one name. */
 export const ADDRESS_FACTOR = 5;
 
+/** The address a login is counted against: IPv6 by its /56, as one host usually holds that many. */
+export function loginAddress(req: Request): string {
+  return ipKeyGenerator(req.ip ?? '');
+}
+
 function loginName(req: Request): string {
   // Only a string is a name: String() of a crafted object or a deeply nested array throws.
   const user = (req.body as { user?: unknown } | undefined)?.user;
@@ -124,28 +131,28 @@ export function loginLimiters(ctx: ServerContext) {
   const limit = ctx.config.loginAttemptsPer15Min;
   const common = {
     windowMs: 15 * 60 * 1000,
-    // Only a wrong password counts: a refusal (429, 503) is not another guess.
+    // Only a wrong password counts: a refusal (429, 503) is not another guess, except a login
+    // sent while the address already had its share of password checks going (see session.ts).
     skipSuccessfulRequests: true,
-    requestWasSuccessful: (_req: Request, res: Response) => res.statusCode !== 401,
+    requestWasSuccessful: (_req: Request, res: Response) => res.statusCode !== 401 && (res.locals as RequestNotes).loginCounted !== true,
     standardHeaders: 'draft-7' as const,
     legacyHeaders: false,
     // Redis-backed when the state is shared; express-rate-limit's memory store otherwise. A
     // store that fails refuses the login (503 below) rather than letting guesses through.
     passOnStoreError: false,
   };
-  const address = (req: Request): string => ipKeyGenerator(req.ip ?? '');
   return [
     rateLimit({
       ...common,
       limit: limit * ADDRESS_FACTOR,
-      keyGenerator: (req) => `ip:${address(req)}`,
+      keyGenerator: (req) => `ip:${loginAddress(req)}`,
       handler: limiterHandler(ctx, 'failed logins from this address'),
       ...storeOption(ctx, 'login-ip:'),
     }),
     rateLimit({
       ...common,
       limit,
-      keyGenerator: (req) => `pair:${loginName(req)}\n${address(req)}`,
+      keyGenerator: (req) => `pair:${loginName(req)}\n${loginAddress(req)}`,
       handler: limiterHandler(ctx, 'failed logins for this user from this address'),
       ...storeOption(ctx, 'login-pair:'),
     }),

@@ -7,7 +7,8 @@ const session = (token: string): string => `${KEY_PREFIX}session:${token}`;
 
 // The index is a sorted set token → last use (ms, Redis's own clock, the same for every server);
 // each session's user sits in its own key that expires after the idle time. Counting and adding
-// run in one script: the max-clients check is atomic across servers.
+// run in one script: the max-clients check is atomic across servers. Without a token (ARGV[3]
+// empty) it only says whether there is room (fullRetryAfter), changing nothing.
 const CREATE = `
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
@@ -38,10 +39,12 @@ if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
     local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
     return {0, tonumber(oldest[2]) + idle - now}
   end
+  if ARGV[3] == '' then return {1, 0} end
   redis.call('DEL', ARGV[5] .. lru[top])
   redis.call('ZREM', KEYS[1], lru[top])
   evicted = top
 end
+if ARGV[3] == '' then return {1, 0} end
 redis.call('ZADD', KEYS[1], now, ARGV[3])
 redis.call('SET', KEYS[2], ARGV[4], 'PX', idle)
 if evicted then return {1, 0, evicted} end
@@ -71,6 +74,13 @@ export class RedisSessionStore implements SessionStore {
     const [ok, waitMs, evicted] = await stateCall(() => this.redis.eval(CREATE, 2, INDEX, session(token), idle, String(this.maxSessions), token, user, session('')) as Promise<[number, number, string?]>);
     if (ok === 1) return { ok: true, session: { token, user }, ...(evicted === undefined ? {} : { evicted }) };
     return { ok: false, retryAfter: Math.max(1, Math.ceil(waitMs / 1000)) };
+  }
+
+  async fullRetryAfter(): Promise<number | undefined> {
+    const idle = String(Math.round(this.idleMs));
+    // No token and no user ('' is no one's name): the script only looks.
+    const [ok, waitMs] = await stateCall(() => this.redis.eval(CREATE, 2, INDEX, session(''), idle, String(this.maxSessions), '', '', session('')) as Promise<[number, number]>);
+    return ok === 1 ? undefined : Math.max(1, Math.ceil(waitMs / 1000));
   }
 
   async touch(token: string): Promise<Session | undefined> {

@@ -19,6 +19,13 @@ export interface SessionStore {
    * recently used one (fairShareVictim), so no single user can keep everyone else out.
    */
   create(user: string): Promise<CreateResult>;
+  /**
+   * Whether create() would find room for a user holding no session (the most a newcomer can
+   * hope for): undefined when it would, else create's retryAfter. A login asks before its
+   * password check, so a full server refuses without paying for one; the answer is the same
+   * for every name, so it tells nothing about which names exist or hold sessions.
+   */
+  fullRetryAfter(): Promise<number | undefined>;
   /** The live session for a token, its idle clock restarted; undefined when unknown or expired. */
   touch(token: string): Promise<Session | undefined>;
   remove(token: string): Promise<void>;
@@ -45,16 +52,26 @@ export class MemorySessionStore implements SessionStore {
     let evicted: string | undefined;
     if (this.sessions.size >= this.maxSessions) {
       const victim = fairShareVictim([...this.sessions.values()], user);
-      if (victim === undefined) {
-        const oldest = Math.min(...[...this.sessions.values()].map((s) => s.lastSeen));
-        return { ok: false, retryAfter: Math.max(1, Math.ceil((oldest + this.idleMs - this.now()) / 1000)) };
-      }
+      if (victim === undefined) return { ok: false, retryAfter: this.retryAfter() };
       evicted = this.sessions.get(victim)?.user;
       this.sessions.delete(victim);
     }
     const session = { token: newToken(), user, lastSeen: this.now() };
     this.sessions.set(session.token, session);
     return { ok: true, session: { token: session.token, user }, ...(evicted === undefined ? {} : { evicted }) };
+  }
+
+  async fullRetryAfter(): Promise<number | undefined> {
+    await this.sweep();
+    if (this.sessions.size < this.maxSessions) return undefined;
+    // '' is no user's name (a login needs one): a requester holding nothing.
+    return fairShareVictim([...this.sessions.values()], '') === undefined ? this.retryAfter() : undefined;
+  }
+
+  /** Seconds until the least recently used session expires and frees its slot. */
+  private retryAfter(): number {
+    const oldest = Math.min(...[...this.sessions.values()].map((s) => s.lastSeen));
+    return Math.max(1, Math.ceil((oldest + this.idleMs - this.now()) / 1000));
   }
 
   async touch(token: string): Promise<Session | undefined> {

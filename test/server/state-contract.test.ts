@@ -45,12 +45,15 @@ for (const [kind, make] of kinds) {
         assert.equal(created.filter((c) => c.ok).length, 3, 'the count is atomic: exactly maxClients succeed');
         const refused = created.find((c) => !c.ok);
         assert.ok(refused !== undefined && !refused.ok && refused.retryAfter >= 1);
+        assert.ok((await b.sessions.fullRetryAfter() ?? 0) >= 1, 'full for a newcomer too, asked before any password check');
         const first = created.find((c) => c.ok)!;
         assert.ok(first.ok);
         assert.equal((await b.sessions.touch(first.session.token))?.user, first.session.user, 'a token works on every server');
         assert.equal(await b.sessions.count(), 3);
         await b.sessions.remove(first.session.token);
         assert.equal(await a.sessions.touch(first.session.token), undefined);
+        assert.equal(await a.sessions.fullRetryAfter(), undefined, 'room again');
+        assert.equal(await a.sessions.count(), 2, 'asking takes no slot');
         assert.equal((await a.sessions.create('again')).ok, true, 'a removed session frees its slot');
         // Idle expiry: nothing touched for idleMs → gone everywhere, slots free.
         const gone = await waitFor(() => a.sessions.count(), (n) => n === 0, 5_000, 50);
@@ -71,6 +74,8 @@ for (const [kind, make] of kinds) {
         }
         // The first one is in use again: the second is now the least recently used.
         assert.ok((await b.sessions.touch(hog[0]!)) !== undefined);
+        assert.equal(await b.sessions.fullRetryAfter(), undefined, 'a newcomer would get in: the hog gives way');
+        assert.equal(await a.sessions.count(), 3, 'asking evicts nobody');
         const other = await b.sessions.create('other');
         assert.ok(other.ok, 'another user gets in although every slot was taken');
         assert.equal(other.evicted, 'hog');
@@ -81,6 +86,7 @@ for (const [kind, make] of kinds) {
         const third = await a.sessions.create('third');
         assert.ok(third.ok && third.evicted === 'hog', 'a third user gets the hog\'s second slot');
         assert.equal((await b.sessions.create('fourth')).ok, false, 'one each: nobody gives way');
+        assert.ok((await a.sessions.fullRetryAfter() ?? 0) >= 1, 'nor to a newcomer who has not shown a password yet');
         assert.equal(await a.sessions.count(), 3);
       }, undefined, { ...LIMITS, idleMs: 60_000 });
     });

@@ -2,23 +2,33 @@ import { Router } from 'express';
 import type { LoginRequest, LoginResponse } from '../../../common/api.js';
 import { RdriveError } from '../../../common/errors.js';
 import { jsonBody, type ServerContext } from '../context.js';
-import { authenticate, loginLimiters, noteRequest } from '../middleware.js';
+import { authenticate, loginAddress, loginLimiters, noteRequest } from '../middleware.js';
 
 /** POST /session (login) and DELETE /session (logout). */
 export function sessionRoutes(ctx: ServerContext): Router {
   const router = Router();
   router.post('/session', jsonBody('16kb'), ...loginLimiters(ctx), async (req, res) => {
     const { user, password } = parseLogin(req.body);
-    if (!(await ctx.auth.verify(user, password))) {
+    // A full server refuses before the password check (a second of scrypt), for any name alike.
+    const full = await ctx.sessions.fullRetryAfter();
+    if (full !== undefined) throw serverFull(ctx, { ip: req.ip }, full);
+    const left = new AbortController();
+    res.once('close', () => left.abort());
+    const check = await ctx.passwordChecks.run(loginAddress(req), () => ctx.auth.verify(user, password), left.signal);
+    if (!check.ran) {
+      if (check.why === 'gone') return;
+      // Sent in parallel to get more checks going: refused at once, and counted as a failure.
+      noteRequest(res, { loginCounted: true });
+      ctx.log.warn({ ip: req.ip }, 'login refused: this address already has password checks going');
+      throw new RdriveError('RATE_LIMITED', 'Logins from this address are already being checked; retry in 1 s', { retryAfter: 1 });
+    }
+    if (!check.value) {
       await ctx.loginBackoff.failed(user);
       noteRequest(res, { loginUser: user });
       throw new RdriveError('UNAUTHORIZED', 'Wrong user name or password');
     }
     const created = await ctx.sessions.create(user);
-    if (!created.ok) {
-      ctx.log.warn({ user, maxClients: ctx.config.maxClients }, 'login refused: too many clients');
-      throw new RdriveError('TOO_MANY_CLIENTS', `Server full (${ctx.config.maxClients} clients); retry in ${created.retryAfter} s`, { retryAfter: created.retryAfter });
-    }
+    if (!created.ok) throw serverFull(ctx, { user }, created.retryAfter);
     if (created.evicted !== undefined) ctx.log.warn({ user, evicted: created.evicted, maxClients: ctx.config.maxClients }, 'server full: the least recently used session of the user holding the most ended to make room');
     await ctx.loginBackoff.succeeded(user, req.ip ?? '');
     await ctx.backend.ensureUserRoot(user);
@@ -32,6 +42,12 @@ export function sessionRoutes(ctx: ServerContext): Router {
     res.status(204).end();
   });
   return router;
+}
+
+/** `who`: the user once the password is checked, else only the address (a name is a claim). */
+function serverFull(ctx: ServerContext, who: { user: string } | { ip: string | undefined }, retryAfter: number): RdriveError {
+  ctx.log.warn({ ...who, maxClients: ctx.config.maxClients }, 'login refused: too many clients');
+  return new RdriveError('TOO_MANY_CLIENTS', `Server full (${ctx.config.maxClients} clients); retry in ${retryAfter} s`, { retryAfter });
 }
 
 function parseLogin(body: unknown): LoginRequest {
