@@ -29,6 +29,15 @@ export const SERVER_DEFAULTS = {
    * the client stops reading) before it is cut, freeing its temp file and quota reservation.
    */
   stallTimeout: 60,
+  /**
+   * Connections at once, idle keep-alive ones included (a mount keeps up to 12); fewer when the
+   * open-file limit (ulimit -n) would not leave room for file I/O.
+   */
+  maxConnections: 1024,
+  /** Connections at once from one address (trusted proxies exempt). */
+  maxConnectionsPerAddress: 128,
+  /** Seconds a client has to send a request's whole head (request line and headers). */
+  headersTimeout: 20,
 } as const;
 
 export const CLIENT_DEFAULTS = {

@@ -38,6 +38,11 @@ export interface ServerConfig {
   readLease: number;
   /** Seconds a connection may wait on its client mid-request before it is cut. */
   stallTimeout: number;
+  /** Connections at once, as asked (createServer lowers it to what the open-file limit allows). */
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  /** Seconds a client has to send a request's whole head before its connection is cut. */
+  headersTimeout: number;
 }
 
 export type ServerOptions = Partial<Record<Exclude<keyof ServerConfig, 'logRotation'> | 'logMaxSize' | 'logKeep' | 'logRotate', string | number | undefined>>;
@@ -82,6 +87,9 @@ export function resolveServerConfig(options: ServerOptions): ServerConfig {
     tempSweepInterval: integer('temp-sweep-interval', pick('tempSweepInterval'), 1),
     readLease: integer('read-lease', pick('readLease'), 0),
     stallTimeout: number('stall-timeout', pick('stallTimeout'), 0.05),
+    maxConnections: integer('max-connections', pick('maxConnections'), 1),
+    maxConnectionsPerAddress: integer('max-connections-per-address', pick('maxConnectionsPerAddress'), 1),
+    headersTimeout: number('headers-timeout', pick('headersTimeout'), 1),
   };
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     throw new RdriveError('EINVAL', 'HTTPS needs both --tls-cert FILE and --tls-key FILE');

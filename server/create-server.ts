@@ -12,6 +12,7 @@ import { Authenticator } from './auth/authenticator.js';
 import { PasswordCheckQueue } from './auth/check-queue.js';
 import type { ServerConfig } from './config.js';
 import { createApp } from './http/app.js';
+import { connectionCap, limitConnections, openFileLimit } from './http/connection-limits.js';
 import { createMetrics, listenMetrics } from './http/metrics.js';
 import { cutStalledClients } from './http/stall-guard.js';
 import { ReadLeases } from './state/read-leases.js';
@@ -72,8 +73,27 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
   }, Math.min(10_000, config.idleTimeout * 1000)).unref();
 
   const tls = await readTls(config);
-  // Request lines as long as the longest stored path needs (Node's default is 16 KiB).
-  const server: Server = tls === undefined ? createHttpServer({ maxHeaderSize: MAX_HEADER_BYTES }, app) : createHttpsServer({ ...tls, maxHeaderSize: MAX_HEADER_BYTES }, app);
+  const headersTimeout = Math.round(config.headersTimeout * 1000);
+  const options = {
+    // Request lines as long as the longest stored path needs (Node's default is 16 KiB).
+    maxHeaderSize: MAX_HEADER_BYTES,
+    // Uploads of big files stream for a long time: no request timeout (the stall guard below
+    // cuts a body that stops). The head alone must come within headersTimeout of its first byte
+    // however slowly it trickles (a new connection that sends nothing is cut after as long);
+    // node looks every connectionsCheckingInterval (30 s by default: a slow head lived ~75 s).
+    requestTimeout: 0,
+    headersTimeout,
+    connectionsCheckingInterval: Math.min(1000, headersTimeout),
+    keepAliveTimeout: 65_000,
+  };
+  const server: Server = tls === undefined ? createHttpServer(options, app) : createHttpsServer({ ...tls, ...options }, app);
+  const fdLimit = await openFileLimit();
+  const maxConnections = connectionCap(config.maxConnections, fdLimit);
+  if (maxConnections < config.maxConnections) {
+    log.warn({ maxConnections, asked: config.maxConnections, openFileLimit: fdLimit }, `the open-file limit (ulimit -n ${fdLimit}) leaves room for ${maxConnections} connections, not --max-connections ${config.maxConnections}; raise it (LimitNOFILE= in a systemd unit) to allow more`);
+  }
+  const trusted = app.get('trust proxy fn') as (address: string, hop: number) => boolean;
+  limitConnections(server, { max: maxConnections, perAddress: config.maxConnectionsPerAddress, exempt: (address) => trusted(address, 0) }, log.child({ component: 'http' }));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {
@@ -81,15 +101,12 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
       resolve();
     });
   });
-  // Uploads of big files stream for a long time: no request timeout, but idle sockets close.
-  server.requestTimeout = 0;
-  server.keepAliveTimeout = 65_000;
   cutStalledClients(server, config.stallTimeout * 1000, ctx.log);
   const metricsEndpoint = metrics === undefined ? undefined : await listenMetrics(metrics.registry, config.metricsPort ?? 0);
   if (metricsEndpoint !== undefined) log.info({ url: metricsEndpoint.url }, 'metrics listening');
   const { port } = server.address() as AddressInfo;
   const url = `${tls === undefined ? 'http' : 'https'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-  log.info({ url, instance: SERVER_INSTANCE, storage: config.storage, maxClients: config.maxClients, idleTimeout: config.idleTimeout, quota: config.quota, state: config.redis === undefined ? 'memory' : redactUrl(config.redis) }, 'server listening');
+  log.info({ url, instance: SERVER_INSTANCE, storage: config.storage, maxClients: config.maxClients, maxConnections, idleTimeout: config.idleTimeout, quota: config.quota, state: config.redis === undefined ? 'memory' : redactUrl(config.redis) }, 'server listening');
   return {
     url,
     port,

@@ -29,6 +29,9 @@ function buildProgram(): Command {
     .addOption(new Option('--log-rotate <when>', 'also start a new log file hourly or daily').env('RDRIVE_LOG_ROTATE'))
     .addOption(new Option('--idle-timeout <seconds>', `sessions expire after this long without a request (default ${SERVER_DEFAULTS.idleTimeout})`).env('RDRIVE_IDLE_TIMEOUT'))
     .addOption(new Option('--stall-timeout <seconds>', `cut a connection whose client stops sending a request body or reading an answer for this long (default ${SERVER_DEFAULTS.stallTimeout})`).env('RDRIVE_STALL_TIMEOUT'))
+    .addOption(new Option('--headers-timeout <seconds>', `answer 408 and cut a connection whose request head (request line and headers) is not all in this long after its first byte (default ${SERVER_DEFAULTS.headersTimeout})`).env('RDRIVE_HEADERS_TIMEOUT'))
+    .addOption(new Option('--max-connections <n>', `connections at once, idle keep-alive ones included; lowered to fit the open-file limit (default ${SERVER_DEFAULTS.maxConnections})`).env('RDRIVE_MAX_CONNECTIONS'))
+    .addOption(new Option('--max-connections-per-address <n>', `connections at once from one address; --trust-proxy addresses are exempt (default ${SERVER_DEFAULTS.maxConnectionsPerAddress})`).env('RDRIVE_MAX_CONNECTIONS_PER_ADDRESS'))
     .addOption(new Option('--max-clients <n>', `concurrent sessions (default ${SERVER_DEFAULTS.maxClients})`).env('RDRIVE_MAX_CLIENTS'))
     .addOption(new Option('--max-in-flight <n>', `requests one user may have in flight (default ${SERVER_DEFAULTS.maxInFlightPerUser})`).env('RDRIVE_MAX_IN_FLIGHT'))
     .addOption(new Option('--requests-per-minute <n>', `requests per user per minute (default ${SERVER_DEFAULTS.requestsPerMinute})`).env('RDRIVE_REQUESTS_PER_MINUTE'))
@@ -46,7 +49,8 @@ function buildProgram(): Command {
     .action(async (opts: Record<string, string | undefined>) => {
       const config = resolveServerConfig({
         host: opts.host, port: opts.port, storage: opts.storage, users: opts.users, logs: opts.logs,
-        logLevel: opts.logLevel, logMaxSize: opts.logMaxSize, logKeep: opts.logKeep, logRotate: opts.logRotate, idleTimeout: opts.idleTimeout, stallTimeout: opts.stallTimeout, maxClients: opts.maxClients,
+        logLevel: opts.logLevel, logMaxSize: opts.logMaxSize, logKeep: opts.logKeep, logRotate: opts.logRotate, idleTimeout: opts.idleTimeout, stallTimeout: opts.stallTimeout,
+        headersTimeout: opts.headersTimeout, maxConnections: opts.maxConnections, maxConnectionsPerAddress: opts.maxConnectionsPerAddress, maxClients: opts.maxClients,
         maxInFlightPerUser: opts.maxInFlight, requestsPerMinute: opts.requestsPerMinute,
         loginAttemptsPer15Min: opts.loginAttempts, quota: opts.quota, maxFileSize: opts.maxFileSize,
         tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, redis: opts.redis, trustProxy: opts.trustProxy,
