@@ -1,4 +1,4 @@
-import { lstatSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import pinoRoll from 'pino-roll';
 import { RdriveError } from './errors.js';
@@ -50,8 +50,10 @@ export async function openRotatingLog(file: string, rotation: LogRotation): Prom
     file,
     ...(rotation.maxBytes > 0 ? { size: `${rotation.maxBytes}b` } : {}),
     ...(rotation.every === undefined ? {} : { frequency: rotation.every }),
-    // removeOtherLogFiles: files left by earlier runs count too, so restarts cannot pile them up.
-    limit: { count: rotation.keep, removeOtherLogFiles: true },
+    // Files left by earlier runs are pruned here (pruneRotated), not by pino-roll's
+    // removeOtherLogFiles: that took any name starting with this one's as its own, so a second
+    // log beside it (client-mnt2.log beside client-mnt.log) lost its link and files.
+    limit: { count: rotation.keep },
     mkdir: true,
     sync: false,
     // Lines are still written as they come (each is longer than 1 byte), but with a minLength
@@ -59,10 +61,40 @@ export async function openRotatingLog(file: string, rotation: LogRotation): Prom
     // reading the file right after flush then see every line (with 0 it calls back at once).
     minLength: 1,
   });
-  const point = (): void => pointLinkAt(file, stream.file);
+  const point = (): void => {
+    pointLinkAt(file, stream.file);
+    pruneRotated(file, rotation.keep, stream.file);
+  };
   stream.on('ready', point);
   if (stream.fd >= 0) point();
   return stream;
+}
+
+/**
+ * Deletes this log's numbered files (exactly `name.N.ext`, nothing that merely starts alike)
+ * beyond the `keep` newest besides `current`: restarts cannot pile them up.
+ */
+function pruneRotated(file: string, keep: number, current: string | undefined): void {
+  const ext = extname(file);
+  const stem = basename(file).slice(0, basename(file).length - ext.length);
+  const pattern = new RegExp(`^${escapeRegExp(stem)}\\.(\\d+)${escapeRegExp(ext === '' ? '.log' : ext)}$`);
+  const dir = dirname(file);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  const old = names
+    .map((name) => ({ name, n: Number(pattern.exec(name)?.[1] ?? Number.NaN) }))
+    .filter((f) => Number.isSafeInteger(f.n) && f.name !== (current === undefined ? undefined : basename(current)))
+    .sort((a, b) => b.n - a.n)
+    .slice(keep);
+  for (const f of old) rmSync(join(dir, f.name), { force: true });
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** A plain file at the documented name (written before rotation existed) joins the rotated set as number 0, the oldest. */

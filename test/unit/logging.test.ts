@@ -80,3 +80,26 @@ test('a log written far past its size limit rotates and keeps only the bounded n
     await tmp.remove();
   }
 });
+
+test('two logs whose names share a prefix rotate apart: neither deletes the other\'s files or link', async () => {
+  const tmp = await makeTempDir();
+  try {
+    const rotation = { maxBytes: 2048, keep: 2, every: undefined };
+    const second = await createLogger('client', join(tmp.path, 'client-mnt2.log'), 'info', rotation);
+    second.info('the second mount');
+    await flush(second);
+    const first = await createLogger('client', join(tmp.path, 'client-mnt.log'), 'info', rotation);
+    const filler = 'x'.repeat(400);
+    for (let i = 0; i < 60; i++) {
+      first.info({ i, filler }, 'line');
+      await flush(first);
+    }
+    const rotated = (names: string[]): string[] => names.filter((n) => /^client-mnt\.\d+\.log$/.test(n));
+    const names = await waitFor(() => readdir(tmp.path), (n) => rotated(n).length <= 3, 5_000);
+    assert.ok(rotated(names).length >= 2, `the first log rotated: ${names.join(' ')}`);
+    assert.ok(rotated(names).length <= 3, `and kept at most 2 old files: ${names.join(' ')}`);
+    assert.match(await readFile(join(tmp.path, 'client-mnt2.log'), 'utf8'), /the second mount/, `the second log's link and file are intact: ${names.join(' ')}`);
+  } finally {
+    await tmp.remove();
+  }
+});
