@@ -61,6 +61,9 @@ export interface Attr {
   rdev?: number;
   /** A directory's link count as the server's disk reports it (2 + its subdirectories); absent for the rest. */
   nlink?: number;
+  /** A sparse file's allocated size in 512-byte blocks, as the server's disk reports it; absent
+   * when the file is dense (it then takes its size, rounded up). */
+  blocks?: number;
   /** The owner a mount shows (set by chown, or at creation); absent when never set: then the
    * mounting user. Data only: the server's files keep their real owner. */
   uid?: number;

@@ -5,6 +5,7 @@ import { after, before, test } from 'node:test';
 import { ok, sh, startMount, type TestMount } from '../helpers/mount-process.js';
 import { startServer, type TestServer } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait.js';
 
 let server: TestServer;
 let mount: TestMount;
@@ -65,6 +66,12 @@ test('sparse files stay sparse on the server: truncate -s, a write past the end,
   assert.equal(await md5(stored('z')), await md5(join(local.path, 'z')));
   assert.equal(await md5(join(mount.path, 'z')), await md5(join(local.path, 'z')));
   assert.ok((await stat(stored('z'))).blocks * 512 < 1024 * 1024);
+  // Readers through the mount see the holes too (st_blocks): du, and a copy out keeps them.
+  const shown = await waitFor(() => stat(join(mount.path, 'z')), (s) => s.blocks * 512 < 1024 * 1024, 5_000);
+  assert.ok(shown.blocks * 512 < 1024 * 1024, `the mount shows ${shown.blocks} blocks for a file of 3 written bytes`);
+  await ok(`cp ${mount.path}/z ${local.path}/z-out`);
+  assert.equal(await md5(join(local.path, 'z-out')), await md5(join(local.path, 'z')));
+  assert.ok((await stat(join(local.path, 'z-out'))).blocks * 512 < 1024 * 1024, 'cp out of the mount kept the holes');
   await ok(`rm ${mount.path}/holes ${mount.path}/far ${mount.path}/z`);
 });
 

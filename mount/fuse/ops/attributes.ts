@@ -32,7 +32,8 @@ export function toStat(attr: Attr, uid: number, gid: number, ino: number): Stat 
     // A directory: 2 + its subdirectories, as the server's disk counts them (find and others rely on it).
     nlink: attr.type === 'dir' ? (attr.nlink ?? 2) : 1,
     blksize: 4096,
-    blocks: Math.ceil(attr.size / 512),
+    // What the server's disk allocated for a sparse file (never more than its size needs).
+    blocks: Math.min(attr.blocks ?? Number.POSITIVE_INFINITY, Math.ceil(attr.size / 512)),
     ...(attr.rdev === undefined ? {} : { rdev: attr.rdev }),
   };
 }
