@@ -463,6 +463,27 @@ export class OpenFile {
     return true;
   }
 
+  /**
+   * The server has a longer version than the one this copy serves, and the kernel is about to
+   * be told its size (a stat): a copy with nothing of its own moves on to it, as NFS does, so a
+   * reader going on past the old end (`tail -f` of a log another mount appends to) reads the
+   * new bytes instead of an end of file for ever. A version that is not longer is not followed
+   * (see read: what it replaced answers EIO). Says whether it moved on.
+   */
+  followLonger(current: Attr): boolean {
+    if (this.dirty || this._created || this._unlinked || this.stream !== undefined || current.type !== 'file') return false;
+    if (current.size <= this._size || etagOf(current) === this._baseVersion) return false;
+    this._baseVersion = etagOf(current);
+    this._size = current.size;
+    this.baseSize = current.size;
+    this.serverSize = current.size;
+    // Whatever this copy held locally was the old version's.
+    this.localComplete = false;
+    this.refresh(current);
+    this.readAhead.clear();
+    return true;
+  }
+
   /** Times and mode as the server now reports them (after an upload, chmod, utimens, rename). */
   refresh(attr: Attr): void {
     // This mount's own chmod, utimens or rename moved the server's ctime; the bytes are the same.

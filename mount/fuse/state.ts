@@ -70,6 +70,14 @@ export class MountState {
     // of an older version than the server's (another mount replaced it): the cache and the
     // server answer, as for any file, so the kernel learns the new size before an open.
     if (open !== undefined && (open.dirty || open.created)) return open.attr();
+    const attr = await this.serverAttr(path);
+    // The kernel learns a longer size now and will read on: the open copy must have those bytes.
+    if (open !== undefined) open.followLonger(attr);
+    return attr;
+  }
+
+  /** attr() as the cache, a folder read or the server gives it. */
+  private async serverAttr(path: string): Promise<Attr> {
     // The root too: the kernel asks for it before most walks, a request each time was ~10% of
     // an `ls -l` of 300 names.
     const cached = this.cache.get(path);

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ApiClient } from '../../mount/remote/api-client.js';
 import { loggedRequests, waitForLog } from '../helpers/logs.js';
 import { ok, startMount } from '../helpers/mount-process.js';
 import { startServer, type TestServer } from '../helpers/server-process.js';
+import { waitFor } from '../helpers/wait.js';
 
 let server: TestServer;
 const T = { timeout: 90_000 };
@@ -69,6 +70,34 @@ test('reopening a cached, unchanged file downloads nothing; reads never ask past
     // The cache never hides a change: another writer's new version is what the next open reads.
     await client.upload('big.bin', () => 'replaced');
     assert.equal(await readFile(join(mount.path, 'big.bin'), 'utf8'), 'replaced');
+  } finally {
+    await mount.cleanup();
+    await client.close();
+  }
+});
+
+test('a reader going on past the end of what it opened reads what another client appended (tail -f)', T, async () => {
+  const client = new ApiClient({ server: server.url });
+  const mount = await startMount(server.url, 'alice', 'alice-pass');
+  const path = join(mount.path, 'follow.log');
+  try {
+    await client.login('alice', 'alice-pass');
+    await client.upload('follow.log', () => 'line 1\n');
+    const reader = await open(path, 'r');
+    try {
+      const buf = Buffer.alloc(100);
+      assert.equal(buf.subarray(0, (await reader.read(buf, 0, 100, 0)).bytesRead).toString(), 'line 1\n');
+      await client.upload('follow.log', () => 'line 1\nline 2\n');
+      // As tail -f does: fstat until the size grows, then read from the old end.
+      assert.equal((await waitFor(() => reader.stat(), (st) => st.size === 14, 5_000)).size, 14);
+      assert.equal(buf.subarray(0, (await reader.read(buf, 0, 100, 7)).bytesRead).toString(), 'line 2\n');
+    } finally {
+      await reader.close();
+    }
+    const tail = ok(`timeout 6 tail -n +1 -f ${path} || true`);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await client.upload('follow.log', () => 'line 1\nline 2\nline 3\n');
+    assert.equal(await tail, 'line 1\nline 2\nline 3\n', 'tail -f shows the appended line');
   } finally {
     await mount.cleanup();
     await client.close();
