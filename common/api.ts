@@ -141,7 +141,16 @@ export interface RenameRequest {
   from: string;
   to: string;
   noReplace?: boolean;
+  /**
+   * Give the file at `from` the second name `to` and keep `from` (a hard link). Only for a
+   * mount's hidden names (`.fuse_hidden…`, see HIDDEN_PREFIX): a file still open there while a
+   * rename replaces its name, which then happens in one step on the server.
+   */
+  keepSource?: boolean;
 }
+
+/** The names libfuse gives a file removed or replaced while still open (see RenameRequest.keepSource). */
+export const HIDDEN_PREFIX = '.fuse_hidden';
 
 export interface SymlinkRequest extends OwnerFields {
   /** Any non-empty string of at most SYMLINK_MAX bytes without NUL; never resolved by the server. */

@@ -8,6 +8,7 @@
    is kept with the request and exposed while JavaScript handles it, as
    binding.fuse_native_caller() -> [uid, gid]: a new file belongs to whoever created it.
 4. Times before 1970 cross in both directions (see the step below).
+5. The caller's pid too: fuse_native_caller() -> [uid, gid, pid].
 Idempotent: prints 'patched' when it changed the file.
 """
 import sys
@@ -103,6 +104,21 @@ static void populate_stat"""
     if old_ts not in src or old_ut not in src:
         sys.exit("patch-fuse-native: could not apply the times-before-1970 patch")
     src = src.replace(old_ts, new_ts, 1).replace(old_ut, new_ut, 1)
+if "rdrive_caller_pid" not in src:
+    # 5. The caller's pid (the thread that made the system call) joins uid and gid: a rename
+    #    libfuse makes to hide a file still open is told apart by the call its caller is in
+    #    (rename(2) over the name, or unlink(2)), read from /proc/<pid>/syscall.
+    steps = [
+        ("  uint32_t caller_gid;\n", "  uint32_t caller_gid;\n  uint32_t caller_pid;\n"),
+        ("  l->caller_gid = fuse_get_context()->gid;\\\n", "  l->caller_gid = fuse_get_context()->gid;\\\n  l->caller_pid = fuse_get_context()->pid;\\\n"),
+        ("static uint32_t rdrive_caller_gid = 0;\n", "static uint32_t rdrive_caller_gid = 0;\nstatic uint32_t rdrive_caller_pid = 0;\n"),
+        ("  rdrive_caller_gid = l->caller_gid;\n", "  rdrive_caller_gid = l->caller_gid;\n  rdrive_caller_pid = l->caller_pid;\n"),
+        ("  napi_set_element(env, result, 1, gid);\n", "  napi_set_element(env, result, 1, gid);\n  napi_value pid;\n  napi_create_uint32(env, rdrive_caller_pid, &pid);\n  napi_set_element(env, result, 2, pid);\n"),
+    ]
+    for old_text, new_text in steps:
+        if old_text not in src:
+            sys.exit("patch-fuse-native: could not apply the caller pid patch (" + old_text.strip() + ")")
+        src = src.replace(old_text, new_text, 1)
 if src != orig:
     open(path, "w").write(src)
     print("patched")

@@ -6,6 +6,7 @@ import * as dirs from './ops/directories.js';
 import * as io from './ops/file-io.js';
 import * as links from './ops/links.js';
 import * as unsupported from './ops/unsupported.js';
+import { callerIsRenaming } from './caller-syscall.js';
 import { currentCaller } from './ownership.js';
 import { probePath, probeStat, type ProbeState } from './own-probe.js';
 import type { MountState } from './state.js';
@@ -38,7 +39,7 @@ export function createOperations(
     else if (path === '/' && hidden.probing.active) cb(0, probeStat(uid, gid, true));
     else getattr(path, cb);
   };
-  return withMarkedHiddenNames(ops, hidden, log);
+  return withMarkedHiddenNames(ops, hidden, log, state);
 }
 
 /** Ops that change something on the server, whatever their arguments. */
@@ -86,6 +87,7 @@ function withMarkedHiddenNames(
   ops: Operations,
   { mark, noted, removed }: { mark: HiddenOwner; noted: (path: string) => Promise<void>; removed?: (path: string) => void },
   log: Logger,
+  state: MountState,
 ): Operations {
   const out: Record<string, unknown> = {};
   for (const [key, fn] of Object.entries(ops) as Array<[keyof Operations, (...args: unknown[]) => void]>) {
@@ -107,6 +109,10 @@ function withMarkedHiddenNames(
         fn(...args);
         return;
       }
+      // Before a rename onto the name of a file still open: the hidden name becomes a second
+      // name on the server and the original stays, so the rename replaces it in one step (other
+      // mounts never miss it; a crash between the two leaves the old file there).
+      if (callerIsRenaming()) state.hidesBeforeRename.add(to);
       void noted(to).catch((err: unknown) => log.warn({ path: to, err }, 'could not journal a deleted-but-open file')).finally(() => fn(...args));
     };
   }

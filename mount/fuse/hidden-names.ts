@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { HIDDEN_PREFIX } from '../../common/api.js';
 
 /**
  * A file deleted while open is renamed by libfuse to `.fuse_hidden<16 hex>` until its last
@@ -8,7 +9,6 @@ import { hostname } from 'node:os';
  * it: `.fuse_hidden<16 hex>.rdrive.<host>.<pid>.<instance>`. A name whose daemon no longer runs
  * on that host is an orphan and may be removed.
  */
-export const HIDDEN_PREFIX = '.fuse_hidden';
 
 const LIBFUSE_NAME = /^\.fuse_hidden[0-9a-f]{16}$/;
 const OWNED_NAME = /^\.fuse_hidden[0-9a-f]{16}\.rdrive\.([A-Za-z0-9.-]+)\.(\d+)\.([0-9a-f]{8})$/;

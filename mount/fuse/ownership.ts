@@ -12,7 +12,7 @@ import type { MountState } from './state.js';
  * hears of it.
  */
 
-type CallerBinding = { fuse_native_caller?: () => [number, number] };
+type CallerBinding = { fuse_native_caller?: () => [number, number, number?] };
 
 /** fuse-native's addon, rebuilt by scripts/patch-fuse-native.sh with fuse_native_caller (see there). */
 const binding = loadBinding();
@@ -36,6 +36,12 @@ export function currentCaller(): Owner | undefined {
   if (read === undefined) return undefined;
   const [uid, gid] = read();
   return { uid, gid };
+}
+
+/** The pid (thread id) of the process whose FUSE request is being handled; as currentCaller. */
+export function currentCallerPid(): number | undefined {
+  const pid = binding.fuse_native_caller?.()[2];
+  return pid === undefined || pid === 0 ? undefined : pid;
 }
 
 /** The owner the mount shows for an attribute record (the mounting user when none is stored). */

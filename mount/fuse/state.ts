@@ -42,6 +42,8 @@ export class MountState {
   /** Batches of a folder's small files for a reader walking through it. */
   readonly prefetch = new FolderPrefetch(this);
   readonly handles = new Map<number, Handle>();
+  /** Hidden names libfuse is about to give open files before a rename replaces their name (see the adapter). */
+  readonly hidesBeforeRename = new Set<string>();
   /** st_ino of every path (see inode-numbers.ts). */
   readonly inodes = new InodeNumbers();
   private nextFd = FIRST_HANDLE;

@@ -362,6 +362,11 @@ export class ApiClient {
     return this.sendJson<Attr>('POST', '/rename', { from: plain(from), to: plain(to), noReplace: options.noReplace === true }, false, { changes: to, changesFrom: from });
   }
 
+  /** A hidden second name `to` for the file at `from`, which keeps its name (see RenameRequest.keepSource). */
+  linkHidden(from: string, to: string): Promise<Attr> {
+    return this.sendJson<Attr>('POST', '/rename', { from: plain(from), to: plain(to), keepSource: true }, false, { changes: to });
+  }
+
   /** Creates a symlink at `path` holding `target` (data for the server; EEXIST if taken). */
   symlink(path: string, target: string, owner: OwnerFields = {}): Promise<Attr> {
     const body: SymlinkRequest = { target, ...owner };

@@ -111,5 +111,11 @@ export interface StorageBackend {
   /** Returns the attributes of the moved entry under its new name. */
   /** `replacedBytes`: what the entry it replaced held (0 for none, or for a rename onto itself). */
   rename(user: string, from: string[], to: string[], options: { noReplace?: boolean }): Promise<{ attr: Attr; replacedBytes: number }>;
+  /**
+   * A second name `to` (a mount's hidden name, see HIDDEN_PREFIX) for the file at `from`, which
+   * keeps its name: a mount holding the file open while a rename replaces it keeps reading it
+   * there, and the name is replaced in one step. EEXIST when `to` is taken.
+   */
+  linkHidden(user: string, from: string[], to: string[]): Promise<Attr>;
   setAttr(user: string, segments: string[], attrs: SetAttrRequest, limits: WriteLimits): Promise<Attr>;
 }

@@ -6,7 +6,7 @@ import {
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { etagOf, type Attr, type DirEntry, type FolderTimes, type SetAttrRequest, type StatFs } from '../../common/api.js';
+import { etagOf, HIDDEN_PREFIX, type Attr, type DirEntry, type FolderTimes, type SetAttrRequest, type StatFs } from '../../common/api.js';
 import { RdriveError, fromForeign } from '../../common/errors.js';
 import { writeFullySync } from '../../common/write-fully.js';
 import type { ByteRange, Durability, HeadsOptions, StorageBackend, WriteLimits, WriteOptions } from './backend.js';
@@ -421,7 +421,7 @@ export class LocalDiskBackend implements StorageBackend {
           // A big file's blocks take long to free: the name goes under the lock, the blocks after.
           const aside = setAsideLarge(dir, name, st);
           await unlink(at(dir, name));
-          return { size: st.size, aside };
+          return { size: storedBytes(st), aside };
         });
         this.commits.noteWrite();
         await dropAside(dir, aside);
@@ -542,6 +542,23 @@ export class LocalDiskBackend implements StorageBackend {
         await dropAside(dst, aside);
         return done;
       }));
+    });
+  }
+
+  async linkHidden(user: string, from: string[], to: string[]): Promise<Attr> {
+    return guard(async () => {
+      if (from.length === 0 || to.length === 0) throw new RdriveError('EACCES', 'Cannot link your root folder');
+      if (!to[to.length - 1]!.startsWith(HIDDEN_PREFIX)) throw new RdriveError('EPERM', 'Hard links are not supported');
+      const root = this.userRoot(user);
+      return withParent(root, from, (src, a) => withParent(root, to, async (dst, b) => this.locks.run(user, async () => {
+        const source = await lstatAt(src, a);
+        refuseSymlink(source);
+        if (source === undefined || !isVisible(source)) throw new RdriveError('ENOENT');
+        if (!source.isFile() || (await specialAt(src, a, source)) !== undefined) throw new RdriveError('EPERM', 'Only a regular file can be kept under a hidden name');
+        await link(at(src, a), at(dst, b));
+        this.commits.noteWrite();
+        return attrAt(dst, b, (await lstatAt(dst, b))!);
+      })));
     });
   }
 
@@ -1015,8 +1032,11 @@ async function dropAside(dir: number, temp: string | undefined): Promise<void> {
   if (temp !== undefined) await unlinkOffLoop(at(dir, temp)).catch(() => undefined);
 }
 
-/** Bytes an entry holds as quotas count them (treeSize): a file's size, nothing for a folder. */
+/**
+ * Bytes an entry holds as quotas count them (treeSize): a file's size, nothing for a folder, and
+ * nothing for a name another one shares (linkHidden): its bytes go with the last name.
+ */
 function storedBytes(st: Stats | undefined): number {
-  return st === undefined || st.isDirectory() ? 0 : st.size;
+  return st === undefined || st.isDirectory() || st.nlink > 1 ? 0 : st.size;
 }
 

@@ -61,8 +61,14 @@ export async function removeTree(parentFd: number, name: string): Promise<void> 
 /** Bytes in regular files below the held directory `topFd` (temp files left out: reservations count those). */
 export async function treeSize(topFd: number, isTempName: (name: string) => boolean): Promise<number> {
   let total = 0;
+  // A file under two names (a mount's hidden one, see linkHidden) counts once.
+  const linked = new Set<number>();
   const count = async (dirFd: number, entry: Dirent): Promise<void> => {
-    if (entry.isFile() && !isTempName(entry.name)) total += lstatAtSync(dirFd, entry.name)?.size ?? 0;
+    if (!entry.isFile() || isTempName(entry.name)) return;
+    const st = lstatAtSync(dirFd, entry.name);
+    if (st === undefined || (st.nlink > 1 && linked.has(st.ino))) return;
+    if (st.nlink > 1) linked.add(st.ino);
+    total += st.size;
   };
   const stack: Level[] = [await scan(topFd, [], count)];
   try {

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { RdriveError } from '../../common/errors.js';
+import { ApiClient } from '../../mount/remote/api-client.js';
 import { ok, sh, startMount, type TestMount } from '../helpers/mount-process.js';
 import { startServer, type TestServer } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -254,4 +256,52 @@ test('`: > f` of an empty file and ftruncate to the same size move mtime and cti
   await waitFor(() => Date.now(), (now) => now > second.mtimeMs + 20, 5_000, 5);
   await ok(`python3 -c "import os; fd = os.open('${stamp}', os.O_WRONLY); os.ftruncate(fd, 0); os.close(fd)"`);
   assert.ok((await stat(stamp)).mtimeMs > second.mtimeMs, 'ftruncate to the same size moved mtime');
+});
+
+// An editor's atomic save (write a temp file, rename it over the name) while the file is open on
+// this mount: libfuse first hides the open file under .fuse_hidden…, then renames. The name must
+// be replaced in one step on the server, or other clients miss it meanwhile (each step waits
+// for their read lease: ~1 s) and a crash in between leaves neither version at the name.
+test('a rename over a file held open here replaces it in one step: another client never misses the name', T, async () => {
+  const name = 'atomic.cfg';
+  const other = new ApiClient({ server: server.url });
+  await writeFile(join(mount.path, name), 'v0\n');
+  const held = await open(join(mount.path, name), 'r');
+  let stop = false;
+  const seen = { reads: 0, missing: 0 };
+  try {
+    await other.login('alice', 'alice-pass');
+    // A reader on another machine, holding read leases as a mount does.
+    const watcher = (async () => {
+      while (!stop) {
+        try {
+          await other.readFirst(name, 64);
+          seen.reads++;
+        } catch (err) {
+          if (!(err instanceof RdriveError && err.code === 'ENOENT')) throw err;
+          seen.missing++;
+        }
+      }
+    })();
+    try {
+      for (let i = 1; i <= 3; i++) {
+        await writeFile(join(mount.path, `.${name}.tmp`), `v${i}\n`);
+        await rename(join(mount.path, `.${name}.tmp`), join(mount.path, name));
+      }
+    } finally {
+      stop = true;
+      await watcher;
+    }
+    assert.equal((await held.read(Buffer.alloc(8), 0, 8, 0)).bytesRead, 3, 'the open file still reads its own content');
+  } finally {
+    await held.close();
+    await other.close();
+  }
+  assert.ok(seen.reads > 0);
+  assert.equal(seen.missing, 0, `the name was missing on the server ${seen.missing} times of ${seen.reads + seen.missing}`);
+  assert.equal(await readFile(join(server.storage, 'alice', name), 'utf8'), 'v3\n');
+  assert.equal(await readFile(join(mount.path, name), 'utf8'), 'v3\n');
+  // The old file's hidden name goes at its last close, and with it its bytes.
+  await waitFor(() => readdir(join(server.storage, 'alice')), (names) => !names.some((n) => n.startsWith('.fuse_hidden')), 5_000);
+  assert.deepEqual((await readdir(join(server.storage, 'alice'))).filter((n) => n.startsWith('.fuse_hidden')), []);
 });

@@ -209,3 +209,30 @@ test('parallel patches of one file hold no uncounted copies; symlinks and nodes 
     await server.cleanup();
   }
 });
+
+test('a hidden second name (a mount\'s open file replaced by a rename) counts its bytes once, and only hidden names may be one', T, async () => {
+  const server = await startServer({ args: ['--quota', String(QUOTA)] });
+  try {
+    const token = await login(server.url);
+    const json = { 'content-type': 'application/json' };
+    assert.equal((await call(server, token, 'PUT', '/files/doc.txt', Readable.from([Buffer.alloc(100_000, 1)]))).status, 200);
+    assert.equal((await call(server, token, 'PUT', '/files/new.txt', Readable.from([Buffer.alloc(50_000, 2)]))).status, 200);
+    const keep = (from: string, to: string) => call(server, token, 'POST', '/rename', JSON.stringify({ from, to, keepSource: true }), json);
+    assert.deepEqual(await keep('doc.txt', 'plain-name'), { status: 403, code: 'EPERM' }, 'no hard links under other names');
+    assert.equal((await call(server, token, 'POST', '/dirs/d', '{}', json)).status, 201);
+    assert.deepEqual(await keep('d', '.fuse_hidden0000000000000001'), { status: 403, code: 'EPERM' }, 'nor of a folder');
+    assert.equal((await keep('doc.txt', '.fuse_hidden0000000000000002')).status, 200);
+    assert.equal((await statfs(server, token)).used, 150_000, 'a second name adds no bytes');
+    // The rename that follows replaces the name; the old bytes live on under the hidden name.
+    assert.equal((await call(server, token, 'POST', '/rename', JSON.stringify({ from: 'new.txt', to: 'doc.txt' }), json)).status, 200);
+    assert.equal((await statfs(server, token)).used, 150_000);
+    const res = await request(`${server.url}/api/v1/files/.fuse_hidden0000000000000002`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+    await res.body.dump();
+    assert.equal((await statfs(server, token)).used, 50_000, 'its last name gone, its bytes go');
+    const rmdir = await request(`${server.url}/api/v1/dirs/d`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+    await rmdir.body.dump();
+    assert.equal((await statfs(server, token)).used, await storedBytes(server));
+  } finally {
+    await server.cleanup();
+  }
+});

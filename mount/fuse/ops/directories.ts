@@ -7,9 +7,9 @@ import type { MountState } from '../state.js';
 import { RdriveError } from '../../../common/errors.js';
 import { orphanJudge, removeOrphansIn } from '../../daemon/orphans.js';
 import { toStat } from './attributes.js';
+import { HIDDEN_PREFIX } from '../../../common/api.js';
 
 /** libfuse's name for a file unlinked while open; removed at its last close. */
-const HIDDEN_PREFIX = '.fuse_hidden';
 
 /** One request lists a directory with every entry's attributes, which fill the cache. */
 export async function readdir(state: MountState, path: string): Promise<{ names: string[]; stats: Stat[] }> {
@@ -84,7 +84,9 @@ export async function rename(state: MountState, from: string, to: string): Promi
   if (to !== from) refuseIfHoldsOpenFiles(state, to);
   for (const file of state.filesUnder(from)) if (file.dirty) await state.upload(file);
   const replacedDir = state.cache.get(to)?.type === 'dir';
-  const moved = await state.client.rename(from, to);
+  // libfuse hiding an open file before a rename onto its name (see the adapter): `from` stays.
+  const keepSource = state.hidesBeforeRename.delete(to);
+  const moved = keepSource ? await state.client.linkHidden(from, to) : await state.client.rename(from, to);
   state.inodes.renamed(from, to, moved.type === 'dir');
   forgetOpenFile(state, to);
   for (const file of state.filesUnder(from)) {
@@ -95,7 +97,8 @@ export async function rename(state: MountState, from: string, to: string): Promi
   state.files.get(to)?.refresh(moved);
   // A file renamed replaces only a file (or nothing): neither has entries below it.
   const kind = moved.type === 'dir' ? 'dir-or-unknown' : 'file';
-  state.cache.removed(from, kind);
+  // Kept: the server still has it until the rename that follows replaces it.
+  if (!keepSource) state.cache.removed(from, kind);
   state.cache.removed(to, kind);
   state.cache.added(to, moved);
   if (moved.type === 'dir') {

@@ -74,6 +74,14 @@ export function treeRoutes(ctx: ServerContext): Router {
     const user = userOf(req);
     const from = splitPlainPath(body.from);
     const to = splitPlainPath(body.to);
+    if (body.keepSource === true) {
+      // A second name for a file a mount still has open (a hard link, for hidden names only):
+      // no bytes move, so the quota is untouched.
+      const attr = await ctx.backend.linkHidden(user, from, to);
+      await sendFolderTimes(ctx, res, user, to);
+      res.json(attr);
+      return;
+    }
     const { attr, replacedBytes } = await ctx.backend.rename(user, from, to, { noReplace: body.noReplace === true });
     await ctx.usage.add(user, -replacedBytes);
     const times = await sendFolderTimes(ctx, res, user, to);
