@@ -257,6 +257,7 @@ export class OpenFile {
   }
 
   async truncate(size: number): Promise<void> {
+    this._uploadFailed = false;
     this.stopStream();
     // Memory holds a file only up to SMALL_BODY: uploads and reads of anything larger come from
     // the temp file, so a file grown past it (preallocation before the writes) moves there first.
@@ -386,6 +387,11 @@ export class OpenFile {
     return this.handles > 0;
   }
 
+  /** Exactly one descriptor (or hold) is open on it. */
+  get lastHandle(): boolean {
+    return this.handles === 1;
+  }
+
   /** A file descriptor closed; true when it was the last one (the file can be released). */
   dropHandle(): boolean {
     this.handles--;
@@ -417,6 +423,8 @@ export class OpenFile {
 
   /** A deferred attribute change moves ctime now; that answer is what the kernel keeps. */
   private attributesChanged(): void {
+    // A change made after a failed close is the program's too: the last close sends it again.
+    this._uploadFailed = false;
     if (this.during !== undefined) this.during.attributes = true;
     this._ctime = Date.now();
     this.answeredCtime = this._ctime;

@@ -305,3 +305,66 @@ test('a rename over a file held open here replaces it in one step: another clien
   await waitFor(() => readdir(join(server.storage, 'alice')), (names) => !names.some((n) => n.startsWith('.fuse_hidden')), 5_000);
   assert.deepEqual((await readdir(join(server.storage, 'alice'))).filter((n) => n.startsWith('.fuse_hidden')), []);
 });
+
+// truncate(2) by path right after the last close: the release and the truncate ran at once, the
+// release disposed of the copy under the truncate, and the upload after it sent zeros.
+test('truncate(2) by path right after the last close keeps the bytes it keeps', T, async () => {
+  const out = await ok(`python3 - <<'PY'
+import os
+bad = 0
+data = (b'0123456789abcdef' * 300)[:4000]
+for i in range(30):
+    p = '${mount.path}/cut-after-close-%d' % i
+    open(p, 'wb').close()
+    with open(p, 'ab') as f:
+        f.write(data)
+    os.truncate(p, 3000)
+print('done')
+PY`);
+  assert.equal(out, 'done\n');
+  const want = Buffer.from('0123456789abcdef'.repeat(300)).subarray(0, 3000);
+  for (let i = 0; i < 30; i++) {
+    const name = `cut-after-close-${i}`;
+    const stored = await waitFor(() => readFile(join(server.storage, 'alice', name)), (b) => b.length === 3000, 5_000);
+    assert.ok(stored.equals(want), `${name} on the server: ${stored.subarray(0, 16).toString('hex')}…`);
+  }
+  await ok(`rm -f ${mount.path}/cut-after-close-*`);
+});
+
+// A change made after a close that failed is a new change: it must reach the server (or fail).
+test('a truncate and a chmod by path after a failed close reach the server', T, async () => {
+  const limited = await startServer({ args: ['--max-file-size', '3000000'] });
+  const m = await startMount(limited.url, 'alice', 'alice-pass');
+  try {
+    const out = await ok(`python3 - <<'PY'
+import ctypes, errno, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+p = '${m.path}/a'
+with open(p, 'wb') as f:
+    f.write(b'x' * 2000000)
+fd = os.open(p, os.O_RDWR)
+os.lseek(fd, 0, os.SEEK_END)
+os.write(fd, b'y' * 1500000)
+# A mapping keeps the file open past close() without another descriptor (Python's mmap dups one).
+addr = libc.mmap(None, 4096, 1, 1, fd, 0)
+try:
+    os.close(fd)
+    print('close ok')
+except OSError as e:
+    print('close', errno.errorcode[e.errno])
+os.truncate(p, 1000)
+os.chmod(p, 0o600)
+libc.munmap(ctypes.c_void_p(addr), 4096)
+PY`);
+    assert.equal(out, 'close EFBIG\n');
+    const stored = join(limited.storage, 'alice', 'a');
+    const st = await waitFor(() => stat(stored), (s) => s.size === 1000 && (s.mode & 0o777) === 0o600, 5_000);
+    assert.equal(st.size, 1000, 'the truncate reached the server');
+    assert.equal(st.mode & 0o777, 0o600, 'the chmod reached the server');
+  } finally {
+    await m.cleanup();
+    await limited.cleanup();
+  }
+});

@@ -4,6 +4,7 @@ import { type Attr, MAX_TIME_MS, MIN_TIME_MS, type StatFs } from '../../../commo
 import { RdriveError } from '../../../common/errors.js';
 import { NAME_MAX } from '../../../common/paths.js';
 import { shownOwner } from '../ownership.js';
+import { whileHeld } from './file-io.js';
 import type { MountState } from '../state.js';
 
 /** Each type's S_IFMT bits in st_mode. */
@@ -144,9 +145,11 @@ export async function truncate(state: MountState, path: string, size: number): P
     // Unsent writes take the truncate with them, at their close. A copy open only for reading
     // (tail -f) or with all of it sent is truncated on the server now, as a file nobody holds
     // open would be: a reader must not keep a truncate back until it closes.
-    const unsent = file.dirty;
-    await file.truncate(size);
-    if (!unsent) await state.upload(file);
+    await whileHeld(state, file, async () => {
+      const unsent = file.dirty;
+      await file.truncate(size);
+      if (!unsent) await state.upload(file);
+    });
     return;
   }
   state.cache.set(path, await state.client.setAttr(path, { size }));

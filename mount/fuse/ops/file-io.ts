@@ -6,6 +6,7 @@ import { STORED_PATH_MAX } from '../../../common/paths.js';
 import { checkNewName } from '../names.js';
 import type { Owner } from '../../../common/ownership.js';
 import { newEntry } from '../ownership.js';
+import type { OpenFile } from '../../cache/open-file.js';
 import type { MountState } from '../state.js';
 
 const ACCESS_MODE = constants.O_RDONLY | constants.O_WRONLY | constants.O_RDWR;
@@ -151,6 +152,29 @@ export async function fsyncdir(state: MountState): Promise<void> {
 export async function release(state: MountState, fd: number): Promise<void> {
   const { file } = state.handle(fd);
   state.handles.delete(fd);
+  await letGo(state, file);
+}
+
+/**
+ * Runs `fn` on an open file with a hold of its own, as a descriptor would: an op by path that
+ * waits (a truncate) must not see the last release dispose of the file under it (its temp file
+ * gone, the upload after it then sent zeros). The last to let go uploads and disposes.
+ */
+export async function whileHeld<T>(state: MountState, file: OpenFile, fn: () => Promise<T>): Promise<T> {
+  file.addHandle();
+  try {
+    const result = await fn();
+    // Every descriptor closed meanwhile: this op sends what is left, and its caller hears how
+    // that went (a release can only log it).
+    if (file.lastHandle && file.dirty && !file.unlinked) await state.uploadUntilClean(file);
+    return result;
+  } finally {
+    await letGo(state, file);
+  }
+}
+
+/** A hold on `file` ends; the last one sends what is left (unless its close failed) and disposes of it. */
+async function letGo(state: MountState, file: OpenFile): Promise<void> {
   if (!file.dropHandle()) return;
   try {
     if (file.dirty && !file.unlinked && file.uploadFailed) {
