@@ -10,6 +10,7 @@ import { checkNameLengths } from './names.js';
 import { FolderPrefetch } from './folder-prefetch.js';
 import { Uploads } from './uploads.js';
 import { mountStats } from '../daemon/mount-stats.js';
+import { NeverStored } from './never-stored.js';
 
 /** Highest handle number: fuse-native passes handles to JS as int32 and back as uint32. */
 const MAX_HANDLE = 0x7fffffff;
@@ -44,6 +45,8 @@ export class MountState {
   readonly handles = new Map<number, Handle>();
   /** Hidden names libfuse is about to give open files before a rename replaces their name (see the adapter). */
   readonly hidesBeforeRename = new Set<string>();
+  /** New files whose first close failed, for a moment (see never-stored.ts). */
+  readonly neverStored = new NeverStored();
   /** st_ino of every path (see inode-numbers.ts). */
   readonly inodes = new InodeNumbers();
   private nextFd = FIRST_HANDLE;

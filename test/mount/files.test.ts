@@ -368,3 +368,28 @@ PY`);
     await limited.cleanup();
   }
 });
+
+// The kernel still holds the name of a new file whose first close failed, for a moment, and
+// sends an open instead of a create when a program makes the file again.
+test('a new file whose first close failed can be made again at once', T, async () => {
+  const limited = await startServer({ args: ['--quota', '1000000'] });
+  const m = await startMount(limited.url, 'alice', 'alice-pass');
+  try {
+    const out = await ok(`python3 - <<'PY'
+import errno
+def write(n):
+    try:
+        with open('${m.path}/new.bin', 'wb') as f:
+            f.write(b'x' * n)
+        return 'ok'
+    except OSError as e:
+        return errno.errorcode[e.errno]
+print(write(2000000), write(10000))
+PY`);
+    assert.equal(out, 'ENOSPC ok\n');
+    assert.equal((await stat(join(limited.storage, 'alice', 'new.bin'))).size, 10000);
+  } finally {
+    await m.cleanup();
+    await limited.cleanup();
+  }
+});

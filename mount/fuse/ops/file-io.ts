@@ -23,7 +23,8 @@ export async function open(state: MountState, path: string, flags: number): Prom
   // file open already (unless it holds unsent changes, which are the newer content). A reader
   // gets its attributes and first bytes in one request, or none while its read lease runs.
   if (file === undefined || !(file.dirty || file.created)) {
-    const fresh = writing ? { attr: await state.fetchAttr(path), data: undefined } : await readHead(state, path);
+    const fresh = writing ? { attr: await attrForWriting(state, path), data: undefined } : await readHead(state, path);
+    if (fresh.attr === undefined) return create(state, path, state.neverStored.take(path) ?? 0o644);
     if (fresh.attr.type === 'dir') throw new RdriveError('EISDIR');
     // Looked up again: another open or a release may have run meanwhile. A copy of the current
     // version is shared by all descriptors; one of an older version keeps serving those that
@@ -39,6 +40,21 @@ export async function open(state: MountState, path: string, flags: number): Prom
   const fd = state.openHandle(file, flags);
   if ((flags & constants.O_TRUNC) !== 0 && writing) await truncateOpened(state, fd);
   return fd;
+}
+
+/**
+ * The server's attributes of a file opened for writing; undefined for a new file this mount
+ * made whose first close failed (nothing reached the server): the kernel still holds its name
+ * for a moment and sends an open, not a create, when a program creates it again (open(2)'s
+ * O_CREAT does not reach the filesystem), which would answer ENOENT.
+ */
+async function attrForWriting(state: MountState, path: string): Promise<Attr | undefined> {
+  try {
+    return await state.fetchAttr(path);
+  } catch (err) {
+    if (err instanceof RdriveError && err.code === 'ENOENT' && state.neverStored.has(path)) return undefined;
+    throw err;
+  }
 }
 
 /**
@@ -189,6 +205,7 @@ async function letGo(state: MountState, file: OpenFile): Promise<void> {
     // Opened again while the upload ran: the new descriptor's release disposes of it.
     if (!file.isOpen) {
       if (state.files.get(file.path) === file) state.files.delete(file.path);
+      if (file.created && !file.unlinked) state.neverStored.note(file.path, file.modeToSend);
       await file.dispose();
     }
   }
