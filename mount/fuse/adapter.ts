@@ -112,7 +112,8 @@ function withMarkedHiddenNames(
       // Before a rename onto the name of a file still open: the hidden name becomes a second
       // name on the server and the original stays, so the rename replaces it in one step (other
       // mounts never miss it; a crash between the two leaves the old file there).
-      if (callerIsRenaming()) state.hidesBeforeRename.add(to);
+      // libfuse hides only a file open here: a program's own rename to such a name is a rename.
+      if (typeof path === 'string' && state.files.get(path)?.isOpen === true && callerIsRenaming(log)) state.hidesBeforeRename.add(to);
       void noted(to).catch((err: unknown) => log.warn({ path: to, err }, 'could not journal a deleted-but-open file')).finally(() => fn(...args));
     };
   }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
 import { currentCallerPid } from './ownership.js';
 
 /** rename(2), renameat(2), renameat2(2) by architecture (arm64 has only the last two). */
@@ -11,13 +12,20 @@ const RENAME_CALLS: Partial<Record<string, readonly number[]>> = { x64: [82, 264
  * Read synchronously at the start of an op (see currentCaller). False when unknown: no pid (an
  * addon without the patch), another user's process the daemon may not inspect, another arch.
  */
-export function callerIsRenaming(): boolean {
+export function callerIsRenaming(log: Logger): boolean {
   const calls = RENAME_CALLS[process.arch];
   const pid = currentCallerPid();
   if (calls === undefined || pid === undefined) return false;
   try {
     return calls.includes(Number(readFileSync(`/proc/${pid}/syscall`, 'utf8').split(' ', 1)[0]));
-  } catch {
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if ((code === 'EACCES' || code === 'EPERM') && !warned) {
+      warned = true;
+      log.warn({ pid }, 'cannot read /proc/PID/syscall of a caller (kernel.yama.ptrace_scope, or another user\'s process): a rename over a file open here replaces it in two steps on the server');
+    }
     return false;
   }
 }
+
+let warned = false;

@@ -9,7 +9,6 @@ import { HIDDEN_PREFIX } from '../../common/api.js';
  * it: `.fuse_hidden<16 hex>.rdrive.<host>.<pid>.<instance>`. A name whose daemon no longer runs
  * on that host is an orphan and may be removed.
  */
-
 const LIBFUSE_NAME = /^\.fuse_hidden[0-9a-f]{16}$/;
 const OWNED_NAME = /^\.fuse_hidden[0-9a-f]{16}\.rdrive\.([A-Za-z0-9.-]+)\.(\d+)\.([0-9a-f]{8})$/;
 

@@ -45,6 +45,8 @@ export class MountState {
   readonly handles = new Map<number, Handle>();
   /** Hidden names libfuse is about to give open files before a rename replaces their name (see the adapter). */
   readonly hidesBeforeRename = new Set<string>();
+  /** A name whose file was just given a hidden second name, and that name, until the rename that replaces it. */
+  readonly linkedHides = new Map<string, string>();
   /** New files whose first close failed, for a moment (see never-stored.ts). */
   readonly neverStored = new NeverStored();
   /** st_ino of every path (see inode-numbers.ts). */
@@ -75,9 +77,11 @@ export class MountState {
     // of an older version than the server's (another mount replaced it): the cache and the
     // server answer, as for any file, so the kernel learns the new size before an open.
     if (open !== undefined && (open.dirty || open.created)) return open.attr();
+    const version = open?.baseVersion;
     const attr = await this.serverAttr(path);
     // The kernel learns a longer size now and will read on: the open copy must have those bytes.
-    if (open !== undefined) open.followLonger(attr);
+    // Not from an answer older than the copy's own version (an upload of it landed meanwhile).
+    if (open !== undefined && open.baseVersion === version && this.files.get(path) === open) open.followLonger(attr);
     return attr;
   }
 

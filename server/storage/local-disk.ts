@@ -555,6 +555,9 @@ export class LocalDiskBackend implements StorageBackend {
         refuseSymlink(source);
         if (source === undefined || !isVisible(source)) throw new RdriveError('ENOENT');
         if (!source.isFile() || (await specialAt(src, a, source)) !== undefined) throw new RdriveError('EPERM', 'Only a regular file can be kept under a hidden name');
+        // One second name at most: each name may be patched at once, each patch copying the
+        // file for its base (see limitedWrite), so names must not multiply.
+        if (source.nlink > 1) throw new RdriveError('EPERM', 'The file already has a second name');
         await link(at(src, a), at(dst, b));
         this.commits.noteWrite();
         return attrAt(dst, b, (await lstatAt(dst, b))!);

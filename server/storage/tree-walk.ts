@@ -42,11 +42,13 @@ export async function removeTree(parentFd: number, name: string): Promise<void> 
         stack.pop();
         release(fd);
         level.fd = undefined;
-        rmdirSync(at(stack[stack.length - 1]?.fd ?? parentFd, level.names[0]!));
+        const above = stack[stack.length - 1]?.fd;
+        // A folder inside that another removal took first is not an error; the top one is.
+        if (above === undefined) rmdirSync(at(parentFd, level.names[0]!));
+        else unlessGone(() => rmdirSync(at(above, level.names[0]!)));
       } else if (stack.length > HELD_LEVELS) {
         const moved = tempFileName('deep');
-        renameSync(at(fd, next), at(stack[0]!.fd!, moved));
-        stack[0]!.dirs.push(moved);
+        if (unlessGone(() => renameSync(at(fd, next), at(stack[0]!.fd!, moved)))) stack[0]!.dirs.push(moved);
       } else {
         const child = await enterable(fd, next);
         if (child === undefined) removeEntryNamed(fd, next);
@@ -129,10 +131,17 @@ async function removeEntry(dirFd: number, entry: Dirent): Promise<void> {
 
 /** Unlinks `name` in `dirFd`; one already gone (a race with another removal) is not an error. */
 function removeEntryNamed(dirFd: number, name: string): void {
+  unlessGone(() => unlinkSync(at(dirFd, name)));
+}
+
+/** Runs `fn`; false when what it acts on is gone already (ENOENT), which is no error here. */
+function unlessGone(fn: () => void): boolean {
   try {
-    unlinkSync(at(dirFd, name));
+    fn();
+    return true;
   } catch (err) {
     if ((err as { code?: string }).code !== 'ENOENT') throw err;
+    return false;
   }
 }
 
@@ -141,11 +150,17 @@ async function heldFd(stack: Level[], i: number): Promise<number> {
   let j = i;
   while (stack[j]!.fd === undefined) j--;
   for (let k = j + 1; k <= i; k++) {
-    let fd = stack[k - 1]!.fd!;
-    for (const name of stack[k]!.names) {
-      const next = await openDirAt(fd, name);
-      if (fd !== stack[k - 1]!.fd) release(fd);
-      fd = next;
+    const from = stack[k - 1]!.fd!;
+    let fd = from;
+    try {
+      for (const name of stack[k]!.names) {
+        const next = await openDirAt(fd, name);
+        if (fd !== from) release(fd);
+        fd = next;
+      }
+    } catch (err) {
+      if (fd !== from) release(fd);
+      throw err;
     }
     stack[k]!.fd = fd;
     if (k - 1 > j && k - 1 <= i - HELD_LEVELS) close(stack[k - 1]!);

@@ -265,7 +265,9 @@ test('`: > f` of an empty file and ftruncate to the same size move mtime and cti
 test('a rename over a file held open here replaces it in one step: another client never misses the name', T, async () => {
   const name = 'atomic.cfg';
   const other = new ApiClient({ server: server.url });
-  await writeFile(join(mount.path, name), 'v0\n');
+  // Longer than the head an open fetches: the held file's later reads go to the server.
+  const old = Buffer.alloc(600_000, 'o');
+  await writeFile(join(mount.path, name), old);
   const held = await open(join(mount.path, name), 'r');
   let stop = false;
   const seen = { reads: 0, missing: 0 };
@@ -292,7 +294,9 @@ test('a rename over a file held open here replaces it in one step: another clien
       stop = true;
       await watcher;
     }
-    assert.equal((await held.read(Buffer.alloc(8), 0, 8, 0)).bytesRead, 3, 'the open file still reads its own content');
+    const tail = Buffer.alloc(1000);
+    assert.equal((await held.read(tail, 0, 1000, 500_000)).bytesRead, 1000, 'the open file still reads its own content');
+    assert.ok(tail.equals(old.subarray(500_000, 501_000)));
   } finally {
     await held.close();
     await other.close();

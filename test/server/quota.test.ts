@@ -222,6 +222,7 @@ test('a hidden second name (a mount\'s open file replaced by a rename) counts it
     assert.equal((await call(server, token, 'POST', '/dirs/d', '{}', json)).status, 201);
     assert.deepEqual(await keep('d', '.fuse_hidden0000000000000001'), { status: 403, code: 'EPERM' }, 'nor of a folder');
     assert.equal((await keep('doc.txt', '.fuse_hidden0000000000000002')).status, 200);
+    assert.deepEqual(await keep('doc.txt', '.fuse_hidden0000000000000003'), { status: 403, code: 'EPERM' }, 'one second name at most');
     assert.equal((await statfs(server, token)).used, 150_000, 'a second name adds no bytes');
     // The rename that follows replaces the name; the old bytes live on under the hidden name.
     assert.equal((await call(server, token, 'POST', '/rename', JSON.stringify({ from: 'new.txt', to: 'doc.txt' }), json)).status, 200);

@@ -7,9 +7,7 @@ import type { MountState } from '../state.js';
 import { RdriveError } from '../../../common/errors.js';
 import { orphanJudge, removeOrphansIn } from '../../daemon/orphans.js';
 import { toStat } from './attributes.js';
-import { HIDDEN_PREFIX } from '../../../common/api.js';
-
-/** libfuse's name for a file unlinked while open; removed at its last close. */
+import { HIDDEN_PREFIX, type Attr } from '../../../common/api.js';
 
 /** One request lists a directory with every entry's attributes, which fill the cache. */
 export async function readdir(state: MountState, path: string): Promise<{ names: string[]; stats: Stat[] }> {
@@ -78,15 +76,19 @@ export async function unlink(state: MountState, path: string): Promise<void> {
  * name that appears is never a half-written file.
  */
 export async function rename(state: MountState, from: string, to: string): Promise<void> {
+  // libfuse hiding an open file before a rename onto its name (see the adapter): `from` stays.
+  const keepAsked = state.hidesBeforeRename.delete(to);
   state.requireWritable();
   checkNameLengths(from);
   checkNewName(to);
   if (to !== from) refuseIfHoldsOpenFiles(state, to);
   for (const file of state.filesUnder(from)) if (file.dirty) await state.upload(file);
   const replacedDir = state.cache.get(to)?.type === 'dir';
-  // libfuse hiding an open file before a rename onto its name (see the adapter): `from` stays.
-  const keepSource = state.hidesBeforeRename.delete(to);
-  const moved = keepSource ? await state.client.linkHidden(from, to) : await state.client.rename(from, to);
+  const kept = keepAsked ? await linkHidden(state, from, to) : undefined;
+  const keepSource = kept !== undefined;
+  const moved = kept ?? (await state.client.rename(from, to));
+  if (keepSource) state.linkedHides.set(from, to);
+  else await refreshLinkedHide(state, to);
   state.inodes.renamed(from, to, moved.type === 'dir');
   forgetOpenFile(state, to);
   for (const file of state.filesUnder(from)) {
@@ -105,6 +107,35 @@ export async function rename(state: MountState, from: string, to: string): Promi
     state.cache.subdirsChanged(splitPath(from).dir, -1);
     if (!replacedDir) state.cache.subdirsChanged(splitPath(to).dir, +1);
   }
+}
+
+/**
+ * The server's second name for a file libfuse hides before a rename replaces it; undefined when
+ * the server cannot make one (no hard links there, too many links, an older server): the hide
+ * is then a plain rename, as it used to be.
+ */
+async function linkHidden(state: MountState, from: string, to: string): Promise<Attr | undefined> {
+  try {
+    return await state.client.linkHidden(from, to);
+  } catch (err) {
+    if (err instanceof RdriveError && ['EPERM', 'EOPNOTSUPP', 'EMLINK', 'EINVAL'].includes(err.code)) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * A rename just replaced `to`, whose file lives on under a hidden second name: the link count
+ * dropping moved that file's ctime, so its open copy's version is asked again (its reads name
+ * the version, and would otherwise fail as if the file had been replaced).
+ */
+async function refreshLinkedHide(state: MountState, to: string): Promise<void> {
+  const hidden = state.linkedHides.get(to);
+  if (hidden === undefined) return;
+  state.linkedHides.delete(to);
+  const file = state.files.get(hidden);
+  if (file === undefined) return;
+  const attr = await state.client.stat(hidden).catch(() => undefined);
+  if (attr !== undefined && state.files.get(hidden) === file) file.refresh(attr);
 }
 
 /**

@@ -24,7 +24,7 @@ export async function open(state: MountState, path: string, flags: number): Prom
   // gets its attributes and first bytes in one request, or none while its read lease runs.
   if (file === undefined || !(file.dirty || file.created)) {
     const fresh = writing ? { attr: await attrForWriting(state, path), data: undefined } : await readHead(state, path);
-    if (fresh.attr === undefined) return create(state, path, state.neverStored.take(path) ?? 0o644);
+    if (fresh.attr === undefined) return create(state, path, state.neverStored.take(path) ?? 0o644, undefined, flags);
     if (fresh.attr.type === 'dir') throw new RdriveError('EISDIR');
     // Looked up again: another open or a release may have run meanwhile. A copy of the current
     // version is shared by all descriptors; one of an older version keeps serving those that
@@ -100,7 +100,7 @@ async function readHead(state: MountState, path: string): Promise<{ attr: Attr; 
 }
 
 /** The file exists for this mount at once; the server gets it at the first flush. */
-export async function create(state: MountState, path: string, mode: number, caller?: Owner): Promise<number> {
+export async function create(state: MountState, path: string, mode: number, caller?: Owner, flags = constants.O_RDWR): Promise<number> {
   state.requireWritable();
   checkNewName(path);
   const existing = state.files.get(path);
@@ -122,7 +122,7 @@ export async function create(state: MountState, path: string, mode: number, call
   const now = Date.now();
   const file = state.newOpenFile(path, { type: 'file', size: 0, mtime: now, atime: now, ctime: now, mode: mode & 0o7777 }, true);
   file.setPendingMode(mode & 0o7777);
-  return state.openHandle(file, constants.O_RDWR);
+  return state.openHandle(file, flags);
 }
 
 export async function read(state: MountState, fd: number, buffer: Buffer, length: number, position: number): Promise<number> {
