@@ -21,7 +21,7 @@ export function isTempName(name: string): boolean {
 
 /** Not exported by Node; Linux's value. Opens a directory for lookups only (no read permission needed). */
 const O_PATH = 0o10000000;
-const DIR_FLAGS = O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+export const DIR_FLAGS = O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 
 /*
  * The walk's opens and lstats run on the event loop, not libuv's thread pool: each is a

@@ -1,6 +1,6 @@
-import { readdir as readdirCb, rmdirSync, renameSync, unlinkSync, type Dirent } from 'node:fs';
+import { fstatSync, openSync, readdir as readdirCb, rmdirSync, renameSync, unlinkSync, type Dirent } from 'node:fs';
 import { promisify } from 'node:util';
-import { at, fdPath, lstatAtSync, openDirAt, release } from './confine.js';
+import { at, DIR_FLAGS, fdPath, lstatAtSync, openDirAt, release } from './confine.js';
 import { tempFileName } from './temp-files.js';
 
 export const readdirFd = promisify(readdirCb) as unknown as (path: string, options: { withFileTypes: true }) => Promise<Dirent[]>;
@@ -21,6 +21,8 @@ interface Level {
   /** Names from the level above to this one: one, or a chain merged into one level (see treeSize). */
   names: string[];
   dirs: string[];
+  /** Which folder it was (dev:ino) when closed beyond the window, to check a reopen finds the same one. */
+  id?: string | undefined;
 }
 
 /**
@@ -81,7 +83,12 @@ export async function treeSize(topFd: number, isTempName: (name: string) => bool
       const next = level.dirs.pop();
       if (next === undefined) {
         stack.pop();
-        if (stack.length > 0) close(level);
+        if (stack.length === 0) continue;
+        // Going back up past the held window: the parent is reopened from here, by '..' (one
+        // open, not a walk down from the top: a deep comb of folders stays linear).
+        const above = stack[stack.length - 1]!;
+        if (above.fd === undefined && level.fd !== undefined) above.fd = reopenUp(level.fd, level.names.length, above.id);
+        close(level);
         continue;
       }
       const child = await enterable(await heldFd(stack, stack.length - 1), next);
@@ -96,7 +103,7 @@ export async function treeSize(topFd: number, isTempName: (name: string) => bool
       }
       stack.push(inner);
       const far = stack[stack.length - 1 - HELD_LEVELS];
-      if (far !== undefined && far !== stack[0]) close(far);
+      if (far !== undefined && far !== stack[0]) closeFar(far);
     }
   } finally {
     for (const level of stack.slice(1)) close(level);
@@ -163,9 +170,38 @@ async function heldFd(stack: Level[], i: number): Promise<number> {
       throw err;
     }
     stack[k]!.fd = fd;
-    if (k - 1 > j && k - 1 <= i - HELD_LEVELS) close(stack[k - 1]!);
+    if (k - 1 > j && k - 1 <= i - HELD_LEVELS) closeFar(stack[k - 1]!);
   }
   return stack[i]!.fd!;
+}
+
+/** The folder `up` levels above the held `fd`, if it is still the one scanned (`id`); else undefined (reopened by name later). */
+function reopenUp(fd: number, up: number, id: string | undefined): number | undefined {
+  if (id === undefined) return undefined;
+  let parent: number;
+  try {
+    parent = openSync(at(fd, Array.from({ length: up }, () => '..').join('/')), DIR_FLAGS);
+  } catch {
+    return undefined;
+  }
+  if (idOf(parent) === id) return parent;
+  release(parent);
+  return undefined;
+}
+
+function idOf(fd: number): string | undefined {
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Closes a level beyond the held window, noting which folder it was (see reopenUp). */
+function closeFar(level: Level): void {
+  if (level.fd !== undefined) level.id = idOf(level.fd);
+  close(level);
 }
 
 function close(level: Level): void {
