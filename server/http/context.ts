@@ -206,3 +206,29 @@ export function queryNumber(req: Request, name: string): number | undefined {
   }
   return n;
 }
+
+/**
+ * A check for "the client has gone": its connection closed (it gave up, timed out, was cut) or
+ * the server already saw the client's end of it (then Node ends ours). Whatever the client
+ * concluded, it heard no success, so the write must not land. A client that gave up while the
+ * server was paused left its whole request and its FIN in the socket buffer: the FIN is read
+ * only once the body has been, so the check first lets the event loop poll once more.
+ */
+export function clientWatch(res: Response): () => Promise<boolean> {
+  let closed = false;
+  res.once('close', () => { closed = true; });
+  return async () => {
+    await new Promise(setImmediate);
+    await new Promise(setImmediate);
+    return closed || res.socket === null || res.socket.destroyed || !res.socket.writable;
+  };
+}
+
+/**
+ * A change of metadata (mkdir, rename, unlink, chmod...) whose client already gave up is not
+ * made: that client reported a failure (ETIMEDOUT) to its program, which may retry and would
+ * then meet EEXIST or ENOENT for a change it was told did not happen.
+ */
+export async function refuseIfClientGone(res: Response): Promise<void> {
+  if (await clientWatch(res)()) throw new RdriveError('ETIMEDOUT', 'The client closed the connection before the change was made; nothing was changed');
+}

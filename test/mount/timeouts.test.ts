@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readdir } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -86,3 +87,31 @@ for t in threads: t.start()
 for t in threads: t.join()
 print('\\n'.join(results))
 `;
+
+// A change the mount reported as timed out must not happen later: the program may retry it and
+// would meet EEXIST (mkdir) or ENOENT (rename, unlink, rmdir) for a change it was told failed.
+test('mkdir, rename, unlink and rmdir that time out with the server paused are not made when it resumes', T, async () => {
+  const m = await startMount(server.url, 'alice', 'alice-pass', ['--timeout', '3']);
+  const stored = `${server.storage}/alice/g`;
+  try {
+    await execFileP('bash', ['-c', `mkdir ${m.path}/g ${m.path}/g/dd && echo a > ${m.path}/g/a && echo b > ${m.path}/g/b && ls -l ${m.path}/g > /dev/null`]);
+    process.kill(server.process.pid!, 'SIGSTOP');
+    const { stdout } = await execFileP('python3', ['-c', `
+import errno, os
+g = '${m.path}/g'
+for name, call in [('mkdir', lambda: os.mkdir(g + '/new')), ('rename', lambda: os.rename(g + '/a', g + '/a2')),
+                   ('unlink', lambda: os.unlink(g + '/b')), ('rmdir', lambda: os.rmdir(g + '/dd'))]:
+    try:
+        call(); print(name, 'ok')
+    except OSError as e:
+        print(name, errno.errorcode[e.errno])
+`], { timeout: 50_000 });
+    assert.equal(stdout, 'mkdir ETIMEDOUT\nrename ETIMEDOUT\nunlink ETIMEDOUT\nrmdir ETIMEDOUT\n');
+  } finally {
+    process.kill(server.process.pid!, 'SIGCONT');
+    await m.cleanup();
+  }
+  // The paused server now reads the requests its clients gave up on.
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  assert.deepEqual((await readdir(stored)).sort(), ['a', 'b', 'dd'], 'nothing the mount reported as failed was done');
+});

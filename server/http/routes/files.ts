@@ -5,7 +5,7 @@ import { EXTENTS_CONTENT_TYPE, type Attr, etagOf, HEADER_ATIME, HEADER_CTIME, HE
 import { PREVIEW_BYTES } from '../../../common/config.js';
 import { RdriveError } from '../../../common/errors.js';
 import { OWNER_ID_MAX, formatOwner, parseOwner, type Owner } from '../../../common/ownership.js';
-import { checkTime, entryPath, limitedWrite, pathAfter, queryNumber, sendFolderTimes, userOf, type ServerContext } from '../context.js';
+import { checkTime, clientWatch, entryPath, limitedWrite, refuseIfClientGone, pathAfter, queryNumber, sendFolderTimes, userOf, type ServerContext } from '../context.js';
 
 /** Reading, writing and removing files: GET/PUT/PATCH/DELETE /files/<path>, GET /preview/<path>. */
 export function fileRoutes(ctx: ServerContext): Router {
@@ -65,6 +65,7 @@ export function fileRoutes(ctx: ServerContext): Router {
   router.delete(/^\/files(?:\/.*)?$/, async (req, res) => {
     const user = userOf(req);
     const segments = await entryPath(ctx, req, 'files');
+    await refuseIfClientGone(res);
     const freed = await ctx.backend.unlink(user, segments);
     await ctx.usage.add(user, -freed);
     await sendFolderTimes(ctx, res, user, segments);
@@ -119,23 +120,6 @@ function setAttrHeaders(res: Response, attr: Attr): void {
   if (attr.uid !== undefined && attr.gid !== undefined) res.setHeader(HEADER_OWNER, formatOwner({ uid: attr.uid, gid: attr.gid }));
 }
 
-
-/**
- * A check for "the client has gone": its connection closed (it gave up, timed out, was cut) or
- * the server already saw the client's end of it (then Node ends ours). Whatever the client
- * concluded, it heard no success, so the write must not land. A client that gave up while the
- * server was paused left its whole request and its FIN in the socket buffer: the FIN is read
- * only once the body has been, so the check first lets the event loop poll once more.
- */
-function clientWatch(res: Response): () => Promise<boolean> {
-  let closed = false;
-  res.once('close', () => { closed = true; });
-  return async () => {
-    await new Promise(setImmediate);
-    await new Promise(setImmediate);
-    return closed || res.socket === null || res.socket.destroyed || !res.socket.writable;
-  };
-}
 
 async function send(res: Response, content: Readable | Buffer): Promise<void> {
   if (Buffer.isBuffer(content)) {

@@ -4,7 +4,7 @@ import { RdriveError } from '../../../common/errors.js';
 import { modeAfterChown, ownerFrom } from '../../../common/ownership.js';
 import { splitPlainPath } from '../../../common/paths.js';
 import { checkLinkTarget, checkNode, specialBytes, type Special } from '../../storage/special-file.js';
-import { checkTime, countedCreate, entryPath, jsonBody, limitedWrite, pathAfter, sendFolderTimes, userOf, type ServerContext } from '../context.js';
+import { checkTime, countedCreate, entryPath, jsonBody, limitedWrite, pathAfter, refuseIfClientGone, sendFolderTimes, userOf, type ServerContext } from '../context.js';
 
 const json = jsonBody('64kb');
 
@@ -37,6 +37,7 @@ export function treeRoutes(ctx: ServerContext): Router {
     const owner = ownerFrom(body as Record<string, unknown>);
     const user = userOf(req);
     const segments = pathAfter(req, 'dirs');
+    await refuseIfClientGone(res);
     const attr = await ctx.backend.mkdir(user, segments, { ...options, ...(owner === undefined ? {} : { owner }) });
     await sendFolderTimes(ctx, res, user, segments);
     res.status(201).json(attr);
@@ -45,6 +46,7 @@ export function treeRoutes(ctx: ServerContext): Router {
     const user = userOf(req);
     const recursive = req.query.recursive === '1' || req.query.recursive === 'true';
     const segments = pathAfter(req, 'dirs');
+    await refuseIfClientGone(res);
     await ctx.backend.rmdir(user, segments, { recursive });
     if (recursive) await ctx.usage.invalidate(user);
     await sendFolderTimes(ctx, res, user, segments);
@@ -54,6 +56,7 @@ export function treeRoutes(ctx: ServerContext): Router {
     const user = userOf(req);
     const owner = ownerFrom((req.body ?? {}) as Record<string, unknown>);
     const segments = await entryPath(ctx, req, route);
+    await refuseIfClientGone(res);
     // Quotas count what the stored file holds on disk.
     const attr = await countedCreate(ctx, user, specialBytes(special), () => ctx.backend.createSpecial(user, segments, special, owner));
     await sendFolderTimes(ctx, res, user, segments);
@@ -74,6 +77,7 @@ export function treeRoutes(ctx: ServerContext): Router {
     const user = userOf(req);
     const from = splitPlainPath(body.from);
     const to = splitPlainPath(body.to);
+    await refuseIfClientGone(res);
     if (body.keepSource === true) {
       // A second name for a file a mount still has open (a hard link, for hidden names only):
       // no bytes move, so the quota is untouched.
@@ -101,6 +105,7 @@ export function treeRoutes(ctx: ServerContext): Router {
       if (mode !== before.mode) attrs = { ...attrs, mode };
     }
     // Only a growing size needs the limits; a shrink or a chmod is always allowed.
+    await refuseIfClientGone(res);
     const attr = await limitedWrite(ctx, user, { oldSize: before.size, announced: undefined, segments }, (limits) => ctx.backend.setAttr(user, segments, attrs, limits));
     // A stored node's record is rewritten beside it and renamed over it: its folder changes.
     if (segments.length > 0) await sendFolderTimes(ctx, res, user, segments);
