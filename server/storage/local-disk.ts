@@ -369,7 +369,8 @@ export class LocalDiskBackend implements StorageBackend {
           await options.reserve?.(existing.size);
           return await withTempFile(dir, name, async (temp, out) => {
             // Both ends through their descriptors: the copy follows no name.
-            await copyFile(fdPath(source.fd), fdPath(out.fd), constants.COPYFILE_FICLONE);
+            if (isSparse(existing)) await copyKeepingHoles(source, out, existing.size);
+            else await copyFile(fdPath(source.fd), fdPath(out.fd), constants.COPYFILE_FICLONE);
             await copyOwner(at(dir, name), at(dir, temp));
             let end = existing.size;
             const pieces = options.extents ? readExtents(keepOnError(body)) : rawPieces(keepOnError(body), options.offset ?? 0);
@@ -655,6 +656,35 @@ function writeOwnerOf(root: string, segments: readonly string[], owner: Owner): 
 function readOwnerOf(root: string, segments: readonly string[]): Promise<Owner | undefined> {
   if (segments.length === 0) return readOwner(root);
   return withParent(root, segments, async (dir, name) => readOwner(at(dir, name)));
+}
+
+const isSparse = (st: Stats): boolean => st.blocks * 512 < st.size;
+/** Chunk of a sparse file's copy: a chunk of zeros is left a hole. */
+const SPARSE_CHUNK = 64 * 1024;
+
+/**
+ * The copy a patch starts from, for a file with holes: copyFile (copy_file_range on ext4) writes
+ * every hole out as zeros, so patching one byte of a 20 MB file of holes stored 20 MB. Chunks
+ * of zeros are skipped instead and the length set at the end: holes stay holes.
+ */
+async function copyKeepingHoles(source: FileHandle, out: FileHandle, size: number): Promise<void> {
+  const buf = Buffer.alloc(1024 * 1024);
+  for (let at = 0; at < size; ) {
+    const { bytesRead } = await source.read(buf, 0, Math.min(buf.length, size - at), at);
+    if (bytesRead === 0) break;
+    for (let off = 0; off < bytesRead; off += SPARSE_CHUNK) {
+      const chunk = buf.subarray(off, Math.min(off + SPARSE_CHUNK, bytesRead));
+      if (!isZeros(chunk)) await writeAll(out, chunk, at + off);
+    }
+    at += bytesRead;
+  }
+  await out.truncate(size);
+}
+
+const ZERO_CHUNK = Buffer.alloc(SPARSE_CHUNK);
+
+function isZeros(chunk: Buffer): boolean {
+  return chunk.equals(ZERO_CHUNK.subarray(0, chunk.length));
 }
 
 /** Runs `fn` with a held descriptor and releases it when `fn` settles. */

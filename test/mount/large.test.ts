@@ -72,7 +72,13 @@ test('sparse files stay sparse on the server: truncate -s, a write past the end,
   await ok(`cp ${mount.path}/z ${local.path}/z-out`);
   assert.equal(await md5(join(local.path, 'z-out')), await md5(join(local.path, 'z')));
   assert.ok((await stat(join(local.path, 'z-out'))).blocks * 512 < 1024 * 1024, 'cp out of the mount kept the holes');
-  await ok(`rm ${mount.path}/holes ${mount.path}/far ${mount.path}/z`);
+  // A one-byte change to a file of holes (a patch: a copy of the file on the server) keeps them.
+  await ok(`truncate -s 64M ${mount.path}/patched && printf 'y' | dd of=${mount.path}/patched bs=1 seek=1000000 conv=notrunc status=none`);
+  assert.equal(await ok(`dd if=${mount.path}/patched bs=1 skip=1000000 count=1 status=none`), 'y');
+  const patched = await stat(stored('patched'));
+  assert.equal(patched.size, 64 * 1024 * 1024);
+  assert.ok(patched.blocks * 512 < 1024 * 1024, `a patched file of holes stored ${patched.blocks * 512} bytes`);
+  await ok(`rm ${mount.path}/holes ${mount.path}/far ${mount.path}/z ${mount.path}/patched`);
 });
 
 test('a 200 MiB sequential write and read back are identical', T, async () => {
