@@ -15,6 +15,7 @@ import { createApp } from './http/app.js';
 import { connectionCap, limitConnections, openFileLimit } from './http/connection-limits.js';
 import { createMetrics, listenMetrics } from './http/metrics.js';
 import { cutStalledClients } from './http/stall-guard.js';
+import { KeyedCounter } from './state/keyed-counter.js';
 import { ReadLeases } from './state/read-leases.js';
 import type { ServerContext } from './http/context.js';
 import { createLogger } from '../common/logging.js';
@@ -58,7 +59,7 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
     inFlight: state.inFlight,
     usage: state.usage,
     loginBackoff: state.loginBackoff,
-    writing: new Map(),
+    writing: new KeyedCounter(),
     ...(state.rateLimitStore === undefined ? {} : { rateLimitStore: state.rateLimitStore }),
     // Leases live in this process: servers that share state through Redis grant none.
     ...(config.redis === undefined && config.readLease > 0 ? { leases: new ReadLeases(config.readLease) } : {}),

@@ -1,3 +1,5 @@
+import { KeyedCounter } from '../state/keyed-counter.js';
+
 /**
  * Password checks at once, server-wide. A check is a scrypt of ~128 MiB and about a second on
  * libuv's 4-thread pool, which file I/O shares: two leave it room.
@@ -22,7 +24,7 @@ interface Waiter {
 export class PasswordCheckQueue {
   private running = 0;
   /** Checks queued or running, per address. */
-  private readonly held = new Map<string, number>();
+  private readonly held = new KeyedCounter();
   /** Addresses with checks waiting, in the order they get their next turn. */
   private readonly waiting = new Map<string, Waiter[]>();
 
@@ -33,10 +35,9 @@ export class PasswordCheckQueue {
    * `perAddress` checks queued or running, `gone` when `signal` aborted (the client left) first.
    */
   async run<T>(address: string, check: () => Promise<T>, signal?: AbortSignal): Promise<CheckOutcome<T>> {
-    const held = this.held.get(address) ?? 0;
-    if (held >= this.perAddress) return { ran: false, why: 'busy' };
+    if (this.held.get(address) >= this.perAddress) return { ran: false, why: 'busy' };
     if (signal?.aborted === true) return { ran: false, why: 'gone' };
-    this.held.set(address, held + 1);
+    this.held.add(address);
     try {
       if (!(await this.turn(address, signal))) return { ran: false, why: 'gone' };
       try {
@@ -46,9 +47,7 @@ export class PasswordCheckQueue {
         this.dispatch();
       }
     } finally {
-      const left = (this.held.get(address) ?? 1) - 1;
-      if (left === 0) this.held.delete(address);
-      else this.held.set(address, left);
+      this.held.remove(address);
     }
   }
 

@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { ipKeyGenerator } from 'express-rate-limit';
 import type { Logger } from 'pino';
+import { KeyedCounter } from '../state/keyed-counter.js';
 
 /** Descriptors kept for all but client connections: logs, listeners, Redis, libuv's own, a spawn. */
 const FD_BASE_RESERVE = 64;
@@ -46,18 +47,13 @@ export function limitConnections(server: Server, limits: ConnectionLimits, log: 
   server.maxConnections = limits.max;
   const refused = throttledWarning(log);
   server.on('drop', (data?: { remoteAddress?: string }) => refused('max', data?.remoteAddress));
-  const open = new Map<string, number>();
+  const open = new KeyedCounter();
   server.on('connection', (socket: Socket) => {
     const address = socket.remoteAddress;
     if (address === undefined || limits.exempt(address)) return;
     const key = ipKeyGenerator(address);
-    const count = (open.get(key) ?? 0) + 1;
-    open.set(key, count);
-    socket.once('close', () => {
-      const left = (open.get(key) ?? 1) - 1;
-      if (left === 0) open.delete(key);
-      else open.set(key, left);
-    });
+    const count = open.add(key);
+    socket.once('close', () => open.remove(key));
     if (count > limits.perAddress) {
       refused('perAddress', address);
       socket.destroy();

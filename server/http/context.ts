@@ -8,6 +8,7 @@ import type { PasswordCheckQueue } from '../auth/check-queue.js';
 import type { ServerConfig } from '../config.js';
 import type { StorageBackend, WriteLimits } from '../storage/backend.js';
 import { QuotaReservation } from '../state/quota-reservation.js';
+import type { KeyedCounter } from '../state/keyed-counter.js';
 import type { ReadLeases } from '../state/read-leases.js';
 import type { StateStores } from '../state/stores.js';
 
@@ -28,7 +29,7 @@ export interface ServerContext {
   /** Read leases (state/read-leases.ts); undefined when off or when servers share state. */
   leases?: ReadLeases;
   /** Writes in flight per user and path (see limitedWrite). */
-  writing: Map<string, number>;
+  writing: KeyedCounter;
 }
 
 declare module 'express-serve-static-core' {
@@ -154,23 +155,16 @@ export async function limitedWrite(
   if (announced !== undefined && maxFileSize > 0 && announced > maxFileSize) throw new RdriveError('EFBIG', 'File too large for this server');
   if (quota <= 0) return run(limits);
   const key = `${user}\0${write.segments.join('/')}`;
-  const others = ctx.writing.get(key) ?? 0;
-  ctx.writing.set(key, others + 1);
+  const others = ctx.writing.add(key) - 1;
   const reservation = new QuotaReservation(ctx.usage, user, quota, others === 0 ? write.oldSize : 0);
-  let attr: Attr;
   try {
-    if (announced !== undefined) await reservation.ensure(announced);
-    attr = await run({ ...limits, reserve: (size) => reservation.ensure(size), replacing: (replaced, size) => reservation.replacing(replaced, size) });
-  } catch (err) {
-    await reservation.release().catch(() => undefined);
-    throw err;
+    return await reservation.around(async () => {
+      if (announced !== undefined) await reservation.ensure(announced);
+      return run({ ...limits, reserve: (size) => reservation.ensure(size), replacing: (replaced, size) => reservation.replacing(replaced, size) });
+    }, (attr) => attr.size);
   } finally {
-    const left = (ctx.writing.get(key) ?? 1) - 1;
-    if (left === 0) ctx.writing.delete(key);
-    else ctx.writing.set(key, left);
+    ctx.writing.remove(key);
   }
-  await reservation.commit(attr.size);
-  return attr;
 }
 
 /**
@@ -184,16 +178,10 @@ export async function countedCreate(ctx: ServerContext, user: string, bytes: num
     return attr;
   }
   const reservation = new QuotaReservation(ctx.usage, user, ctx.config.quota, 0);
-  await reservation.ensure(bytes);
-  let attr: Attr;
-  try {
-    attr = await create();
-  } catch (err) {
-    await reservation.release().catch(() => undefined);
-    throw err;
-  }
-  await reservation.commit(bytes);
-  return attr;
+  return reservation.around(async () => {
+    await reservation.ensure(bytes);
+    return create();
+  }, () => bytes);
 }
 
 export function queryNumber(req: Request, name: string): number | undefined {

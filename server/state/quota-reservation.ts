@@ -55,6 +55,22 @@ export class QuotaReservation {
     await this.store.settle(this.user, held, finalSize - this.base);
   }
 
+  /**
+   * Runs a write under this reservation: the room is given back if it fails, settled to
+   * `finalSize(result)` once it is in place.
+   */
+  async around<T>(write: () => Promise<T>, finalSize: (result: T) => number): Promise<T> {
+    let result: T;
+    try {
+      result = await write();
+    } catch (err) {
+      await this.release().catch(() => undefined);
+      throw err;
+    }
+    await this.commit(finalSize(result));
+    return result;
+  }
+
   async release(): Promise<void> {
     const held = this.held;
     this.held = 0;
