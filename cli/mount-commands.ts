@@ -10,7 +10,7 @@ import { checkFuseAvailable, checkMountpoint } from '../mount/daemon/preflight.j
 import { unmountOnCrash } from '../mount/daemon/crash-guard.js';
 import { readCa, warnIfCleartext } from './trust.js';
 import { defaultPidFile, registerDaemon, removePid, writePid } from '../mount/daemon/pid-registry.js';
-import { unmountRdrive } from '../mount/daemon/unmount.js';
+import { FORCE_DETACH_AFTER_MS, unmountRdrive } from '../mount/daemon/unmount.js';
 import { serveStatsOnSignal } from '../mount/daemon/stats-file.js';
 import { createLogger, defaultClientLogFile } from '../common/logging.js';
 import { LOG_ROTATION_DEFAULTS, type LogRotation, resolveLogRotation } from '../common/log-rotation.js';
@@ -73,8 +73,11 @@ export function registerMountCommands(program: Command): void {
     .option('--pid-file <file>', 'pid file given to "rdrive mount --pid-file" (removed too; the daemon is found without it)')
     .option('-f, --force', 'detach even while processes use the mount (lazy unmount: they then get errors)')
     .action(async (mountpoint: string, flags: { pidFile?: string; force?: boolean }) => {
-      await unmountRdrive(resolve(mountpoint), { force: flags.force === true, ...(flags.pidFile === undefined ? {} : { pidFile: flags.pidFile }) });
+      const outcome = await unmountRdrive(resolve(mountpoint), { force: flags.force === true, ...(flags.pidFile === undefined ? {} : { pidFile: flags.pidFile }) });
       process.stdout.write(`rdrive: unmounted ${resolve(mountpoint)}\n`);
+      if (outcome.stillRunning !== undefined) {
+        process.stderr.write(`rdrive: its daemon (pid ${outcome.stillRunning}) did not exit within ${FORCE_DETACH_AFTER_MS / 1000} s and was left running: it uploads what is still open, then exits (see its log; "kill -9 ${outcome.stillRunning}" loses those changes)\n`);
+      }
     });
 }
 

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { RdriveError } from '../../common/errors.js';
@@ -10,6 +11,12 @@ const runFile = promisify(execFile);
 
 /** How long `rdrive unmount` waits for a daemon to upload what is still open and exit. */
 const DAEMON_EXIT_WAIT_MS = 120_000;
+/**
+ * With --force, how long before the mount is detached anyway: the daemon goes on uploading what
+ * is open (a lazy detach leaves it its connection) and exits when done, but the mount point is
+ * freed now, which is what --force asks for.
+ */
+export const FORCE_DETACH_AFTER_MS = 10_000;
 
 export interface UnmountOptions {
   /** Detach lazily even while processes use the mount (they then get ENOTCONN). */
@@ -23,7 +30,7 @@ export interface UnmountOptions {
  * still open, unmounts and exits. A busy mount is refused (EBUSY, naming the processes), as
  * umount does, unless `force`.
  */
-export async function unmountRdrive(mnt: string, options: UnmountOptions): Promise<void> {
+export async function unmountRdrive(mnt: string, options: UnmountOptions): Promise<UnmountOutcome> {
   const pidFile = options.pidFile === undefined ? defaultPidFile(mnt) : resolve(options.pidFile);
   const mount = await findMount(mnt);
   if (mount === undefined) {
@@ -40,10 +47,9 @@ export async function unmountRdrive(mnt: string, options: UnmountOptions): Promi
     }
   }
   const pid = await daemonOf(mount);
+  let stillRunning: number | undefined;
   if (pid !== undefined) {
-    process.kill(pid, 'SIGTERM');
-    await waitUntil(() => !isAlive(pid), DAEMON_EXIT_WAIT_MS);
-    if (isAlive(pid)) throw new RdriveError('ETIMEDOUT', `the mount daemon (pid ${pid}) did not exit within ${DAEMON_EXIT_WAIT_MS / 1000} s; see its log, or stop it with "kill ${pid}"`);
+    stillRunning = await stopDaemon(pid, options.force);
   }
   // No daemon (it was killed) or it left its mount behind: detach the mount itself, still only
   // if it is the one found above.
@@ -54,6 +60,40 @@ export async function unmountRdrive(mnt: string, options: UnmountOptions): Promi
     });
   }
   await removePid(pidFile);
+  return stillRunning === undefined ? {} : { stillRunning };
+}
+
+export interface UnmountOutcome {
+  /** With --force: the daemon, still uploading or stuck, was left running after the detach. */
+  stillRunning?: number;
+}
+
+/**
+ * Asks the daemon to upload what is open, unmount and exit, and waits for it. A stopped daemon
+ * (Ctrl-Z, kill -STOP) is continued, else it could not act on the request and every program
+ * touching the mount would hang with it. Returns the pid when --force gave up waiting.
+ */
+async function stopDaemon(pid: number, force: boolean): Promise<number | undefined> {
+  for (const signal of ['SIGTERM', 'SIGCONT'] as const) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      return undefined; // it exited meanwhile
+    }
+  }
+  const traced = async (): Promise<boolean> => (await processState(pid)) === 't';
+  await waitUntil(() => !isAlive(pid), force ? FORCE_DETACH_AFTER_MS : DAEMON_EXIT_WAIT_MS, traced);
+  if (!isAlive(pid)) return undefined;
+  if (force) return pid;
+  if (await traced()) throw new RdriveError('EBUSY', `the mount daemon (pid ${pid}) is stopped by a debugger and cannot unmount: detach the debugger, or use "rdrive unmount --force"`);
+  throw new RdriveError('ETIMEDOUT', `the mount daemon (pid ${pid}) did not exit within ${DAEMON_EXIT_WAIT_MS / 1000} s; see its log, use "rdrive unmount --force" to detach the mount, or stop the daemon with "kill ${pid}"`);
+}
+
+/** The state letter of /proc/<pid>/stat ('R', 'S', 'T' stopped, 't' traced...); undefined: gone. */
+async function processState(pid: number): Promise<string | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  // The command name, in parentheses, may hold spaces or parentheses itself: the state follows the last ')'.
+  return stat === undefined ? undefined : stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
 }
 
 /**
@@ -64,7 +104,8 @@ async function daemonOf(mount: MountEntry): Promise<number | undefined> {
   return (await runningDaemons()).find((d) => sameMount(d.mount, mount) && d.mount.mountpoint === mount.mountpoint)?.pid;
 }
 
-async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
+/** Waits until `done`, at most `timeoutMs`; gives up early once `hopeless` says it cannot happen. */
+async function waitUntil(done: () => boolean, timeoutMs: number, hopeless: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  while (!done() && Date.now() < deadline && !(await hopeless())) await new Promise((r) => setTimeout(r, 100));
 }

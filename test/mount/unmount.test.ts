@@ -186,3 +186,49 @@ test('files deleted while open and closed since cost no request at unmount', T, 
     await own.cleanup();
   }
 });
+
+test('unmount of a stopped daemon (Ctrl-Z, kill -STOP) continues it and unmounts at once', T, async () => {
+  const m = await startMount(server.url, 'alice', 'alice-pass');
+  const pid = m.process.pid!;
+  try {
+    await ok(`echo kept > ${m.path}/kept.txt`);
+    process.kill(pid, 'SIGSTOP');
+    const started = Date.now();
+    const res = await rdrive(['unmount', m.path]);
+    assert.equal(res.code, 0, `unmount of a stopped daemon: ${res.stderr}`);
+    assert.ok(Date.now() - started < 20_000, `took ${Date.now() - started} ms (it waited 120 s for a daemon that could not run)`);
+    assert.equal(await isMounted(m.path), false);
+    const exited = await waitFor(() => m.process.exitCode, (v) => v !== null, 10_000);
+    assert.equal(exited, 0, 'the daemon shut down in order');
+  } finally {
+    if (alive(pid)) process.kill(pid, 'SIGCONT');
+    await m.cleanup();
+  }
+});
+
+test('--force frees the mount point in seconds while the daemon still waits for the server; its upload lands after', T, async () => {
+  const own = await startServer();
+  const m = await startMount(own.url, 'alice', 'alice-pass', ['--timeout', '50']);
+  // Holds a written file open, so the daemon has an upload to make at unmount.
+  const holder = spawn('python3', ['-c', `import time; f=open('${m.path}/late.txt','w'); f.write('written before the stall'); f.flush(); time.sleep(60)`], { stdio: 'ignore' });
+  try {
+    await waitFor(() => sh(`cat ${m.path}/late.txt`).then((r) => r.stdout), (s) => s === 'written before the stall', 10_000);
+    own.process.kill('SIGSTOP');
+    const started = Date.now();
+    const forced = await rdrive(['unmount', '--force', m.path]);
+    const took = Date.now() - started;
+    own.process.kill('SIGCONT');
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.ok(took < 25_000, `--force took ${took} ms`);
+    assert.match(forced.stderr, new RegExp(`daemon \\(pid ${m.process.pid}\\) did not exit .* left running`));
+    assert.equal(await isMounted(m.path), false, 'the mount point is free');
+    const exited = await waitFor(() => m.process.exitCode, (v) => v !== null, 30_000);
+    assert.equal(exited, 0, 'the daemon finished its work and exited by itself');
+    assert.equal(await readFile(join(own.storage, 'alice', 'late.txt'), 'utf8'), 'written before the stall');
+  } finally {
+    if (own.process.exitCode === null) own.process.kill('SIGCONT');
+    holder.kill('SIGKILL');
+    await m.cleanup();
+    await own.cleanup();
+  }
+});
