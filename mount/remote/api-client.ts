@@ -38,6 +38,7 @@ import {
 import { RdriveError, codeForStatus, foreignCode, fromForeign, isErrorCode, type ErrorCode } from '../../common/errors.js';
 import { parseOwner } from '../../common/ownership.js';
 import { encodeRemotePath, toSegments } from '../../common/paths.js';
+import { ServerSilence } from './server-silence.js';
 import { createPool, type PoolConfig } from './pool.js';
 import { RangeFetcher } from './range-fetcher.js';
 import { unavailableRetryDelayMs } from './retry-policy.js';
@@ -102,6 +103,10 @@ interface Call {
 export class ApiClient {
   readonly origin: string;
   private readonly pool: Pool;
+  private readonly poolConfig: PoolConfig;
+  /** A connection of its own for probing a silent server (see ServerSilence). */
+  private probePool: Pool | undefined;
+  private readonly silence: ServerSilence;
   private readonly opts: Required<Omit<ApiClientOptions, 'logger' | 'server' | 'ca' | 'rangeWorker'>>;
   private readonly ranges: RangeFetcher | undefined;
   private readonly log: Logger | undefined;
@@ -136,6 +141,8 @@ export class ApiClient {
       ...(options.ca === undefined ? {} : { ca: options.ca }),
     };
     this.pool = createPool(poolConfig);
+    this.poolConfig = poolConfig;
+    this.silence = new ServerSilence(requestTimeoutMs, (ms) => this.probe(ms), this.log);
     this.ranges = options.rangeWorker === true ? new RangeFetcher({ ...poolConfig, connections: 4 }) : undefined;
   }
 
@@ -154,6 +161,8 @@ export class ApiClient {
   }
 
   async close(): Promise<void> {
+    this.silence.close();
+    await this.probePool?.close().catch(() => undefined);
     await this.pool.close().catch(() => undefined);
     await this.ranges?.close();
   }
@@ -223,6 +232,7 @@ export class ApiClient {
   /** One GET through the worker; an error answer becomes the same RdriveError as on this thread. */
   private async viaWorker(ranges: RangeFetcher, call: Call): Promise<Buffer> {
     const res = await ranges.get(`${API_PREFIX}${call.path}`, this.headersFor(call));
+    this.silence.heard();
     if (res.status < 400) return res.body;
     throw errorFromParts(res.status, res.retryAfter, res.body.toString('utf8'));
   }
@@ -430,9 +440,11 @@ export class ApiClient {
     let unavailable = 0;
     for (let attempt = 0; ; attempt++) {
       try {
+        this.silence.check();
         return await once();
       } catch (err) {
         const error = fromForeign(err);
+        if (error.code === 'ETIMEDOUT') this.silence.missed();
         if (error.code === 'UNAUTHORIZED' && call.auth !== false && call.renew !== false && !renewed && this.canRelogin()) {
           renewed = true;
           await this.renewSession();
@@ -510,14 +522,22 @@ export class ApiClient {
    * undici's headers timeout starts when a request gets a connection: with the server stalled,
    * calls queued behind the pool's busy connections waited a multiple of --timeout (24 stats,
    * 8 connections: 10, 20 and 30 s). A call without a body gets its answer's head within
-   * --timeout of being made, queue included; one with a body (an upload) may take longer to
-   * send, and keeps undici's timeouts.
+   * --timeout of being made, queue included, or fails as soon as the server is found silent
+   * (ServerSilence); one with a body (an upload) may take longer to send, and keeps undici's
+   * timeouts.
    */
   private answerDeadline(): { signal: AbortSignal; clear: () => void } {
     const controller = new AbortController();
     const timeoutMs = this.opts.requestTimeoutMs;
     const timer = setTimeout(() => controller.abort(new RdriveError('ETIMEDOUT', `The server did not answer within ${timeoutMs / 1000} s`)), timeoutMs);
-    return { signal: controller.signal, clear: () => clearTimeout(timer) };
+    return { signal: AbortSignal.any([controller.signal, this.silence.signal]), clear: () => clearTimeout(timer) };
+  }
+
+  /** Resolves once the server answers GET /health (whatever the answer), within `timeoutMs`. */
+  private async probe(timeoutMs: number): Promise<void> {
+    this.probePool ??= createPool({ ...this.poolConfig, connections: 1 });
+    const res = await this.probePool.request({ method: 'GET', path: `${API_PREFIX}/health`, signal: AbortSignal.timeout(timeoutMs) });
+    await res.body.dump();
   }
 
   private async sendOnce(call: Call): Promise<Dispatcher.ResponseData> {
@@ -538,6 +558,7 @@ export class ApiClient {
     } finally {
       deadline?.clear();
     }
+    this.silence.heard();
     if (res.statusCode < 400) return res;
     mountStats.requestErrors++;
     throw await errorFromResponse(res);

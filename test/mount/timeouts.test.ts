@@ -115,3 +115,35 @@ for name, call in [('mkdir', lambda: os.mkdir(g + '/new')), ('rename', lambda: o
   await new Promise((resolve) => setTimeout(resolve, 2_000));
   assert.deepEqual((await readdir(stored)).sort(), ['a', 'b', 'dd'], 'nothing the mount reported as failed was done');
 });
+
+test('with the server paused, calls fail at once after the first --timeout, and work again as soon as it resumes', T, async () => {
+  const m = await startMount(server.url, 'alice', 'alice-pass', ['--timeout', '3']);
+  try {
+    await execFileP('bash', ['-c', `mkdir ${m.path}/q && cd ${m.path}/q && for i in $(seq 12); do echo $i > f$i; done && ls -l > /dev/null`]);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    process.kill(server.process.pid!, 'SIGSTOP');
+    const { stdout } = await execFileP('python3', ['-c', `
+import errno, sys, time
+for i in range(1, 13):
+    t = time.time()
+    try:
+        open(f'${m.path}/q/f{i}').read(); outcome = 'ok'
+    except OSError as e:
+        outcome = errno.errorcode[e.errno]
+    print(f'{time.time() - t:.1f} {outcome}')
+`], { timeout: 55_000 });
+    const reads = stdout.trim().split('\n').map((line) => line.split(' '));
+    assert.deepEqual(reads.map(([, outcome]) => outcome), Array(12).fill('ETIMEDOUT'));
+    // The first waits its --timeout; the probe that follows finds the server silent within 2 s
+    // (the second read waits that long at most); every read after fails at once, where each
+    // waited 3 s before (36 s in all).
+    const total = reads.reduce((sum, [took]) => sum + Number(took), 0);
+    assert.ok(total < 10, `12 reads took ${total.toFixed(1)} s in all: ${reads.map(([took]) => took).join(' ')}`);
+    process.kill(server.process.pid!, 'SIGCONT');
+    const back = await execFileP('bash', ['-c', `for t in $(seq 50); do cat ${m.path}/q/f7 2>/dev/null && exit 0; sleep 0.1; done; exit 1`]);
+    assert.equal(back.stdout, '7\n', 'a read works again within 5 s of the resume');
+  } finally {
+    process.kill(server.process.pid!, 'SIGCONT');
+    await m.cleanup();
+  }
+});
