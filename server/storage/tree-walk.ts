@@ -1,6 +1,6 @@
-import { fstatSync, openSync, readdir as readdirCb, rmdirSync, renameSync, unlinkSync, type Dirent } from 'node:fs';
+import { fstatSync, lstatSync, openSync, readdir as readdirCb, rmdirSync, renameSync, unlinkSync, type Dirent } from 'node:fs';
 import { promisify } from 'node:util';
-import { at, DIR_FLAGS, fdPath, lstatAtSync, openDirAt, release } from './confine.js';
+import { at, DIR_FLAGS, fdPath, openDirAt, release } from './confine.js';
 import { tempFileName } from './temp-files.js';
 
 export const readdirFd = promisify(readdirCb) as unknown as (path: string, options: { withFileTypes: true }) => Promise<Dirent[]>;
@@ -66,13 +66,14 @@ export async function removeTree(parentFd: number, name: string): Promise<void> 
 export async function treeSize(topFd: number, isTempName: (name: string) => boolean): Promise<number> {
   let total = 0;
   // A file under two names (a mount's hidden one, see linkHidden) counts once.
-  const linked = new Set<number>();
+  // Keyed by the exact inode number: a 64-bit one (XFS, btrfs) may not fit a JS number.
+  const linked = new Set<bigint>();
   const count = async (dirFd: number, entry: Dirent): Promise<void> => {
     if (!entry.isFile() || isTempName(entry.name)) return;
-    const st = lstatAtSync(dirFd, entry.name);
-    if (st === undefined || (st.nlink > 1 && linked.has(st.ino))) return;
-    if (st.nlink > 1) linked.add(st.ino);
-    total += st.size;
+    const st = lstatSync(at(dirFd, entry.name), { bigint: true, throwIfNoEntry: false });
+    if (st === undefined || (st.nlink > 1n && linked.has(st.ino))) return;
+    if (st.nlink > 1n) linked.add(st.ino);
+    total += Number(st.size);
   };
   const stack: Level[] = [await scan(topFd, [], count)];
   try {
