@@ -106,7 +106,13 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
   serveStatsOnSignal(mnt, log);
   unmountOnCrash(mnt, mount.own, pidFile, log);
   process.stdout.write(`${READY_PREFIX}${url} at ${mnt}\n`);
-  if (child) process.stdout.end();
+  if (child) {
+    process.stdout.end();
+    // The parent closes its end of our stderr once we are ready: a line written there later (a
+    // warning of node's, the log saying it cannot be written) fails with EPIPE, and unheard that
+    // error would crash the mount.
+    process.stderr.on('error', () => undefined);
+  }
   await new Promise<void>((done) => {
     let stopping = false;
     // `on`, not `once`: a second signal must not kill the process mid-unmount.

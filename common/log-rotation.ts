@@ -60,7 +60,9 @@ export async function openRotatingLog(file: string, rotation: LogRotation): Prom
     // above 0 sonic-boom's flush(cb) waits for the write and an fsync: a crash exit and a test
     // reading the file right after flush then see every line (with 0 it calls back at once).
     minLength: 1,
+    maxLength: HELD_LOG_BYTES,
   });
+  survivesWriteFailures(stream);
   const point = (): void => {
     pointLinkAt(file, stream.file);
     pruneRotated(file, rotation.keep, stream.file);
@@ -68,6 +70,31 @@ export async function openRotatingLog(file: string, rotation: LogRotation): Prom
   stream.on('ready', point);
   if (stream.fd >= 0) point();
   return stream;
+}
+
+/** Log lines held in memory while the log cannot be written; newer ones are dropped beyond it. */
+const HELD_LOG_BYTES = 16 * 1024 ** 2;
+
+/**
+ * A log that cannot be written (its disk full, its folder read-only) must cost log lines, never
+ * the service. sonic-boom reports such a failure as an 'error' event, which unheard is an
+ * uncaught exception, and the crash path's fatal line then runs its flushSync, which retries a
+ * write failing with anything but EAGAIN forever, 100 ms at a time, with the event loop blocked:
+ * a full log disk froze the server (or a mount) for good, neither answering nor exiting. So the
+ * failure is heard and said once on stderr; the lines wait (up to HELD_LOG_BYTES) and go out
+ * with the next write that succeeds; and flushSync is not used (the crash path's asynchronous
+ * flush, bounded by its timer, writes the fatal line).
+ */
+function survivesWriteFailures(stream: Awaited<ReturnType<typeof pinoRoll>>): void {
+  let failing = false;
+  stream.on('error', (err: Error) => {
+    if (!failing) process.stderr.write(`rdrive: cannot write the log ${stream.file} (${err.message}); its lines wait in memory until it can\n`);
+    failing = true;
+  });
+  stream.on('write', () => {
+    failing = false;
+  });
+  stream.flushSync = () => undefined;
 }
 
 /**

@@ -12,6 +12,8 @@ declare module 'pino-roll' {
     mkdir?: boolean;
     sync?: boolean;
     minLength?: number;
+    /** sonic-boom's: bytes held while writes fail; a line that would go past it is dropped. */
+    maxLength?: number;
   }
 
   /** The sonic-boom stream pino-roll returns, as far as rdrive uses it. */
@@ -20,6 +22,8 @@ declare module 'pino-roll' {
     readonly fd: number;
     write(line: string): boolean;
     flush(cb?: (err?: Error | null) => void): void;
+    /** What pino's fatal() calls (replaced: see survivesWriteFailures). */
+    flushSync: () => void;
     end(): void;
   }
 

@@ -181,6 +181,30 @@ test('a daemon that crashes unmounts itself instead of leaving a dead mount', T,
   }
 });
 
+test('a --daemon mount whose log disk fills up goes on working, and says nothing on the stderr its parent closed', T, async () => {
+  const mnt = await freshDir('log-full');
+  const disk = await freshDir('log-disk');
+  const pidFile = join(tmp.path, 'log-full.pid');
+  await run('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', disk]);
+  let pid = 0;
+  try {
+    const res = await rdrive(['mount', server.url, mnt, '--user', 'alice', '--daemon', '--pid-file', pidFile, '--log-file', join(disk, 'client.log'), '--log-level', 'debug']);
+    assert.equal(res.code, 0, res.stderr);
+    pid = Number((await readFile(pidFile, 'utf8')).trim());
+    // The log's last page takes a few debug lines more, then each write of it fails (ENOSPC).
+    await writeFile(join(disk, 'filler'), Buffer.alloc(64 * 1024)).catch(() => undefined);
+    // Bounded: a daemon stuck retrying its log must not hang this test's shell (nor the machine's other mounts for long).
+    await ok(`mkdir ${mnt}/full && for i in $(seq 1 100); do timeout 10 sh -c "echo $i > ${mnt}/full/f$i" || exit 1; done`, { timeoutMs: 30_000 });
+    assert.equal(isRunning(pid), true, 'the daemon is still running');
+    assert.equal((await ok(`ls ${mnt}/full | wc -l`)).trim(), '100');
+    assert.equal((await rdrive(['unmount', mnt])).code, 0);
+  } finally {
+    if (pid !== 0 && isRunning(pid)) process.kill(pid, 'SIGKILL');
+    await forceUnmount(mnt);
+    await run('umount', ['-l', disk]).catch(() => undefined);
+  }
+});
+
 test('--daemon with a wrong password fails without leaving anything mounted', T, async () => {
   const mnt = await freshDir('daemon-bad');
   const res = await rdrive(['mount', server.url, mnt, '--user', 'alice', '--daemon'], 'wrong');

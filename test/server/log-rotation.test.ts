@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { once } from 'node:events';
+import { readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
 import { SERVER_BIN, startServer } from '../helpers/server-process.js';
+import { makeTempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
 
 const T = { timeout: 60_000 };
@@ -61,4 +63,54 @@ test('a bad rotation option is refused before the server starts, saying what is 
     .then(() => ({ code: 0, stderr: '' }), (err: { code: number; stderr: string }) => err);
   assert.notEqual(res.code, 0);
   assert.match(res.stderr, /--log-max-size must be a size such as 10M, 512K, 1G/);
+});
+
+test('a log disk that fills up costs log lines, never service: the server answers on and logs again once there is room', T, async () => {
+  const run = promisify(execFile);
+  const disk = await makeTempDir('rdrive-log-disk-');
+  await run('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', disk.path]);
+  const logs = join(disk.path, 'logs');
+  // Injected from outside the product (as in crash.test.ts): SIGUSR2 makes the server throw where nothing catches it.
+  const hook = join(disk.path, 'crash-hook.mjs');
+  await writeFile(hook, "process.on('SIGUSR2', () => setImmediate(() => { throw new Error('injected server crash'); }));\n");
+  const server = await startServer({ args: ['--logs', logs], nodeArgs: ['--import', hook] }).catch(async (err: unknown) => {
+    await run('umount', ['-l', disk.path]);
+    throw err;
+  });
+  try {
+    const login = await fetch(`${server.url}${API}/session`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'alice', password: 'alice-pass' }),
+    });
+    const { token } = (await login.json()) as { token: string };
+    const statfs = async (): Promise<number> => (await fetch(`${server.url}${API}/statfs`, {
+      headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5_000),
+    })).status;
+    // Whatever room is left goes to a filler; the log's last page takes a few lines more, then
+    // every write of it fails (ENOSPC).
+    const filler = join(disk.path, 'filler');
+    await writeFile(filler, Buffer.alloc(64 * 1024)).catch(() => undefined);
+    for (let i = 0; i < 100; i++) assert.equal(await statfs(), 200, `request ${i} with the log disk full`);
+    assert.equal(server.process.exitCode, null, 'the server is still running');
+    assert.match(server.stderr(), /cannot write the log .*server\.1\.log \(ENOSPC/);
+    // Room again: the lines held meanwhile, and new ones, reach the log.
+    await rm(filler);
+    const text = async (): Promise<string> => readFile(join(logs, 'server.log'), 'utf8').catch(() => '');
+    const before = (await text()).length;
+    const after = await waitFor(async () => {
+      assert.equal(await statfs(), 200);
+      return (await text()).length;
+    }, (length) => length > before + 5_000, 10_000);
+    assert.ok(after > before + 5_000, `the log grows again: ${before} → ${after} bytes`);
+    // Full again, a crash still ends the process (exit 70) instead of retrying its fatal line forever.
+    await writeFile(filler, Buffer.alloc(64 * 1024)).catch(() => undefined);
+    for (let i = 0; i < 20; i++) assert.equal(await statfs(), 200);
+    const exited = once(server.process, 'exit');
+    server.process.kill('SIGUSR2');
+    const [code] = await Promise.race([exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no exit 5 s after the crash')), 5_000).unref())]);
+    assert.equal(code, 70);
+  } finally {
+    await server.cleanup();
+    await run('umount', ['-l', disk.path]).catch(() => undefined);
+    await disk.remove();
+  }
 });
