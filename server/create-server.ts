@@ -41,7 +41,15 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
   const log = logger ?? await createLogger('server', join(config.logs, 'server.log'), config.logLevel, config.logRotation);
   await privateStorage(config.storage, log);
   const backend = new LocalDiskBackend(config.storage, (err) => log.error({ err }, 'group commit (syncfs) failed; retrying in a second'));
-  const auth = new Authenticator(config.users, log.child({ component: 'auth' }));
+  const authLog = log.child({ component: 'auth' });
+  // Loaded before the state stores, so a broken users file stops the start first; the first
+  // load ends no session (there are no previous users to compare with).
+  const auth = new Authenticator(config.users, authLog, async (users) => {
+    for (const user of users) {
+      const ended = await state.sessions.removeUser(user);
+      if (ended > 0) authLog.info({ user, ended }, 'sessions ended: the user was removed from the users file or given a new password');
+    }
+  });
   await auth.load();
   const limits = { idleMs: config.idleTimeout * 1000, maxClients: config.maxClients, maxInFlightPerUser: config.maxInFlightPerUser, loginAttempts: config.loginAttemptsPer15Min };
   const measure = (user: string): Promise<number> => backend.usage(user);

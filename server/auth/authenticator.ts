@@ -4,22 +4,46 @@ import type { Logger } from 'pino';
 import { DEFAULT_SCRYPT, hashPassword, verifyPassword } from './password-hash.js';
 import { loadUsers, type UserRecord } from './users-file.js';
 
-/** Checks credentials against the users file (re-read when it changes on disk). */
+/** At most one look at the users file per this long from requests (a login always looks). */
+const RECHECK_MS = 1000;
+
+/**
+ * Checks credentials against the users file (re-read when it changes on disk). A user the file
+ * no longer has, or has with another password, loses their sessions as soon as the change is
+ * read (`revoke`): a mount keeps its session alive for as long as it is used, so waiting for
+ * the next login would leave a removed user (or whoever holds their token) in for good. With
+ * several servers each ends them when it reads the change; one that reads it late may also end
+ * a session just made with the new password, whose client then logs in again.
+ */
 export class Authenticator {
   private users = new Map<string, UserRecord>();
   /** mtime and size of the file as last loaded: a login re-reads it when they change. */
   private loadedStamp = '';
+  /** The last re-read queued: one at a time, as two that overlapped could end a session made between them. */
+  private reading: Promise<void> | undefined;
+  private checkedAt = 0;
   private dummyHash: Promise<string> | undefined;
   /** What was last warned about, so a reload repeats a warning only when it changed. */
   private warned = '';
 
-  constructor(private readonly file: string, private readonly log: Logger) {}
+  constructor(
+    private readonly file: string,
+    private readonly log: Logger,
+    private readonly revoke: (users: string[]) => Promise<void> = async () => undefined,
+  ) {}
 
   /** Reads the file; `stamp` is its mtime/size/inode when the caller has just taken it. */
   async load(stamp?: string): Promise<void> {
     stamp ??= await this.stamp();
-    this.users = await loadUsers(this.file);
+    const users = await loadUsers(this.file);
+    const changed = [...this.users].filter(([name, record]) => users.get(name)?.secret !== record.secret).map(([name]) => name);
+    this.users = users;
     this.loadedStamp = stamp;
+    if (changed.length > 0) {
+      await this.revoke(changed).catch((err: unknown) => {
+        this.log.error({ users: changed, err }, 'could not end the sessions of users removed or given a new password; they end when idle');
+      });
+    }
     const legacy = [...this.users.values()].filter((u) => u.legacy).map((u) => u.name);
     const state = `${legacy.join(',')}|${this.users.size === 0}`;
     if (state === this.warned) return;
@@ -35,17 +59,37 @@ export class Authenticator {
     return st === undefined ? 'missing' : `${st.mtimeMs}:${st.size}:${st.ino}`;
   }
 
+  /**
+   * Re-reads the file if it changed, at most once a second: called before each request is let
+   * in, so a removed user's sessions end within about a second, at the cost of a stat a second.
+   */
+  async recheck(): Promise<void> {
+    if (Date.now() - this.checkedAt < RECHECK_MS) return this.reading;
+    return this.reread();
+  }
+
+  /** A fresh look, after the one under way (which may have looked before the latest change). */
+  private reread(): Promise<void> {
+    this.checkedAt = Date.now();
+    const next = (this.reading ?? Promise.resolve()).then(() => this.rereadIfChanged());
+    this.reading = next;
+    return next;
+  }
+
+  private async rereadIfChanged(): Promise<void> {
+    const stamp = await this.stamp();
+    if (stamp === this.loadedStamp) return;
+    await this.load(stamp).catch((err: unknown) => {
+      // Keep serving the users last read well; say why the edit was not taken.
+      this.loadedStamp = stamp;
+      this.log.error({ reason: (err as Error).message }, 'users file changed but cannot be used; keeping the previous users');
+    });
+  }
+
   /** True when the password is right. Unknown users cost the same time as known ones. */
   async verify(user: string, password: string): Promise<boolean> {
     // A stat per login (rare, and each costs a scrypt anyway) picks up `user add` at once.
-    const stamp = await this.stamp();
-    if (stamp !== this.loadedStamp) {
-      await this.load(stamp).catch((err: unknown) => {
-        // Keep serving the users last read well; say why the edit was not taken.
-        this.loadedStamp = stamp;
-        this.log.error({ reason: (err as Error).message }, 'users file changed but cannot be used; keeping the previous users');
-      });
-    }
+    await this.reread();
     const record = this.users.get(user);
     // A legacy (plain) line compares at once; it pays the scrypt anyway, or its answer time
     // would tell which names exist (3-20 ms against ~0.7 s).

@@ -66,7 +66,8 @@ export function authenticate(ctx: ServerContext) {
       next(new RdriveError('UNAUTHORIZED', 'Missing bearer token: log in first'));
       return;
     }
-    ctx.sessions.touch(match[1]!).then((session) => {
+    // The users file first: a session of a user just removed from it (or given a new password) ends here.
+    ctx.auth.recheck().then(() => ctx.sessions.touch(match[1]!)).then((session) => {
       if (session === undefined) {
         next(new RdriveError('UNAUTHORIZED', 'Session expired or unknown: log in again'));
         return;

@@ -61,6 +61,18 @@ redis.call('PEXPIRE', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[1], t[1] * 1000 + math.floor(t[2] / 1000), ARGV[2])
 return user`;
 
+// Every session in the index (at most --max-clients of them) whose user is ARGV[2].
+const REMOVE_USER = `
+local ended = 0
+for _, token in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if redis.call('GET', ARGV[1] .. token) == ARGV[2] then
+    redis.call('DEL', ARGV[1] .. token)
+    redis.call('ZREM', KEYS[1], token)
+    ended = ended + 1
+  end
+end
+return ended`;
+
 const SWEEP = `
 local t = redis.call('TIME')
 return redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', t[1] * 1000 + math.floor(t[2] / 1000) - tonumber(ARGV[1]))`;
@@ -90,6 +102,10 @@ export class RedisSessionStore implements SessionStore {
 
   async remove(token: string): Promise<void> {
     await stateCall(() => this.redis.multi().del(session(token)).zrem(INDEX, token).exec());
+  }
+
+  async removeUser(user: string): Promise<number> {
+    return stateCall(() => this.redis.eval(REMOVE_USER, 1, INDEX, session(''), user) as Promise<number>);
   }
 
   async count(): Promise<number> {

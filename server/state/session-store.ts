@@ -29,6 +29,8 @@ export interface SessionStore {
   /** The live session for a token, its idle clock restarted; undefined when unknown or expired. */
   touch(token: string): Promise<Session | undefined>;
   remove(token: string): Promise<void>;
+  /** Ends every session of `user` (removed from the users file, or given a new password); returns how many. */
+  removeUser(user: string): Promise<number>;
   count(): Promise<number>;
   /** Drops expired sessions; returns how many. */
   sweep(): Promise<number>;
@@ -87,6 +89,17 @@ export class MemorySessionStore implements SessionStore {
 
   async remove(token: string): Promise<void> {
     this.sessions.delete(token);
+  }
+
+  async removeUser(user: string): Promise<number> {
+    let ended = 0;
+    for (const [token, session] of this.sessions) {
+      if (session.user === user) {
+        this.sessions.delete(token);
+        ended++;
+      }
+    }
+    return ended;
   }
 
   async count(): Promise<number> {

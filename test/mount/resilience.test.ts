@@ -176,3 +176,28 @@ test('a password changed while mounted: the old one is tried once, calls fail wi
     await own.cleanup();
   }
 });
+
+test('a user removed, or given a new password, while their mount is busy: its calls fail with EACCES within seconds', T, async () => {
+  // The default idle timeout (100 s): the sessions must end because of the change, not by idling out.
+  const own = await startServer();
+  const alice = await startMount(own.url, 'alice', 'alice-pass');
+  const bob = await startMount(own.url, 'bob', 'bob-pass');
+  let again: Awaited<ReturnType<typeof startMount>> | undefined;
+  try {
+    await ok(`echo hi > ${alice.path}/a.txt && ls ${bob.path}`);
+    await writeUsersFile(own.usersFile, { bob: 'new-bob-pass' });
+    // Each mount stays busy (a call every 200 ms), so its session never idles.
+    for (const m of [alice, bob]) {
+      const res = await waitFor(() => sh(`ls ${m.path}`), (r) => r.code !== 0, 10_000, 200);
+      assert.match(res.stderr, /Permission denied/, `${m.path}: ${res.code} ${res.stderr}`);
+    }
+    assert.notEqual((await sh(`cat ${alice.path}/a.txt`)).code, 0, 'a removed user reads nothing');
+    again = await startMount(own.url, 'bob', 'new-bob-pass');
+    await ok(`ls ${again.path}`);
+  } finally {
+    await again?.cleanup();
+    await bob.cleanup();
+    await alice.cleanup();
+    await own.cleanup();
+  }
+});

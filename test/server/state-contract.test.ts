@@ -103,6 +103,20 @@ for (const [kind, make] of kinds) {
       });
     });
 
+    test('sessions: removeUser ends every session of that user, on every server, and no one else\'s', T, async () => {
+      await withStores(async (a, b) => {
+        await flush(a);
+        const mine = [await a.sessions.create('alice'), await b.sessions.create('alice')];
+        const other = await a.sessions.create('bob');
+        assert.ok(mine[0]!.ok && mine[1]!.ok && other.ok);
+        assert.equal(await b.sessions.removeUser('alice'), 2);
+        for (const c of mine) if (c.ok) assert.equal(await a.sessions.touch(c.session.token), undefined);
+        assert.equal((await a.sessions.touch(other.session.token))?.user, 'bob');
+        assert.equal(await a.sessions.count(), 1, 'their slots are free again');
+        assert.equal(await a.sessions.removeUser('alice'), 0);
+      });
+    });
+
     test('in flight: at most max per user, released slots come back', T, async () => {
       await withStores(async (a, b) => {
         await flush(a);
