@@ -149,6 +149,10 @@ export class LocalDiskBackend implements StorageBackend {
   }
 
   async ensureUserRoot(user: string): Promise<void> {
+    // The storage folder too, if it went away under the running server: private (0700) as at
+    // start, since users' folders are 0755; made as their parent it would be 0755 as well,
+    // opening every user's files to every account on the machine.
+    await mkdir(this.root, { recursive: true, mode: 0o700 });
     await mkdir(this.userRoot(user), { recursive: true, mode: DEFAULT_DIR_MODE });
   }
 

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Pool } from 'undici';
 import { ApiClient } from '../../mount/remote/api-client.js';
 import { LocalDiskBackend } from '../../server/storage/local-disk.js';
 import { rejectsWith, startServerWithClients, stopServerAndClients } from '../helpers/api-clients.js';
-import type { TestServer } from '../helpers/server-process.js';
+import { startServer, type TestServer } from '../helpers/server-process.js';
 
 /**
  * Issue 10 item 1: a symlink an administrator left inside alice's folder resolves inside it, but
@@ -117,4 +117,20 @@ test('usage of a user whose folder does not exist yet is 0', { timeout: 10_000 }
   const backend = new LocalDiskBackend(server.storage);
   assert.equal(await backend.usage('nobody-yet'), 0);
   await backend.close();
+});
+
+test('a storage folder removed under the running server comes back private (0700) at the next login', { timeout: 30_000 }, async () => {
+  // Users' folders are 0755 (a mount's root is an ordinary folder): the storage folder's 0700 is
+  // what keeps every other account on the server machine out of all of them.
+  const own = await startServer();
+  const client = new ApiClient({ server: own.url });
+  try {
+    await rm(own.storage, { recursive: true });
+    await client.login('alice', 'alice-pass');
+    assert.equal(((await stat(own.storage)).mode & 0o777).toString(8), '700');
+    assert.ok((await stat(join(own.storage, 'alice'))).isDirectory());
+  } finally {
+    await client.close();
+    await own.cleanup();
+  }
 });
