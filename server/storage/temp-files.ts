@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { openSync } from 'node:fs';
 import { lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SERVER_INSTANCE } from '../instance.js';
-import { TEMP_PREFIX, isTempName } from './confine.js';
+import { DIR_FLAGS, TEMP_PREFIX, isTempName, release } from './confine.js';
+import { removeTree } from './tree-walk.js';
 
 /** 48 bits, from a random start: unique within this instance, not guessable from outside it. */
 let tempSequence = randomBytes(6).readUIntBE(0, 6);
@@ -44,13 +46,30 @@ export async function sweepTempFiles(dir: string, rule: SweepRule): Promise<numb
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
   for (const entry of entries) {
     const full = join(dir, entry.name);
-    if (entry.isDirectory()) removed += await sweepTempFiles(full, rule);
-    else if (isTempName(entry.name) && (await mayRemove(full, entry.name, rule))) {
-      await rm(full, { force: true });
+    if (!isTempName(entry.name)) {
+      if (entry.isDirectory()) removed += await sweepTempFiles(full, rule);
+    } else if (await mayRemove(full, entry.name, rule)) {
+      if (!entry.isDirectory()) await rm(full, { force: true });
+      else if (!(await removeTempFolder(dir, entry.name))) continue;
       removed++;
     }
   }
   return removed;
+}
+
+/**
+ * A temp folder is what a removal of a deep tree killed midway left (see removeTree): its
+ * levels below the walk's window, moved into the top folder, deeper than any path can reach.
+ * Removed through descriptors as removeTree does; a failure leaves it for a later sweep.
+ */
+async function removeTempFolder(dir: string, name: string): Promise<boolean> {
+  let fd: number;
+  try {
+    fd = openSync(dir, DIR_FLAGS);
+  } catch {
+    return false;
+  }
+  return removeTree(fd, name).then(() => true, () => false).finally(() => release(fd));
 }
 
 async function mayRemove(path: string, name: string, rule: SweepRule): Promise<boolean> {

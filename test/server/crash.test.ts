@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { ApiClient } from '../../mount/remote/api-client.js';
 import { TEMP_PREFIX } from '../../server/storage/confine.js';
+import { tempFileName } from '../../server/storage/temp-files.js';
 import { startServer, strayTempFiles } from '../helpers/server-process.js';
 import { waitFor } from '../helpers/wait.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -55,6 +58,30 @@ test('SIGKILL during a large upload leaves the old content and no visible temp f
     assert.deepEqual((await client.list('/')).entries.map((e) => e.name), ['doc.bin']);
     assert.deepEqual(await readdir(join(server.storage, 'alice')), ['doc.bin'], 'the restart swept the temp file');
   } finally {
+    await client.close();
+    await server.cleanup();
+  }
+});
+
+test('a temp folder an interrupted rm -r of a deep tree left goes at the restart, and its bytes stop counting', { timeout: 60_000 }, async () => {
+  const server = await startServer({ args: ['--quota', String(100 * MiB)] });
+  const client = new ApiClient({ server: server.url, requestTimeoutMs: 10_000 });
+  const aside = join(server.storage, 'alice', 'top', tempFileName('deep'));
+  try {
+    await client.login('alice', 'alice-pass');
+    await client.mkdir('top');
+    await client.upload('top/visible', () => Buffer.from('visible'));
+    // What a removal killed midway leaves (see removeTree): the levels below its window moved
+    // into the top folder under a temp name, deeper than any path can reach (60 × 100 bytes).
+    await promisify(execFile)('bash', ['-c', 'mkdir "$1" && cd "$1" && for i in $(seq 60); do mkdir "$2" && cd "$2"; done && head -c 3000000 /dev/zero > f', '_', aside, 'd'.repeat(100)]);
+    await server.stop('SIGKILL');
+    await server.restart();
+    await client.login('alice', 'alice-pass');
+    assert.deepEqual(await readdir(join(server.storage, 'alice', 'top')), ['visible'], 'the restart swept the temp folder');
+    assert.equal((await client.statfs()).used, 'visible'.length, 'invisible bytes no longer count against the quota');
+  } finally {
+    // GNU rm walks by descriptor; node's rm (the temp dir's cleanup) fails on paths this long.
+    await promisify(execFile)('rm', ['-rf', aside]);
     await client.close();
     await server.cleanup();
   }
