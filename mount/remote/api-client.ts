@@ -530,7 +530,14 @@ export class ApiClient {
     const controller = new AbortController();
     const timeoutMs = this.opts.requestTimeoutMs;
     const timer = setTimeout(() => controller.abort(new RdriveError('ETIMEDOUT', `The server did not answer within ${timeoutMs / 1000} s`)), timeoutMs);
-    return { signal: AbortSignal.any([controller.signal, this.silence.signal]), clear: () => clearTimeout(timer) };
+    const forget = this.silence.whenFoundSilent((err) => controller.abort(err));
+    return {
+      signal: controller.signal,
+      clear: () => {
+        clearTimeout(timer);
+        forget();
+      },
+    };
   }
 
   /** Resolves once the server answers GET /health (whatever the answer), within `timeoutMs`. */
