@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import { ok, sh, startMount, type TestMount } from '../helpers/mount-process.js';
 import { CLIENT_BIN, startServer, strayTempFiles, type TestServer } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait.js';
 
 // The server's disk itself fills up (a small tmpfs as the storage root, no quota involved).
 const run = promisify(execFile);
@@ -77,4 +78,39 @@ test('rdrive put onto a full disk: exit code 9 and one clear line', T, async () 
   assert.equal(res.stderr.trim().split('\n').length, 1);
   await assert.rejects(readFile(join(aliceDir(), 'huge.bin')), { code: 'ENOENT' });
   await noTempFiles();
+});
+
+// The disk of the logs fills up (a user's own home, say, holding the mount's log): both
+// processes must go on serving. They used to block for good in the log's flush, the mount hung.
+test('a full log disk: the server and the mount keep answering, and log again once it has room', T, async () => {
+  const logDisk = await makeTempDir('rdrive-logfull-');
+  await run('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', logDisk.path]);
+  // A quota small enough that uploads fail with ENOSPC: each failure is a warning in both logs.
+  const logged = await startServer({ args: ['--logs', join(logDisk.path, 'server'), '--quota', '65536'] });
+  const clientLog = join(logDisk.path, 'client.log');
+  const own = await startMount(logged.url, 'alice', 'alice-pass', ['--log-file', clientLog]);
+  try {
+    await writeFile(join(logDisk.path, 'filler'), Buffer.alloc(1024 * 1024)).catch(() => undefined);
+    for (let i = 0; i < 20; i++) {
+      const res = await sh(`head -c 100000 /dev/zero > ${own.path}/over-quota-${i}`, { timeoutMs: 10_000 });
+      assert.match(res.stderr, /No space left on device/, `write ${i} answered: ${res.stderr}`);
+    }
+    await ok(`echo still-here > ${own.path}/small && cat ${own.path}/small && ls ${own.path}`, { timeoutMs: 10_000 });
+    assert.equal((await ok(`cat ${own.path}/small`, { timeoutMs: 10_000 })).trim(), 'still-here');
+    assert.equal(logged.process.exitCode, null, logged.stderr());
+    assert.equal(own.process.exitCode, null, own.stderr());
+    assert.match(logged.stderr(), /cannot write the log .*ENOSPC/);
+
+    await rm(join(logDisk.path, 'filler'));
+    await sh(`head -c 100000 /dev/zero > ${own.path}/after-full`, { timeoutMs: 10_000 });
+    const logs = async (): Promise<string[]> =>
+      Promise.all([clientLog, join(logDisk.path, 'server', 'server.log')].map((f) => readFile(f, 'utf8').catch(() => '')));
+    const texts = await waitFor(logs, (t) => t.every((text) => text.includes('after-full')), 10_000);
+    assert.deepEqual(texts.map((text) => text.includes('after-full')), [true, true], 'the mount\'s log and the server\'s carry on once there is room');
+  } finally {
+    await own.cleanup();
+    await logged.cleanup();
+    await run('umount', ['-l', logDisk.path]).catch(() => undefined);
+    await logDisk.remove();
+  }
 });
