@@ -81,3 +81,36 @@ test('distributed guessing slows down progressively per name', T, async () => {
     await server.cleanup();
   }
 });
+
+test('logins refused without a password check (no password, a full server) leave nothing behind: a flood of long names does not run the server out of memory', T, async () => {
+  // A 64 MiB heap: what the limiters kept of each refused login (its name as sent, for 15
+  // minutes) filled it within a few thousand 15 KB names.
+  const server = await startServer({ args: ['--max-clients', '1'], nodeArgs: ['--max-old-space-size=64'] });
+  const agent = new Agent({ connections: 8 });
+  try {
+    const owner = await request(`${server.url}/api/v1/session`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'alice', password: 'alice-pass' }),
+    });
+    const { token } = await owner.body.json() as { token: string };
+    const pad = 'n'.repeat(15_000);
+    const seen = new Map<number, number>();
+    let next = 0;
+    // Half send no password (400), half a password while alice holds the one session (503).
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      for (let i = next++; i < 8000; i = next++) {
+        const body = JSON.stringify(i % 2 === 0 ? { user: `${i}${pad}` } : { user: `${i}${pad}`, password: 'guess' });
+        const res = await request(`${server.url}/api/v1/session`, { method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json' }, body });
+        await res.body.dump();
+        seen.set(res.statusCode, (seen.get(res.statusCode) ?? 0) + 1);
+      }
+    }));
+    assert.deepEqual([...seen.entries()].sort(), [[400, 4000], [503, 4000]], 'each refused at once, none checked');
+    const after = await request(`${server.url}/api/v1/statfs`, { headers: { authorization: `Bearer ${token}` } });
+    await after.body.dump();
+    assert.equal(after.statusCode, 200, 'the server is still up and the owner\'s session still works');
+    assert.equal(server.process.exitCode, null, server.stderr().slice(-500));
+  } finally {
+    await agent.close();
+    await server.cleanup();
+  }
+});

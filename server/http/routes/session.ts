@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { LoginRequest, LoginResponse } from '../../../common/api.js';
 import { RdriveError } from '../../../common/errors.js';
 import { jsonBody, type ServerContext } from '../context.js';
@@ -7,11 +7,8 @@ import { authenticate, loginAddress, loginLimiters, noteRequest } from '../middl
 /** POST /session (login) and DELETE /session (logout). */
 export function sessionRoutes(ctx: ServerContext): Router {
   const router = Router();
-  router.post('/session', jsonBody('16kb'), ...loginLimiters(ctx), async (req, res) => {
+  router.post('/session', jsonBody('16kb'), refuseUnchecked(ctx), ...loginLimiters(ctx), async (req, res) => {
     const { user, password } = parseLogin(req.body);
-    // A full server refuses before the password check (a second of scrypt), for any name alike.
-    const full = await ctx.sessions.fullRetryAfter();
-    if (full !== undefined) throw serverFull(ctx, { ip: req.ip }, full);
     const left = new AbortController();
     res.once('close', () => left.abort());
     const check = await ctx.passwordChecks.run(loginAddress(req), () => ctx.auth.verify(user, password), left.signal);
@@ -42,6 +39,21 @@ export function sessionRoutes(ctx: ServerContext): Router {
     res.status(204).end();
   });
   return router;
+}
+
+/**
+ * Refuses a login that gets no password check anyway before the login limiters see it: a
+ * malformed one (400), or any while the server is full (503, before a second of scrypt, for any
+ * name alike). It is no guess to count, and the limiters keep a record per name tried for 15
+ * minutes: a flood of such logins, each with a new 15 KB name, ran the server out of memory.
+ */
+function refuseUnchecked(ctx: ServerContext) {
+  return async (req: Request, _res: Response, next: NextFunction): Promise<void> => {
+    parseLogin(req.body);
+    const full = await ctx.sessions.fullRetryAfter();
+    if (full !== undefined) throw serverFull(ctx, { ip: req.ip }, full);
+    next();
+  };
 }
 
 /** `who`: the user once the password is checked, else only the address (a name is a claim). */
