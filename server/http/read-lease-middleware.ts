@@ -23,7 +23,9 @@ export function readLeaseMiddleware(leases: ReadLeases): RequestHandler {
   return (req: Request, res: Response, next: NextFunction): void => {
     const user = req.rdriveUser;
     const session = req.rdriveToken;
-    const route = (req.url.split('?')[0] ?? '').split('/')[1] ?? '';
+    // The route as Express chose it: on req.path (a raw '#' ends it: '/files#a' is PUT /files,
+    // for the file '#a'), its string routes in any case ('/RENAME' runs /rename).
+    const route = (req.path.split('/')[1] ?? '').toLowerCase();
     if (user === undefined || session === undefined) {
       next();
       return;

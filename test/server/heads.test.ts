@@ -4,6 +4,7 @@ import { HEADS_FILE_MAX } from '../../common/api.js';
 import { ApiClient } from '../../mount/remote/api-client.js';
 import { DEFAULT_TEST_USERS, startServer, type TestServer } from '../helpers/server-process.js';
 import { rejectsWith } from '../helpers/api-clients.js';
+import { rawRequest } from '../helpers/raw-http.js';
 
 /**
  * GET /heads/<dir>: a folder's small files, whole, in name order, each under a read lease
@@ -72,6 +73,24 @@ test('the folder itself is leased: another session\'s rename of it waits, so no 
   const started = Date.now();
   await writer.rename('moving', 'moved');
   assert.ok(Date.now() - started >= LEASE_MS - 1_000, `the rename waited for the folder's lease (${Date.now() - started} ms)`);
+});
+
+test('a change sent in a form the routes take but that differs from their own (/RENAME, /files#name) waits for the leases too', T, async () => {
+  const auth = { authorization: `Bearer ${writer.getToken()!}` };
+  await writer.mkdir('#odd');
+  for (const name of ['a', 'b']) await writer.upload(`#odd/${name}`, () => `first ${name}`);
+  assert.equal((await alice.readHeads('#odd', '', 10)).files.length, 2);
+  // Express matches '/rename' in any case, and a raw '#' ends the path it routes on.
+  let started = Date.now();
+  const renamed = await rawRequest(server.url, 'POST', '/api/v1/RENAME', { ...auth, 'content-type': 'application/json' }, JSON.stringify({ from: '#odd/a', to: '#odd/a2' }));
+  assert.equal(renamed.status, 200, renamed.body);
+  assert.ok(Date.now() - started >= LEASE_MS - 1_000, `the rename waited for the lease (${Date.now() - started} ms)`);
+  assert.deepEqual((await alice.readHeads('#odd', 'b', 1)).files.map((f) => f.name), ['b'], 'leased again');
+  started = Date.now();
+  const written = await rawRequest(server.url, 'PUT', '/api/v1/files#odd/b', auth, 'changed');
+  assert.equal(written.status, 200, written.body);
+  assert.ok(Date.now() - started >= LEASE_MS - 1_000, `the upload waited for the lease (${Date.now() - started} ms)`);
+  assert.equal((await alice.readHeads('#odd', 'b', 1)).files[0]!.data.toString(), 'changed');
 });
 
 test('bad requests change nothing and say what is wrong', T, async () => {
