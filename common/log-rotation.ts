@@ -39,12 +39,14 @@ export function resolveLogRotation(options: { maxSize?: string | number | undefi
   return { maxBytes, keep, every };
 }
 
+type RollingStream = Awaited<ReturnType<typeof pinoRoll>>;
+
 /**
  * The numbered file pino-roll writes for `file` (logs/server.log → logs/server.N.log), and a
  * symbolic link at `file` itself that always names the current one, so `tail -F logs/server.log`
  * and anything reading the documented name keep working across rotations.
  */
-export async function openRotatingLog(file: string, rotation: LogRotation): Promise<Awaited<ReturnType<typeof pinoRoll>>> {
+export async function openRotatingLog(file: string, rotation: LogRotation): Promise<RollingStream> {
   keepLegacyFile(file);
   const stream = await pinoRoll({
     file,
@@ -69,6 +71,7 @@ export async function openRotatingLog(file: string, rotation: LogRotation): Prom
   };
   stream.on('ready', point);
   if (stream.fd >= 0) point();
+  if (rotation.maxBytes > 0) rollWhenStarved(stream, rotation.maxBytes);
   return stream;
 }
 
@@ -85,7 +88,7 @@ const HELD_LOG_BYTES = 16 * 1024 ** 2;
  * with the next write that succeeds; and flushSync is not used (the crash path's asynchronous
  * flush, bounded by its timer, writes the fatal line).
  */
-function survivesWriteFailures(stream: Awaited<ReturnType<typeof pinoRoll>>): void {
+function survivesWriteFailures(stream: RollingStream): void {
   let failing = false;
   stream.on('error', (err: Error) => {
     if (!failing) process.stderr.write(`rdrive: cannot write the log ${stream.file} (${err.message}); its lines wait in memory until it can\n`);
@@ -95,6 +98,31 @@ function survivesWriteFailures(stream: Awaited<ReturnType<typeof pinoRoll>>): vo
     failing = false;
   });
   stream.flushSync = () => undefined;
+}
+
+/**
+ * pino-roll starts the next file only once the writer has caught up with the lines ('drain'):
+ * under a steady stream of lines it never does, and one file took all of a flood of requests
+ * (an unauthenticated client sending long paths made one of 240 MB against a 10 MB limit; the
+ * disk was the bound). At twice the limit the next file is opened here: sonic-boom's reopen
+ * waits for the write in flight, and pino-roll, once it catches up, reopens that same name.
+ */
+function rollWhenStarved(stream: RollingStream, maxBytes: number): void {
+  let written = 0;
+  stream.on('ready', () => {
+    written = 0;
+  });
+  stream.on('write', (n: number) => {
+    written += n;
+    if (written < 2 * maxBytes) return;
+    written = 0;
+    stream.reopen(nextNumbered(stream.file));
+  });
+}
+
+/** logs/server.7.log → logs/server.8.log (the name pino-roll gives the next file). */
+function nextNumbered(current: string): string {
+  return current.replace(/\.(\d+)(\.[^./]*)?$/, (_, n: string, ext: string | undefined) => `.${Number(n) + 1}${ext ?? ''}`);
 }
 
 /**

@@ -24,6 +24,8 @@ declare module 'pino-roll' {
     flush(cb?: (err?: Error | null) => void): void;
     /** What pino's fatal() calls (replaced: see survivesWriteFailures). */
     flushSync: () => void;
+    /** Continues in `file` (after the write in flight); 'ready' once it is open. */
+    reopen(file: string): void;
     end(): void;
   }
 

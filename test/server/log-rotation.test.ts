@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
+import { Agent, request } from 'undici';
 import { SERVER_BIN, startServer } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -54,6 +55,45 @@ test('the server rotates its log at --log-max-size and keeps --log-keep old file
     const kept = await Promise.all(numbers.map((n) => readFile(join(server.logs, `server.${n}.log`), 'utf8').catch(() => '')));
     assert.match(kept.join(''), /"route":"\/api\/v1\/statfs"/);
   } finally {
+    await server.cleanup();
+  }
+});
+
+test('a flood of requests that never lets the logger catch up still rotates: no file grows past about twice --log-max-size', T, async () => {
+  const server = await startServer({ args: ['--log-max-size', '64K', '--log-keep', '2'] });
+  const agent = new Agent({ connections: 8 });
+  try {
+    // Unauthenticated requests with ~24 KB paths: each is one info line (401) holding its path.
+    const path = `${API}/list/${`${'%41'.repeat(85)}/`.repeat(94)}`;
+    let biggest = 0;
+    const sizes = async (): Promise<number[]> => Promise.all((await readdir(server.logs)).filter((n) => numbered([n]).length > 0)
+      .map((n) => stat(join(server.logs, n)).then((s) => s.size, () => 0)));
+    let next = 0;
+    const flood = Promise.all(Array.from({ length: 8 }, async () => {
+      while (next++ < 1_500) {
+        const res = await request(`${server.url}${path}`, { dispatcher: agent });
+        await res.body.dump();
+        assert.equal(res.statusCode, 401);
+      }
+    }));
+    let flooding = true;
+    void flood.finally(() => { flooding = false; });
+    while (flooding) {
+      biggest = Math.max(biggest, ...(await sizes()));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await flood;
+    biggest = Math.max(biggest, ...(await sizes()));
+    // 36 MB of lines went out; one write may carry several lines past the mark.
+    const bound = 2 * 64 * 1024 + 256 * 1024;
+    assert.ok(biggest <= bound, `the biggest log file reached ${biggest} bytes`);
+    const files = await waitFor(async () => numbered(await readdir(server.logs)), (n) => n.length <= 3, 5_000);
+    assert.ok(files.length <= 3, `the current file and at most 2 rotated ones: ${files.join(' ')}`);
+    // Every line whole, in whichever file it went to.
+    const text = (await Promise.all(files.map((n) => readFile(join(server.logs, `server.${n}.log`), 'utf8').catch(() => '')))).join('');
+    for (const line of text.split('\n').filter((l) => l !== '')) assert.doesNotThrow(() => JSON.parse(line), line.slice(0, 200));
+  } finally {
+    await agent.close();
     await server.cleanup();
   }
 });
