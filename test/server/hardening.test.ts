@@ -223,3 +223,25 @@ test('a JSON body trickled byte by byte (a login, before any session) is cut', {
   }
   assert.ok(Date.now() - started < 40_000, `cut after ${Date.now() - started} ms`);
 });
+
+test('HEAD /files answers the attributes without reading the file (a HEAD of a 4 GiB file of holes ends at once)', T, async () => {
+  await alice.upload('holes', () => 'x');
+  await alice.setAttr('holes', { size: 4 * 1024 ** 3 });
+  // A HEAD then a stat on one connection: the stat is answered once the server is done with the
+  // HEAD. Node drops a HEAD's body, but the server read the whole file into it, unpaced by any
+  // client (a GET's reader sets its pace), for ~17 s here.
+  const { hostname, port } = new URL(server.url);
+  const socket = connect(Number(port), hostname);
+  const started = Date.now();
+  const head = (method: string, path: string): string => `${method} /api/v1/${path} HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: ${auth().authorization}\r\n\r\n`;
+  socket.write(head('HEAD', 'files/holes') + head('GET', 'stat/holes'));
+  let text = '';
+  socket.setEncoding('utf8');
+  for await (const chunk of socket) {
+    text += chunk as string;
+    if (/"size":4294967296/.test(text)) break;
+  }
+  socket.destroy();
+  assert.match(text, /^HTTP\/1\.1 200 OK\r\n[\s\S]*x-rdrive-size: 4294967296/i);
+  assert.ok(Date.now() - started < 3_000, `both answered within ${Date.now() - started} ms`);
+});

@@ -106,6 +106,13 @@ async function readFile(ctx: ServerContext, req: Request, res: Response): Promis
     res.setHeader('content-range', `bytes ${range.start}-${range.end}/${size}`);
     res.setHeader('content-length', String(range.end - range.start + 1));
   }
+  // Node drops a HEAD's body, but only after the server has read it all, at disk speed, paced by
+  // no reader: the headers are the whole answer.
+  if (req.method === 'HEAD') {
+    if (!Buffer.isBuffer(content)) content.destroy();
+    res.end();
+    return;
+  }
   await send(res, content);
 }
 
