@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import { rateLimit, ipKeyGenerator, type Options, type Store } from 'express-rate-limit';
 import { HEADER_SYNC, type ErrorBody } from '../../common/api.js';
@@ -153,7 +154,9 @@ export function loginLimiters(ctx: ServerContext) {
     rateLimit({
       ...common,
       limit,
-      keyGenerator: (req) => `pair:${loginName(req)}\n${loginAddress(req)}`,
+      // The name as a digest: the record of a failure lives for 15 minutes, and a name may be
+      // nearly as long as a login's 16 KB body.
+      keyGenerator: (req) => `pair:${createHash('sha256').update(loginName(req)).digest('base64url')}\n${loginAddress(req)}`,
       handler: limiterHandler(ctx, 'failed logins for this user from this address'),
       ...storeOption(ctx, 'login-pair:'),
     }),

@@ -114,3 +114,32 @@ test('logins refused without a password check (no password, a full server) leave
     await server.cleanup();
   }
 });
+
+test('logins counted as failures keep only a digest of the name tried: long names sent in a flood do not run the server out of memory', T, async () => {
+  // Many failures allowed per address, so one address stands for many: each failure (a wrong
+  // password, or a login sent while the address had its two checks going) was a record holding
+  // the name as sent, for 15 minutes.
+  const server = await startServer({ args: ['--login-attempts', '2000'], nodeArgs: ['--max-old-space-size=64'] });
+  const agent = new Agent({ connections: 8 });
+  try {
+    const pad = 'n'.repeat(15_000);
+    const seen = new Map<number, number>();
+    let next = 0;
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      for (let i = next++; i < 5000; i = next++) {
+        const res = await request(`${server.url}/api/v1/session`, {
+          method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: `${i}${pad}`, password: 'guess' }),
+        });
+        await res.body.dump();
+        seen.set(res.statusCode, (seen.get(res.statusCode) ?? 0) + 1);
+      }
+    }));
+    assert.deepEqual([...seen.keys()].filter((s) => s !== 401 && s !== 429), [], `only refusals: ${[...seen.entries()].join(' ')}`);
+    assert.equal((await login(server.url, from('127.0.0.2'), 'alice', 'alice-pass')).status, 201, 'the server is still up');
+    assert.equal(server.process.exitCode, null, server.stderr().slice(-500));
+  } finally {
+    await agent.close();
+    await Promise.all(agents.splice(0).map((a) => a.close()));
+    await server.cleanup();
+  }
+});
