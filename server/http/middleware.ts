@@ -41,8 +41,12 @@ export function requestLogger(ctx: ServerContext) {
       socketReadAtLastEnd.set(socket, socket.bytesRead);
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const notes = res.locals as RequestNotes;
+      const route = req.baseUrl + (req.url.split('?')[0] ?? '');
+      // Who has not logged in writes into the log at no cost of theirs: what they sent (a name
+      // tried, a path of 24 KB) is cut, or a flood of such requests pushed the history out.
+      const known = req.rdriveUser !== undefined;
       const line = {
-        user: req.rdriveUser ?? notes.loginUser, method: req.method, route: req.baseUrl + (req.url.split('?')[0] ?? ''),
+        user: req.rdriveUser ?? clipped(notes.loginUser, UNKNOWN_CLIP), method: req.method, route: known ? route : clipped(route, UNKNOWN_CLIP),
         // No status for a request cut before its answer (Node's default 200 would read as success).
         status: res.headersSent ? res.statusCode : undefined, code: notes.code, bytesIn: socket.bytesRead - readBefore,
         bytesOut: socket.bytesWritten - writtenBefore, ms: Math.round(ms * 10) / 10, aborted: !res.writableFinished,
@@ -57,6 +61,13 @@ export function requestLogger(ctx: ServerContext) {
     });
     next();
   };
+}
+
+/** Characters of a name or path logged for a request from someone not logged in. */
+const UNKNOWN_CLIP = 256;
+
+function clipped<T extends string | undefined>(text: T, max: number): T | string {
+  return text !== undefined && text.length > max ? `${text.slice(0, max)}…(${text.length} chars)` : text;
 }
 
 export function authenticate(ctx: ServerContext) {

@@ -60,20 +60,24 @@ test('the server rotates its log at --log-max-size and keeps --log-keep old file
 });
 
 test('a flood of requests that never lets the logger catch up still rotates: no file grows past about twice --log-max-size', T, async () => {
-  const server = await startServer({ args: ['--log-max-size', '64K', '--log-keep', '2'] });
+  const server = await startServer({ args: ['--log-max-size', '64K', '--log-keep', '2', '--log-level', 'debug'] });
   const agent = new Agent({ connections: 8 });
   try {
-    // Unauthenticated requests with ~24 KB paths: each is one info line (401) holding its path.
-    const path = `${API}/list/${`${'%41'.repeat(85)}/`.repeat(94)}`;
+    const login = await fetch(`${server.url}${API}/session`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'alice', password: 'alice-pass' }),
+    });
+    const { token } = (await login.json()) as { token: string };
+    // Stats of ~4 KB paths that do not exist: each is one debug line (404) holding its path.
+    const path = `${API}/stat/${Array.from({ length: 16 }, () => 'A'.repeat(250)).join('/')}`;
     let biggest = 0;
     const sizes = async (): Promise<number[]> => Promise.all((await readdir(server.logs)).filter((n) => numbered([n]).length > 0)
       .map((n) => stat(join(server.logs, n)).then((s) => s.size, () => 0)));
     let next = 0;
     const flood = Promise.all(Array.from({ length: 8 }, async () => {
-      while (next++ < 1_500) {
-        const res = await request(`${server.url}${path}`, { dispatcher: agent });
+      while (next++ < 12_000) {
+        const res = await request(`${server.url}${path}`, { dispatcher: agent, headers: { authorization: `Bearer ${token}` } });
         await res.body.dump();
-        assert.equal(res.statusCode, 401);
+        assert.equal(res.statusCode, 404);
       }
     }));
     let flooding = true;
@@ -84,7 +88,7 @@ test('a flood of requests that never lets the logger catch up still rotates: no 
     }
     await flood;
     biggest = Math.max(biggest, ...(await sizes()));
-    // 36 MB of lines went out; one write may carry several lines past the mark.
+    // 48 MB of lines went out; one write may carry several lines past the mark.
     const bound = 2 * 64 * 1024 + 256 * 1024;
     assert.ok(biggest <= bound, `the biggest log file reached ${biggest} bytes`);
     const files = await waitFor(async () => numbered(await readdir(server.logs)), (n) => n.length <= 3, 5_000);
@@ -152,5 +156,25 @@ test('a log disk that fills up costs log lines, never service: the server answer
     await server.cleanup();
     await run('umount', ['-l', disk.path]).catch(() => undefined);
     await disk.remove();
+  }
+});
+
+test('what someone not logged in sent is logged cut short: a 24 KB path, a 10 KB name tried', T, async () => {
+  const server = await startServer();
+  try {
+    const longPath = `${API}/list/${`${'%41'.repeat(85)}/`.repeat(94)}`;
+    assert.equal((await fetch(`${server.url}${longPath}`)).status, 401);
+    const login = await fetch(`${server.url}${API}/session`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'B'.repeat(10_000), password: 'wrong' }),
+    });
+    assert.equal(login.status, 401);
+    const log = await waitFor(() => readFile(join(server.logs, 'server.log'), 'utf8'), (text) => text.includes('login failed'), 10_000);
+    const lines = log.split('\n').filter((l) => l.includes('"status":401'));
+    assert.equal(lines.length, 2, log.slice(-2_000));
+    for (const line of lines) assert.ok(line.length < 1_000, `a ${line.length}-byte line: ${line.slice(0, 300)}`);
+    assert.match(lines.join('\n'), /"route":"\/api\/v1\/list\/(%41){50,}…\(\d+ chars\)"/);
+    assert.match(lines.join('\n'), /"user":"B{256}…\(10000 chars\)"/);
+  } finally {
+    await server.cleanup();
   }
 });
