@@ -86,8 +86,8 @@ export class Authenticator {
     });
   }
 
-  /** True when the password is right. Unknown users cost the same time as known ones. */
-  async verify(user: string, password: string): Promise<boolean> {
+  /** The user's record when the password is right. Unknown users cost the same time as known ones. */
+  async verify(user: string, password: string): Promise<UserRecord | undefined> {
     // A stat per login (rare, and each costs a scrypt anyway) picks up `user add` at once.
     await this.reread();
     const record = this.users.get(user);
@@ -96,9 +96,18 @@ export class Authenticator {
     if (record === undefined || record.legacy) {
       this.dummyHash ??= hashPassword('not-a-password', DEFAULT_SCRYPT);
       await verifyPassword(password, await this.dummyHash);
-      return record !== undefined && equalSecrets(password, record.secret);
+      return record !== undefined && equalSecrets(password, record.secret) ? record : undefined;
     }
-    return verifyPassword(password, record.secret);
+    return (await verifyPassword(password, record.secret)) ? record : undefined;
+  }
+
+  /**
+   * False once the file read last no longer has `record` (its user removed or given a new
+   * password). A login checks it after making its session: a re-read during its password check
+   * (a second of scrypt) ended the user's sessions before that one existed.
+   */
+  isCurrent(record: UserRecord): boolean {
+    return this.users.get(record.name)?.secret === record.secret;
   }
 }
 

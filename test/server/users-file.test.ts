@@ -3,9 +3,12 @@ import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { ApiClient } from '../../mount/remote/api-client.js';
+import { DEFAULT_SCRYPT, hashPassword } from '../../server/auth/password-hash.js';
+import { rawRequest } from '../helpers/raw-http.js';
 import { SERVER_BIN, startServer, type TestServer } from '../helpers/server-process.js';
 import { waitForLog } from '../helpers/logs.js';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Issue 10 item 5: a malformed users file stops the server from starting, naming file and line. */
 
@@ -68,4 +71,31 @@ test('a users file broken while the server runs keeps the previous users, with a
     await alice.close();
   }
   assert.match(await waitForLog(join(server.logs, 'server.log'), /users file changed but cannot be used/), /users\.txt:3: invalid user name/);
+});
+
+test('a user removed while their login is being checked gets no session that outlives the removal', { timeout: 60_000 }, async () => {
+  // A real scrypt (about a second), so that the removal lands during carol's password check.
+  await writeFile(server.usersFile, `${good}carol:${await hashPassword('carol-pass', DEFAULT_SCRYPT)}\n`);
+  const carol = new ApiClient({ server: server.url });
+  const bob = new ApiClient({ server: server.url });
+  try {
+    const loggingIn = carol.login('carol', 'carol-pass').then(() => carol.getToken(), () => undefined);
+    await sleep(150);
+    await writeFile(server.usersFile, good);
+    // Bob's login re-reads the file (ending carol's sessions) while carol's check still runs.
+    await bob.login('bob', 'bob-pass');
+    const token = await loggingIn;
+    // Before: carol got a session after all, and it stayed usable for as long as it was used.
+    if (token !== undefined) {
+      for (const wait of [0, 1_200]) {
+        await sleep(wait);
+        const res = await rawRequest(server.url, 'GET', '/api/v1/stat/', { authorization: `Bearer ${token}` });
+        assert.equal(res.status, 401, `carol's session still works ${wait} ms after her removal: ${res.body}`);
+      }
+    }
+  } finally {
+    await carol.close();
+    await bob.close();
+    await writeFile(server.usersFile, good);
+  }
 });

@@ -26,6 +26,12 @@ export function sessionRoutes(ctx: ServerContext): Router {
     }
     const created = await ctx.sessions.create(user);
     if (!created.ok) throw serverFull(ctx, { user }, created.retryAfter);
+    if (!ctx.auth.isCurrent(check.value)) {
+      // Removed or given a new password while the password was checked: the re-read that ended
+      // the user's sessions ran before this one was made, so it ends here.
+      await ctx.sessions.remove(created.session.token);
+      throw new RdriveError('UNAUTHORIZED', 'Wrong user name or password');
+    }
     if (created.evicted !== undefined) ctx.log.warn({ user, evicted: created.evicted, maxClients: ctx.config.maxClients }, 'server full: the least recently used session of the user holding the most ended to make room');
     await ctx.loginBackoff.succeeded(user, req.ip ?? '');
     await ctx.backend.ensureUserRoot(user);
