@@ -102,11 +102,13 @@ export class Authenticator {
   }
 
   /**
-   * False once the file read last no longer has `record` (its user removed or given a new
-   * password). A login checks it after making its session: a re-read during its password check
-   * (a second of scrypt) ended the user's sessions before that one existed.
+   * False when the file, looked at afresh, no longer has `record` (its user removed or given a
+   * new password). A login asks once its session is made: a re-read during its password check
+   * (a second of scrypt), here or on another server, ended the user's sessions before that one
+   * existed.
    */
-  isCurrent(record: UserRecord): boolean {
+  async stillHas(record: UserRecord): Promise<boolean> {
+    await this.reread();
     return this.users.get(record.name)?.secret === record.secret;
   }
 }

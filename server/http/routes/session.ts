@@ -26,7 +26,7 @@ export function sessionRoutes(ctx: ServerContext): Router {
     }
     const created = await ctx.sessions.create(user);
     if (!created.ok) throw serverFull(ctx, { user }, created.retryAfter);
-    if (!ctx.auth.isCurrent(check.value)) {
+    if (!(await ctx.auth.stillHas(check.value))) {
       // Removed or given a new password while the password was checked: the re-read that ended
       // the user's sessions ran before this one was made, so it ends here.
       await ctx.sessions.remove(created.session.token);
