@@ -73,11 +73,15 @@ export class ServerSilence {
 
   private async probeUntilHeard(): Promise<void> {
     while (!this.closed) {
+      const asked = Date.now();
       const answered = await this.probe(Math.min(PROBE_TIMEOUT_MS, this.windowMs)).then(() => true, () => false);
       if (answered) {
         this.heard();
         return;
       }
+      // A call answered meanwhile says the server is there (the probe's own connection may be
+      // what failed, refused or slow to open): not silent.
+      if (this.lastHeard >= asked) return;
       if (this.silentSince === undefined) {
         this.silentSince = this.lastHeard;
         this.log?.warn({ silentMs: Date.now() - this.lastHeard }, 'the server does not answer; calls fail at once until it does');
