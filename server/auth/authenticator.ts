@@ -6,12 +6,20 @@ import { loadUsers, type UserRecord } from './users-file.js';
 
 /** At most one look at the users file per this long from requests (a login always looks). */
 const RECHECK_MS = 1000;
+/**
+ * A change that removes users must have held this long, unchanged, before their sessions end:
+ * a file rewritten in place (`cat > users.txt`, an editor, a config tool) is briefly empty or
+ * cut, and that moment ended every session of every user, each mount then queueing for a
+ * password check.
+ */
+const SETTLE_MS = 1000;
 
 /**
  * Checks credentials against the users file (re-read when it changes on disk). A user the file
- * no longer has, or has with another password, loses their sessions as soon as the change is
- * read (`revoke`): a mount keeps its session alive for as long as it is used, so waiting for
- * the next login would leave a removed user (or whoever holds their token) in for good. With
+ * no longer has, or has with another password, loses their sessions once the change has held for
+ * SETTLE_MS (`revoke`, retried until it works): a mount keeps its session alive for as long as it
+ * is used, so waiting for the next login would leave a removed user (or whoever holds their
+ * token) in for good. Logins follow the file at once. With
  * several servers each ends them when it reads the change; one that reads it late may also end
  * a session just made with the new password, whose client then logs in again.
  */
@@ -22,6 +30,10 @@ export class Authenticator {
   /** The last re-read queued: one at a time, as two that overlapped could end a session made between them. */
   private reading: Promise<void> | undefined;
   private checkedAt = 0;
+  /** Every record seen since sessions were last ended: whose sessions may exist. */
+  private sessionsFrom = new Map<string, UserRecord>();
+  /** The file's stamp and when it was read, while a change may still end sessions. */
+  private unsettled: { stamp: string; at: number } | undefined;
   private dummyHash: Promise<string> | undefined;
   /** What was last warned about, so a reload repeats a warning only when it changed. */
   private warned = '';
@@ -36,14 +48,10 @@ export class Authenticator {
   async load(stamp?: string): Promise<void> {
     stamp ??= await this.stamp();
     const users = await loadUsers(this.file);
-    const changed = [...this.users].filter(([name, record]) => users.get(name)?.secret !== record.secret).map(([name]) => name);
     this.users = users;
     this.loadedStamp = stamp;
-    if (changed.length > 0) {
-      await this.revoke(changed).catch((err: unknown) => {
-        this.log.error({ users: changed, err }, 'could not end the sessions of users removed or given a new password; they end when idle');
-      });
-    }
+    for (const [name, record] of users) if (!this.sessionsFrom.has(name)) this.sessionsFrom.set(name, record);
+    this.unsettled = this.gone().length > 0 ? { stamp, at: Date.now() } : undefined;
     const legacy = [...this.users.values()].filter((u) => u.legacy).map((u) => u.name);
     const state = `${legacy.join(',')}|${this.users.size === 0}`;
     if (state === this.warned) return;
@@ -76,9 +84,31 @@ export class Authenticator {
     return next;
   }
 
+  /** Users whose sessions may exist but whom the file no longer has with the same password. */
+  private gone(): string[] {
+    return [...this.sessionsFrom].filter(([name, record]) => this.users.get(name)?.secret !== record.secret).map(([name]) => name);
+  }
+
+  /** Ends the sessions of the users a change that has held SETTLE_MS removed; again next time if that failed. */
+  private async endSettled(stamp: string): Promise<void> {
+    if (this.unsettled === undefined || this.unsettled.stamp !== stamp || Date.now() - this.unsettled.at < SETTLE_MS) return;
+    const gone = this.gone();
+    try {
+      if (gone.length > 0) await this.revoke(gone);
+    } catch (err) {
+      this.log.error({ users: gone, err }, 'could not end the sessions of users removed or given a new password; trying again at the next request');
+      return;
+    }
+    this.sessionsFrom = new Map(this.users);
+    this.unsettled = undefined;
+  }
+
   private async rereadIfChanged(): Promise<void> {
     const stamp = await this.stamp();
-    if (stamp === this.loadedStamp) return;
+    if (stamp === this.loadedStamp) {
+      await this.endSettled(stamp);
+      return;
+    }
     await this.load(stamp).catch((err: unknown) => {
       // Keep serving the users last read well; say why the edit was not taken.
       this.loadedStamp = stamp;

@@ -99,3 +99,33 @@ test('a user removed while their login is being checked gets no session that out
     await writeFile(server.usersFile, good);
   }
 });
+
+test('a users file rewritten in place (briefly empty) ends no session; a removal that holds does', { timeout: 60_000 }, async () => {
+  const bob = new ApiClient({ server: server.url });
+  try {
+    await bob.login('bob', 'bob-pass');
+    const token = bob.getToken()!;
+    const stat = (): Promise<number> => rawRequest(server.url, 'GET', '/api/v1/stat/', { authorization: `Bearer ${token}` }).then((r) => r.status);
+    await sleep(1_100);
+    // `cat > users.txt`: the file is empty for a moment, and a request reads it then.
+    await writeFile(server.usersFile, '');
+    await sleep(1_100);
+    assert.equal(await stat(), 200, 'a request while the file is empty');
+    await writeFile(server.usersFile, good);
+    for (let i = 0; i < 5; i++) {
+      await sleep(500);
+      assert.equal(await stat(), 200, `bob's session ${i * 500} ms after the file came back`);
+    }
+    // Bob removed for good: his session ends within a few seconds.
+    await writeFile(server.usersFile, good.split('\n').filter((l) => !l.startsWith('bob:')).join('\n'));
+    let status = 200;
+    for (let i = 0; i < 30 && status === 200; i++) {
+      await sleep(200);
+      status = await stat();
+    }
+    assert.equal(status, 401, 'bob removed: his session ends');
+  } finally {
+    await bob.close();
+    await writeFile(server.usersFile, good);
+  }
+});
