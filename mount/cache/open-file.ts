@@ -457,6 +457,11 @@ export class OpenFile {
     this.patchesSent = [...this.patchesSent.slice(-7), { size, mtime: Math.round(mtime) }];
   }
 
+  /** The last patch sent was refused (CHANGED): it did not land, so no version is its. */
+  patchRefused(): void {
+    this.patchesSent = this.patchesSent.slice(0, -1);
+  }
+
   /**
    * The server's current version is one this copy's own patch made (its answer never came): the
    * extents still unsent include that patch's, so they apply to it as to the version before.

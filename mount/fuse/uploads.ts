@@ -105,7 +105,13 @@ export class Uploads {
       });
     } else {
       file.notePatchSent(plan.size, file.mtimeToSend);
-      attr = await this.client.patch(file.path, plan.body, { size: plan.size, mtime: file.mtimeToSend, sync: durable, version: file.baseVersion });
+      attr = await this.client.patch(file.path, plan.body, { size: plan.size, mtime: file.mtimeToSend, sync: durable, version: file.baseVersion }).catch((err: unknown) => {
+        // Refused before any change: had it stayed noted, another client's version of the
+        // same size and an mtime in the same millisecond passed for this patch's, landed, and
+        // the next patch mixed this copy's change into it.
+        if (err instanceof RdriveError && err.code === 'CHANGED') file.patchRefused();
+        throw err;
+      });
       if (file.pendingMode !== undefined) {
         attr = await this.client.setAttr(file.path, { mode: file.pendingMode });
         if (durable) await this.client.sync();
