@@ -68,6 +68,12 @@ export interface Attr {
    * mounting user. Data only: the server's files keep their real owner. */
   uid?: number;
   gid?: number;
+  /**
+   * A regular file's identity on the server's disk (its inode number, base 36). Every upload and
+   * patch makes a new file renamed over the name, so two versions written within one tick of the
+   * disk's clock (same size, same ctime and mtime) still differ here. Part of the version (etagOf).
+   */
+  id?: string;
 }
 
 /** Owner fields of a creating request (both or none); see common/ownership.ts. */
@@ -201,12 +207,16 @@ export function decodeExtentHeader(header: Buffer): { offset: number; length: nu
 
 /**
  * A version of a file's content, sent as its ETag: every write (an atomic replace, a truncate)
- * and every chmod changes the ctime, which the disk keeps to the nanosecond. A client that
- * reads ranges of, or patches, the version it opened sends it back as If-Match: a file replaced
- * meanwhile answers CHANGED (412) instead of mixing two versions.
+ * and every chmod changes the ctime. A client that reads ranges of, or patches, the version it
+ * opened sends it back as If-Match: a file replaced meanwhile answers CHANGED (412) instead of
+ * mixing two versions. The disk stamps times from a coarse clock (a tick, 4 ms here): two
+ * versions of one size written within a tick had the same ctime and mtime, and a mount patched
+ * its change into the other one. So the file's identity (`id`, a new file per version) is part
+ * of it.
  */
-export function etagOf(attr: Pick<Attr, 'size' | 'ctime' | 'mtime'>): string {
-  return `"${attr.size.toString(36)}-${attr.ctime.toString(36)}-${attr.mtime.toString(36)}"`;
+export function etagOf(attr: Pick<Attr, 'size' | 'ctime' | 'mtime' | 'id'>): string {
+  const id = attr.id === undefined ? '' : `-${attr.id}`;
+  return `"${attr.size.toString(36)}-${attr.ctime.toString(36)}-${attr.mtime.toString(36)}${id}"`;
 }
 
 export const HEADER_MODE = 'x-rdrive-mode';
@@ -218,6 +228,8 @@ export const HEADER_ATIME = 'x-rdrive-atime';
 export const HEADER_CTIME = 'x-rdrive-ctime';
 /** The whole file's size, with its content or with a 304 (Not Modified) answer. */
 export const HEADER_SIZE = 'x-rdrive-size';
+/** With a file's content: its `id` (see Attr), so an open() knows the version it read. */
+export const HEADER_ID = 'x-rdrive-id';
 /**
  * Read leases: a GET of a file's head sent with `x-rdrive-lease: 1` may be answered with
  * `x-rdrive-lease-ms: N`: for N ms from when the request was sent, the client may reuse what it

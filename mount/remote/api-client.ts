@@ -14,6 +14,7 @@ import {
   HEADER_FOLDER_TIMES,
   HEADER_FROM_FOLDER_TIMES,
   HEADER_CTIME,
+  HEADER_ID,
   HEADER_LEASE_MS,
   HEADER_LEASE_REQUEST,
   HEADER_MODE,
@@ -260,7 +261,8 @@ export class ApiClient {
     const tag = res.headers.etag;
     const owner = parseOwner(String(res.headers[HEADER_OWNER] ?? ''));
     const leaseMs = Number(res.headers[HEADER_LEASE_MS] ?? 0);
-    return { data, attr: { type: 'file', size, mtime, atime, ctime, mode, ...owner }, etag: typeof tag === 'string' ? tag : undefined, leaseMs: Number.isFinite(leaseMs) ? leaseMs : 0 };
+    const id = res.headers[HEADER_ID];
+    return { data, attr: { type: 'file', size, mtime, atime, ctime, mode, ...owner, ...(typeof id === 'string' ? { id } : {}) }, etag: typeof tag === 'string' ? tag : undefined, leaseMs: Number.isFinite(leaseMs) ? leaseMs : 0 };
   }
 
   /**

@@ -73,7 +73,7 @@ export function toAttr(st: Stats, special?: Special, owner?: Owner): Attr {
   if (st.isDirectory()) return { type: 'dir', size: 0, ...common, mode: st.mode & 0o7777, nlink: st.nlink };
   // Holes kept on the server stay holes for readers: du, cp --sparse=auto and tar --sparse go by it.
   const sparse = st.blocks * 512 < st.size;
-  return { type: 'file', size: st.size, ...common, mode: st.mode & 0o7777, ...(sparse ? { blocks: st.blocks } : {}) };
+  return { type: 'file', size: st.size, ...common, mode: st.mode & 0o7777, ...(sparse ? { blocks: st.blocks } : {}), id: st.ino.toString(36) };
 }
 
 /** The attributes of the entry `name` in `dirFd` whose lstat is `st` (a stored special file costs one small read). */

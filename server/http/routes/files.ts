@@ -1,7 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { EXTENTS_CONTENT_TYPE, type Attr, etagOf, HEADER_ATIME, HEADER_CTIME, HEADER_MODE, HEADER_MTIME, HEADER_OWNER, HEADER_SIZE, HEADER_SYNC } from '../../../common/api.js';
+import { EXTENTS_CONTENT_TYPE, type Attr, etagOf, HEADER_ATIME, HEADER_CTIME, HEADER_ID, HEADER_MODE, HEADER_MTIME, HEADER_OWNER, HEADER_SIZE, HEADER_SYNC } from '../../../common/api.js';
 import { PREVIEW_BYTES } from '../../../common/config.js';
 import { RdriveError } from '../../../common/errors.js';
 import { OWNER_ID_MAX, formatOwner, parseOwner, type Owner } from '../../../common/ownership.js';
@@ -124,6 +124,7 @@ function setAttrHeaders(res: Response, attr: Attr): void {
   res.setHeader(HEADER_CTIME, String(attr.ctime));
   res.setHeader(HEADER_MODE, attr.mode.toString(8));
   res.setHeader(HEADER_SIZE, String(attr.size));
+  if (attr.id !== undefined) res.setHeader(HEADER_ID, attr.id);
   if (attr.uid !== undefined && attr.gid !== undefined) res.setHeader(HEADER_OWNER, formatOwner({ uid: attr.uid, gid: attr.gid }));
 }
 
