@@ -40,7 +40,6 @@ export interface RunningServer {
 export async function createServer(config: ServerConfig, logger?: Logger): Promise<RunningServer> {
   const log = logger ?? await createLogger('server', join(config.logs, 'server.log'), config.logLevel, config.logRotation);
   await privateStorage(config.storage, log);
-  const backend = new LocalDiskBackend(config.storage, (err) => log.error({ err }, 'group commit (syncfs) failed; retrying in a second'));
   const authLog = log.child({ component: 'auth' });
   // Loaded before the state stores, so a broken users file stops the start first; the first
   // load ends no session (there are no previous users to compare with).
@@ -56,6 +55,8 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
   const state: StateStores = config.redis === undefined
     ? memoryStores(limits, measure)
     : await redisStores(config.redis, limits, measure, log.child({ component: 'state' }));
+  // After the state: servers sharing the storage also share its per-user lock (see UserLocks).
+  const backend = new LocalDiskBackend(config.storage, (err) => log.error({ err }, 'group commit (syncfs) failed; retrying in a second'), state.userLock);
   const stopSweeps = await sweepLeftovers(config, state, log);
   const ctx: ServerContext = {
     config,

@@ -14,6 +14,12 @@ const RESERVE_STEP = 256 * 1024;
  */
 export class QuotaReservation {
   private held = 0;
+  /**
+   * The size the write gave the file where nothing else could change it (see `replacing`): a
+   * stat after that may already see another change of the same file (a truncate through
+   * another server), which counts itself.
+   */
+  private finalSize: number | undefined;
 
   /** `base`: the file's size before the write (what the write may reuse without reserving). */
   constructor(
@@ -45,6 +51,7 @@ export class QuotaReservation {
    */
   async replacing(replacedBytes: number, finalSize: number): Promise<void> {
     this.base = replacedBytes;
+    this.finalSize = finalSize;
     await this.ensure(finalSize);
   }
 
@@ -67,7 +74,7 @@ export class QuotaReservation {
       await this.release().catch(() => undefined);
       throw err;
     }
-    await this.commit(finalSize(result));
+    await this.commit(this.finalSize ?? finalSize(result));
     return result;
   }
 

@@ -13,7 +13,7 @@ const ALIVE_MS = 10_000;
 // leaks quota. The sum, the check and the increment run in one script: atomic across servers.
 const RESERVE = `
 redis.call('SET', ARGV[4] .. ARGV[3], '1', 'PX', ARGV[5])
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local used = math.max(0, tonumber(redis.call('GET', KEYS[1]) or '0'))
 local total = 0
 local all = redis.call('HGETALL', KEYS[2])
 for i = 1, #all, 2 do
@@ -28,12 +28,7 @@ const SETTLE = `
 if tonumber(ARGV[1]) ~= 0 then
   if redis.call('HINCRBY', KEYS[2], ARGV[3], -tonumber(ARGV[1])) <= 0 then redis.call('HDEL', KEYS[2], ARGV[3]) end
 end
-local current = redis.call('GET', KEYS[1])
-if current and tonumber(ARGV[2]) ~= 0 then
-  local value = tonumber(current) + tonumber(ARGV[2])
-  if value < 0 then value = 0 end
-  redis.call('SET', KEYS[1], value)
-end
+if redis.call('EXISTS', KEYS[1]) == 1 and tonumber(ARGV[2]) ~= 0 then redis.call('INCRBY', KEYS[1], ARGV[2]) end
 return 1`;
 
 /** Whether the server `instance` still beats (see server/instance.ts); a Redis failure throws. */
@@ -58,11 +53,11 @@ export class RedisUsageStore implements UsageStore {
 
   async get(user: string): Promise<number> {
     const known = await stateCall(() => this.redis.get(used(user)));
-    if (known !== null) return Number(known);
+    if (known !== null) return Math.max(0, Number(known));
     const measured = await this.measure(user);
     // The first server to finish the walk sets the figure; the others take it.
     await stateCall(() => this.redis.set(used(user), String(measured), 'NX'));
-    return Number((await stateCall(() => this.redis.get(used(user)))) ?? measured);
+    return Math.max(0, Number((await stateCall(() => this.redis.get(used(user)))) ?? measured));
   }
 
   async tryReserve(user: string, bytes: number, limit: number): Promise<boolean> {

@@ -10,6 +10,8 @@ import { RedisInFlightLimiter } from './redis-in-flight.js';
 import { RedisLoginBackoff } from './redis-login-backoff.js';
 import { RedisSessionStore } from './redis-sessions.js';
 import { RedisUsageStore, instanceAlive } from './redis-usage.js';
+import { redisUserLock } from './redis-user-lock.js';
+import type { SharedUserLock } from '../storage/user-locks.js';
 import { MemorySessionStore, type SessionStore } from './session-store.js';
 import { MemoryUsageStore, type UsageStore } from './usage-tracker.js';
 
@@ -24,6 +26,8 @@ export interface StateStores {
   rateLimitStore?: (prefix: string) => Store;
   /** Shared state only: whether another server (by its SERVER_INSTANCE) is still running. */
   isInstanceLive?: (instance: string) => Promise<boolean>;
+  /** Shared state only: a user's lock across the servers, for the storage's measure-then-change steps. */
+  userLock?: SharedUserLock;
   close(): Promise<void>;
 }
 
@@ -76,6 +80,7 @@ export function redisStoresOn(redis: Redis, limits: StateLimits, measure: (user:
       sendCommand: (...args: string[]) => stateCall(() => redis.call(args[0]!, ...args.slice(1)) as Promise<never>, (err) => /^NOSCRIPT/.test(err.message)),
     }),
     isInstanceLive: (instance) => instanceAlive(redis, instance),
+    userLock: redisUserLock(redis),
     close: async () => {
       usage.stop();
       redis.disconnect();

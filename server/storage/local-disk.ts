@@ -19,7 +19,7 @@ import type { Owner } from '../../common/ownership.js';
 import { copyOwner, copyOwnerSync, readOwner, readOwnerSync, writeOwner, writeOwnerSync } from './owner-xattr.js';
 import { tempFileName } from './temp-files.js';
 import { breathe, readdirFd, removeTree, treeSize } from './tree-walk.js';
-import { UserLocks } from './user-locks.js';
+import { type SharedUserLock, UserLocks } from './user-locks.js';
 import { SPECIAL_MODE, encodeSpecial, isSpecialCandidate, readSpecial, readSpecialFd, type Special } from './special-file.js';
 
 const DEFAULT_FILE_MODE = 0o644;
@@ -101,10 +101,12 @@ export class LocalDiskBackend implements StorageBackend {
   /** Changes not written `durable` reach stable storage in groups (see commit-group.ts). */
   private readonly commits: CommitGroup;
   /** Measure-then-change steps of one user, one at a time (quota accounting). */
-  private readonly locks = new UserLocks();
+  private readonly locks: UserLocks;
 
-  constructor(private readonly root: string, onCommitError: (err: unknown) => void = () => undefined) {
+  /** `sharedLock`: with other servers on the same storage, their common lock per user. */
+  constructor(private readonly root: string, onCommitError: (err: unknown) => void = () => undefined, sharedLock?: SharedUserLock) {
     this.commits = new CommitGroup(syncFilesystem(root), undefined, onCommitError);
+    this.locks = new UserLocks(sharedLock);
   }
 
   sync(): Promise<void> {
@@ -622,10 +624,11 @@ export class LocalDiskBackend implements StorageBackend {
         const size = attrs.size;
         if (st.isDirectory()) throw new RdriveError('EISDIR');
         const replaced = await this.locks.run(user, async () => {
-          // Uploads replace a file rather than change it: the name may hold another one now.
+          // Uploads replace a file rather than change it: the name may hold another one now, or
+          // none (removed, its bytes already counted as freed): the next attempt finds out which.
           const named = segments.length === 0 ? undefined : await withParent(root, segments, (dir, name) => lstatAt(dir, name));
           const mine = fstatSync(fd);
-          if (named !== undefined && (named.ino !== mine.ino || named.dev !== mine.dev)) return true;
+          if (segments.length > 0 && (named === undefined || named.ino !== mine.ino || named.dev !== mine.dev)) return true;
           if (size > mine.size) checkLimit(size, limits);
           await limits.replacing?.(mine.size, size);
           await truncate(path, size);

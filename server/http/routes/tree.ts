@@ -3,6 +3,7 @@ import { type Attr, checkMode, HEADER_FROM_FOLDER_TIMES, type Listing, type Mkdi
 import { RdriveError } from '../../../common/errors.js';
 import { modeAfterChown, ownerFrom } from '../../../common/ownership.js';
 import { splitPlainPath } from '../../../common/paths.js';
+import type { WriteLimits } from '../../storage/backend.js';
 import { checkLinkTarget, checkNode, specialBytes, type Special } from '../../storage/special-file.js';
 import { checkTime, countedCreate, entryPath, jsonBody, limitedWrite, pathAfter, refuseIfClientGone, sendFolderTimes, userOf, type ServerContext } from '../context.js';
 
@@ -104,9 +105,12 @@ export function treeRoutes(ctx: ServerContext): Router {
       const mode = modeAfterChown(before.mode, before.type === 'dir');
       if (mode !== before.mode) attrs = { ...attrs, mode };
     }
-    // Only a growing size needs the limits; a shrink or a chmod is always allowed.
+    // Only a growing size needs the limits; a shrink or a chmod is always allowed. A chmod or
+    // utimes stores no bytes: counted as a write, it took any change of size made since `before`
+    // (an upload through another server, which counts itself) as its own.
     await refuseIfClientGone(res);
-    const attr = await limitedWrite(ctx, user, { oldSize: before.size, announced: undefined, segments }, (limits) => ctx.backend.setAttr(user, segments, attrs, limits));
+    const change = (limits: WriteLimits): Promise<Attr> => ctx.backend.setAttr(user, segments, attrs, limits);
+    const attr = attrs.size === undefined ? await change({}) : await limitedWrite(ctx, user, { oldSize: before.size, announced: undefined, segments }, change);
     // A stored node's record is rewritten beside it and renamed over it: its folder changes.
     if (segments.length > 0) await sendFolderTimes(ctx, res, user, segments);
     res.json(attr);
