@@ -4,9 +4,10 @@ import type { UsageStore } from './usage-tracker.js';
 
 const used = (user: string): string => `${KEY_PREFIX}used:${user}`;
 const reserved = (user: string): string => `${KEY_PREFIX}reserved:${user}`;
-const alive = (instance: string): string => `${KEY_PREFIX}alive:${instance}`;
+/** The heartbeat key of a server instance (see server/instance.ts). */
+export const alive = (instance: string): string => `${KEY_PREFIX}alive:${instance}`;
 /** A server's heartbeat lives this long; reservations of a server without one are dropped. */
-const ALIVE_MS = 10_000;
+export const ALIVE_MS = 10_000;
 
 // Reservations are a hash per user: server instance → bytes that server's writes hold. A
 // server that died (no heartbeat) loses its reservations at the next check, so a crash never

@@ -70,7 +70,7 @@ export function redisStoresOn(redis: Redis, limits: StateLimits, measure: (user:
   return {
     kind: 'redis',
     sessions: new RedisSessionStore(redis, limits.idleMs, limits.maxClients),
-    inFlight: new RedisInFlightLimiter(redis, limits.maxInFlightPerUser),
+    inFlight: new RedisInFlightLimiter(redis, limits.maxInFlightPerUser, SERVER_INSTANCE),
     usage,
     loginBackoff: new RedisLoginBackoff(redis, backoffPolicy(limits.loginAttempts)),
     rateLimitStore: (prefix) => new RedisStore({
