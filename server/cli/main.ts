@@ -75,26 +75,32 @@ function buildProgram(): Command {
       process.once('SIGINT', stop);
     });
 
-  const usersOption = new Option('--users <file>', 'credentials file').env('RDRIVE_USERS').default(SERVER_DEFAULTS.users);
+  const usersOption = new Option('--users <file>', `credentials file (default ${SERVER_DEFAULTS.users})`).env('RDRIVE_USERS');
+  // `rdrive-server --users FILE user add NAME` (the server's option, before the subcommand)
+  // must change FILE too, not silently the default file in the current folder.
+  const usersFile = (sub: Command): string => {
+    const own = sub.getOptionValueSource('users') === 'cli' ? sub.opts<{ users?: string }>().users : undefined;
+    return own ?? program.opts<{ users?: string }>().users ?? SERVER_DEFAULTS.users;
+  };
   const user = program.command('user').description('manage the credentials file (passwords stored as salted scrypt hashes)');
   user.command('add <name>').description('add a user (password from a masked prompt, RDRIVE_PASSWORD or stdin)').addOption(usersOption)
-    .action(async (name: string, o: { users: string }) => {
-      await userAdd(o.users, name, await readNewPassword(name), false);
-      process.stdout.write(`user ${name} added to ${o.users}\n`);
+    .action(async (name: string, _o: unknown, sub: Command) => {
+      await userAdd(usersFile(sub), name, await readNewPassword(name), false);
+      process.stdout.write(`user ${name} added to ${usersFile(sub)}\n`);
     });
   user.command('passwd <name>').description('change a user\'s password').addOption(usersOption)
-    .action(async (name: string, o: { users: string }) => {
-      await userAdd(o.users, name, await readNewPassword(name), true);
+    .action(async (name: string, _o: unknown, sub: Command) => {
+      await userAdd(usersFile(sub), name, await readNewPassword(name), true);
       process.stdout.write(`password of ${name} changed\n`);
     });
   user.command('del <name>').description('remove a user (their files stay in storage)').addOption(usersOption)
-    .action(async (name: string, o: { users: string }) => {
-      await userDel(o.users, name);
+    .action(async (name: string, _o: unknown, sub: Command) => {
+      await userDel(usersFile(sub), name);
       process.stdout.write(`user ${name} removed\n`);
     });
   user.command('list').description('list user names').addOption(usersOption)
-    .action(async (o: { users: string }) => {
-      for (const line of await userList(o.users)) process.stdout.write(`${line}\n`);
+    .action(async (_o: unknown, sub: Command) => {
+      for (const line of await userList(usersFile(sub))) process.stdout.write(`${line}\n`);
     });
   return program;
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
@@ -61,6 +61,22 @@ test('user add/list use RDRIVE_USERS, the file the server reads, when --users is
   assert.equal(added.code, 0, added.stderr);
   assert.match(await readFile(file, 'utf8'), /^dave:scrypt\$/m);
   assert.match((await server(['user', 'list'], '', { RDRIVE_USERS: file })).stdout, /^dave$/m);
+});
+
+test('--users given before "user" is the file the user commands change, not ./id_passwd.txt', T, async () => {
+  const file = join(tmp.path, 'users-before.txt');
+  const cwd = join(tmp.path, 'cwd-before');
+  await mkdir(cwd);
+  const added = await new Promise<{ code: number; stdout: string }>((resolve) => {
+    const child = execFile(process.execPath, [SERVER_BIN, '--users', file, 'user', 'add', 'frank'], { cwd, env: { ...process.env, RDRIVE_PASSWORD: 'frank-pass' } }, (err, stdout) => {
+      resolve({ code: err === null ? 0 : 1, stdout });
+    });
+    child.stdin?.end();
+  });
+  assert.equal(added.code, 0);
+  assert.match(await readFile(file, 'utf8'), /^frank:scrypt\$/m);
+  assert.deepEqual(await readdir(cwd), [], 'no id_passwd.txt written where the command ran');
+  assert.match((await server(['--users', file, 'user', 'list'])).stdout, /^frank$/m);
 });
 
 test('a legacy plaintext line still logs in, with a warning at start; RDRIVE_* options apply', T, async () => {
