@@ -118,6 +118,11 @@ const LISTEN_ERRORS: Record<string, string> = {
   EACCES: 'Not allowed to listen on that port (below 1024 needs root): pick a --port from 1024 up',
 };
 
+/** A --host that DNS does not know: listen() looked it up and failed, so nothing was reached. */
+function unresolvableHost(host: string | undefined): string {
+  return `--host ${host ?? ''} is not a name this machine can resolve: give an IP address (127.0.0.1, 0.0.0.0 or one of its own) or a known host name`;
+}
+
 try {
   await buildProgram().parseAsync(process.argv);
 } catch (err) {
@@ -125,8 +130,10 @@ try {
     process.exitCode = err.exitCode === 0 ? 0 : 2;
   } else {
     const error = err instanceof RdriveError ? err : fromForeign(err);
-    const sys = err as { code?: string; syscall?: string };
-    const detail = (sys.syscall === 'listen' ? LISTEN_ERRORS[sys.code ?? ''] : undefined) ?? error.message;
+    const sys = err as { code?: string; syscall?: string; hostname?: string };
+    const detail = (sys.syscall === 'listen' ? LISTEN_ERRORS[sys.code ?? ''] : undefined)
+      ?? (sys.syscall === 'getaddrinfo' ? unresolvableHost(sys.hostname) : undefined)
+      ?? error.message;
     process.stderr.write(`rdrive-server: ${detail}\n`);
     process.exitCode = error.code === 'EINVAL' ? 2 : 1;
   }

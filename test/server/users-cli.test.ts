@@ -52,6 +52,10 @@ test('user add/passwd/list/del manage hashed lines, password from stdin', T, asy
   assert.match(bad.stderr, /User names are/);
   assert.equal((await server(['user', 'del', 'carol', '--users', file])).code, 0);
   assert.equal((await readFile(file, 'utf8')).trim(), '');
+  const nowhere = join(tmp.path, 'no-such-folder', 'users.txt');
+  const unwritable = await server(['user', 'add', 'carol', '--users', nowhere], 'first-pass\n');
+  assert.equal(unwritable.code, 1);
+  assert.equal(unwritable.stderr, `rdrive-server: Cannot write users file ${nowhere} (ENOENT): check that its folder exists and is writable; nothing changed\n`);
 });
 
 test('user add/list use RDRIVE_USERS, the file the server reads, when --users is not given', T, async () => {
@@ -132,6 +136,9 @@ test('a storage folder that cannot be created, or a host that is not ours, is a 
   const badHost = await server(['--host', '192.0.2.1', '--port', '0', '--storage', join(tmp.path, 'st'), '--users', join(tmp.path, 'u.txt'), '--logs', join(tmp.path, 'logs')]);
   assert.equal(badHost.code, 1);
   assert.match(badHost.stderr, /not an address of this machine/);
+  const unknownHost = await server(['--host', 'no-such-host.invalid', '--port', '0', '--storage', join(tmp.path, 'st'), '--users', join(tmp.path, 'u.txt'), '--logs', join(tmp.path, 'logs')]);
+  assert.equal(unknownHost.code, 1);
+  assert.equal(unknownHost.stderr, 'rdrive-server: --host no-such-host.invalid is not a name this machine can resolve: give an IP address (127.0.0.1, 0.0.0.0 or one of its own) or a known host name\n');
 });
 
 test('a server started without a users file says nobody can log in, and how to add someone', T, async () => {
