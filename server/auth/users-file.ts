@@ -86,5 +86,11 @@ export async function loadUsers(file: string): Promise<Map<string, UserRecord>> 
  * when root edits a file that the server's own user reads.
  */
 export async function saveUsers(file: string, users: Iterable<UserRecord>): Promise<void> {
-  await writeFileAtomic(file, formatUsers(users), { mode: 0o600 });
+  try {
+    await writeFileAtomic(file, formatUsers(users), { mode: 0o600 });
+  } catch (err) {
+    // Node's bare "ENOENT" would not say which file, nor that the old one is intact.
+    const code = (err as { code?: string }).code ?? 'EIO';
+    throw new RdriveError('EIO', `Cannot write users file ${file} (${code}): check that its folder exists and is writable; nothing changed`, { cause: err });
+  }
 }
