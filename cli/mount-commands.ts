@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Option, type Command } from 'commander';
 import { CLIENT_DEFAULTS } from '../common/config.js';
-import { RdriveError } from '../common/errors.js';
+import { RdriveError, type ErrorCode } from '../common/errors.js';
 import { createMount } from '../mount/daemon/mount-daemon.js';
 import { checkFuseAvailable, checkMountpoint } from '../mount/daemon/preflight.js';
 import { unmountOnCrash } from '../mount/daemon/crash-guard.js';
@@ -12,7 +12,7 @@ import { readCa, warnIfCleartext } from './trust.js';
 import { defaultPidFile, registerDaemon, removePid, writePid } from '../mount/daemon/pid-registry.js';
 import { FORCE_DETACH_AFTER_MS, unmountRdrive } from '../mount/daemon/unmount.js';
 import { serveStatsOnSignal } from '../mount/daemon/stats-file.js';
-import { createLogger, defaultClientLogFile } from '../common/logging.js';
+import { checkLogLevel, createLogger, defaultClientLogFile } from '../common/logging.js';
 import { LOG_ROTATION_DEFAULTS, type LogRotation, resolveLogRotation } from '../common/log-rotation.js';
 import { parseServerUrl } from '../mount/remote/api-client.js';
 import { caOption, requireUser, userOption } from './connection.js';
@@ -83,6 +83,7 @@ export function registerMountCommands(program: Command): void {
 
 async function runForeground(url: string, mountpoint: string, flags: MountFlags, child: boolean): Promise<void> {
   parseServerUrl(url);
+  const logLevel = checkLogLevel(flags.logLevel);
   const attrTimeout = Number(flags.attrTimeout);
   if (!Number.isFinite(attrTimeout) || attrTimeout < 0) throw new RdriveError('EINVAL', '--attr-timeout must be a number of seconds ≥ 0');
   const timeout = Number(flags.timeout);
@@ -94,7 +95,7 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
   const ca = await readCa(flags.ca);
   if (!child) warnIfCleartext(url);
   const password = await obtainPassword(user, { passwordFile: flags.passwordFile });
-  const log = await createLogger('client', resolve(flags.logFile), flags.logLevel, rotation);
+  const log = await createLogger('client', resolve(flags.logFile), logLevel, rotation);
   const mount = await createMount({
     server: url, mountpoint: mnt, user, password, readOnly: flags.readOnly === true, sync: flags.sync === true,
     allowOther: flags.allowOther === true, attrTimeout, requestTimeoutMs: timeout * 1000, log,
@@ -136,8 +137,18 @@ function logRotation(flags: MountFlags): LogRotation {
   return resolveLogRotation({ maxSize: flags.logMaxSize, keep: flags.logKeep, every: flags.logRotate });
 }
 
+/** The child's exit codes that the parent passes on (as their error code) rather than 1. */
+const DAEMON_EXIT_CODES: Record<number, ErrorCode> = {
+  [EXIT.USAGE]: 'EINVAL',
+  [EXIT.AUTH]: 'UNAUTHORIZED',
+  [EXIT.UNREACHABLE]: 'UNREACHABLE',
+};
+
 /** Starts the mount as a detached child and returns only once it is usable (or failed). */
 async function startDaemon(url: string, mountpoint: string, flags: MountFlags): Promise<void> {
+  // Usage errors fail here, in the foreground, with the child's message and exit code.
+  parseServerUrl(url);
+  checkLogLevel(flags.logLevel);
   const user = requireUser(flags.user);
   logRotation(flags); // a bad value fails here, in the foreground
   const mnt = await checkMountpoint(mountpoint);
@@ -170,7 +181,7 @@ async function startDaemon(url: string, mountpoint: string, flags: MountFlags): 
   if (!ready) {
     const [code] = (await exited) as [number | null];
     const message = errors.replace(/^rdrive: /, '').trim() || 'the mount process exited';
-    throw new RdriveError(code === EXIT.AUTH ? 'UNAUTHORIZED' : code === EXIT.UNREACHABLE ? 'UNREACHABLE' : 'EIO', message);
+    throw new RdriveError(DAEMON_EXIT_CODES[code ?? -1] ?? 'EIO', message);
   }
   lines.close();
   child.stdout.destroy();

@@ -2,6 +2,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { ensureDirSync } from './ensure-dir.js';
+import { RdriveError } from './errors.js';
 import { stateDir } from './user-dirs.js';
 import { type LogRotation, openRotatingLog } from './log-rotation.js';
 
@@ -9,6 +10,16 @@ import { type LogRotation, openRotatingLog } from './log-rotation.js';
 export const REDACT_PATHS = [
   'password', '*.password', 'token', '*.token', 'authorization', '*.authorization', 'headers.authorization', 'req.headers.authorization',
 ];
+
+/** pino's levels: what --log-level takes on both sides. */
+const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/** A --log-level value checked at start: pino itself would throw a bare, unnamed error. */
+export function checkLogLevel(level: string): string {
+  const lower = level.toLowerCase();
+  if (!LOG_LEVELS.has(lower)) throw new RdriveError('EINVAL', `--log-level must be one of ${[...LOG_LEVELS].join(', ')}, got "${level}"`);
+  return lower;
+}
 
 /**
  * The root logger of a process (server, mount daemon): structured JSON lines appended to `file`

@@ -88,6 +88,22 @@ test('a server that accepts connections but never answers: a message that says s
   }
 });
 
+test('a URL without http://, a bad --log-level or --attr-timeout: a usage error naming it, foreground and --daemon alike', T, async () => {
+  const mnt = await freshDir('m-usage');
+  for (const daemon of [[], ['--daemon']]) {
+    const noScheme = await rdrive(['mount', server.url.replace(/^http:\/\//, ''), mnt, '--user', 'alice', ...daemon]);
+    assert.equal(noScheme.code, 2, noScheme.stderr);
+    assert.match(noScheme.stderr, /^rdrive: Invalid server URL "127\.0\.0\.1:\d+": expected e\.g\. http:\/\/127\.0\.0\.1:8888\n$/);
+    const level = await rdrive(['mount', server.url, mnt, '--user', 'alice', '--log-level', 'loud', ...daemon]);
+    assert.equal(level.code, 2, level.stderr);
+    assert.equal(level.stderr, 'rdrive: --log-level must be one of fatal, error, warn, info, debug, trace, silent, got "loud"\n');
+    const attr = await rdrive(['mount', server.url, mnt, '--user', 'alice', '--attr-timeout', 'abc', ...daemon]);
+    assert.equal(attr.code, 2, attr.stderr);
+    assert.equal(attr.stderr, 'rdrive: --attr-timeout must be a number of seconds ≥ 0\n');
+  }
+  assert.equal(await isMounted(mnt), false);
+});
+
 test('mountpoint missing, not empty, or already mounted: refused before mounting', T, async () => {
   const missing = await rdrive(['mount', server.url, join(tmp.path, 'nope'), '--user', 'alice']);
   assert.equal(missing.code, 3);
