@@ -1,4 +1,4 @@
-import { RdriveError } from '../../common/errors.js';
+import { RdriveError, foreignCode } from '../../common/errors.js';
 
 /**
  * A failed login as the person at the keyboard should read it, the same for `rdrive mount` and
@@ -7,6 +7,8 @@ import { RdriveError } from '../../common/errors.js';
  */
 export function describeLoginError(err: unknown, server: string): RdriveError {
   if (!(err instanceof RdriveError)) return new RdriveError('EIO', `Login failed: ${(err as Error).message}`);
+  const wrongScheme = describeWrongScheme(err, server);
+  if (wrongScheme !== undefined) return wrongScheme;
   switch (err.code) {
     case 'UNAUTHORIZED':
       return new RdriveError('UNAUTHORIZED', 'Login failed: wrong user name or password');
@@ -19,4 +21,23 @@ export function describeLoginError(err: unknown, server: string): RdriveError {
     default:
       return err;
   }
+}
+
+/**
+ * https:// to a plain http server gets a non-TLS answer to its hello (OpenSSL's "wrong version
+ * number"); http:// to an https server gets its connection closed without an answer. Either
+ * would otherwise read "Input/output error" or "is it running?" while the server runs fine.
+ */
+function describeWrongScheme(err: RdriveError, server: string): RdriveError | undefined {
+  const url = new URL(server);
+  const cause = foreignCode(err.cause);
+  if (url.protocol === 'https:' && cause === 'ERR_SSL_WRONG_VERSION_NUMBER') {
+    url.protocol = 'http:';
+    return new RdriveError('UNREACHABLE', `The server at ${server} answers in plain http, not https: use ${url.origin} (or serve https: rdrive-server --tls-cert/--tls-key)`, { cause: err });
+  }
+  if (url.protocol === 'http:' && err.code === 'UNREACHABLE' && cause === 'UND_ERR_SOCKET') {
+    url.protocol = 'https:';
+    return new RdriveError('UNREACHABLE', `The server at ${server} closed the connection without answering: if it serves https, use ${url.origin}`, { cause: err });
+  }
+  return undefined;
 }

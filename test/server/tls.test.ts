@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -94,6 +96,23 @@ test('https needs both files, readable and matching, or the server refuses to st
   const otherKey = join(tmp.path, 'other-key.pem');
   await run('openssl', ['genrsa', '-out', otherKey, '2048']);
   await assert.rejects(startServer({ args: ['--tls-cert', cert, '--tls-key', otherKey] }), /do not work together/);
+});
+
+test('the wrong scheme is named: https:// to a plain http server, http:// to an https one', T, async () => {
+  const plain = createHttpServer((_req, res) => res.end('{}'));
+  await new Promise<void>((done) => plain.listen(0, '127.0.0.1', done));
+  try {
+    const port = (plain.address() as AddressInfo).port;
+    const toPlain = await rdrive(['ls', '--server', `https://127.0.0.1:${port}`]);
+    assert.equal(toPlain.code, 6);
+    assert.equal(toPlain.stderr, `rdrive: The server at https://127.0.0.1:${port} answers in plain http, not https: use http://127.0.0.1:${port} (or serve https: rdrive-server --tls-cert/--tls-key)\n`);
+  } finally {
+    plain.close();
+  }
+  const plainUrl = server.url.replace(/^https:/, 'http:');
+  const toTls = await rdrive(['ls', '--server', plainUrl]);
+  assert.equal(toTls.code, 6);
+  assert.equal(toTls.stderr, `rdrive: The server at ${plainUrl} closed the connection without answering: if it serves https, use ${server.url}\n`);
 });
 
 test('plain http to another host warns that the password crosses the network in clear', T, async () => {
