@@ -53,8 +53,8 @@ export function registerFileCommands(program: Command): void {
     .option('-r, --recursive', 'upload directories and their contents')
     .action((paths: string[], flags: Flags) => withClient(flags, async (client) => {
       const { sources, target } = splitTarget(paths);
-      const intoDir = sources.length > 1 || target.endsWith('/') || (await remoteIsDir(client, target));
-      if (sources.length > 1 && !(await remoteIsDir(client, target))) throw new RdriveError('ENOTDIR', `${target} is not a remote directory`);
+      const intoDir = sources.length > 1 || target.endsWith('/') || (await about(target, remoteIsDir(client, target)));
+      if (sources.length > 1 && !(await about(target, remoteIsDir(client, target)))) throw new RdriveError('ENOTDIR', `${target} is not a remote directory`);
       let count = 0;
       const skipped: Array<{ path: string; reason: string }> = [];
       for (const src of sources) {
@@ -108,7 +108,7 @@ export function registerFileCommands(program: Command): void {
 
   withConnectionOptions(program.command('mv').description('rename or move a remote file or directory').argument('<src>').argument('<dst>'))
     .action((src: string, dst: string, flags: Flags) => withClient(flags, async (client) => {
-      const dest = (await remoteIsDir(client, dst)) ? `${dst.replace(/\/+$/, '')}/${basename(src)}` : dst;
+      const dest = (await about(dst, remoteIsDir(client, dst))) ? `${dst.replace(/\/+$/, '')}/${basename(src)}` : dst;
       await about(`${src} -> ${dest}`, client.rename(src, dest));
     }));
 

@@ -6,7 +6,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import cliProgress from 'cli-progress';
 import { ensureDirSync } from '../common/ensure-dir.js';
-import { RdriveError } from '../common/errors.js';
+import { RdriveError, fromForeign } from '../common/errors.js';
 import type { ApiClient } from '../mount/remote/api-client.js';
 import { humanSize } from './format.js';
 
@@ -135,12 +135,23 @@ export async function getPath(client: ApiClient, remote: string, local: string, 
     await rename(part, local);
   } catch (err) {
     await rm(part, { force: true });
-    throw err;
+    throw localWriteError(err, local);
   } finally {
     m.stop();
     activeParts.delete(part);
   }
   return 1;
+}
+
+/**
+ * A local file system error (it carries a path: the hidden part file's) said as being about
+ * `local`, which the person typed; without this a missing folder reads as the remote file
+ * missing. Errors from the server pass through.
+ */
+function localWriteError(err: unknown, local: string): unknown {
+  if ((err as NodeJS.ErrnoException | null)?.path === undefined) return err;
+  const error = fromForeign(err);
+  return new RdriveError(error.code, `Cannot write ${local}: ${error.message}`, { cause: err });
 }
 
 /** A remote link becomes a local link with the same target (replacing a file or link there). */

@@ -193,6 +193,19 @@ test('errors: one line on stderr and a distinct exit code each', T, async () => 
   assert.equal(badUrl.code, 2);
 });
 
+test('errors name the path they are about: a local folder that is missing, a remote name too long', T, async () => {
+  await writeFile(join(tmp.path, 'named.txt'), 'x');
+  await okCli(['put', join(tmp.path, 'named.txt'), 'named.txt']);
+  const nowhere = join(tmp.path, 'no-such-folder', 'named.txt');
+  const get = await rdrive(['get', 'named.txt', nowhere]);
+  assert.equal(get.code, 3);
+  assert.equal(get.stderr, `rdrive: Cannot write ${nowhere}: No such file or directory\n`);
+  const long = `/${'n'.repeat(256)}`;
+  const put = await rdrive(['put', join(tmp.path, 'named.txt'), long]);
+  assert.equal(put.code, 2);
+  assert.equal(put.stderr, `rdrive: ${long}: File name longer than 255 bytes\n`);
+});
+
 test('limits: a full server is reported as such after one Retry-After wait; quota is ENOSPC', T, async () => {
   const small = await startServer({ args: ['--max-clients', '1', '--quota', '1000'] });
   try {
