@@ -80,10 +80,23 @@ export async function putPath(client: ApiClient, local: string, remote: string, 
       bar = m;
       return createReadStream(local, { highWaterMark: 1 << 20 }).pipe(m.stream);
     }, { length: st.size, mode: st.mode & 0o777, mtime: st.mtimeMs });
+  } catch (err) {
+    throw await shrunkWhileRead(err, local, st.size);
   } finally {
     bar?.stop();
   }
   return 1;
+}
+
+/**
+ * A file cut short while it was read (a log rotated, a program rewriting it) sends fewer bytes
+ * than announced: undici gives up with a bare "Input/output error". Say what happened instead;
+ * the server kept the old file (uploads are atomic).
+ */
+async function shrunkWhileRead(err: unknown, local: string, size: number): Promise<unknown> {
+  const now = await lstat(local).catch(() => undefined);
+  if (now === undefined || now.size >= size) return err;
+  return new RdriveError('EIO', `${local} changed while it was read (${size} bytes, now ${now.size}): the remote file was left as it was; put it again`, { cause: err });
 }
 
 /** A link replaces a file or link of the same name, as a file upload does; never a directory. */

@@ -206,6 +206,31 @@ test('errors name the path they are about: a local folder that is missing, a rem
   assert.equal(put.stderr, `rdrive: ${long}: File name longer than 255 bytes\n`);
 });
 
+test('a local file that shrinks while put reads it: the remote file is left as it was, and the error says why', T, async () => {
+  const src = join(tmp.path, 'shrinks.bin');
+  await writeFile(src, Buffer.alloc(2_000_000, 1));
+  await okCli(['put', src, 'shrinks.bin']);
+  // Injected from outside the product: the file is cut short between put's lstat and its read.
+  const hook = join(tmp.path, 'shrink-hook.mjs');
+  await writeFile(hook, `import fs from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
+const open = fs.createReadStream;
+fs.createReadStream = (path, options) => {
+  if (String(path).endsWith('shrinks.bin')) fs.truncateSync(path, 1000);
+  return open(path, options);
+};
+syncBuiltinESMExports();
+`);
+  const res = await new Promise<Result>((resolve) => {
+    execFile(process.execPath, ['--import', hook, CLIENT_BIN, 'put', src, 'shrinks.bin'], {
+      env: { ...process.env, RDRIVE_SERVER: server.url, RDRIVE_USER: 'alice', RDRIVE_PASSWORD: 'alice-pass', RDRIVE_SESSION_FILE: join(tmp.path, 'none.json') },
+    }, (err, stdout, stderr) => resolve({ code: err === null ? 0 : Number(err.code), stdout, stderr }));
+  });
+  assert.equal(res.code, 1);
+  assert.equal(res.stderr, `rdrive: ${src} changed while it was read (2000000 bytes, now 1000): the remote file was left as it was; put it again\n`);
+  assert.equal((await stat(join(server.storage, 'alice', 'shrinks.bin'))).size, 2_000_000);
+});
+
 test('limits: a full server is reported as such after one Retry-After wait; quota is ENOSPC', T, async () => {
   const small = await startServer({ args: ['--max-clients', '1', '--quota', '1000'] });
   try {
