@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { DEFAULT_SCRYPT, hashPassword, verifyPassword } from './password-hash.js';
-import { loadUsers, type UserRecord } from './users-file.js';
+import { loadUsers, looseModeProblem, type UserRecord } from './users-file.js';
 
 /** At most one look at the users file per this long from requests (a login always looks). */
 const RECHECK_MS = 1000;
@@ -53,13 +53,15 @@ export class Authenticator {
     for (const [name, record] of users) if (!this.sessionsFrom.has(name)) this.sessionsFrom.set(name, record);
     this.unsettled = this.gone().length > 0 ? { stamp, at: Date.now() } : undefined;
     const legacy = [...this.users.values()].filter((u) => u.legacy).map((u) => u.name);
-    const state = `${legacy.join(',')}|${this.users.size === 0}`;
+    const loose = await looseModeProblem(this.file);
+    const state = `${legacy.join(',')}|${this.users.size === 0}|${loose ?? ''}`;
     if (state === this.warned) return;
     this.warned = state;
     if (legacy.length > 0) {
       this.log.warn({ users: legacy }, 'plaintext passwords in the users file; rehash them with "rdrive-server user passwd NAME"');
     }
     if (this.users.size === 0) this.log.warn({ file: this.file }, 'no users defined; add one with "rdrive-server user add NAME"');
+    if (loose !== undefined) this.log.warn({ file: this.file }, `users file ${this.file} is ${loose}`);
   }
 
   private async stamp(): Promise<string> {

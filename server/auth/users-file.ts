@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import writeFileAtomic from 'write-file-atomic';
 import { RdriveError } from '../../common/errors.js';
 import { isHashed } from './password-hash.js';
@@ -78,6 +78,17 @@ export async function loadUsers(file: string): Promise<Map<string, UserRecord>> 
     throw new RdriveError('EIO', `Cannot read users file ${file}: check its permissions`);
   }
   return parseUsers(text, file);
+}
+
+/**
+ * What is wrong with the users file's mode, or undefined: a file any user may write lets any
+ * user add themselves with a password of their choosing. (Group-writable is left to the admin;
+ * readable is how a fresh checkout's demo file comes.)
+ */
+export async function looseModeProblem(file: string): Promise<string | undefined> {
+  const mode = (await stat(file).catch(() => undefined))?.mode;
+  if (mode === undefined || (mode & 0o002) === 0) return undefined;
+  return `writable by any user (mode ${(mode & 0o7777).toString(8).padStart(4, '0')}), so anyone could add a user; chmod 600 ${file}`;
 }
 
 /**

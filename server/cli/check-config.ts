@@ -1,7 +1,7 @@
 import { access, constants, readFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import { loadUsers } from '../auth/users-file.js';
+import { loadUsers, looseModeProblem } from '../auth/users-file.js';
 import type { ServerConfig } from '../config.js';
 
 /** One finding of `rdrive-server --check`: what was checked and, when it failed, what to do. */
@@ -25,6 +25,8 @@ async function checkUsers(file: string): Promise<CheckResult> {
   try {
     const users = await loadUsers(file);
     if (users.size === 0) return { ok: false, line: `users file ${file}: no users; add one with "rdrive-server user add NAME --users ${file}"` };
+    const loose = await looseModeProblem(file);
+    if (loose !== undefined) return { ok: false, line: `users file ${file}: ${loose}` };
     return { ok: true, line: `users file ${file}: ${users.size} user(s)` };
   } catch (err) {
     return { ok: false, line: `users file ${file}: ${(err as Error).message}` };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -53,4 +53,13 @@ test('--check names each problem and exits 78', { timeout: 60_000 }, async () =>
   } finally {
     busy.close();
   }
+});
+
+test('--check fails a users file that anyone may write (anyone could add a user)', { timeout: 60_000 }, async () => {
+  const open = join(tmp.path, 'open-users.txt');
+  await writeUsersFile(open, { alice: 'alice-pass' });
+  await chmod(open, 0o666);
+  const res = await check(['--users', open]);
+  assert.equal(res.code, 78, res.stdout);
+  assert.match(res.stdout, new RegExp(`^FAIL users file ${open}: writable by any user \\(mode 0666\\), so anyone could add a user; chmod 600 ${open}$`, 'm'));
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
@@ -97,6 +97,18 @@ test('a legacy plaintext line still logs in, with a warning at start; RDRIVE_* o
     const log = await waitForLog(join(srv.logs, 'server.log'), /plaintext passwords in the users file/);
     assert.match(log, /plaintext passwords in the users file/);
     assert.doesNotMatch(log, /plain-secret/);
+  } finally {
+    await srv.cleanup();
+  }
+});
+
+test('a users file that anyone may write is a warning in the log at start', T, async () => {
+  const srv = await startServer();
+  try {
+    await chmod(srv.usersFile, 0o666);
+    await srv.restart();
+    const log = await waitForLog(join(srv.logs, 'server.log'), /writable by any user/);
+    assert.match(log, /"level":40.*users file .* is writable by any user \(mode 0666\), so anyone could add a user; chmod 600 /);
   } finally {
     await srv.cleanup();
   }
