@@ -1,8 +1,8 @@
 import { Option, type Command } from 'commander';
 import { CLIENT_DEFAULTS } from '../common/config.js';
-import { RdriveError } from '../common/errors.js';
+import { ERRORS, RdriveError } from '../common/errors.js';
 import { ApiClient } from '../mount/remote/api-client.js';
-import { describeLoginError } from '../mount/remote/login-error.js';
+import { describeLoginError, describeUnreachable } from '../mount/remote/login-error.js';
 import { obtainPassword } from './credentials.js';
 import { readCa, warnIfCleartext } from './trust.js';
 import { deleteSession, loadSession, saveSession, sessionFile } from './session-cache.js';
@@ -53,10 +53,24 @@ async function newClient(server: string, flags: ConnectionFlags): Promise<ApiCli
 }
 
 /**
- * Runs `fn` with a logged-in client: the session cached by `rdrive login` when there is one,
- * else a fresh login that is ended (slot freed) when the command is done.
+ * Runs `fn` with a logged-in client (see withSession). A server lost on a kept session, or
+ * midway, is said as at login (its URL, what to check), not as a bare "Server unreachable".
  */
 export async function withClient<T>(flags: ConnectionFlags, fn: (client: ApiClient) => Promise<T>): Promise<T> {
+  const { server } = resolveTarget(flags);
+  try {
+    return await withSession(flags, fn);
+  } catch (err) {
+    const bare = err instanceof RdriveError && err.message === ERRORS[err.code].message;
+    throw bare ? describeUnreachable(err, server) : err;
+  }
+}
+
+/**
+ * The session cached by `rdrive login` when there is one, else a fresh login that is ended
+ * (slot freed) when the command is done.
+ */
+async function withSession<T>(flags: ConnectionFlags, fn: (client: ApiClient) => Promise<T>): Promise<T> {
   const { server, user } = resolveTarget(flags);
   const cacheFile = sessionFile(server, user);
   const cached = await loadSession(cacheFile, server, user);

@@ -9,15 +9,22 @@ export function describeLoginError(err: unknown, server: string): RdriveError {
   if (!(err instanceof RdriveError)) return new RdriveError('EIO', `Login failed: ${(err as Error).message}`);
   const wrongScheme = describeWrongScheme(err, server);
   if (wrongScheme !== undefined) return wrongScheme;
+  if (err.code === 'UNAUTHORIZED') return new RdriveError('UNAUTHORIZED', 'Login failed: wrong user name or password');
+  return describeUnreachable(err, server);
+}
+
+/**
+ * A server that cannot be reached, said with its URL and what to check: at login, and for a
+ * command that runs on a kept session (no login) or loses the server midway.
+ */
+export function describeUnreachable(err: RdriveError, server: string): RdriveError {
   switch (err.code) {
-    case 'UNAUTHORIZED':
-      return new RdriveError('UNAUTHORIZED', 'Login failed: wrong user name or password');
     case 'UNREACHABLE':
-      return new RdriveError(err.code, `Cannot reach the server at ${server}: is it running? Check the URL (--server / RDRIVE_SERVER) and "rdrive-server"`);
+      return new RdriveError(err.code, `Cannot reach the server at ${server}: is it running? Check the URL (--server / RDRIVE_SERVER) and "rdrive-server"`, { cause: err });
     case 'ETIMEDOUT':
       // A connection that opens but gets no answer is a stalled or overloaded server (or a
       // firewall dropping packets), not a wrong URL.
-      return new RdriveError(err.code, `The server at ${server} did not answer in time: it may be stopped, paused or overloaded, or a firewall drops the connection. Check "rdrive-server" there, or raise --timeout`);
+      return new RdriveError(err.code, `The server at ${server} did not answer in time: it may be stopped, paused or overloaded, or a firewall drops the connection. Check "rdrive-server" there, or raise --timeout`, { cause: err });
     default:
       return err;
   }

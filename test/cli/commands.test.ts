@@ -231,6 +231,20 @@ syncBuiltinESMExports();
   assert.equal((await stat(join(server.storage, 'alice', 'shrinks.bin'))).size, 2_000_000);
 });
 
+test('a kept session whose server is down: the same "Cannot reach" message as without one', T, async () => {
+  const gone = await startServer();
+  try {
+    const env = { RDRIVE_SERVER: gone.url, RDRIVE_SESSION_FILE: join(tmp.path, 'gone-session.json') };
+    await okCli(['login'], env);
+    await gone.stop();
+    const res = await rdrive(['ls'], env);
+    assert.equal(res.code, 6);
+    assert.equal(res.stderr, `rdrive: Cannot reach the server at ${gone.url}: is it running? Check the URL (--server / RDRIVE_SERVER) and "rdrive-server"\n`);
+  } finally {
+    await gone.cleanup();
+  }
+});
+
 test('limits: a full server is reported as such after one Retry-After wait; quota is ENOSPC', T, async () => {
   const small = await startServer({ args: ['--max-clients', '1', '--quota', '1000'] });
   try {
