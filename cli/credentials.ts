@@ -22,7 +22,10 @@ export async function obtainPassword(user: string, source: PasswordSource = {}):
     } catch {
       throw new RdriveError('EINVAL', `Cannot read password file ${source.passwordFile}: check the path and its permissions`);
     }
-    return text.replace(/\r?\n$/, '');
+    const password = text.replace(/\r?\n$/, '');
+    // Sent, an empty password would only be a failed login (counted against this address).
+    if (password === '') throw new RdriveError('EINVAL', `The password file ${source.passwordFile} is empty: put the password on its first line`);
+    return password;
   }
   const fromEnv = env.RDRIVE_PASSWORD;
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;

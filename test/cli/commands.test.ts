@@ -191,6 +191,10 @@ test('errors: one line on stderr and a distinct exit code each', T, async () => 
   assert.match(noUser.stderr, /No user/);
   const badUrl = await rdrive(['ls', '--server', 'ftp://x']);
   assert.equal(badUrl.code, 2);
+  await writeFile(join(tmp.path, 'empty.pw'), '\n', { mode: 0o600 });
+  const emptyPw = await rdrive(['ls', '--password-file', join(tmp.path, 'empty.pw')]);
+  assert.equal(emptyPw.code, 2);
+  assert.equal(emptyPw.stderr, `rdrive: The password file ${join(tmp.path, 'empty.pw')} is empty: put the password on its first line\n`, 'not sent as a failed login');
 });
 
 test('errors name the path they are about: a local folder that is missing, a remote name too long', T, async () => {
