@@ -91,7 +91,7 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
   const user = requireUser(flags.user);
   const rotation = logRotation(flags);
   await checkFuseAvailable();
-  const mnt = await checkMountpoint(mountpoint);
+  const mnt = await checkMountpoint(mountpoint, { allowOther: flags.allowOther === true });
   const ca = await readCa(flags.ca);
   if (!child) warnIfCleartext(url);
   const password = await obtainPassword(user, { passwordFile: flags.passwordFile });
@@ -151,7 +151,7 @@ async function startDaemon(url: string, mountpoint: string, flags: MountFlags): 
   checkLogLevel(flags.logLevel);
   const user = requireUser(flags.user);
   logRotation(flags); // a bad value fails here, in the foreground
-  const mnt = await checkMountpoint(mountpoint);
+  const mnt = await checkMountpoint(mountpoint, { allowOther: flags.allowOther === true });
   await readCa(flags.ca); // a bad --ca fails here, in the foreground; the daemon reads it again
   warnIfCleartext(url);
   const password = await obtainPassword(user, { passwordFile: flags.passwordFile });

@@ -1,4 +1,4 @@
-import { access, readdir, stat } from 'node:fs/promises';
+import { access, readdir, readFile, stat } from 'node:fs/promises';
 import { constants, type Stats } from 'node:fs';
 import { resolve } from 'node:path';
 import { execFile } from 'node:child_process';
@@ -9,19 +9,35 @@ import { findMount } from './mount-table.js';
 const run = promisify(execFile);
 
 /** Refuses, before anything is mounted, what would make the mount fail or surprise. */
-export async function checkMountpoint(mountpoint: string): Promise<string> {
+export async function checkMountpoint(mountpoint: string, options: { allowOther?: boolean } = {}): Promise<string> {
   const mnt = resolve(mountpoint);
   let st: Stats;
   try {
     st = await stat(mnt);
   } catch (err) {
-    if ((err as { code?: string }).code !== 'ENOTCONN') throw new RdriveError('ENOENT', `Mountpoint ${mnt} does not exist: create it with "mkdir -p ${mnt}"`);
+    const code = (err as { code?: string }).code;
+    if (code === 'EACCES') throw new RdriveError('EACCES', `Mountpoint ${mnt} cannot be reached: permission denied on a folder on its path`);
+    if (code !== 'ENOTCONN') throw new RdriveError('ENOENT', `Mountpoint ${mnt} does not exist: create it with "mkdir -p ${mnt}"`);
     st = await clearStaleMount(mnt);
   }
   if (!st.isDirectory()) throw new RdriveError('ENOTDIR', `Mountpoint ${mnt} is not a directory`);
+  // fusermount refuses it too, but its reason would reach us only as "fuse failed".
+  if (process.getuid?.() !== 0 && !(await access(mnt, constants.W_OK).then(() => true, () => false))) {
+    throw new RdriveError('EACCES', `You may not mount on ${mnt}: FUSE lets a user other than root mount only on a folder they can write to; use one of your own, e.g. ~/rdrive`);
+  }
   if (await isMounted(mnt)) throw new RdriveError('EEXIST', `${mnt} is already a mountpoint: unmount it first ("rdrive unmount ${mnt}")`);
   if ((await readdir(mnt)).length > 0) throw new RdriveError('ENOTEMPTY', `Mountpoint ${mnt} is not empty: use an empty directory`);
+  if (options.allowOther === true) await checkAllowOther();
   return mnt;
+}
+
+/** fusermount takes allow_other from a user other than root only when /etc/fuse.conf allows it. */
+async function checkAllowOther(): Promise<void> {
+  if (process.getuid?.() === 0) return;
+  const conf = await readFile('/etc/fuse.conf', 'utf8').catch(() => '');
+  if (!/^\s*user_allow_other\s*$/m.test(conf)) {
+    throw new RdriveError('EACCES', '--allow-other needs the line "user_allow_other" in /etc/fuse.conf for a user other than root: ask an administrator to add it, or mount without --allow-other');
+  }
 }
 
 export async function checkFuseAvailable(): Promise<void> {

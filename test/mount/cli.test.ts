@@ -3,7 +3,7 @@ import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -124,6 +124,45 @@ test('mountpoint missing, not empty, or already mounted: refused before mounting
   const noUser = await rdrive(['mount', server.url, await freshDir('m3')]);
   assert.equal(noUser.code, 2);
   assert.match(noUser.stderr, /No user/);
+});
+
+test('a user other than root on a mountpoint they may not write or reach, or with --allow-other that fuse.conf forbids: refused with a reason, exit 4', T, async () => {
+  // fusermount refuses such a mount; the daemon only saw "fuse failed".
+  const shared = await mkdtemp(join(tmpdir(), 'rdrive-shared-'));
+  try {
+    await chmod(shared, 0o755);
+    const rootOwned = join(shared, 'root-owned');
+    const hidden = join(shared, 'private', 'mnt');
+    await mkdir(rootOwned, { mode: 0o755 });
+    await mkdir(hidden, { recursive: true });
+    await chmod(join(shared, 'private'), 0o700);
+    const home = join(shared, 'home');
+    await mkdir(home);
+    await chown(home, 65534, 65534);
+    const asNobody = async (mnt: string, ...more: string[]): Promise<{ code: number; stderr: string }> => new Promise((done) => {
+      execFile('runuser', ['-u', 'nobody', '--', 'env', `HOME=${home}`, process.execPath, CLIENT_BIN, 'mount', server.url, mnt, '--user', 'alice', ...more],
+        { timeout: 30_000, env: { ...process.env, RDRIVE_PASSWORD: 'alice-pass' } },
+        (err, _stdout, stderr) => done({ code: err === null ? 0 : Number(err.code), stderr }));
+    });
+    const notWritable = await asNobody(rootOwned);
+    assert.equal(notWritable.code, 4, notWritable.stderr);
+    assert.equal(notWritable.stderr, `rdrive: You may not mount on ${rootOwned}: FUSE lets a user other than root mount only on a folder they can write to; use one of your own, e.g. ~/rdrive\n`);
+    const unreachable = await asNobody(hidden);
+    assert.equal(unreachable.code, 4, unreachable.stderr);
+    assert.equal(unreachable.stderr, `rdrive: Mountpoint ${hidden} cannot be reached: permission denied on a folder on its path\n`);
+    assert.equal(await isMounted(rootOwned), false);
+    if (!/^\s*user_allow_other\s*$/m.test(await readFile('/etc/fuse.conf', 'utf8').catch(() => ''))) {
+      const own = join(shared, 'own');
+      await mkdir(own);
+      await chown(own, 65534, 65534);
+      const allowOther = await asNobody(own, '--allow-other');
+      assert.equal(allowOther.code, 4, allowOther.stderr);
+      assert.equal(allowOther.stderr, 'rdrive: --allow-other needs the line "user_allow_other" in /etc/fuse.conf for a user other than root: ask an administrator to add it, or mount without --allow-other\n');
+      assert.equal(await isMounted(own), false);
+    }
+  } finally {
+    await rm(shared, { recursive: true, force: true });
+  }
 });
 
 test('--daemon returns once mounted; rdrive unmount stops it', T, async () => {
