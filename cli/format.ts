@@ -65,7 +65,10 @@ export function formatStat(path: string, attr: Attr): string {
 export function formatDf(fs: StatFs): string {
   // As df computes it: of the space the user can have (used + available), how much is used.
   const pct = fs.used + fs.free > 0 ? Math.ceil((fs.used / (fs.used + fs.free)) * 100) : 0;
-  return `Size  Used  Avail  Use%\n${humanSize(fs.total)}  ${humanSize(fs.used)}  ${humanSize(fs.free)}  ${pct}%\n`;
+  const columns = [['Size', humanSize(fs.total)], ['Used', humanSize(fs.used)], ['Avail', humanSize(fs.free)], ['Use%', `${pct}%`]] as const;
+  const widths = columns.map(([head, value]) => Math.max(head.length, value.length));
+  const row = (i: 0 | 1): string => columns.map((cells, k) => cells[i].padStart(widths[k]!)).join('  ');
+  return `${row(0)}\n${row(1)}\n`;
 }
 
 /** Text that is valid UTF-8 without control characters other than tab/newline/CR shows as is. */

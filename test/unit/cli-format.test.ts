@@ -44,4 +44,6 @@ test('df: Use% is used / (used + available), as df computes it, not used / size'
   // A disk whose reserve keeps part of it from the user: 252G size, 24G used, 78G available.
   assert.match(formatDf({ total: 252 * G, used: 24 * G, free: 78 * G, blockSize: 4096 }), /^252G\s+24G\s+78G\s+24%$/m);
   assert.match(formatDf({ total: 0, used: 0, free: 0, blockSize: 4096 }), /\s0%$/m);
+  // Columns right-aligned under their headings, as df prints them.
+  assert.equal(formatDf({ total: 252 * G, used: 24 * G, free: 78 * G, blockSize: 4096 }), 'Size  Used  Avail  Use%\n252G   24G    78G   24%\n');
 });
