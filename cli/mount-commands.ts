@@ -31,7 +31,7 @@ interface MountFlags {
   timeout: string;
   ca?: string;
   logLevel: string;
-  logFile: string;
+  logFile?: string;
   logMaxSize?: string;
   logKeep?: string;
   logRotate?: string;
@@ -54,7 +54,7 @@ export function registerMountCommands(program: Command): void {
     .addOption(caOption())
     .option('--timeout <seconds>', 'how long a call waits for the server before it fails with ETIMEDOUT', String(CLIENT_DEFAULTS.requestTimeoutMs / 1000))
     .option('--log-level <level>', 'error|warn|info|debug', CLIENT_DEFAULTS.logLevel)
-    .option('--log-file <file>', 'client log (default $XDG_STATE_HOME/rdrive/client.log, else ~/.local/state/rdrive/client.log)', defaultClientLogFile())
+    .option('--log-file <file>', 'client log (default $XDG_STATE_HOME/rdrive/client.log, else ~/.local/state/rdrive/client.log)')
     .option('--log-max-size <size>', `start a new log file at this size, e.g. 10M, 512K, 0 for never (default ${LOG_ROTATION_DEFAULTS.maxSize})`)
     .option('--log-keep <n>', `rotated log files kept besides the current one (default ${LOG_ROTATION_DEFAULTS.keep})`)
     .option('--log-rotate <when>', 'also start a new log file hourly or daily')
@@ -95,7 +95,7 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
   const ca = await readCa(flags.ca);
   if (!child) warnIfCleartext(url);
   const password = await obtainPassword(user, { passwordFile: flags.passwordFile });
-  const log = await createLogger('client', resolve(flags.logFile), logLevel, rotation);
+  const log = await createLogger('client', resolve(flags.logFile ?? defaultClientLogFile()), logLevel, rotation);
   const mount = await createMount({
     server: url, mountpoint: mnt, user, password, readOnly: flags.readOnly === true, sync: flags.sync === true,
     allowOther: flags.allowOther === true, attrTimeout, requestTimeoutMs: timeout * 1000, log,
@@ -156,7 +156,7 @@ async function startDaemon(url: string, mountpoint: string, flags: MountFlags): 
   warnIfCleartext(url);
   const password = await obtainPassword(user, { passwordFile: flags.passwordFile });
   const args = [process.argv[1]!, 'mount', url, mnt, '--user', user, '--daemon-child',
-    '--attr-timeout', flags.attrTimeout, '--timeout', flags.timeout, '--log-level', flags.logLevel, '--log-file', resolve(flags.logFile),
+    '--attr-timeout', flags.attrTimeout, '--timeout', flags.timeout, '--log-level', flags.logLevel, '--log-file', resolve(flags.logFile ?? defaultClientLogFile()),
     ...(flags.readOnly === true ? ['--read-only'] : []), ...(flags.sync === true ? ['--sync'] : []), ...(flags.allowOther === true ? ['--allow-other'] : []),
     ...(flags.pidFile === undefined ? [] : ['--pid-file', resolve(flags.pidFile)]),
     ...(flags.logMaxSize === undefined ? [] : ['--log-max-size', flags.logMaxSize]),
