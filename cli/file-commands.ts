@@ -128,7 +128,7 @@ export function registerFileCommands(program: Command): void {
 /** Codes about a path: their message names it, as `ls: cannot access 'x': …` does. */
 const PATH_CODES = new Set(['ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EACCES', 'EPERM', 'ENAMETOOLONG', 'EINVAL', 'ENOSPC', 'EFBIG']);
 
-async function about<T>(path: string, work: Promise<T>): Promise<T> {
+export async function about<T>(path: string, work: Promise<T>): Promise<T> {
   try {
     return await work;
   } catch (err) {

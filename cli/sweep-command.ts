@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { orphanJudge, sweepTree } from '../mount/daemon/orphans.js';
 import { withClient, withConnectionOptions, type ConnectionFlags } from './connection.js';
+import { about } from './file-commands.js';
 
 /**
  * `rdrive sweep [dir]`: removes files that were deleted while open and then outlived their
@@ -14,7 +15,7 @@ export function registerSweepCommand(program: Command): void {
     .option('--unmarked', 'also remove bare .fuse_hidden* names from older versions (only when no older mount still runs)')
     .action((dir: string, flags: ConnectionFlags & { unmarked?: boolean }) => withClient(flags, async (client) => {
       const judge = await orphanJudge({ unmarked: flags.unmarked === true });
-      const { removed, kept } = await sweepTree(client, dir, judge);
+      const { removed, kept } = await about(dir, sweepTree(client, dir, judge));
       for (const path of removed) process.stdout.write(`removed ${path}\n`);
       for (const path of kept) process.stdout.write(`kept ${path} (its mount still runs, or it belongs to a mount on another machine)\n`);
       if (flags.quiet !== true) process.stdout.write(`rdrive: swept ${dir}: ${removed.length} removed, ${kept.length} kept\n`);

@@ -177,6 +177,9 @@ test('errors: one line on stderr and a distinct exit code each', T, async () => 
   const missing = await rdrive(['get', 'no-such-file', join(tmp.path, 'x')]);
   assert.equal(missing.code, 3);
   assert.equal(missing.stderr, 'rdrive: no-such-file: No such file or directory\n', 'the error names the path');
+  const sweepMissing = await rdrive(['sweep', 'no-such-dir']);
+  assert.equal(sweepMissing.code, 3);
+  assert.equal(sweepMissing.stderr, 'rdrive: no-such-dir: No such file or directory\n', 'sweep names it too');
   await okCli(['mkdir', '-p', 'already']);
   const exists = await rdrive(['mkdir', 'already']);
   assert.equal(exists.code, 8);
