@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import express from 'express';
 import { SERVER_DEFAULTS } from '../common/config.js';
 import { RdriveError } from '../common/errors.js';
 import { type LogRotation, resolveLogRotation } from '../common/log-rotation.js';
@@ -105,7 +106,15 @@ function redisUrl(value: string | number | undefined): string | undefined {
 
 function trustProxy(value: string | number | undefined): false | string {
   if (value === undefined || value === '' || value === 'false') return false;
-  return String(value);
+  const list = String(value);
+  try {
+    // Express compiles the list when it is set: a typo ("lookback") fails here, named, rather
+    // than as a bare "Input/output error" once the server starts (and --check sees it too).
+    express().set('trust proxy', list);
+  } catch (err) {
+    throw new RdriveError('EINVAL', `--trust-proxy must be addresses or subnets, comma-separated (e.g. loopback or 10.0.0.0/8): ${(err as Error).message}`);
+  }
+  return list;
 }
 
 function optionalPort(value: string | number | undefined): number | undefined {

@@ -63,3 +63,12 @@ test('--check fails a users file that anyone may write (anyone could add a user)
   assert.equal(res.code, 78, res.stdout);
   assert.match(res.stdout, new RegExp(`^FAIL users file ${open}: writable by any user \\(mode 0666\\), so anyone could add a user; chmod 600 ${open}$`, 'm'));
 });
+
+test('a --trust-proxy entry that is no address or subnet is a usage error naming it, at --check and at start', { timeout: 60_000 }, async () => {
+  const base = ['--storage', join(tmp.path, 'storage'), '--logs', join(tmp.path, 'logs'), '--users', join(tmp.path, 'users.txt'), '--port', '0', '--trust-proxy', 'lookback'];
+  for (const args of [[...base, '--check'], base]) {
+    const res = await run(process.execPath, [SERVER_BIN, ...args], { timeout: 30_000 }).then(() => ({ code: 0, stderr: '' }), (err: { code: number; stderr: string }) => err);
+    assert.equal(res.code, 2, res.stderr);
+    assert.equal(res.stderr, 'rdrive-server: --trust-proxy must be addresses or subnets, comma-separated (e.g. loopback or 10.0.0.0/8): invalid IP address: lookback\n');
+  }
+});
