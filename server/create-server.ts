@@ -104,15 +104,21 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
   }
   const trusted = app.get('trust proxy fn') as (address: string, hop: number) => boolean;
   limitConnections(server, { max: maxConnections, perAddress: config.maxConnectionsPerAddress, exempt: (address) => trusted(address, 0) }, log.child({ component: 'http' }));
+  // Before the main listener: a --metrics-port in use then fails the start with nothing
+  // listening (after it, the open main port kept a server that said it failed running).
+  const metricsEndpoint = metrics === undefined ? undefined : await listenMetrics(metrics.registry, config.metricsPort ?? 0);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const fail = (err: Error): void => {
+      void metricsEndpoint?.close();
+      reject(err);
+    };
+    server.once('error', fail);
     server.listen(config.port, config.host, () => {
-      server.off('error', reject);
+      server.off('error', fail);
       resolve();
     });
   });
   cutStalledClients(server, config.stallTimeout * 1000, ctx.log);
-  const metricsEndpoint = metrics === undefined ? undefined : await listenMetrics(metrics.registry, config.metricsPort ?? 0);
   if (metricsEndpoint !== undefined) log.info({ url: metricsEndpoint.url }, 'metrics listening');
   const { port } = server.address() as AddressInfo;
   const url = `${tls === undefined ? 'http' : 'https'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { NextFunction, Request, Response } from 'express';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { RdriveError } from '../../common/errors.js';
 import type { ServerContext } from './context.js';
 
 /**
@@ -93,7 +94,11 @@ export async function listenMetrics(registry: Registry, port: number): Promise<{
     });
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      // Named, so it does not read as the main --port being taken.
+      const why = err.code === 'EADDRINUSE' ? 'is in use; pick another --metrics-port or stop the other program' : `cannot be listened on (${err.code ?? err.message})`;
+      reject(new RdriveError('EBUSY', `--metrics-port ${port}: 127.0.0.1:${port} ${why}`, { cause: err }));
+    });
     server.listen(port, '127.0.0.1', () => resolve());
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`;

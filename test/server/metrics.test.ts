@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { routeLabel } from '../../server/http/metrics.js';
 import { waitForLog } from '../helpers/logs.js';
-import { startServer, type TestServer } from '../helpers/server-process.js';
+import { SERVER_BIN, startServer, type TestServer } from '../helpers/server-process.js';
+import { makeTempDir } from '../helpers/tmp.js';
 
 const T = { timeout: 60_000 };
 let server: TestServer;
@@ -95,5 +98,23 @@ test('off by default; loopback only; other paths 404', T, async () => {
     assert.doesNotMatch(log, /metrics listening/);
   } finally {
     await plain.cleanup();
+  }
+});
+
+test('a --metrics-port in use: the server says so, naming that option, and exits', T, async () => {
+  const busy = createServer();
+  await new Promise<void>((done) => busy.listen(0, '127.0.0.1', done));
+  const tmp = await makeTempDir('rdrive-metrics-');
+  try {
+    const port = (busy.address() as AddressInfo).port;
+    const args = ['--port', '0', '--metrics-port', String(port), '--storage', join(tmp.path, 'st'), '--users', join(tmp.path, 'u.txt'), '--logs', join(tmp.path, 'logs')];
+    const res = await new Promise<{ code: number | string | undefined; stderr: string }>((done) => {
+      execFile(process.execPath, [SERVER_BIN, ...args], { timeout: 15_000 }, (err, _stdout, stderr) => done({ code: err?.code ?? 0, stderr }));
+    });
+    assert.equal(res.code, 1, 'exits by itself (a timeout would kill it with no code)');
+    assert.equal(res.stderr, `rdrive-server: --metrics-port ${port}: 127.0.0.1:${port} is in use; pick another --metrics-port or stop the other program\n`);
+  } finally {
+    busy.close();
+    await tmp.remove();
   }
 });
