@@ -2,6 +2,7 @@ import type { Store } from 'express-rate-limit';
 import type { Logger } from 'pino';
 import { RedisStore } from 'rate-limit-redis';
 import type { Redis } from 'ioredis';
+import { RdriveError } from '../../common/errors.js';
 import { MemoryInFlightLimiter, type InFlightLimiter } from './in-flight.js';
 import { MemoryLoginBackoff, backoffPolicy, type LoginBackoff } from './login-backoff.js';
 import { SERVER_INSTANCE } from '../instance.js';
@@ -60,7 +61,8 @@ export async function redisStores(url: string, limits: StateLimits, measure: (us
     await redis.ping();
   } catch (err) {
     redis.disconnect();
-    throw new Error(`Cannot reach Redis at ${redactUrl(url)} (${(err as Error).message}): start it or fix --redis`);
+    // An RdriveError keeps this message through the server's one catch (a plain Error became "Input/output error").
+    throw new RdriveError('UNAVAILABLE', `Cannot reach Redis at ${redactUrl(url)} (${(err as Error).message}): start it or fix --redis`, { cause: err });
   }
   return redisStoresOn(redis, limits, measure);
 }

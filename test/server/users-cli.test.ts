@@ -153,6 +153,12 @@ test('a storage folder that cannot be created, or a host that is not ours, is a 
   assert.equal(unknownHost.stderr, 'rdrive-server: --host no-such-host.invalid is not a name this machine can resolve: give an IP address (127.0.0.1, 0.0.0.0 or one of its own) or a known host name\n');
 });
 
+test('a --redis that cannot be reached is named at start, not "Input/output error"', T, async () => {
+  const res = await server(['--port', '0', '--redis', 'redis://127.0.0.1:1/0', '--storage', join(tmp.path, 'st'), '--users', join(tmp.path, 'u.txt'), '--logs', join(tmp.path, 'logs')]);
+  assert.equal(res.code, 1);
+  assert.match(res.stderr, /^rdrive-server: Cannot reach Redis at redis:\/\/127\.0\.0\.1:1\/0 \(.+\): start it or fix --redis\n$/);
+});
+
 test('a server started without a users file says nobody can log in, and how to add someone', T, async () => {
   const missing = join(tmp.path, 'no-such-users.txt');
   const child = execFile(process.execPath, [SERVER_BIN, '--port', '0', '--storage', join(tmp.path, 'st2'), '--users', missing, '--logs', join(tmp.path, 'logs2')]);
