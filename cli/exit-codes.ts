@@ -43,3 +43,8 @@ export function exitCodeFor(err: unknown): ExitCode {
   const error = err instanceof RdriveError ? err : fromForeign(err);
   return BY_CODE[error.code] ?? EXIT.FAILURE;
 }
+
+/** The error code that stands for an exit code (the first in the table), to pass a child's on. */
+export function codeForExit(exit: number | null): ErrorCode | undefined {
+  return (Object.keys(BY_CODE) as ErrorCode[]).find((code) => BY_CODE[code] === exit);
+}

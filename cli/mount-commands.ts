@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Option, type Command } from 'commander';
 import { CLIENT_DEFAULTS } from '../common/config.js';
-import { RdriveError, type ErrorCode } from '../common/errors.js';
+import { RdriveError } from '../common/errors.js';
 import { createMount } from '../mount/daemon/mount-daemon.js';
 import { checkFuseAvailable, checkMountpoint } from '../mount/daemon/preflight.js';
 import { unmountOnCrash } from '../mount/daemon/crash-guard.js';
@@ -17,7 +17,7 @@ import { LOG_ROTATION_DEFAULTS, type LogRotation, resolveLogRotation } from '../
 import { parseServerUrl } from '../mount/remote/api-client.js';
 import { caOption, requireUser, userOption } from './connection.js';
 import { obtainPassword } from './credentials.js';
-import { EXIT } from './exit-codes.js';
+import { codeForExit } from './exit-codes.js';
 
 const READY_PREFIX = 'rdrive: mounted ';
 
@@ -137,13 +137,6 @@ function logRotation(flags: MountFlags): LogRotation {
   return resolveLogRotation({ maxSize: flags.logMaxSize, keep: flags.logKeep, every: flags.logRotate });
 }
 
-/** The child's exit codes that the parent passes on (as their error code) rather than 1. */
-const DAEMON_EXIT_CODES: Record<number, ErrorCode> = {
-  [EXIT.USAGE]: 'EINVAL',
-  [EXIT.AUTH]: 'UNAUTHORIZED',
-  [EXIT.UNREACHABLE]: 'UNREACHABLE',
-};
-
 /** Starts the mount as a detached child and returns only once it is usable (or failed). */
 async function startDaemon(url: string, mountpoint: string, flags: MountFlags): Promise<void> {
   // Usage errors fail here, in the foreground, with the child's message and exit code.
@@ -181,7 +174,8 @@ async function startDaemon(url: string, mountpoint: string, flags: MountFlags): 
   if (!ready) {
     const [code] = (await exited) as [number | null];
     const message = errors.replace(/^rdrive: /, '').trim() || 'the mount process exited';
-    throw new RdriveError(DAEMON_EXIT_CODES[code ?? -1] ?? 'EIO', message);
+    // Its exit code passes on (a full server is 7 here too), through the code that stands for it.
+    throw new RdriveError(codeForExit(code) ?? 'EIO', message);
   }
   lines.close();
   child.stdout.destroy();

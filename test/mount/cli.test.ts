@@ -11,6 +11,7 @@ import { after, before, test } from 'node:test';
 import { forceUnmount, isMounted, ok, sh, startMount } from '../helpers/mount-process.js';
 import { CLIENT_BIN, startServer, type TestServer } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { ApiClient } from '../../mount/remote/api-client.js';
 import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
@@ -257,6 +258,24 @@ test('a --daemon mount whose log disk fills up goes on working, and says nothing
     if (pid !== 0 && isRunning(pid)) process.kill(pid, 'SIGKILL');
     await forceUnmount(mnt);
     await run('umount', ['-l', disk]).catch(() => undefined);
+  }
+});
+
+test('--daemon exits with the code of the mount itself: a full server is 7, as in the foreground', T, async () => {
+  const full = await startServer({ args: ['--max-clients', '1'] });
+  const holder = new ApiClient({ server: full.url, maxRetryAfterSeconds: 0 });
+  try {
+    await holder.login('alice', 'alice-pass');
+    const mnt = await freshDir('daemon-full');
+    for (const daemon of [[], ['--daemon']]) {
+      const res = await rdrive(['mount', full.url, mnt, '--user', 'bob', ...daemon], 'bob-pass');
+      assert.equal(res.code, 7, res.stderr);
+      assert.match(res.stderr, /^rdrive: Server full/);
+    }
+    assert.equal(await isMounted(mnt), false);
+  } finally {
+    await holder.close();
+    await full.cleanup();
   }
 });
 
