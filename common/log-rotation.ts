@@ -71,6 +71,7 @@ export async function openRotatingLog(file: string, rotation: LogRotation): Prom
   };
   stream.on('ready', point);
   if (stream.fd >= 0) point();
+  else await opened(stream);
   if (rotation.maxBytes > 0) rollWhenStarved(stream, rotation.maxBytes);
   return stream;
 }
@@ -123,6 +124,25 @@ function rollWhenStarved(stream: RollingStream, maxBytes: number): void {
 /** logs/server.7.log → logs/server.8.log (the name pino-roll gives the next file). */
 function nextNumbered(current: string): string {
   return current.replace(/\.(\d+)(\.[^./]*)?$/, (_, n: string, ext: string | undefined) => `.${Number(n) + 1}${ext ?? ''}`);
+}
+
+/**
+ * Waits for the file to open. A folder the process may not write fails here, as one clear
+ * error at start; unheard, sonic-boom's 'error' event was a stack trace.
+ */
+async function opened(stream: RollingStream): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const fail = (err: NodeJS.ErrnoException): void => {
+      stream.off('ready', done);
+      reject(new RdriveError('EACCES', `Cannot write the log file ${err.path ?? stream.file} (${err.code ?? err.message}): pick another place or fix its permissions`, { cause: err }));
+    };
+    const done = (): void => {
+      stream.off('error', fail);
+      resolve();
+    };
+    stream.once('ready', done);
+    stream.once('error', fail);
+  });
 }
 
 /**

@@ -159,6 +159,15 @@ test('a --redis that cannot be reached is named at start, not "Input/output erro
   assert.match(res.stderr, /^rdrive-server: Cannot reach Redis at redis:\/\/127\.0\.0\.1:1\/0 \(.+\): start it or fix --redis\n$/);
 });
 
+test('a log file that cannot be opened is one line naming it, not a stack trace', T, async () => {
+  const logs = join(tmp.path, 'logs-blocked');
+  // A folder where the log file goes: open() fails (EISDIR) as it would for a folder the server's user may not write (EACCES).
+  await mkdir(join(logs, 'server.1.log'), { recursive: true });
+  const res = await server(['--port', '0', '--storage', join(tmp.path, 'st'), '--users', join(tmp.path, 'u.txt'), '--logs', logs]);
+  assert.equal(res.code, 1);
+  assert.equal(res.stderr, `rdrive-server: Cannot write the log file ${join(logs, 'server.1.log')} (EISDIR): pick another place or fix its permissions\n`);
+});
+
 test('a server started without a users file says nobody can log in, and how to add someone', T, async () => {
   const missing = join(tmp.path, 'no-such-users.txt');
   const child = execFile(process.execPath, [SERVER_BIN, '--port', '0', '--storage', join(tmp.path, 'st2'), '--users', missing, '--logs', join(tmp.path, 'logs2')]);
