@@ -1,4 +1,5 @@
-import { chmod, readFile, stat } from 'node:fs/promises';
+import { access, chmod, readFile, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createServer as createHttpServer, type Server } from 'node:http';
@@ -169,11 +170,19 @@ async function sweepLeftovers(config: ServerConfig, state: StateStores, log: Log
  */
 async function privateStorage(storage: string, log: Logger): Promise<void> {
   ensureDirSync(storage, 0o700);
+  // A folder another account made (root, for a service user) fails here, named, rather than
+  // as a bare "Operation not permitted" or as every request failing later.
+  const fix = 'give it to the user the server runs as (chown), or pick another --storage';
   const mode = (await stat(storage)).mode & 0o777;
   if (mode !== 0o700) {
-    await chmod(storage, 0o700);
+    await chmod(storage, 0o700).catch((err: NodeJS.ErrnoException) => {
+      throw new RdriveError('EACCES', `Cannot make the storage folder ${storage} private (chmod 0700: ${err.code ?? err.message}): ${fix}`, { cause: err });
+    });
     log.info({ storage, from: mode.toString(8) }, 'storage folder made private (0700)');
   }
+  await access(storage, constants.W_OK | constants.X_OK).catch(() => {
+    throw new RdriveError('EACCES', `The storage folder ${storage} is not writable by uid ${process.getuid?.() ?? '?'}: ${fix}`);
+  });
 }
 
 /** The certificate and key for HTTPS, checked before listening so a bad file is a clear error. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
@@ -166,6 +167,34 @@ test('a log file that cannot be opened is one line naming it, not a stack trace'
   const res = await server(['--port', '0', '--storage', join(tmp.path, 'st'), '--users', join(tmp.path, 'u.txt'), '--logs', logs]);
   assert.equal(res.code, 1);
   assert.equal(res.stderr, `rdrive-server: Cannot write the log file ${join(logs, 'server.1.log')} (EISDIR): pick another place or fix its permissions\n`);
+});
+
+test('a storage folder the server\'s user does not own or may not write is named at start', T, async () => {
+  // As a service user would meet it: a folder root made, the server run as another account.
+  const shared = await mkdtemp(join(tmpdir(), 'rdrive-storage-owner-'));
+  try {
+    await chmod(shared, 0o755);
+    await writeFile(join(shared, 'u.txt'), 'alice:alice-pass\n', { mode: 0o644 });
+    const logs = join(shared, 'logs');
+    await mkdir(logs);
+    await chown(logs, 65534, 65534);
+    const start = (storage: string): Promise<{ code: number; stderr: string }> => new Promise((done) => {
+      execFile('runuser', ['-u', 'nobody', '--', process.execPath, SERVER_BIN, '--port', '0', '--users', join(shared, 'u.txt'), '--logs', logs, '--storage', storage],
+        { timeout: 30_000 }, (err, _stdout, stderr) => done({ code: err === null ? 0 : Number(err.code), stderr }));
+    });
+    const open = join(shared, 'open');
+    await mkdir(open, { mode: 0o755 });
+    const notOwned = await start(open);
+    assert.equal(notOwned.code, 1, notOwned.stderr);
+    assert.equal(notOwned.stderr, `rdrive-server: Cannot make the storage folder ${open} private (chmod 0700: EPERM): give it to the user the server runs as (chown), or pick another --storage\n`);
+    const closed = join(shared, 'closed');
+    await mkdir(closed, { mode: 0o700 });
+    const notWritable = await start(closed);
+    assert.equal(notWritable.code, 1, notWritable.stderr);
+    assert.equal(notWritable.stderr, `rdrive-server: The storage folder ${closed} is not writable by uid 65534: give it to the user the server runs as (chown), or pick another --storage\n`);
+  } finally {
+    await rm(shared, { recursive: true, force: true });
+  }
 });
 
 test('a server started without a users file says nobody can log in, and how to add someone', T, async () => {
