@@ -74,8 +74,9 @@ export async function loadUsers(file: string): Promise<Map<string, UserRecord>> 
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    if ((err as { code?: string }).code === 'ENOENT') return new Map();
-    throw new RdriveError('EIO', `Cannot read users file ${file}: check its permissions`);
+    const code = (err as { code?: string }).code;
+    if (code === 'ENOENT') return new Map();
+    throw new RdriveError('EIO', `Cannot read users file ${file} (${code ?? 'error'}): check the path and its permissions`);
   }
   return parseUsers(text, file);
 }

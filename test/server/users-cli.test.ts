@@ -53,6 +53,9 @@ test('user add/passwd/list/del manage hashed lines, password from stdin', T, asy
   assert.match(bad.stderr, /User names are/);
   assert.equal((await server(['user', 'del', 'carol', '--users', file])).code, 0);
   assert.equal((await readFile(file, 'utf8')).trim(), '');
+  const folder = await server(['user', 'list', '--users', tmp.path]);
+  assert.equal(folder.code, 1);
+  assert.equal(folder.stderr, `rdrive-server: Cannot read users file ${tmp.path} (EISDIR): check the path and its permissions\n`);
   const nowhere = join(tmp.path, 'no-such-folder', 'users.txt');
   const unwritable = await server(['user', 'add', 'carol', '--users', nowhere], 'first-pass\n');
   assert.equal(unwritable.code, 1);
