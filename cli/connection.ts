@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { CLIENT_DEFAULTS } from '../common/config.js';
-import { ERRORS, RdriveError } from '../common/errors.js';
+import { RdriveError } from '../common/errors.js';
 import { ApiClient } from '../mount/remote/api-client.js';
 import { describeLoginError, describeUnreachable } from '../mount/remote/login-error.js';
 import { obtainPassword } from './credentials.js';
@@ -61,8 +61,7 @@ export async function withClient<T>(flags: ConnectionFlags, fn: (client: ApiClie
   try {
     return await withSession(flags, fn);
   } catch (err) {
-    const bare = err instanceof RdriveError && err.message === ERRORS[err.code].message;
-    throw bare ? describeUnreachable(err, server) : err;
+    throw err instanceof RdriveError ? describeUnreachable(err, server) : err;
   }
 }
 

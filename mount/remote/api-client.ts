@@ -182,6 +182,8 @@ export class ApiClient {
       // slot; sending it again would take a second one. Retried only when it never left.
       idempotent: false,
       auth: false,
+    }).catch((err: unknown) => {
+      throw notRdrive(err, this.origin) ?? err;
     });
     this.credentials = { user, password };
     this.token = res.token;
@@ -580,8 +582,8 @@ async function errorFromResponse(res: Dispatcher.ResponseData): Promise<RdriveEr
   return errorFromParts(res.statusCode, typeof retryAfter === 'string' ? retryAfter : undefined, text);
 }
 
-/** Error answers that did not come from an rdrive server (no rdrive JSON body). */
-const answeredInFront = new WeakSet<RdriveError>();
+/** Error answers that did not come from an rdrive server (no rdrive JSON body), with their status. */
+const answeredInFront = new WeakMap<RdriveError, number>();
 
 /** An error answer as an RdriveError: the JSON {code, message} when there is one, else the status. */
 function errorFromParts(status: number, retryAfterHeader: string | undefined, bodyText: string): RdriveError {
@@ -598,8 +600,19 @@ function errorFromParts(status: number, retryAfterHeader: string | undefined, bo
   const fromServer = code !== undefined;
   code ??= codeForStatus(status);
   const error = new RdriveError(code, message, retryAfter !== undefined && Number.isFinite(retryAfter) ? { retryAfter } : undefined);
-  if (!fromServer) answeredInFront.add(error);
+  if (!fromServer) answeredInFront.set(error, status);
   return error;
+}
+
+/**
+ * A login answered without rdrive's JSON by something other than a gateway (502-504: a load
+ * balancer or proxy in front, which clients wait for): another web server is at that URL. Its
+ * status alone would read as an rdrive error (501 "Function not implemented", 404 "No such file").
+ */
+function notRdrive(err: unknown, origin: string): RdriveError | undefined {
+  const status = err instanceof RdriveError ? answeredInFront.get(err) : undefined;
+  if (status === undefined || (status >= 502 && status <= 504)) return undefined;
+  return new RdriveError('UNREACHABLE', `${origin} is not an rdrive server (it answered the login with HTTP ${status} and no rdrive reply): check the URL and port`, { cause: err });
 }
 
 /** The error a caller sees once 503s outlasted the retry window: what happened and what to do. */

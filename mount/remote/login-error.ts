@@ -1,4 +1,4 @@
-import { RdriveError, foreignCode } from '../../common/errors.js';
+import { ERRORS, RdriveError, foreignCode } from '../../common/errors.js';
 
 /**
  * A failed login as the person at the keyboard should read it, the same for `rdrive mount` and
@@ -18,6 +18,8 @@ export function describeLoginError(err: unknown, server: string): RdriveError {
  * command that runs on a kept session (no login) or loses the server midway.
  */
 export function describeUnreachable(err: RdriveError, server: string): RdriveError {
+  // A message already more specific than the table's (say, "not an rdrive server") stays.
+  if (err.message !== ERRORS[err.code].message) return err;
   switch (err.code) {
     case 'UNREACHABLE':
       return new RdriveError(err.code, `Cannot reach the server at ${server}: is it running? Check the URL (--server / RDRIVE_SERVER) and "rdrive-server"`, { cause: err });

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -249,6 +251,19 @@ test('a kept session whose server is down: the same "Cannot reach" message as wi
     assert.equal(res.stderr, `rdrive: Cannot reach the server at ${gone.url}: is it running? Check the URL (--server / RDRIVE_SERVER) and "rdrive-server"\n`);
   } finally {
     await gone.cleanup();
+  }
+});
+
+test('a URL where another web server answers: "not an rdrive server", not "Function not implemented"', T, async () => {
+  const other = createHttpServer((_req, res) => res.writeHead(501, { 'content-type': 'text/html' }).end('<h1>Unsupported method</h1>'));
+  await new Promise<void>((done) => other.listen(0, '127.0.0.1', done));
+  try {
+    const url = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+    const res = await rdrive(['ls', '--server', url]);
+    assert.equal(res.code, 6);
+    assert.equal(res.stderr, `rdrive: ${url} is not an rdrive server (it answered the login with HTTP 501 and no rdrive reply): check the URL and port\n`);
+  } finally {
+    other.close();
   }
 });
 
