@@ -132,9 +132,14 @@ export async function about<T>(path: string, work: Promise<T>): Promise<T> {
   try {
     return await work;
   } catch (err) {
-    if (!(err instanceof RdriveError) || !PATH_CODES.has(err.code) || err.message.includes(path)) throw err;
+    if (!(err instanceof RdriveError) || !PATH_CODES.has(err.code) || names(err.message, path)) throw err;
     throw new RdriveError(err.code, `${path}: ${err.message}`, { cause: err, ...(err.retryAfter === undefined ? {} : { retryAfter: err.retryAfter }) });
   }
+}
+
+/** Whether a message names the path as a word of its own (a path "d" is not named by "directory"). */
+function names(message: string, path: string): boolean {
+  return new RegExp(`(^|[\\s/])${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[\\s:])`).test(message);
 }
 
 function splitTarget(paths: string[]): { sources: string[]; target: string } {

@@ -179,6 +179,8 @@ test('errors: one line on stderr and a distinct exit code each', T, async () => 
   const missing = await rdrive(['get', 'no-such-file', join(tmp.path, 'x')]);
   assert.equal(missing.code, 3);
   assert.equal(missing.stderr, 'rdrive: no-such-file: No such file or directory\n', 'the error names the path');
+  const short = await rdrive(['stat', 'd']);
+  assert.equal(short.stderr, 'rdrive: d: No such file or directory\n', 'a name that is a substring of the message ("d" in "directory") is named too');
   const sweepMissing = await rdrive(['sweep', 'no-such-dir']);
   assert.equal(sweepMissing.code, 3);
   assert.equal(sweepMissing.stderr, 'rdrive: no-such-dir: No such file or directory\n', 'sweep names it too');
