@@ -65,7 +65,15 @@ export async function putPath(client: ApiClient, local: string, remote: string, 
     if (!options.recursive) throw new RdriveError('EISDIR', `${local} is a directory: use put -r`);
     await client.mkdir(remote, { parents: true });
     let count = 0;
-    for (const name of (await readdir(local)).sort()) count += await putPath(client, join(local, name), `${remote}/${name}`, options);
+    for (const raw of (await readdir(local, { encoding: 'buffer' })).sort(Buffer.compare)) {
+      const name = utf8Name(raw);
+      if (name === undefined) {
+        // As text it would be mangled (U+FFFD) and not found again; the server refuses it anyway.
+        skipOrThrow(options, `${local}/${escapedName(raw)}`, 'its name is not valid UTF-8, which the server refuses: rename it (e.g. convmv -f latin1 -t utf8)');
+        continue;
+      }
+      count += await putPath(client, join(local, name), `${remote}/${name}`, options);
+    }
     return count;
   }
   if (!st.isFile()) {
@@ -97,6 +105,25 @@ async function shrunkWhileRead(err: unknown, local: string, size: number): Promi
   const now = await lstat(local).catch(() => undefined);
   if (now === undefined || now.size >= size) return err;
   return new RdriveError('EIO', `${local} changed while it was read (${size} bytes, now ${now.size}): the remote file was left as it was; put it again`, { cause: err });
+}
+
+/** A file name as UTF-8 text, or undefined when its bytes are not UTF-8. */
+function utf8Name(raw: Buffer): string | undefined {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Bytes outside printable ASCII as \xNN, so a name that is not text can be shown and found. */
+function escapedName(raw: Buffer): string {
+  return [...raw].map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+}
+
+function skipOrThrow(options: TransferOptions, path: string, reason: string): void {
+  if (options.skipped === undefined) throw new RdriveError('EILSEQ', `${path}: ${reason}`);
+  options.skipped.push({ path, reason });
 }
 
 /** A link replaces a file or link of the same name, as a file upload does; never a directory. */

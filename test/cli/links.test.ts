@@ -100,3 +100,15 @@ test('put -r skips a FIFO by name, uploads the rest and exits non-zero with a su
   assert.match(res.stderr, /1 entry not uploaded/);
   assert.deepEqual((await okCli(['ls', '/special'])).split('\n').filter(Boolean), ['a.txt', 'z.txt']);
 });
+
+test('put -r skips a name that is not UTF-8 (say, Latin-1), names it escaped and uploads the rest', T, async () => {
+  const src = join(tmp.path, 'latin');
+  await mkdir(src);
+  await writeFile(join(src, 'a.txt'), 'a\n');
+  await writeFile(Buffer.concat([Buffer.from(`${src}/caf`), Buffer.from([0xe9])]), 'latin-1\n');
+  const res = await rdrive(['put', '-r', src, '/latin']);
+  assert.equal(res.code, 1, res.stderr);
+  assert.match(res.stderr, /^rdrive: skipped .*latin\/caf\\xe9: its name is not valid UTF-8, which the server refuses: rename it \(e\.g\. convmv -f latin1 -t utf8\)$/m);
+  assert.match(res.stderr, /1 entry not uploaded/);
+  assert.deepEqual((await okCli(['ls', '/latin'])).split('\n').filter(Boolean), ['a.txt']);
+});
