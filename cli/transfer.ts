@@ -168,14 +168,17 @@ export async function getPath(client: ApiClient, remote: string, local: string, 
   const part = join(dirname(local), `.${basename(local)}.rdrive-part-${randomBytes(4).toString('hex')}`);
   activeParts.add(part);
   const m = meter(basename(remote), attr.size, options.progress);
+  let localFailure: unknown;
   try {
     const { stream } = await client.download(remote);
-    await pipeline(stream as Readable, m.stream, createWriteStream(part, { mode: attr.mode & 0o777 }));
+    const out = createWriteStream(part, { mode: attr.mode & 0o777 });
+    out.once('error', (err) => { localFailure = err; });
+    await pipeline(stream as Readable, m.stream, out);
     await utimes(part, new Date(attr.atime), new Date(attr.mtime));
     await rename(part, local);
   } catch (err) {
     await rm(part, { force: true });
-    throw localWriteError(err, local);
+    throw err === localFailure || (err as NodeJS.ErrnoException | null)?.path !== undefined ? localWriteError(err, local) : err;
   } finally {
     m.stop();
     activeParts.delete(part);
@@ -184,14 +187,14 @@ export async function getPath(client: ApiClient, remote: string, local: string, 
 }
 
 /**
- * A local file system error (it carries a path: the hidden part file's) said as being about
- * `local`, which the person typed; without this a missing folder reads as the remote file
- * missing. Errors from the server pass through.
+ * A local file system error (opening the hidden part file, writing it, renaming it) said as
+ * being about `local`, which the person typed: without this a missing folder read as the remote
+ * file missing, and a full local disk as the server's disk or quota.
  */
-function localWriteError(err: unknown, local: string): unknown {
-  if ((err as NodeJS.ErrnoException | null)?.path === undefined) return err;
+function localWriteError(err: unknown, local: string): RdriveError {
   const error = fromForeign(err);
-  return new RdriveError(error.code, `Cannot write ${local}: ${error.message}`, { cause: err });
+  const message = error.code === 'ENOSPC' ? 'No space left on device' : error.message;
+  return new RdriveError(error.code, `Cannot write ${local}: ${message}`, { cause: err });
 }
 
 /** A remote link becomes a local link with the same target (replacing a file or link there). */

@@ -217,6 +217,21 @@ test('errors name the path they are about: a local folder that is missing, a rem
   assert.equal(put.stderr, `rdrive: ${long}: File name longer than 255 bytes\n`);
 });
 
+test('get into a full local disk names the local file and says the disk is full', T, async () => {
+  const small = join(tmp.path, 'small-disk');
+  await ok(`mkdir -p ${small} && mount -t tmpfs -o size=1m tmpfs ${small}`);
+  try {
+    await writeFile(join(tmp.path, 'two-mb.bin'), Buffer.alloc(2_000_000, 7));
+    await okCli(['put', join(tmp.path, 'two-mb.bin'), 'two-mb.bin']);
+    const res = await rdrive(['get', 'two-mb.bin', join(small, 'two-mb.bin')]);
+    assert.equal(res.code, 9);
+    assert.equal(res.stderr, `rdrive: Cannot write ${join(small, 'two-mb.bin')}: No space left on device\n`);
+    assert.deepEqual(await readdir(small), [], 'no part file left');
+  } finally {
+    await ok(`umount -l ${small}`);
+  }
+});
+
 test('a local file that shrinks while put reads it: the remote file is left as it was, and the error says why', T, async () => {
   const src = join(tmp.path, 'shrinks.bin');
   await writeFile(src, Buffer.alloc(2_000_000, 1));
