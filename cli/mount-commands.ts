@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { resolve } from 'node:path';
+import { readlink, realpath } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Option, type Command } from 'commander';
 import { CLIENT_DEFAULTS } from '../common/config.js';
@@ -73,8 +74,12 @@ export function registerMountCommands(program: Command): void {
     .option('--pid-file <file>', 'pid file given to "rdrive mount --pid-file" (removed too; the daemon is found without it)')
     .option('-f, --force', 'detach even while processes use the mount (lazy unmount: they then get errors)')
     .action(async (mountpoint: string, flags: { pidFile?: string; force?: boolean }) => {
-      const outcome = await unmountRdrive(resolve(mountpoint), { force: flags.force === true, ...(flags.pidFile === undefined ? {} : { pidFile: flags.pidFile }) });
-      process.stdout.write(`rdrive: unmounted ${resolve(mountpoint)}\n`);
+      // A link to the mount names the folder it points to (rdrive mount mounted there). Links
+      // are followed by readlink and the parent by realpath: a stat of the mount itself would
+      // hang with a stopped daemon, the case unmount must handle.
+      const mnt = await mountPathOf(mountpoint);
+      const outcome = await unmountRdrive(mnt, { force: flags.force === true, ...(flags.pidFile === undefined ? {} : { pidFile: flags.pidFile }) });
+      process.stdout.write(`rdrive: unmounted ${mnt}\n`);
       if (outcome.stillRunning !== undefined) {
         process.stderr.write(`rdrive: its daemon (pid ${outcome.stillRunning}) did not exit within ${FORCE_DETACH_AFTER_MS / 1000} s and was left running: it uploads what is still open, then exits (see its log; "kill -9 ${outcome.stillRunning}" loses those changes)\n`);
       }
@@ -182,4 +187,15 @@ async function startDaemon(url: string, mountpoint: string, flags: MountFlags): 
   child.stderr.destroy();
   child.unref();
   process.stdout.write(`${READY_PREFIX}${url} at ${mnt} (daemon pid ${child.pid ?? '?'})\n`);
+}
+
+/** The path `path` names with links followed, the mount point itself never stat-ed. */
+async function mountPathOf(path: string): Promise<string> {
+  let p = resolve(path);
+  for (let hops = 0; hops < 40; hops++) {
+    const target = await readlink(p).catch(() => undefined);
+    if (target === undefined) break;
+    p = resolve(dirname(p), target);
+  }
+  return join(await realpath(dirname(p)).catch(() => dirname(p)), basename(p));
 }

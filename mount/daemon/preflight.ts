@@ -1,4 +1,4 @@
-import { access, readdir, readFile, stat } from 'node:fs/promises';
+import { access, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { constants, type Stats } from 'node:fs';
 import { resolve } from 'node:path';
 import { execFile } from 'node:child_process';
@@ -10,7 +10,7 @@ const run = promisify(execFile);
 
 /** Refuses, before anything is mounted, what would make the mount fail or surprise. */
 export async function checkMountpoint(mountpoint: string, options: { allowOther?: boolean } = {}): Promise<string> {
-  const mnt = resolve(mountpoint);
+  let mnt = resolve(mountpoint);
   let st: Stats;
   try {
     st = await stat(mnt);
@@ -21,6 +21,9 @@ export async function checkMountpoint(mountpoint: string, options: { allowOther?
     st = await clearStaleMount(mnt);
   }
   if (!st.isDirectory()) throw new RdriveError('ENOTDIR', `Mountpoint ${mnt} is not a directory`);
+  // Through a symbolic link the kernel mounts on the folder it names; the daemon must look for
+  // that folder in the mount table (by the link's name it never found its mount and hung).
+  mnt = await realpath(mnt);
   // fusermount refuses it too, but its reason would reach us only as "fuse failed".
   if (process.getuid?.() !== 0 && !(await access(mnt, constants.W_OK).then(() => true, () => false))) {
     throw new RdriveError('EACCES', `You may not mount on ${mnt}: FUSE lets a user other than root mount only on a folder they can write to; use one of your own, e.g. ~/rdrive`);

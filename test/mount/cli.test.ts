@@ -3,7 +3,7 @@ import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
-import { chmod, chown, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -181,6 +181,23 @@ test('--daemon returns once mounted; rdrive unmount stops it', T, async () => {
     assert.match(twice.stderr, /not mounted/);
   } finally {
     await forceUnmount(mnt);
+  }
+});
+
+test('a mountpoint given through a symbolic link mounts at the folder it names; unmount takes the link too', T, async () => {
+  const real = await freshDir('via-link-target');
+  const link = join(tmp.path, 'via-link');
+  await symlink(real, link);
+  try {
+    const res = await rdrive(['mount', server.url, link, '--user', 'alice', '--daemon', '--log-file', join(tmp.path, 'link.log')]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, new RegExp(`at ${real} \\(daemon pid`));
+    assert.equal(await isMounted(real), true);
+    const un = await rdrive(['unmount', link]);
+    assert.equal(un.code, 0, un.stderr);
+    assert.equal(await isMounted(real), false);
+  } finally {
+    await forceUnmount(real);
   }
 });
 
