@@ -91,7 +91,13 @@ const HELD_LOG_BYTES = 16 * 1024 ** 2;
  */
 function survivesWriteFailures(stream: RollingStream): void {
   let failing = false;
+  // Before the first open, a failure is the open's own, which openRotatingLog reports (opened).
+  let open = stream.fd >= 0;
+  stream.on('ready', () => {
+    open = true;
+  });
   stream.on('error', (err: Error) => {
+    if (!open) return;
     if (!failing) process.stderr.write(`rdrive: cannot write the log ${stream.file} (${err.message}); its lines wait in memory until it can\n`);
     failing = true;
   });
