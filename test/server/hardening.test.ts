@@ -245,3 +245,16 @@ test('HEAD /files answers the attributes without reading the file (a HEAD of a 4
   assert.match(text, /^HTTP\/1\.1 200 OK\r\n[\s\S]*x-rdrive-size: 4294967296/i);
   assert.ok(Date.now() - started < 3_000, `both answered within ${Date.now() - started} ms`);
 });
+
+test('If-None-Match: * sent twice (or in a list) is still an exclusive create: the file already there is kept', T, async () => {
+  await alice.upload('only-once.txt', () => 'first');
+  for (const ifNoneMatch of ['*\r\nIf-None-Match: *', '"x", *']) {
+    const socket = await sendPut('only-once.txt', 'second', { 'If-None-Match': ifNoneMatch, Connection: 'close' });
+    const chunks: Buffer[] = [];
+    for await (const chunk of socket) chunks.push(chunk as Buffer);
+    const answer = Buffer.concat(chunks).toString('utf8');
+    assert.match(answer, /^HTTP\/1\.1 4\d\d/, answer.slice(0, 200));
+    assert.match(answer, /EEXIST/);
+    assert.equal(await readFile(join(server.storage, 'alice', 'only-once.txt'), 'utf8'), 'first');
+  }
+});

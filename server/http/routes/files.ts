@@ -22,7 +22,7 @@ export function fileRoutes(ctx: ServerContext): Router {
     // The old size only matters for a quota.
     const oldSize = ctx.config.quota > 0 ? await ctx.backend.stat(user, segments).then((a) => a.size, () => 0) : 0;
     const options = {
-      exclusive: req.headers['if-none-match'] === '*',
+      exclusive: matchesAny(req.headers['if-none-match']),
       durable: wantsSync(req),
       ...optionalMode(req.headers[HEADER_MODE]),
       ...optionalMtime(req.headers[HEADER_MTIME]),
@@ -216,4 +216,12 @@ function optionalOwner(header: string | string[] | undefined): { owner?: Owner }
 function optionalMtime(header: string | string[] | undefined): { mtime?: number } {
   if (typeof header !== 'string') return {};
   return { mtime: checkTime(header.trim() === '' ? Number.NaN : Number(header), HEADER_MTIME) };
+}
+
+/**
+ * If-None-Match holds `*` (create only if nothing is there): also when it came twice (Node joins
+ * repeated headers with ', ', so `*, *`) or inside a list, else the create silently replaced.
+ */
+function matchesAny(ifNoneMatch: string | undefined): boolean {
+  return ifNoneMatch !== undefined && ifNoneMatch.split(',').some((tag) => tag.trim() === '*');
 }
