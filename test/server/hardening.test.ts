@@ -258,3 +258,23 @@ test('If-None-Match: * sent twice (or in a list) is still an exclusive create: t
     assert.equal(await readFile(join(server.storage, 'alice', 'only-once.txt'), 'utf8'), 'first');
   }
 });
+
+test('X-Rdrive-Mtime takes a plain number of milliseconds only, as JSON bodies do', T, async () => {
+  await alice.upload('stamp.txt', () => 'kept');
+  const before = await alice.stat('stamp.txt');
+  // (Spaces around a header's value are not part of it in HTTP: ' 5' is 5.)
+  for (const value of ['1e3', '0x10', '+5', '5.', '']) {
+    const res = await request(`${server.url}/api/v1/files/stamp.txt`, { method: 'PUT', headers: { ...auth(), 'x-rdrive-mtime': value }, body: 'changed' });
+    assert.equal(res.statusCode, 400, `X-Rdrive-Mtime: '${value}'`);
+    await res.body.dump();
+  }
+  assert.equal((await alice.read('stamp.txt', 0, 100)).toString(), 'kept');
+  assert.equal((await alice.stat('stamp.txt')).mtime, before.mtime);
+  // What clients send: whole milliseconds, before 1970 too, or with a fraction.
+  for (const value of ['1000', '-86400000', '1700000000000.5']) {
+    const res = await request(`${server.url}/api/v1/files/stamp.txt`, { method: 'PUT', headers: { ...auth(), 'x-rdrive-mtime': value }, body: 'new' });
+    assert.equal(res.statusCode, 200, `X-Rdrive-Mtime: '${value}'`);
+    await res.body.dump();
+    assert.equal(Math.round((await alice.stat('stamp.txt')).mtime), Math.round(Number(value)));
+  }
+});

@@ -215,7 +215,8 @@ function optionalOwner(header: string | string[] | undefined): { owner?: Owner }
 
 function optionalMtime(header: string | string[] | undefined): { mtime?: number } {
   if (typeof header !== 'string') return {};
-  return { mtime: checkTime(header.trim() === '' ? Number.NaN : Number(header), HEADER_MTIME) };
+  // A plain decimal only: Number() would also take '1e3', '0x10' and ' 5' (JSON bodies do not).
+  return { mtime: checkTime(/^-?[0-9]+(\.[0-9]+)?$/.test(header) ? Number(header) : Number.NaN, HEADER_MTIME) };
 }
 
 /**
