@@ -43,6 +43,18 @@ export async function writeUsersFile(file: string, users: Record<string, string>
 }
 
 /**
+ * What servers sharing one storage folder and their state in Redis (scale-out) are started
+ * with: a storage folder under `dir` holding alice's folder, and a users file of `users`.
+ */
+export async function sharedStorage(dir: string, redisUrl: string, users: Record<string, string>): Promise<{ storage: string; args: string[] }> {
+  const storage = join(dir, 'storage');
+  const usersFile = join(dir, 'users.txt');
+  await mkdir(join(storage, 'alice'), { recursive: true });
+  await writeUsersFile(usersFile, users);
+  return { storage, args: ['--storage', storage, '--users', usersFile, '--redis', redisUrl] };
+}
+
+/**
  * Starts the real server as its own process on an ephemeral loopback port, with its own storage,
  * users file and logs in a temp dir. `args` are extra CLI options (e.g. ['--idle-timeout', '2']);
  * `wrapper` a command that execs the server (e.g. setpriv dropping a capability).

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { request } from 'undici';
 import { sh } from '../helpers/mount-process.js';
 import { startRedis, type TestRedis } from '../helpers/redis-process.js';
-import { type TestServer, startServer, writeUsersFile } from '../helpers/server-process.js';
+import { sharedStorage, type TestServer, startServer } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 // Two servers on one storage folder with their quota figure in Redis: writes, truncates,
@@ -42,11 +41,9 @@ test('two servers changing the same names at once keep the shared quota figure e
   const servers: TestServer[] = [];
   try {
     redis = await startRedis();
-    const storage = join(tmp.path, 'storage');
-    const usersFile = join(tmp.path, 'users.txt');
-    await mkdir(join(storage, 'alice'), { recursive: true });
-    await writeUsersFile(usersFile, USERS);
-    const args = ['--storage', storage, '--users', usersFile, '--redis', redis.url, '--quota', String(500 * 1024 * 1024)];
+    const shared = await sharedStorage(tmp.path, redis.url, USERS);
+    const { storage } = shared;
+    const args = [...shared.args, '--quota', String(500 * 1024 * 1024)];
     for (let i = 0; i < 2; i++) servers.push(await startServer({ args }));
     const [a, b] = servers.map((s) => s.url) as [string, string];
     const [ta, tb] = [await login(a), await login(b)];

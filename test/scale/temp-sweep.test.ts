@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
@@ -7,7 +7,7 @@ import { request } from 'undici';
 import { tempFileName, tempFileOwner } from '../../server/storage/temp-files.js';
 import { waitForLog } from '../helpers/logs.js';
 import { startRedis, type TestRedis } from '../helpers/redis-process.js';
-import { type TestServer, startServer, writeUsersFile } from '../helpers/server-process.js';
+import { sharedStorage, type TestServer, startServer } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -43,11 +43,9 @@ test('a killed server\'s temp files are swept by the others; a live server\'s st
   const body = new PassThrough();
   try {
     redis = await startRedis();
-    const storage = join(tmp.path, 'storage');
-    const usersFile = join(tmp.path, 'users.txt');
-    await mkdir(join(storage, 'alice'), { recursive: true });
-    await writeUsersFile(usersFile, USERS);
-    const args = ['--storage', storage, '--users', usersFile, '--redis', redis.url, '--temp-sweep-interval', '1'];
+    const shared = await sharedStorage(tmp.path, redis.url, USERS);
+    const { storage } = shared;
+    const args = [...shared.args, '--temp-sweep-interval', '1'];
     const writer = await startServer({ args });
     servers.push(writer);
     const writerInstance = await instanceOf(writer);
