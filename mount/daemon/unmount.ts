@@ -93,7 +93,7 @@ async function stopDaemon(pid: number, force: boolean): Promise<number | undefin
 async function processState(pid: number): Promise<string | undefined> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
   // The command name, in parentheses, may hold spaces or parentheses itself: the state follows the last ')'.
-  return stat === undefined ? undefined : stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return stat?.[stat.lastIndexOf(')') + 2];
 }
 
 /**
