@@ -62,12 +62,16 @@ export function pathAfter(req: Request, resource: string): string[] {
  */
 export async function entryPath(ctx: ServerContext, req: Request, resource: string): Promise<string[]> {
   const segments = pathAfter(req, resource);
-  if (segments.length > 0 && (req.url.split('?')[0] ?? '').endsWith('/')) {
-    const attr = await ctx.backend.stat(userOf(req), segments);
-    if (attr.type === 'symlink') throw new RdriveError('ELOOP', 'A path ending in "/" runs through the link; the server never follows links');
-    if (attr.type !== 'dir') throw new RdriveError('ENOTDIR', 'A path ending in "/" names a directory');
-  }
+  if ((req.url.split('?')[0] ?? '').endsWith('/')) await refuseUnlessDir(ctx, userOf(req), segments);
   return segments;
+}
+
+/** The rule of a path written with a trailing "/": what it names must be a directory. */
+export async function refuseUnlessDir(ctx: ServerContext, user: string, segments: string[]): Promise<void> {
+  if (segments.length === 0) return;
+  const attr = await ctx.backend.stat(user, segments);
+  if (attr.type === 'symlink') throw new RdriveError('ELOOP', 'A path ending in "/" runs through the link; the server never follows links');
+  if (attr.type !== 'dir') throw new RdriveError('ENOTDIR', 'A path ending in "/" names a directory');
 }
 
 /**

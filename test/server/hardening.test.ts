@@ -72,6 +72,20 @@ test('a trailing slash names a directory: ENOTDIR on a file', T, async () => {
   assert.equal((await rawRequest(server.url, 'GET', '/api/v1/list/dir/', auth())).status, 200);
 });
 
+test('a rename with a trailing slash on either name moves a directory only, as rename(2)', T, async () => {
+  const rename = async (from: string, to: string): Promise<{ status: number; code: string | undefined }> => {
+    const res = await request(`${server.url}/api/v1/rename`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: JSON.stringify({ from, to }) });
+    return { status: res.statusCode, code: ((await res.body.json()) as { code?: string }).code };
+  };
+  assert.equal((await rename('a.txt', 'moved/')).code, 'ENOTDIR');
+  assert.equal((await rename('a.txt/', 'moved')).code, 'ENOTDIR');
+  assert.equal((await alice.read('a.txt', 0, 100)).toString(), 'alpha');
+  await rejectsWith(alice.stat('moved'), 'ENOENT');
+  assert.equal((await rename('dir/', 'dir2/')).status, 200);
+  assert.equal((await alice.stat('dir2')).type, 'dir');
+  await alice.rename('dir2', 'dir');
+});
+
 test('out-of-range times are refused and change nothing', T, async () => {
   const before = await alice.stat('a.txt');
   for (const mtime of [1e20, -2_147_483_648_001, -1e15, 1e16]) await rejectsWith(alice.setAttr('a.txt', { mtime }), 'EINVAL');

@@ -5,7 +5,7 @@ import { modeAfterChown, ownerFrom } from '../../../common/ownership.js';
 import { splitPlainPath } from '../../../common/paths.js';
 import type { WriteLimits } from '../../storage/backend.js';
 import { checkLinkTarget, checkNode, specialBytes, type Special } from '../../storage/special-file.js';
-import { checkTime, countedCreate, entryPath, jsonBody, limitedWrite, pathAfter, refuseIfClientGone, sendFolderTimes, userOf, type ServerContext } from '../context.js';
+import { checkTime, countedCreate, entryPath, jsonBody, limitedWrite, pathAfter, refuseIfClientGone, refuseUnlessDir, sendFolderTimes, userOf, type ServerContext } from '../context.js';
 
 const json = jsonBody('64kb');
 
@@ -78,6 +78,8 @@ export function treeRoutes(ctx: ServerContext): Router {
     const user = userOf(req);
     const from = splitPlainPath(body.from);
     const to = splitPlainPath(body.to);
+    // As rename(2): a trailing slash on either name says the source is a directory.
+    if (body.from.endsWith('/') || body.to.endsWith('/')) await refuseUnlessDir(ctx, user, from);
     await refuseIfClientGone(res);
     if (body.keepSource === true) {
       // A second name for a file a mount still has open (a hard link, for hidden names only):
