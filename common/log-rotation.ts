@@ -57,6 +57,8 @@ export async function openRotatingLog(file: string, rotation: LogRotation): Prom
     // log beside it (client-mnt2.log beside client-mnt.log) lost its link and files.
     limit: { count: rotation.keep },
     mkdir: true,
+    // Lines name users, paths and client addresses: for the owner's eyes (as /var/log/auth.log).
+    mode: 0o600,
     sync: false,
     // Lines are still written as they come (each is longer than 1 byte), but with a minLength
     // above 0 sonic-boom's flush(cb) waits for the write and an fsync: a crash exit and a test

@@ -14,6 +14,8 @@ declare module 'pino-roll' {
     minLength?: number;
     /** sonic-boom's: bytes held while writes fail; a line that would go past it is dropped. */
     maxLength?: number;
+    /** sonic-boom's: the mode each new file is created with. */
+    mode?: number;
   }
 
   /** The sonic-boom stream pino-roll returns, as far as rdrive uses it. */

@@ -54,6 +54,11 @@ test('the server rotates its log at --log-max-size and keeps --log-keep old file
     assert.equal(link, `server.${Math.max(...numbers)}.log`);
     const kept = await Promise.all(numbers.map((n) => readFile(join(server.logs, `server.${n}.log`), 'utf8').catch(() => '')));
     assert.match(kept.join(''), /"route":"\/api\/v1\/statfs"/);
+    // Logs name users, paths and addresses: every file, the rotated ones too, is the owner's only.
+    // (A rotation may still prune an old file meanwhile, as the reads above allow.)
+    const modes = await Promise.all(numbers.map((n) => stat(join(server.logs, `server.${n}.log`)).then((st) => st.mode & 0o777, () => undefined)));
+    assert.ok(modes.filter((m) => m !== undefined).length >= 2, `rotated files: ${names.join(' ')}`);
+    for (const mode of modes) if (mode !== undefined) assert.equal(mode, 0o600);
   } finally {
     await server.cleanup();
   }
