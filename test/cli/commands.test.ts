@@ -291,7 +291,7 @@ test('limits: a full server is reported as such after one Retry-After wait; quot
     await okCli(['login'], env);
     const full = await rdrive(['ls'], { ...env, RDRIVE_USER: 'bob', RDRIVE_PASSWORD: 'bob-pass', RDRIVE_SESSION_FILE: join(tmp.path, 'bob.json') });
     assert.equal(full.code, 7);
-    assert.match(full.stderr, /Server full/);
+    assert.match(full.stderr, /Server full: it takes 1 client at once/);
     await writeFile(join(tmp.path, '2k'), Buffer.alloc(2000));
     const quota = await rdrive(['put', join(tmp.path, '2k'), '2k'], env);
     assert.equal(quota.code, 9);

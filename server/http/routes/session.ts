@@ -65,7 +65,7 @@ function refuseUnchecked(ctx: ServerContext) {
 /** `who`: the user once the password is checked, else only the address (a name is a claim). */
 function serverFull(ctx: ServerContext, who: { user: string } | { ip: string | undefined }, retryAfter: number): RdriveError {
   ctx.log.warn({ ...who, maxClients: ctx.config.maxClients }, 'login refused: too many clients');
-  return new RdriveError('TOO_MANY_CLIENTS', `Server full (${ctx.config.maxClients} clients); retry in ${retryAfter} s`, { retryAfter });
+  return new RdriveError('TOO_MANY_CLIENTS', `Server full: it takes ${ctx.config.maxClients} ${ctx.config.maxClients === 1 ? 'client' : 'clients'} at once (--max-clients); retry in ${retryAfter} s`, { retryAfter });
 }
 
 function parseLogin(body: unknown): LoginRequest {
