@@ -1,5 +1,6 @@
 import { access, constants, readFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { dirname, resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { loadUsers, looseModeProblem } from '../auth/users-file.js';
 import type { ServerConfig } from '../config.js';
@@ -35,11 +36,28 @@ async function checkUsers(file: string): Promise<CheckResult> {
 
 async function checkWritableDir(what: string, dir: string): Promise<CheckResult> {
   const info = await stat(dir).catch(() => undefined);
-  if (info === undefined) return { ok: false, line: `${what} ${dir}: does not exist; create it (mkdir -p ${dir}) for the server's user` };
+  if (info === undefined) return checkCreatable(what, dir);
   if (!info.isDirectory()) return { ok: false, line: `${what} ${dir}: is not a directory` };
-  const writable = await access(dir, constants.W_OK | constants.X_OK).then(() => true, () => false);
-  if (!writable) return { ok: false, line: `${what} ${dir}: not writable by uid ${process.getuid?.() ?? '?'}; fix its owner or mode` };
+  if (!(await writable(dir))) return { ok: false, line: `${what} ${dir}: not writable by uid ${process.getuid?.() ?? '?'}; fix its owner or mode` };
   return { ok: true, line: `${what} ${dir}: writable` };
+}
+
+/** A start creates a missing folder (mkdir -p): fine when its nearest existing parent lets it. */
+async function checkCreatable(what: string, dir: string): Promise<CheckResult> {
+  let parent = dirname(resolve(dir));
+  let info = await stat(parent).catch(() => undefined);
+  while (info === undefined && dirname(parent) !== parent) {
+    parent = dirname(parent);
+    info = await stat(parent).catch(() => undefined);
+  }
+  const cannot = `${what} ${dir}: does not exist, and a start cannot create it`;
+  if (info?.isDirectory() !== true) return { ok: false, line: `${cannot}: ${parent} is not a directory; pick another place` };
+  if (!(await writable(parent))) return { ok: false, line: `${cannot}: ${parent} is not writable by uid ${process.getuid?.() ?? '?'}; create it (mkdir -p ${dir}) for the server's user` };
+  return { ok: true, line: `${what} ${dir}: does not exist yet; a start creates it in ${parent}` };
+}
+
+function writable(dir: string): Promise<boolean> {
+  return access(dir, constants.W_OK | constants.X_OK).then(() => true, () => false);
 }
 
 async function checkTls(cert: string | undefined, key: string | undefined): Promise<CheckResult> {

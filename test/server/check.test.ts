@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -44,10 +44,13 @@ test('--check names each problem and exits 78', { timeout: 60_000 }, async () =>
   await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
   const port = (busy.address() as { port: number }).port;
   try {
-    const res = await check(['--users', join(tmp.path, 'bad-users.txt'), '--storage', join(tmp.path, 'missing'), '--port', String(port), '--tls-cert', join(tmp.path, 'nope.pem'), '--tls-key', join(tmp.path, 'nope.key')]);
+    const res = await check(['--users', join(tmp.path, 'bad-users.txt'), '--storage', join(tmp.path, 'bad-users.txt', 'storage'), '--logs', join(tmp.path, 'new', 'logs'), '--port', String(port), '--tls-cert', join(tmp.path, 'nope.pem'), '--tls-key', join(tmp.path, 'nope.key')]);
     assert.equal(res.code, 78, res.stdout);
     assert.match(res.stdout, /^FAIL users file .*bad-users\.txt/m);
-    assert.match(res.stdout, /^FAIL storage .*missing: does not exist/m);
+    assert.match(res.stdout, /^FAIL storage .*bad-users\.txt\/storage: does not exist, and a start cannot create it: .*bad-users\.txt is not a directory/m);
+    // A folder a start would create (mkdir -p) is no problem.
+    assert.match(res.stdout, /^ok +logs .*new\/logs: does not exist yet; a start creates it/m);
+    await assert.rejects(stat(join(tmp.path, 'new')), '--check creates nothing');
     assert.match(res.stdout, /^FAIL TLS .*nope\.pem.*ENOENT/m);
     assert.match(res.stdout, new RegExp(`^FAIL port 127\\.0\\.0\\.1:${port}: cannot listen \\(EADDRINUSE\\)`, 'm'));
   } finally {
