@@ -81,6 +81,8 @@ test('a rename with a trailing slash on either name moves a directory only, as r
   assert.equal((await rename('a.txt/', 'moved')).code, 'ENOTDIR');
   assert.equal((await alice.read('a.txt', 0, 100)).toString(), 'alpha');
   await rejectsWith(alice.stat('moved'), 'ENOENT');
+  const intoItself = await request(`${server.url}/api/v1/rename`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: JSON.stringify({ from: 'dir', to: 'dir/sub/x' }) });
+  assert.deepEqual(await intoItself.body.json(), { code: 'EINVAL', message: 'Cannot move dir into itself (dir/sub/x): pick a destination outside it' });
   assert.equal((await rename('dir/', 'dir2/')).status, 200);
   assert.equal((await alice.stat('dir2')).type, 'dir');
   await alice.rename('dir2', 'dir');

@@ -80,6 +80,9 @@ export function treeRoutes(ctx: ServerContext): Router {
     const to = splitPlainPath(body.to);
     // As rename(2): a trailing slash on either name says the source is a directory.
     if (body.from.endsWith('/') || body.to.endsWith('/')) await refuseUnlessDir(ctx, user, from);
+    if (to.length > from.length && from.every((name, i) => name === to[i])) {
+      throw new RdriveError('EINVAL', `Cannot move ${body.from} into itself (${body.to}): pick a destination outside it`);
+    }
     await refuseIfClientGone(res);
     if (body.keepSource === true) {
       // A second name for a file a mount still has open (a hard link, for hidden names only):
