@@ -71,7 +71,9 @@ export class FolderPrefetch {
       }
     } catch (err) {
       if (err instanceof RdriveError && err.code === 'ENOSYS') this.unsupported = true;
-      log.debug({ dir, err: (err as Error).message }, 'folder read failed; files are read one by one');
+      // A malformed answer is worth a look (see remote/answers.ts); a busy or absent server is not.
+      const level = err instanceof RdriveError && err.code === 'EIO' ? 'warn' : 'debug';
+      log[level]({ dir, err: (err as Error).message }, 'folder read failed; files are read one by one');
     }
   }
 }

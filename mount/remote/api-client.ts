@@ -10,6 +10,7 @@ import {
 } from '../../common/config.js';
 import {
   EXTENTS_CONTENT_TYPE,
+  HEADS_BYTES_MAX,
   HEADER_ATIME,
   HEADER_FOLDER_TIMES,
   HEADER_FROM_FOLDER_TIMES,
@@ -24,7 +25,6 @@ import {
   HEADER_MTIME,
   type Attr,
   type FolderTimes,
-  type HeadsAnswer,
   type Health,
   type Listing,
   type LoginResponse,
@@ -36,6 +36,23 @@ import {
   type SymlinkRequest,
   parseFolderTimes,
 } from '../../common/api.js';
+import {
+  ERROR_BODY_MAX,
+  LISTING_MAX,
+  SMALL_JSON_MAX,
+  checkAttr,
+  checkHeads,
+  checkHealth,
+  checkIdentity,
+  checkListing,
+  checkLogin,
+  checkRange,
+  checkStatFs,
+  leaseMs as checkedLeaseMs,
+  malformed,
+  parseJson,
+  readBody,
+} from './answers.js';
 import { RdriveError, codeForStatus, foreignCode, fromForeign, isErrorCode, type ErrorCode } from '../../common/errors.js';
 import { parseOwner } from '../../common/ownership.js';
 import { encodeRemotePath, toSegments } from '../../common/paths.js';
@@ -169,12 +186,12 @@ export class ApiClient {
   }
 
   async health(): Promise<Health> {
-    return this.json<Health>({ method: 'GET', path: '/health', idempotent: true, auth: false });
+    return this.json({ method: 'GET', path: '/health', idempotent: true, auth: false }, checkHealth);
   }
 
   /** Logs in and keeps the credentials in memory for transparent re-login. */
   async login(user: string, password: string): Promise<LoginResponse> {
-    const res = await this.json<LoginResponse>({
+    const res: LoginResponse = await this.json({
       method: 'POST',
       path: '/session',
       ...jsonBody({ user, password }),
@@ -182,7 +199,7 @@ export class ApiClient {
       // slot; sending it again would take a second one. Retried only when it never left.
       idempotent: false,
       auth: false,
-    }).catch((err: unknown) => {
+    }, checkLogin).catch((err: unknown) => {
       throw notRdrive(err, this.origin) ?? err;
     });
     this.credentials = { user, password };
@@ -199,16 +216,21 @@ export class ApiClient {
     this.token = undefined;
   }
 
-  list(path: string): Promise<Listing> {
-    return this.json<Listing>({ method: 'GET', path: `/list/${enc(path)}`, idempotent: true });
+  /** Entries that no filesystem can show (a '/' in a name, bad attributes) are left out, and logged. */
+  async list(path: string): Promise<Listing> {
+    const { entries, dropped } = await this.json({ method: 'GET', path: `/list/${enc(path)}`, idempotent: true }, checkListing, LISTING_MAX);
+    if (dropped.size > 0) {
+      this.log?.warn({ path, left_out: Object.fromEntries(dropped) }, 'the server listed names the mount cannot show (a "/" or NUL, "." or "..", too long, twice) or entries with impossible attributes; they are left out');
+    }
+    return { entries };
   }
 
   stat(path: string): Promise<Attr> {
-    return this.json<Attr>({ method: 'GET', path: `/stat/${enc(path)}`, idempotent: true });
+    return this.json({ method: 'GET', path: `/stat/${enc(path)}`, idempotent: true }, checkAttr);
   }
 
   statfs(): Promise<StatFs> {
-    return this.json<StatFs>({ method: 'GET', path: '/statfs', idempotent: true });
+    return this.json({ method: 'GET', path: '/statfs', idempotent: true }, checkStatFs);
   }
 
   /** Reads up to `length` bytes at `offset`; fewer at end of file, none past it. */
@@ -221,11 +243,14 @@ export class ApiClient {
       headers: { range: `bytes=${offset}-${offset + length - 1}`, ...(version === undefined ? {} : { 'if-match': version }) },
       idempotent: true,
     };
+    const what = describe(call);
     try {
       const ranges = this.ranges;
-      if (ranges !== undefined && length >= WORKER_MIN_RANGE) return await this.withRetries(call, () => this.viaWorker(ranges, call));
+      if (ranges !== undefined && length >= WORKER_MIN_RANGE) return await this.withRetries(call, () => this.viaWorker(ranges, call, offset, length));
       const res = await this.send(call);
-      return Buffer.from(await res.body.arrayBuffer());
+      const body = await readBody(res.body, length, this.opts.requestTimeoutMs, what);
+      checkIdentity(res.headers['content-encoding'], what);
+      return checkRange(res.statusCode, res.headers['content-range'], offset, length, body, what);
     } catch (err) {
       if (err instanceof RdriveError && err.code === 'RANGE_NOT_SATISFIABLE') return Buffer.alloc(0);
       throw err;
@@ -233,11 +258,13 @@ export class ApiClient {
   }
 
   /** One GET through the worker; an error answer becomes the same RdriveError as on this thread. */
-  private async viaWorker(ranges: RangeFetcher, call: Call): Promise<Buffer> {
-    const res = await ranges.get(`${API_PREFIX}${call.path}`, this.headersFor(call));
+  private async viaWorker(ranges: RangeFetcher, call: Call, offset: number, length: number): Promise<Buffer> {
+    const what = describe(call);
+    const res = await ranges.get(`${API_PREFIX}${call.path}`, this.headersFor(call), { limit: Math.max(length, ERROR_BODY_MAX), timeoutMs: this.opts.requestTimeoutMs, what });
     this.silence.heard();
-    if (res.status < 400) return res.body;
-    throw errorFromParts(res.status, res.retryAfter, res.body.toString('utf8'));
+    if (res.status >= 400) throw errorFromParts(res.status, res.retryAfter, res.body.toString('utf8'));
+    checkIdentity(res.contentEncoding, what);
+    return checkRange(res.status, res.contentRange, offset, length, res.body, what);
   }
 
   /**
@@ -250,21 +277,33 @@ export class ApiClient {
   async readFirst(path: string, length: number, etag?: string): Promise<{ data: Buffer | undefined; attr: Attr; etag: string | undefined; leaseMs: number }> {
     const headers: Record<string, string> = { range: `bytes=0-${length - 1}`, [HEADER_LEASE_REQUEST]: '1' };
     if (etag !== undefined) headers['if-none-match'] = etag;
-    const res = await this.send({ method: 'GET', path: `/files/${enc(path)}`, headers, idempotent: true });
-    const data = res.statusCode === 304 ? undefined : Buffer.from(await res.body.arrayBuffer());
-    if (data === undefined) await res.body.dump();
+    const call: Call = { method: 'GET', path: `/files/${enc(path)}`, headers, idempotent: true };
+    const what = describe(call);
+    const res = await this.send(call);
+    if (res.statusCode === 304 && etag === undefined) {
+      await res.body.dump().catch(() => undefined);
+      throw malformed(what, 'Not Modified to a request that named no version');
+    }
+    const body = res.statusCode === 304 ? undefined : await readBody(res.body, length, this.opts.requestTimeoutMs, what);
+    if (body === undefined) await res.body.dump();
+    checkIdentity(res.headers['content-encoding'], what);
+    const data = body === undefined ? undefined : checkRange(res.statusCode, res.headers['content-range'], 0, length, body, what);
     const range = /\/(\d+)$/.exec(String(res.headers['content-range'] ?? ''));
     const sizeHeader = res.headers[HEADER_SIZE];
-    const size = typeof sizeHeader === 'string' ? Number(sizeHeader) : range !== null ? Number(range[1]) : (data?.length ?? 0);
-    const mtime = Number(res.headers[HEADER_MTIME] ?? Date.now());
-    const atime = Number(res.headers[HEADER_ATIME] ?? mtime);
-    const ctime = Number(res.headers[HEADER_CTIME] ?? mtime);
-    const mode = Number.parseInt(String(res.headers[HEADER_MODE] ?? '644'), 8);
+    const size = typeof sizeHeader === 'string' ? decimal(sizeHeader) : range !== null ? Number(range[1]) : (data?.length ?? 0);
+    // The bytes are the file's first ones: all of it, or as many as asked.
+    if (data !== undefined && data.length !== Math.min(size, length)) throw malformed(what, `${data.length} bytes of a file of ${size}`);
+    const mtime = decimal(res.headers[HEADER_MTIME] ?? String(Date.now()));
+    const atime = decimal(res.headers[HEADER_ATIME] ?? String(mtime));
+    const ctime = decimal(res.headers[HEADER_CTIME] ?? String(mtime));
+    const modeHeader = String(res.headers[HEADER_MODE] ?? '644');
+    const mode = /^[0-7]{1,6}$/.test(modeHeader) ? Number.parseInt(modeHeader, 8) : Number.NaN;
     const tag = res.headers.etag;
+    if (tag !== undefined && (typeof tag !== 'string' || !ETAG_PATTERN.test(tag))) throw malformed(what, 'version (ETag)');
     const owner = parseOwner(String(res.headers[HEADER_OWNER] ?? ''));
-    const leaseMs = Number(res.headers[HEADER_LEASE_MS] ?? 0);
     const id = res.headers[HEADER_ID];
-    return { data, attr: { type: 'file', size, mtime, atime, ctime, mode, ...owner, ...(typeof id === 'string' ? { id } : {}) }, etag: typeof tag === 'string' ? tag : undefined, leaseMs: Number.isFinite(leaseMs) ? leaseMs : 0 };
+    const attr = checkAttr({ type: 'file', size, mtime, atime, ctime, mode, ...owner, ...(id === undefined ? {} : { id }) }, what);
+    return { data, attr, etag: tag, leaseMs: checkedLeaseMs(res.headers[HEADER_LEASE_MS]) };
   }
 
   /**
@@ -273,20 +312,14 @@ export class ApiClient {
    */
   async readHeads(dir: string, from: string, count: number): Promise<{ leaseMs: number; more: boolean; files: Array<{ name: string; attr: Attr; etag: string; data: Buffer }> }> {
     const query = `?from=${encodeURIComponent(from)}&count=${count}`;
-    const res = await this.send({ method: 'GET', path: `/heads/${enc(dir)}${query}`, idempotent: true });
-    const body = Buffer.from(await res.body.arrayBuffer());
-    const cut = body.indexOf(0x0a);
-    if (cut < 0) throw new RdriveError('EIO', 'Malformed folder read from the server (no header line)');
-    const answer = JSON.parse(body.subarray(0, cut).toString('utf8')) as HeadsAnswer;
-    let offset = cut + 1;
-    const files = answer.entries.map(({ name, etag, length, ...attr }) => {
-      if (offset + length > body.length) throw new RdriveError('EIO', 'Malformed folder read from the server (short content)');
-      // A copy: a view would keep the whole answer alive as long as one file of it is cached.
-      const data = Buffer.from(body.subarray(offset, offset + length));
-      offset += length;
-      return { name, etag, attr: attr as Attr, data };
-    });
-    return { leaseMs: answer.leaseMs, more: answer.more, files };
+    const call: Call = { method: 'GET', path: `/heads/${enc(dir)}${query}`, idempotent: true };
+    const what = describe(call);
+    const res = await this.send(call);
+    expectStatus(res, [200], what);
+    // The JSON line of HEADS_COUNT_MAX entries, and the contents.
+    const body = await readBody(res.body, HEADS_BYTES_MAX + SMALL_JSON_MAX, this.opts.requestTimeoutMs, what);
+    checkIdentity(res.headers['content-encoding'], what);
+    return checkHeads(body, from, count, what);
   }
 
   /** The whole file as a stream (for downloads); `size` from the Content-Length. */
@@ -304,8 +337,10 @@ export class ApiClient {
   }
 
   async preview(path: string): Promise<Buffer> {
-    const res = await this.send({ method: 'GET', path: `/preview/${enc(path)}`, idempotent: true });
-    return Buffer.from(await res.body.arrayBuffer()).subarray(0, PREVIEW_BYTES);
+    const call: Call = { method: 'GET', path: `/preview/${enc(path)}`, idempotent: true };
+    const res = await this.send(call);
+    expectStatus(res, [200, 206], describe(call));
+    return (await readBody(res.body, SMALL_JSON_MAX, this.opts.requestTimeoutMs, describe(call))).subarray(0, PREVIEW_BYTES);
   }
 
   /** Replaces (or creates) a whole file atomically with the streamed body. */
@@ -322,7 +357,7 @@ export class ApiClient {
     if (options.mtime !== undefined) headers[HEADER_MTIME] = String(Math.round(options.mtime));
     if (options.owner !== undefined) headers[HEADER_OWNER] = `${options.owner.uid}:${options.owner.gid}`;
     if (options.length !== undefined) headers['content-length'] = String(options.length);
-    return this.json<Attr>({
+    return this.json({
       method: 'PUT',
       path: `/files/${enc(path)}${options.sparseSize === undefined ? '' : `?size=${options.sparseSize}`}`,
       headers,
@@ -330,7 +365,7 @@ export class ApiClient {
       changes: path,
       idempotent: options.exclusive !== true,
       bodyTimeoutMs: this.opts.requestTimeoutMs,
-    });
+    }, checkAttr);
   }
 
   /** Applies extents (see common/api.ts) atomically, then truncates to `size` when given. */
@@ -342,7 +377,7 @@ export class ApiClient {
     if (version !== undefined) headers['if-match'] = version;
     if (sync) headers[HEADER_SYNC] = '1';
     if (mtime !== undefined) headers[HEADER_MTIME] = String(Math.round(mtime));
-    return this.json<Attr>({
+    return this.json({
       method: 'PATCH',
       path: `/files/${enc(path)}${query}`,
       headers,
@@ -350,7 +385,7 @@ export class ApiClient {
       changes: path,
       idempotent: true,
       bodyTimeoutMs: this.opts.requestTimeoutMs,
-    });
+    }, checkAttr);
   }
 
   /** Without a path: every change acknowledged so far is durable; with one: that file is. */
@@ -363,7 +398,7 @@ export class ApiClient {
   }
 
   mkdir(path: string, options: MkdirRequest = {}): Promise<Attr> {
-    return this.sendJson<Attr>('POST', `/dirs/${enc(path)}`, options, false, { changes: path });
+    return this.sendJson('POST', `/dirs/${enc(path)}`, options, false, { changes: path });
   }
 
   rmdir(path: string, options: { recursive?: boolean } = {}): Promise<void> {
@@ -373,41 +408,47 @@ export class ApiClient {
 
   /** Returns the moved entry's attributes (a rename changes its ctime). */
   rename(from: string, to: string, options: { noReplace?: boolean } = {}): Promise<Attr> {
-    return this.sendJson<Attr>('POST', '/rename', { from: plain(from), to: plain(to), noReplace: options.noReplace === true }, false, { changes: to, changesFrom: from });
+    return this.sendJson('POST', '/rename', { from: plain(from), to: plain(to), noReplace: options.noReplace === true }, false, { changes: to, changesFrom: from });
   }
 
   /** A hidden second name `to` for the file at `from`, which keeps its name (see RenameRequest.keepSource). */
   linkHidden(from: string, to: string): Promise<Attr> {
-    return this.sendJson<Attr>('POST', '/rename', { from: plain(from), to: plain(to), keepSource: true }, false, { changes: to });
+    return this.sendJson('POST', '/rename', { from: plain(from), to: plain(to), keepSource: true }, false, { changes: to });
   }
 
   /** Creates a symlink at `path` holding `target` (data for the server; EEXIST if taken). */
   symlink(path: string, target: string, owner: OwnerFields = {}): Promise<Attr> {
     const body: SymlinkRequest = { target, ...owner };
-    return this.sendJson<Attr>('POST', `/symlinks/${enc(path)}`, body, false, { changes: path });
+    return this.sendJson('POST', `/symlinks/${enc(path)}`, body, false, { changes: path });
   }
 
   /** Creates a FIFO, socket or device node at `path` (data for the server; EEXIST if taken). */
   mknod(path: string, node: NodeRequest): Promise<Attr> {
-    return this.sendJson<Attr>('POST', `/nodes/${enc(path)}`, node, false, { changes: path });
+    return this.sendJson('POST', `/nodes/${enc(path)}`, node, false, { changes: path });
   }
 
   setAttr(path: string, attrs: SetAttrRequest): Promise<Attr> {
-    return this.sendJson<Attr>('PATCH', `/attrs/${enc(path)}`, attrs, true, { changes: path });
+    return this.sendJson('PATCH', `/attrs/${enc(path)}`, attrs, true, { changes: path });
   }
 
-  /** A request with a JSON body whose answer is JSON. */
-  private sendJson<T>(method: 'POST' | 'PATCH', path: string, payload: unknown, idempotent: boolean, changes: Pick<Call, 'changes' | 'changesFrom'> = {}): Promise<T> {
-    return this.json<T>({ method, path, ...jsonBody(payload), idempotent, ...changes });
+  /** A change with a JSON body whose answer is the entry's attributes. */
+  private sendJson(method: 'POST' | 'PATCH', path: string, payload: unknown, idempotent: boolean, changes: Pick<Call, 'changes' | 'changesFrom'> = {}): Promise<Attr> {
+    return this.json({ method, path, ...jsonBody(payload), idempotent, ...changes }, checkAttr);
   }
 
-  private async json<T>(call: Call): Promise<T> {
+  /** A JSON answer, read within the limits and checked by `check` before anyone sees it. */
+  private async json<T>(call: Call, check: (value: unknown, what: string) => T, limit = SMALL_JSON_MAX): Promise<T> {
     const res = await this.send(call);
-    return (await res.body.json()) as T;
+    const what = describe(call);
+    expectStatus(res, [200, 201], what);
+    const body = await readBody(res.body, limit, this.opts.requestTimeoutMs, what);
+    checkIdentity(res.headers['content-encoding'], what);
+    return check(parseJson(body, what), what);
   }
 
   private async empty(call: Call): Promise<void> {
     const res = await this.send(call);
+    expectStatus(res, [200, 204], describe(call));
     await res.body.dump();
   }
 
@@ -572,13 +613,14 @@ export class ApiClient {
     this.silence.heard();
     if (res.statusCode < 400) return res;
     mountStats.requestErrors++;
-    throw await errorFromResponse(res);
+    throw await errorFromResponse(res, this.opts.requestTimeoutMs);
   }
 }
 
-async function errorFromResponse(res: Dispatcher.ResponseData): Promise<RdriveError> {
+async function errorFromResponse(res: Dispatcher.ResponseData, timeoutMs: number): Promise<RdriveError> {
   const retryAfter = res.headers['retry-after'];
-  const text = await res.body.text().catch(() => '');
+  // Only the code and message are wanted: a huge or endless body is not waited for.
+  const text = await readBody(res.body, ERROR_BODY_MAX, timeoutMs, 'a failed call').then((b) => b.toString('utf8'), () => '');
   return errorFromParts(res.statusCode, typeof retryAfter === 'string' ? retryAfter : undefined, text);
 }
 
@@ -591,9 +633,9 @@ function errorFromParts(status: number, retryAfterHeader: string | undefined, bo
   let code: ErrorCode | undefined;
   let message: string | undefined;
   try {
-    const body = JSON.parse(bodyText) as { code?: unknown; message?: unknown };
-    if (isErrorCode(body.code)) code = body.code;
-    if (typeof body.message === 'string') message = body.message;
+    const body = JSON.parse(bodyText) as { code?: unknown; message?: unknown } | null;
+    if (isErrorCode(body?.code)) code = body.code;
+    if (typeof body?.message === 'string') message = printable(body.message);
   } catch {
     // not JSON (a proxy's page, say): fall back to the status
   }
@@ -619,6 +661,43 @@ function notRdrive(err: unknown, origin: string): RdriveError | undefined {
 function unavailableAfterRetries(last: RdriveError, elapsedMs: number): RdriveError {
   const retried = elapsedMs >= 1000 ? `still so after retrying for ${Math.round(elapsedMs / 1000)} s; ` : '';
   return new RdriveError('UNAVAILABLE', `${last.message} (${retried}if this lasts, the server's administrator should check its log)`);
+}
+
+/**
+ * A server's error message as it may be shown (logs, a terminal): at most MESSAGE_MAX
+ * characters, control characters (a terminal's escape sequences) replaced.
+ */
+function printable(message: string): string {
+  const plain = message.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
+  return plain.length > MESSAGE_MAX ? `${plain.slice(0, MESSAGE_MAX)}…` : plain;
+}
+
+const MESSAGE_MAX = 500;
+
+/** A version as it may be sent back in If-Match / If-None-Match. */
+const ETAG_PATTERN = /^[\x21-\x7e]{1,256}$/;
+
+/** A plain decimal number from a header (anything else is NaN, which the checks refuse). */
+function decimal(value: string | string[]): number {
+  return typeof value === 'string' && /^-?\d{1,16}(\.\d{1,6})?$/.test(value.trim()) ? Number(value) : Number.NaN;
+}
+
+/** A call as the errors name it: "GET /list/a%20b". */
+function describe(call: Call): string {
+  return `${call.method} ${call.path.split('?')[0] ?? ''}`;
+}
+
+/**
+ * A success answer of another status than the call's (a redirect, a 206 to a JSON call): no
+ * redirect is followed (the session token must not go to another host), the body is dropped.
+ */
+function expectStatus(res: Dispatcher.ResponseData, wanted: number[], what: string): void {
+  if (wanted.includes(res.statusCode)) return;
+  // undici's body reports a destroy before its end as an error: heard, not thrown at the process.
+  res.body.on('error', () => undefined);
+  res.body.destroy();
+  const where = res.headers.location === undefined ? '' : ', a redirect, which is not followed';
+  throw malformed(what, `HTTP ${res.statusCode}${where}`);
 }
 
 function isConnectTimeout(err: unknown): boolean {

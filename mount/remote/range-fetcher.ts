@@ -1,24 +1,39 @@
 import { Worker } from 'node:worker_threads';
+import { RdriveError, isErrorCode } from '../../common/errors.js';
 import type { PoolConfig } from './pool.js';
 
 export interface RangeRequest {
   id: number;
   path: string;
   headers: Record<string, string>;
+  /** How the body is read (see answers.ts readBody): at most `limit` bytes, within `timeoutMs` and its rate. */
+  body: BodyLimits;
+}
+
+export interface BodyLimits {
+  limit: number;
+  timeoutMs: number;
+  /** The call, as errors name it. */
+  what: string;
 }
 
 export interface RangeReply {
   id: number;
   status?: number;
   retryAfter?: string;
+  contentRange?: string;
+  contentEncoding?: string;
   body?: ArrayBuffer;
-  error?: { code: string; message: string };
+  /** `ours`: an RdriveError (a check of the answer failed), whose message is kept. */
+  error?: { code: string; message: string; ours?: boolean };
 }
 
-/** A response fetched by the worker: status, Retry-After and the whole body. */
+/** A response fetched by the worker: status, the headers the checks need and the whole body. */
 export interface FetchedRange {
   status: number;
   retryAfter: string | undefined;
+  contentRange: string | undefined;
+  contentEncoding: string | undefined;
   body: Buffer;
 }
 
@@ -39,11 +54,11 @@ export class RangeFetcher {
     this.worker.on('exit', () => this.failAll(Object.assign(new Error('range worker stopped'), { code: 'UND_ERR_CLOSED' })));
   }
 
-  get(path: string, headers: Record<string, string>): Promise<FetchedRange> {
+  get(path: string, headers: Record<string, string>, body: BodyLimits): Promise<FetchedRange> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, path, headers } satisfies RangeRequest);
+      this.worker.postMessage({ id, path, headers, body } satisfies RangeRequest);
     });
   }
 
@@ -56,10 +71,17 @@ export class RangeFetcher {
     if (waiter === undefined) return;
     this.pending.delete(reply.id);
     if (reply.error !== undefined) {
-      waiter.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
+      const { code, message, ours } = reply.error;
+      waiter.reject(ours === true && isErrorCode(code) ? new RdriveError(code, message) : Object.assign(new Error(message), { code }));
       return;
     }
-    waiter.resolve({ status: reply.status ?? 502, retryAfter: reply.retryAfter, body: Buffer.from(reply.body ?? new ArrayBuffer(0)) });
+    waiter.resolve({
+      status: reply.status ?? 502,
+      retryAfter: reply.retryAfter,
+      contentRange: reply.contentRange,
+      contentEncoding: reply.contentEncoding,
+      body: Buffer.from(reply.body ?? new ArrayBuffer(0)),
+    });
   }
 
   private failAll(err: Error): void {
