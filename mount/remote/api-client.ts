@@ -81,6 +81,10 @@ export interface ApiClientOptions {
   logger?: Logger;
 }
 
+/** Bounds of the pause between logins when the server refuses fresh sessions (see refusedTooSoon). */
+const LOGIN_PAUSE_MIN_MS = 2_000;
+const LOGIN_PAUSE_MAX_MS = 60_000;
+
 /** Ranges at least this long go through the worker when there is one. */
 const WORKER_MIN_RANGE = 1024 * 1024;
 
@@ -131,6 +135,15 @@ export class ApiClient {
   private credentials: { user: string; password: string } | undefined;
   private token: string | undefined;
   private relogin: Promise<void> | undefined;
+  /** When the current token was granted (Date.now()). */
+  private tokenSince = 0;
+  /** A token refused within this long of its login is not renewed at once (see refusedTooSoon). */
+  private loginPauseMs = LOGIN_PAUSE_MIN_MS;
+  private pausedToken: string | undefined;
+  /** Some call was answered with the current token. */
+  private tokenAccepted = false;
+  /** The session's idle timeout as the login said: a token older than this may have expired. */
+  private idleTimeoutMs = Number.POSITIVE_INFINITY;
   /**
    * Told the server's times of a folder after each change made in it through this client
    * (undefined: the answer did not say, so what is cached of the folder is unknown).
@@ -204,6 +217,9 @@ export class ApiClient {
     });
     this.credentials = { user, password };
     this.token = res.token;
+    this.tokenSince = Date.now();
+    this.tokenAccepted = false;
+    this.idleTimeoutMs = res.idleTimeout > 0 ? res.idleTimeout * 1000 : Number.POSITIVE_INFINITY;
     return res;
   }
 
@@ -484,14 +500,23 @@ export class ApiClient {
     let waitedForLimit = false;
     let unavailable = 0;
     for (let attempt = 0; ; attempt++) {
+      const sentWith = this.token;
       try {
         this.silence.check();
-        return await once();
+        const result = await once();
+        if (call.auth !== false && sentWith === this.token && !this.tokenAccepted) {
+          this.tokenAccepted = true;
+          this.loginPauseMs = LOGIN_PAUSE_MIN_MS;
+        }
+        return result;
       } catch (err) {
         const error = fromForeign(err);
         if (error.code === 'ETIMEDOUT') this.silence.missed();
         if (error.code === 'UNAUTHORIZED' && call.auth !== false && call.renew !== false && !renewed && this.canRelogin()) {
           renewed = true;
+          // Another call logged in again meanwhile: its session is the one to try.
+          if (sentWith !== this.token && this.token !== undefined) continue;
+          if (this.refusedTooSoon()) throw error;
           await this.renewSession();
           continue;
         }
@@ -526,6 +551,24 @@ export class ApiClient {
         throw error;
       }
     }
+  }
+
+  /**
+   * A session refused moments after the server granted it, before any call was answered with
+   * it (and before it could have expired): something at the URL answers 401 to everything (a
+   * proxy, a broken server). Logging in again for every call would be a storm of logins (a full
+   * scrypt each on a real server, and its failed-login limit); the calls fail with EACCES
+   * instead until the pause is over, and it doubles while this goes on.
+   */
+  private refusedTooSoon(): boolean {
+    const age = Date.now() - this.tokenSince;
+    if (this.tokenAccepted || age >= this.loginPauseMs || age >= this.idleTimeoutMs) return false;
+    if (this.pausedToken !== this.token) {
+      this.pausedToken = this.token;
+      this.log?.warn({ pause_s: this.loginPauseMs / 1000 }, 'the server refused a session it granted moments ago; not logging in again before the pause is over');
+      this.loginPauseMs = Math.min(this.loginPauseMs * 2, LOGIN_PAUSE_MAX_MS);
+    }
+    return true;
   }
 
   private canRelogin(): boolean {

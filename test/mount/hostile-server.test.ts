@@ -255,6 +255,21 @@ test('a redirect is an error, and the session token does not go to the other hos
   }
 });
 
+test('a server that answers every call 401 and every login OK: no storm of logins', T, async () => {
+  const loginsBefore = hostile.seen.get('POST /session') ?? 0;
+  hostile.set((req, res) => {
+    if (req.method === 'POST' && routeOf(req.url ?? '') === '/session') return false;
+    sendJson(res, 401, { code: 'UNAUTHORIZED', message: 'Session expired' });
+    return true;
+  });
+  for (let i = 0; i < 10; i++) {
+    const res = await bounded(`stat ${mount.path}/dir/a.txt`);
+    assert.notEqual(res.code, 0);
+  }
+  const logins = (hostile.seen.get('POST /session') ?? 0) - loginsBefore;
+  assert.ok(logins <= 2, `${logins} logins for 10 calls`);
+});
+
 test('limits with huge or odd Retry-After, and error codes not in the table, fail at once with an errno', T, async () => {
   const answers: Array<[number, unknown, Record<string, string>]> = [
     [429, { code: 'RATE_LIMITED', message: 'slow down' }, { 'retry-after': '1000000000' }],
