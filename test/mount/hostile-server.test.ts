@@ -122,6 +122,17 @@ test('attributes out of range (negative, NaN, huge sizes, modes, times that are 
   assert.match(stat.stderr, /Input\/output error/);
 });
 
+test('space figures that are no figures (negative, fractional, not numbers) fail df with EIO instead of showing made-up sizes', T, async () => {
+  for (const figures of [{ total: -4096, free: -1, used: 0, blockSize: 4096 }, { total: 1e6, free: 'lots', used: 0, blockSize: 4096 }, { total: 1.5, free: 0, used: 0, blockSize: -1 }]) {
+    onGet(/^\/statfs$/, (_req, res) => sendJson(res, 200, figures));
+    // df asks each time (the mount keeps figures for a second).
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const res = await bounded(`stat -f -c '%b %f %a' ${mount.path}`);
+    assert.notEqual(res.code, 0, `${JSON.stringify(figures)}: ${res.stdout}`);
+    assert.match(res.stderr, /Input\/output error/);
+  }
+});
+
 test('a ranged read answered with the whole file (200), the wrong range or too many bytes fails with EIO, never wrong bytes', T, async () => {
   const wrongAnswers: Array<(req: IncomingMessage, res: ServerResponse) => void> = [
     // A server that ignores Range.
