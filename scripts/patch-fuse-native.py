@@ -9,6 +9,8 @@
    binding.fuse_native_caller() -> [uid, gid]: a new file belongs to whoever created it.
 4. Times before 1970 cross in both directions (see the step below).
 5. The caller's pid too: fuse_native_caller() -> [uid, gid, pid].
+6. The request record of a libfuse thread that ends is reused by the next thread started,
+   instead of a new one each time (see the step below).
 Idempotent: prints 'patched' when it changed the file.
 """
 import sys
@@ -118,6 +120,57 @@ if "rdrive_caller_pid" not in src:
     for old_text, new_text in steps:
         if old_text not in src:
             sys.exit("patch-fuse-native: could not apply the caller pid patch (" + old_text.strip() + ")")
+        src = src.replace(old_text, new_text, 1)
+if "rdrive_release_thread_locals" not in src:
+    # 6. libfuse 2 starts a thread whenever all of its threads are busy and ends one as soon as
+    #    more than ten are idle, so every burst of calls starts and ends threads. fuse-native
+    #    made each new thread a request record (a Buffer held by a napi reference, with a
+    #    uv_async handle on the main loop) and never freed it: a mount grew by one record per
+    #    thread ever started (455 after seven bursts of 80 cat's), and since libuv looks at
+    #    every async handle at each wakeup, each FUSE call cost more the longer it ran. The
+    #    record of a thread that ends (its pthread key's destructor) now goes to a free list,
+    #    and a new thread of the same mount takes it from there: records stay as many as the
+    #    most threads at once. A record's last call is answered before its thread can end, so
+    #    no call of the old thread is pending on it.
+    steps = [
+        ("  uv_async_t async;\n\n} fuse_thread_locals_t;\n",
+         "  uv_async_t async;\n  /* rdrive: next record on the free list (see rdrive_release_thread_locals). */\n  void *rdrive_next_free;\n\n} fuse_thread_locals_t;\n"),
+        ("static fuse_thread_locals_t* get_thread_locals () {\n",
+         """/* rdrive: records of libfuse threads that ended, for the next thread of the same mount. */
+static fuse_thread_locals_t *rdrive_free_locals = NULL;
+static pthread_mutex_t rdrive_free_locals_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void rdrive_release_thread_locals (void *data) {
+  fuse_thread_locals_t *l = (fuse_thread_locals_t *) data;
+  pthread_mutex_lock(&rdrive_free_locals_lock);
+  l->rdrive_next_free = rdrive_free_locals;
+  rdrive_free_locals = l;
+  pthread_mutex_unlock(&rdrive_free_locals_lock);
+}
+
+static fuse_thread_locals_t* rdrive_reuse_thread_locals (fuse_thread_t *ft) {
+  pthread_mutex_lock(&rdrive_free_locals_lock);
+  fuse_thread_locals_t **link = &rdrive_free_locals;
+  while (*link != NULL && (*link)->fuse != ft) link = (fuse_thread_locals_t **) &((*link)->rdrive_next_free);
+  fuse_thread_locals_t *l = *link;
+  if (l != NULL) {
+    *link = (fuse_thread_locals_t *) l->rdrive_next_free;
+    l->rdrive_next_free = NULL;
+  }
+  pthread_mutex_unlock(&rdrive_free_locals_lock);
+  return l;
+}
+
+static fuse_thread_locals_t* get_thread_locals () {
+"""),
+        ("  if (data != NULL) {\n    return (fuse_thread_locals_t *) data;\n  }\n",
+         "  if (data != NULL) {\n    return (fuse_thread_locals_t *) data;\n  }\n\n  fuse_thread_locals_t *reused = rdrive_reuse_thread_locals(ft);\n  if (reused != NULL) {\n    pthread_setspecific(thread_locals_key, (void *) reused);\n    return reused;\n  }\n"),
+        ("pthread_key_create(&(thread_locals_key), NULL); // TODO: add destructor",
+         "pthread_key_create(&(thread_locals_key), rdrive_release_thread_locals);"),
+    ]
+    for old_text, new_text in steps:
+        if old_text not in src:
+            sys.exit("patch-fuse-native: could not apply the thread record patch (" + old_text.strip()[:60] + ")")
         src = src.replace(old_text, new_text, 1)
 if src != orig:
     open(path, "w").write(src)

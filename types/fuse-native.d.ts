@@ -99,5 +99,7 @@ declare module 'fuse-native' {
     static unmount(mnt: string, cb: (err: Error | null) => void): void;
     static isConfigured(cb: (err: Error | null, configured: boolean) => void): void;
     protected _fuseOptions(): string;
+    /** The per-thread request records fuse-native's addon asked for, one per libfuse thread it set up. */
+    protected readonly _threads: Set<Buffer>;
   }
 }

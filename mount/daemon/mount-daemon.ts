@@ -83,6 +83,7 @@ export async function createMount(config: MountConfig): Promise<RunningMount> {
     // another user gets only what the bits give them, and access() costs no round trip.
     defaultPermissions: true,
   }, { readOnly: config.readOnly, attrTimeout: config.attrTimeout, fsname: mountSource(config.user, config.server) });
+  mountStats.fuseThreadRecords = () => fuse.threadRecords;
   try {
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
   } catch (err) {

@@ -44,6 +44,16 @@ export class RdriveFuse extends Fuse {
     ];
   }
 
+  /**
+   * Request records the addon holds for libfuse's threads. libfuse 2 starts a thread whenever
+   * all are busy and ends it when more than ten are idle; a record is made for each new thread
+   * and kept for good, so this is the most threads at once, unless records leak (see
+   * scripts/patch-fuse-native.py, step 6).
+   */
+  get threadRecords(): number {
+    return this._threads.size;
+  }
+
   protected override _fuseOptions(): string {
     const base = super._fuseOptions();
     const extra = this.extraOptions.join(',');
