@@ -75,6 +75,7 @@ export async function createMount(config: MountConfig): Promise<RunningMount> {
     const files = [...state.files.values()];
     return { open: files.length, dirty: files.filter((f) => f.dirty).length };
   };
+  mountStats.inodeNumbers = () => state.inodes.size;
   const fuse = new RdriveFuse(config.mountpoint, createOperations(state, log.child({ component: 'fuse' }), { mark, probing, noted: (path) => noteHidden(config.server, config.user, path), removed: noteHiddenRemoved }), {
     timeout: OP_TIMEOUTS,
     allowOther: config.allowOther,

@@ -22,6 +22,8 @@ export interface StatsSnapshot {
   openFiles: number;
   /** Open files with changes not yet on the server. */
   uploadsPending: number;
+  /** Paths with an inode number kept (see InodeNumbers): those that exist, not every one ever seen. */
+  inodeNumbers: number;
   /** Request records the FUSE addon holds, one per libfuse thread it has set up (see RdriveFuse.threadRecords). */
   fuseThreadRecords: number;
 }
@@ -38,6 +40,8 @@ class MountStats {
   bytesWritten = 0;
   /** Filled in by the mount: its open files and how many are dirty. */
   files: () => { open: number; dirty: number } = () => ({ open: 0, dirty: 0 });
+  /** Filled in by the mount: how many paths hold an inode number. */
+  inodeNumbers: () => number = () => 0;
   /** Filled in by the mount: its FUSE addon's thread records. */
   fuseThreadRecords: () => number = () => 0;
 
@@ -56,7 +60,7 @@ class MountStats {
       ops: Object.fromEntries(this.ops), errors: Object.fromEntries(this.errors),
       requests: this.requests, requestErrors: this.requestErrors, cacheHits: this.cacheHits, cacheMisses: this.cacheMisses,
       bytesRead: this.bytesRead, bytesWritten: this.bytesWritten, openFiles: files.open, uploadsPending: files.dirty,
-      fuseThreadRecords: this.fuseThreadRecords(),
+      inodeNumbers: this.inodeNumbers(), fuseThreadRecords: this.fuseThreadRecords(),
     };
   }
 }

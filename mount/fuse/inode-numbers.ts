@@ -50,4 +50,9 @@ export class InodeNumbers {
   removed(path: string): void {
     this.numbers.delete(path);
   }
+
+  /** Paths holding a number now. */
+  get size(): number {
+    return this.numbers.size;
+  }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, open, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
@@ -14,9 +14,11 @@ import { serverWithMount } from '../helpers/mounted-server.js';
 const run = promisify(execFile);
 const fx = serverWithMount();
 
-async function stats(): Promise<{ fuseThreadRecords: number }> {
+interface Counts { fuseThreadRecords: number; inodeNumbers: number }
+
+async function stats(): Promise<Counts> {
   const { stdout } = await run(process.execPath, [CLIENT_BIN, 'stats', fx.mount.path, '--json'], { timeout: 30_000 });
-  return JSON.parse(stdout) as { fuseThreadRecords: number };
+  return JSON.parse(stdout) as Counts;
 }
 
 test('bursts of parallel calls do not leave the FUSE addon a thread record each time', { timeout: 120_000 }, async (t) => {
@@ -37,4 +39,24 @@ test('bursts of parallel calls do not leave the FUSE addon a thread record each 
   // The records of threads that ended are reused: the count is the most threads at once, which
   // one burst already reached (give or take scheduling), not one more per thread ever started.
   assert.ok(last <= first + 20, `thread records grew from ${first} after one burst to ${last} after seven`);
+});
+
+test('the inode numbers of removed folders are forgotten', { timeout: 120_000 }, async (t) => {
+  const dir = join(fx.mount.path, 'churn');
+  await mkdir(dir);
+  const before = (await stats()).inodeNumbers;
+  for (let i = 0; i < 100; i++) {
+    const sub = join(dir, `d${i}`);
+    await mkdir(sub);
+    await stat(sub);
+    await rmdir(sub);
+    // A temp file removed while open (libfuse hides it until the close): its number goes too.
+    const file = join(dir, `t${i}`);
+    const handle = await open(file, 'w');
+    await unlink(file);
+    await handle.close();
+  }
+  const after = (await stats()).inodeNumbers;
+  t.diagnostic(`inode numbers: ${before} before, ${after} after 100 folders and 100 temp files came and went`);
+  assert.ok(after <= before + 10, `inode numbers grew from ${before} to ${after}`);
 });

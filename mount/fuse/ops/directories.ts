@@ -55,6 +55,7 @@ export async function rmdir(state: MountState, path: string): Promise<void> {
   }
   state.cache.removed(path);
   state.cache.subdirsChanged(splitPath(path).dir, -1);
+  state.inodes.removed(path);
 }
 
 export async function unlink(state: MountState, path: string): Promise<void> {
