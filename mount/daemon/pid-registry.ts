@@ -60,11 +60,16 @@ export async function registerDaemon(mount: MountEntry, instance: string): Promi
   await runningDaemons();
 }
 
-/** Records of daemons still running (those of dead ones, killed with -9, are removed). */
+/**
+ * Records of daemons still running (those of dead ones, killed with -9, are removed, and so are
+ * the stats files `rdrive stats` had them write).
+ */
 export async function runningDaemons(): Promise<DaemonRecord[]> {
   const names = await readdir(registryDir()).catch(() => [] as string[]);
   const out: DaemonRecord[] = [];
   for (const name of names) {
+    const stats = /^stats-(\d+)\.json$/.exec(name);
+    if (stats !== null && !isAlive(Number(stats[1]))) await rm(join(registryDir(), name), { force: true });
     const match = /^daemon-(\d+)\.json$/.exec(name);
     if (match === null) continue;
     const record = parseRecord(await readFile(join(registryDir(), name), 'utf8').catch(() => ''));

@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { execFile, spawnSync } from 'node:child_process';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
 import { CLIENT_BIN } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { serverWithMount } from '../helpers/mounted-server.js';
+import { startMount } from '../helpers/mount-process.js';
+import { statsFile } from '../../mount/daemon/stats-file.js';
+import { registryDir } from '../../mount/daemon/pid-registry.js';
 
 const run = promisify(execFile);
 const fx = serverWithMount();
@@ -48,5 +51,32 @@ test('rdrive stats on a folder that is not an rdrive mount says so', { timeout: 
     });
   } finally {
     await tmp.remove();
+  }
+});
+
+test('the stats file a daemon wrote goes when it exits', { timeout: 60_000 }, async () => {
+  // One file per daemon ever asked: left behind, they piled up with every mount.
+  const mount = await startMount(fx.server.url, 'alice', 'alice-pass');
+  try {
+    await stats([mount.path, '--json']);
+    const file = statsFile(mount.process.pid!);
+    await access(file);
+    await mount.unmount();
+    await assert.rejects(access(file), { code: 'ENOENT' }, `${file} is still there after the daemon exited`);
+  } finally {
+    await mount.cleanup();
+  }
+});
+
+test('a stats file left by a daemon killed with -9 goes at the next mount', { timeout: 60_000 }, async () => {
+  const gone = spawnSync('true').pid;
+  const file = statsFile(gone);
+  await mkdir(registryDir(), { recursive: true, mode: 0o700 });
+  await writeFile(file, '{}', { mode: 0o600 });
+  const mount = await startMount(fx.server.url, 'alice', 'alice-pass');
+  try {
+    await assert.rejects(access(file), { code: 'ENOENT' }, `${file} of the dead pid ${gone} is still there`);
+  } finally {
+    await mount.cleanup();
   }
 });
