@@ -37,9 +37,11 @@ export const LISTING_MAX = 128 * 1024 * 1024;
 export const ERROR_BODY_MAX = 64 * 1024;
 /**
  * After its head, a body may take the request timeout plus a second per this many bytes: a
- * server that sends a byte now and then (never pausing as long as the timeout) fails too.
+ * server that sends a byte now and then (never pausing as long as the timeout) fails too. Low
+ * enough (128 kbit/s) that a slow but working link is never cut: a 4 MiB read-ahead then has
+ * the timeout plus 256 s.
  */
-const MIN_BODY_RATE = 64 * 1024;
+const MIN_BODY_RATE = 16 * 1024;
 /** Longest read lease honoured (a made-up one of days would keep a stale head for as long). */
 const MAX_LEASE_MS = 60_000;
 
