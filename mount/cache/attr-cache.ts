@@ -5,10 +5,14 @@ const RELIST_WINDOW_MS = 30_000;
 /** Listing this many entries costs about what one stat request does (measured on loopback). */
 const ENTRIES_PER_STAT = 40;
 /**
- * A listing stays fresh this much longer per entry: `ls -l` or a file manager walks it with one
- * kernel lookup per name (~0.2-0.5 ms each here), so with a flat lifetime a big folder's entries
- * expired before the walk reached them and every later name cost a stat request (5,000 entries:
- * 130 stats, 2-4x the time). The listing is as old as a walk through it takes, no older.
+ * A listing stays fresh this much longer per entry for the program that listed it: `ls -l` or a
+ * file manager walks it with one kernel lookup per name (~0.2-0.5 ms each here), so with a flat
+ * lifetime a big folder's entries expired before the walk reached them and every later name cost
+ * a stat request (5,000 entries: 130 stats, 2-4x the time). The listing is as old as a walk
+ * through it takes, no older. Only for that program: another one opening a file there (cat,
+ * after an `ls`) must not be told a size or a "no such file" older than the usual lifetime, or a
+ * file another mount rewrote seconds ago read cut at its old size (the kernel keeps the size it
+ * is told) and one it created answered ENOENT: close-to-open broken for seconds in a big folder.
  */
 const WALK_MS_PER_ENTRY = 0.5;
 
@@ -38,6 +42,9 @@ function growingLru<K extends {}, V extends {}>(limit: number): LRUCache<K, V> {
 interface Timed<T> {
   value: T;
   expires: number;
+  /** The process (thread id) that listed the folder, for which the entry lasts until walkEnds. */
+  walker?: number;
+  walkEnds?: number;
   /** The change count when it was cached, or when it was asked for (see goneDirs, ticket). */
   stamp: number;
 }
@@ -97,8 +104,9 @@ export class AttrCache {
     return server;
   }
 
-  get(path: string): Attr | undefined {
-    return this.fresh(this.attrs, path);
+  /** `caller`: the process asking (FUSE's pid), which may see the listing it walks a bit longer. */
+  get(path: string, caller?: number): Attr | undefined {
+    return this.fresh(this.attrs, path, caller);
   }
 
   /** What a change made through this mount left `path` with. */
@@ -134,14 +142,14 @@ export class AttrCache {
   }
 
   /** A fresh listing of the parent that lacks the name: the path does not exist. */
-  knownMissing(path: string): boolean {
+  knownMissing(path: string, caller?: number): boolean {
     const { dir, name } = splitPath(path);
-    const names = this.fresh(this.listings, dir);
+    const names = this.fresh(this.listings, dir, caller);
     return names !== undefined && !names.has(name);
   }
 
-  listing(dir: string): Set<string> | undefined {
-    return this.fresh(this.listings, dir);
+  listing(dir: string, caller?: number): Set<string> | undefined {
+    return this.fresh(this.listings, dir, caller);
   }
 
   /**
@@ -159,19 +167,21 @@ export class AttrCache {
 
   /**
    * A listing of `dir`; with the `ticket` taken before it was asked for, dropped when something
-   * changed in `dir` through this mount meanwhile (the next lookup asks again).
+   * changed in `dir` through this mount meanwhile (the next lookup asks again). `walker`: the
+   * process that asked for it, which may use it for as long as a walk through it takes.
    */
-  setListing(dir: string, entries: ReadonlyArray<{ name: string } & Attr>, ticket?: number): void {
+  setListing(dir: string, entries: ReadonlyArray<{ name: string } & Attr>, ticket?: number, walker?: number): void {
     if (ticket !== undefined && this.changedSince(dir, ticket)) return;
-    const expires = this.now() + this.ttlMs + entries.length * WALK_MS_PER_ENTRY;
+    const expires = this.now() + this.ttlMs;
+    const walk = walker === undefined ? {} : { walker, walkEnds: expires + entries.length * WALK_MS_PER_ENTRY };
     this.recentlyListed.set(dir, { size: entries.length, at: this.now(), misses: 0 });
     const stamp = ticket ?? this.changes;
-    this.listings.set(dir, { value: new Set(entries.map((e) => e.name)), expires, stamp });
+    this.listings.set(dir, { value: new Set(entries.map((e) => e.name)), expires, stamp, ...walk });
     for (const e of entries) {
       const { name, ...attr } = e;
       const path = joinPath(dir, name);
       if (ticket !== undefined && attr.type === 'dir' && this.changedSince(path, ticket)) continue;
-      this.attrs.set(path, { value: attr, expires, stamp });
+      this.attrs.set(path, { value: attr, expires, stamp, ...walk });
     }
   }
 
@@ -259,13 +269,16 @@ export class AttrCache {
     return false;
   }
 
-  private fresh<T extends object>(map: LRUCache<string, Timed<T>>, key: string): T | undefined {
+  private fresh<T extends object>(map: LRUCache<string, Timed<T>>, key: string, caller?: number): T | undefined {
     const entry = map.get(key);
     if (entry === undefined) return undefined;
-    if (entry.expires <= this.now() || this.goneSince(key, entry.stamp)) {
+    const now = this.now();
+    if (Math.max(entry.expires, entry.walkEnds ?? 0) <= now || this.goneSince(key, entry.stamp)) {
       map.delete(key);
       return undefined;
     }
+    // Past the usual lifetime, only the walker goes on using it (kept for it meanwhile).
+    if (entry.expires <= now && (caller === undefined || caller !== entry.walker)) return undefined;
     return entry.value;
   }
 }

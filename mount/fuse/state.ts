@@ -11,6 +11,7 @@ import { FolderPrefetch } from './folder-prefetch.js';
 import { Uploads } from './uploads.js';
 import { mountStats } from '../daemon/mount-stats.js';
 import { NeverStored } from './never-stored.js';
+import { currentCallerPid } from './ownership.js';
 
 /** Highest handle number: fuse-native passes handles to JS as int32 and back as uint32. */
 const MAX_HANDLE = 0x7fffffff;
@@ -69,8 +70,11 @@ export class MountState {
     if (this.options.readOnly) throw new RdriveError('EROFS', 'Mounted read-only');
   }
 
-  /** Attributes of a path: open file, then cache, then a fresh parent listing, then the server. */
-  async attr(path: string): Promise<Attr> {
+  /**
+   * Attributes of a path: open file, then cache, then a fresh parent listing, then the server.
+   * `caller`: the process asking (read at the start of its op, see AttrCache.setListing).
+   */
+  async attr(path: string, caller = currentCallerPid()): Promise<Attr> {
     checkNameLengths(path);
     const open = this.files.get(path);
     // Unsent changes are the newest content: this mount's attributes. A clean open copy may be
@@ -78,7 +82,7 @@ export class MountState {
     // server answer, as for any file, so the kernel learns the new size before an open.
     if (open !== undefined && (open.dirty || open.created)) return open.attr();
     const version = open?.baseVersion;
-    const attr = await this.serverAttr(path);
+    const attr = await this.serverAttr(path, caller);
     // The kernel learns a longer size now and will read on: the open copy must have those bytes.
     // Not from an answer older than the copy's own version (an upload of it landed meanwhile).
     if (open !== undefined && open.baseVersion === version && this.files.get(path) === open) open.followLonger(attr);
@@ -86,35 +90,35 @@ export class MountState {
   }
 
   /** attr() as the cache, a folder read or the server gives it. */
-  private async serverAttr(path: string): Promise<Attr> {
+  private async serverAttr(path: string, caller: number | undefined): Promise<Attr> {
     // The root too: the kernel asks for it before most walks, a request each time was ~10% of
     // an `ls -l` of 300 names.
-    const cached = this.cache.get(path);
+    const cached = this.cache.get(path, caller);
     if (cached !== undefined) {
       mountStats.cacheHits++;
       return cached;
     }
     mountStats.cacheMisses++;
     if (path === '/') return this.fetchAttr(path);
-    if (this.cache.knownMissing(path)) throw new RdriveError('ENOENT');
+    if (this.cache.knownMissing(path, caller)) throw new RdriveError('ENOENT');
     const { dir } = splitPath(path);
     if (this.cache.worthRelisting(dir)) {
-      await this.relist(dir).catch(() => undefined);
-      const listed = this.cache.get(path);
+      await this.relist(dir, caller).catch(() => undefined);
+      const listed = this.cache.get(path, caller);
       if (listed !== undefined) return listed;
-      if (this.cache.knownMissing(path)) throw new RdriveError('ENOENT');
+      if (this.cache.knownMissing(path, caller)) throw new RdriveError('ENOENT');
     }
     return this.fetchAttr(path);
   }
 
   private readonly relisting = new Map<string, Promise<void>>();
 
-  /** One listing request shared by every lookup that waits on the same directory. */
-  relist(dir: string): Promise<void> {
+  /** One listing request shared by every lookup that waits on the same directory; `walker` asked first. */
+  relist(dir: string, walker: number | undefined): Promise<void> {
     let pending = this.relisting.get(dir);
     if (pending === undefined) {
       const ticket = this.cache.ticket();
-      pending = this.client.list(dir).then(({ entries }) => this.cache.setListing(dir, entries, ticket)).finally(() => this.relisting.delete(dir));
+      pending = this.client.list(dir).then(({ entries }) => this.cache.setListing(dir, entries, ticket, walker)).finally(() => this.relisting.delete(dir));
       this.relisting.set(dir, pending);
     }
     return pending;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { open, readFile } from 'node:fs/promises';
+import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ApiClient } from '../../mount/remote/api-client.js';
@@ -98,6 +98,33 @@ test('a reader going on past the end of what it opened reads what another client
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     await client.upload('follow.log', () => 'line 1\nline 2\nline 3\n');
     assert.equal(await tail, 'line 1\nline 2\nline 3\n', 'tail -f shows the appended line');
+  } finally {
+    await mount.cleanup();
+    await client.close();
+  }
+});
+
+test('after a listing of a big folder, another program here sees another client\'s change once the usual second is over', T, async () => {
+  const client = new ApiClient({ server: server.url });
+  const mount = await startMount(server.url, 'alice', 'alice-pass');
+  try {
+    await client.login('alice', 'alice-pass');
+    await client.mkdir('crowd');
+    // Made on the server's disk directly: 12,000 uploads would take the test's whole time.
+    const stored = join(server.storage, 'alice', 'crowd');
+    await mkdir(stored, { recursive: true });
+    for (let i = 0; i < 12_000; i++) await writeFile(join(stored, `f${i}`), '');
+    await client.upload('crowd/f1', () => 'x');
+    // One program lists the folder (its walk may use the listing for ~7 s: 0.5 ms per entry)...
+    await ok(`ls ${mount.path}/crowd > /dev/null`);
+    const listedAt = Date.now();
+    await client.upload('crowd/f1', () => 'longer content');
+    await client.upload('crowd/new', () => 'created elsewhere');
+    // ...another one opens its files once the attribute timeout (1 s) is over.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, listedAt + 1_500 - Date.now())));
+    assert.equal(await ok(`cat ${mount.path}/crowd/f1`), 'longer content', 'not cut at the size the listing had');
+    assert.equal(await ok(`cat ${mount.path}/crowd/new`), 'created elsewhere', 'not "No such file" from the listing');
+    assert.ok(Date.now() - listedAt < 6_000, 'checked while the listing was still fresh for its walker');
   } finally {
     await mount.cleanup();
     await client.close();

@@ -143,18 +143,27 @@ test('attr cache: a small directory is listed again at the first miss, a big one
   assert.equal(cache.worthRelisting('/never-listed'), false);
 });
 
-test('attr cache: a big listing stays fresh for as long as a walk through it takes', () => {
+test('attr cache: a big listing stays fresh for as long as a walk through it takes, for the program walking it', () => {
   let now = 0;
   const cache = new AttrCache(1000, () => now);
   const entries = Array.from({ length: 10_000 }, (_, i) => ({ name: `f${i}`, ...file(i) }));
-  cache.setListing('/big', entries);
-  cache.setListing('/small', entries.slice(0, 2));
+  const WALKER = 4242;
+  cache.setListing('/big', entries, undefined, WALKER);
+  cache.setListing('/small', entries.slice(0, 2), undefined, WALKER);
+  now = 500;
+  assert.equal(cache.get('/big/f1', 77)?.size, 1, 'within the usual lifetime, for every program');
   now = 4000;
-  assert.equal(cache.get('/big/f9999')?.size, 9999, '10,000 entries: still fresh 4 s later');
-  assert.equal(cache.knownMissing('/big/nope'), true);
-  assert.equal(cache.get('/small/f1'), undefined, 'a small listing expires with the usual lifetime');
+  assert.equal(cache.get('/big/f9999', WALKER)?.size, 9999, '10,000 entries: still fresh 4 s later for the walker');
+  assert.equal(cache.knownMissing('/big/nope', WALKER), true);
+  // Another program (cat after ls) asks the server: a size or a "no such file" 4 s old would
+  // hide another mount's change past the usual second.
+  assert.equal(cache.get('/big/f9999', 77), undefined, 'not for another program');
+  assert.equal(cache.get('/big/f9998'), undefined, 'nor for an unknown one');
+  assert.equal(cache.knownMissing('/big/nope', 77), false);
+  assert.equal(cache.get('/big/f9997', WALKER)?.size, 9997, 'the walker keeps it meanwhile');
+  assert.equal(cache.get('/small/f1', WALKER), undefined, 'a small listing expires with the usual lifetime');
   now = 7000;
-  assert.equal(cache.get('/big/f0'), undefined, 'and the big one expires too, a walk later');
+  assert.equal(cache.get('/big/f0', WALKER), undefined, 'and the big one expires too, a walk later');
 });
 
 test('attr cache: a walk over a huge tree keeps memory bounded (least recently used go first)', () => {

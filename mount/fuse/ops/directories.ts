@@ -2,7 +2,7 @@ import type { Stat } from 'fuse-native';
 import { joinPath, splitPath } from '../../cache/attr-cache.js';
 import { checkNameLengths, checkNewName } from '../names.js';
 import type { Owner } from '../../../common/ownership.js';
-import { newEntry } from '../ownership.js';
+import { currentCallerPid, newEntry } from '../ownership.js';
 import type { MountState } from '../state.js';
 import { RdriveError } from '../../../common/errors.js';
 import { orphanJudge, removeOrphansIn } from '../../daemon/orphans.js';
@@ -12,8 +12,10 @@ import { HIDDEN_PREFIX, type Attr } from '../../../common/api.js';
 /** One request lists a directory with every entry's attributes, which fill the cache. */
 export async function readdir(state: MountState, path: string): Promise<{ names: string[]; stats: Stat[] }> {
   const ticket = state.cache.ticket();
+  // The lister, read before the first await (see currentCallerPid): its walk may use the listing longer.
+  const walker = currentCallerPid();
   const { entries } = await state.client.list(path);
-  state.cache.setListing(path, entries, ticket);
+  state.cache.setListing(path, entries, ticket, walker);
   state.prefetch.listed(path);
   const { uid, gid } = state.options;
   const names = ['.', '..'];
