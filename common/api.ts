@@ -219,6 +219,19 @@ export function etagOf(attr: Pick<Attr, 'size' | 'ctime' | 'mtime' | 'id'>): str
   return `"${attr.size.toString(36)}-${attr.ctime.toString(36)}-${attr.mtime.toString(36)}${id}"`;
 }
 
+/**
+ * Whether `etag` (a version a client read, see etagOf) still names the content `attr` has: the
+ * same file (`id`: every upload and patch makes a new one), size and mtime (an in-place truncate
+ * moves it). Only the ctime may differ: a chmod, chown or rename moves it and nothing else, and a
+ * reader or a patch of the version opened before must go on (as on a local disk), not fail with
+ * CHANGED (EIO) halfway through a copy. An etag without an id must match exactly.
+ */
+export function sameContent(etag: string, attr: Pick<Attr, 'size' | 'ctime' | 'mtime' | 'id'>): boolean {
+  if (etag === etagOf(attr)) return true;
+  const parts = /^"([0-9a-z.]+)-[0-9a-z.]+-([0-9a-z.]+)-([0-9a-z]+)"$/.exec(etag);
+  return parts !== null && attr.id !== undefined && parts[1] === attr.size.toString(36) && parts[2] === attr.mtime.toString(36) && parts[3] === attr.id;
+}
+
 export const HEADER_MODE = 'x-rdrive-mode';
 /** On PUT: "uid:gid", the owner a new file is stored with (else an existing file's is kept). */
 export const HEADER_OWNER = 'x-rdrive-owner';

@@ -6,7 +6,7 @@ import {
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { etagOf, HIDDEN_PREFIX, type Attr, type DirEntry, type FolderTimes, type SetAttrRequest, type StatFs } from '../../common/api.js';
+import { etagOf, HIDDEN_PREFIX, sameContent, type Attr, type DirEntry, type FolderTimes, type SetAttrRequest, type StatFs } from '../../common/api.js';
 import { RdriveError, fromForeign } from '../../common/errors.js';
 import { writeFullySync } from '../../common/write-fully.js';
 import type { ByteRange, Durability, HeadsOptions, StorageBackend, WriteLimits, WriteOptions } from './backend.js';
@@ -366,7 +366,7 @@ export class LocalDiskBackend implements StorageBackend {
           const existing = await source.stat();
           await checkReadable(source, existing);
           // Checked on the very file the copy is made from: a replace just before cannot slip in.
-          if (options.ifMatch !== undefined && etagOf(toAttr(existing)) !== options.ifMatch) throw new RdriveError('CHANGED');
+          if (options.ifMatch !== undefined && !sameContent(options.ifMatch, toAttr(existing))) throw new RdriveError('CHANGED');
           if (options.size !== undefined) {
             checkLimit(options.size, options);
             await options.reserve?.(options.size);
@@ -396,8 +396,9 @@ export class LocalDiskBackend implements StorageBackend {
               const current = lstatAtSync(dir, name);
               // Checked again where no other change of this user can slip in: two patches based
               // on one version, sent at once, both passed the check above; the second to land
-              // would have undone the first (an fsync() that had returned).
-              if (options.ifMatch !== undefined && (current === undefined || current.ino !== existing.ino || etagOf(toAttr(current)) !== options.ifMatch)) {
+              // would have undone the first (an fsync() that had returned). Against the file the
+              // copy was made from, exactly: a chmod since would be undone too.
+              if (options.ifMatch !== undefined && (current === undefined || current.ino !== existing.ino || etagOf(toAttr(current)) !== etagOf(toAttr(existing)))) {
                 throw new RdriveError('CHANGED');
               }
               await options.replacing?.(storedBytes(current), options.size ?? end);

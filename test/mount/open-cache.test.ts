@@ -127,6 +127,72 @@ test('after a listing of a big folder, another program here sees another client\
     assert.ok(Date.now() - listedAt < 6_000, 'checked while the listing was still fresh for its walker');
   } finally {
     await mount.cleanup();
+    // The server takes 5 sessions: this file's tests would fill it.
+    await client.logout().catch(() => undefined);
+    await client.close();
+  }
+});
+
+/** 3 MiB whose every 4 bytes say their offset: a copy from the wrong place or version shows. */
+function numbered(size: number): Buffer {
+  const content = Buffer.alloc(size);
+  for (let i = 0; i < size; i += 4) content.writeUInt32BE(i, i);
+  return content;
+}
+
+test('another client\'s chmod or rename of a big file is no new content: a reader here reads on', T, async () => {
+  const client = new ApiClient({ server: server.url });
+  const mount = await startMount(server.url, 'alice', 'alice-pass');
+  const content = numbered(3 * 1024 * 1024);
+  try {
+    await client.login('alice', 'alice-pass');
+    await client.upload('kept.bin', () => content, { length: content.length });
+    // A reader (cp out of the mount) has the head; the rest comes as it reads on.
+    const reader = await open(join(mount.path, 'kept.bin'), 'r');
+    try {
+      const head = Buffer.alloc(65536);
+      await reader.read(head, 0, head.length, 0);
+      await client.setAttr('kept.bin', { mode: 0o600 });
+      await client.rename('kept.bin', 'moved.bin');
+      await client.rename('moved.bin', 'kept.bin');
+      const rest = Buffer.alloc(content.length - head.length);
+      const { bytesRead } = await reader.read(rest, 0, rest.length, head.length);
+      assert.equal(bytesRead, rest.length, 'read on to the end, not cut by EIO');
+      assert.ok(Buffer.concat([head, rest]).equals(content));
+    } finally {
+      await reader.close();
+    }
+  } finally {
+    await mount.cleanup();
+    // The server takes 5 sessions: this file's tests would fill it.
+    await client.logout().catch(() => undefined);
+    await client.close();
+  }
+});
+
+test('another client\'s chmod of a big file is no new content: a partial write here lands at close, and the chmod stays', T, async () => {
+  const client = new ApiClient({ server: server.url });
+  const mount = await startMount(server.url, 'alice', 'alice-pass');
+  const content = numbered(3 * 1024 * 1024);
+  try {
+    await client.login('alice', 'alice-pass');
+    await client.upload('patched.bin', () => content, { length: content.length });
+    // A program changing a few bytes (this mount does not hold the whole file: a patch).
+    const writer = await open(join(mount.path, 'patched.bin'), 'r+');
+    try {
+      await writer.write(Buffer.from('patched'), 0, 7, 1_000_000);
+      await client.setAttr('patched.bin', { mode: 0o640 });
+    } finally {
+      await writer.close();
+    }
+    const expected = Buffer.from(content);
+    expected.write('patched', 1_000_000);
+    assert.ok((await readFile(join(server.storage, 'alice', 'patched.bin'))).equals(expected), 'the change landed');
+    assert.equal((await client.stat('patched.bin')).mode, 0o640, 'and the chmod stayed');
+  } finally {
+    await mount.cleanup();
+    // The server takes 5 sessions: this file's tests would fill it.
+    await client.logout().catch(() => undefined);
     await client.close();
   }
 });

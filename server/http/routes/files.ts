@@ -1,7 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { EXTENTS_CONTENT_TYPE, type Attr, etagOf, HEADER_ATIME, HEADER_CTIME, HEADER_ID, HEADER_MODE, HEADER_MTIME, HEADER_OWNER, HEADER_SIZE, HEADER_SYNC } from '../../../common/api.js';
+import { EXTENTS_CONTENT_TYPE, type Attr, etagOf, sameContent, HEADER_ATIME, HEADER_CTIME, HEADER_ID, HEADER_MODE, HEADER_MTIME, HEADER_OWNER, HEADER_SIZE, HEADER_SYNC } from '../../../common/api.js';
 import { PREVIEW_BYTES } from '../../../common/config.js';
 import { RdriveError } from '../../../common/errors.js';
 import { OWNER_ID_MAX, formatOwner, parseOwner, type Owner } from '../../../common/ownership.js';
@@ -91,7 +91,7 @@ async function readFile(ctx: ServerContext, req: Request, res: Response): Promis
   // An empty file has no satisfiable range; RFC 9110 lets a server answer the whole (empty) file.
   const { content, attr, range } = await ctx.backend.openRead(user, segments, (size) => (size === 0 ? undefined : parseRange(req.headers.range, size)));
   const expected = optionalIfMatch(req).ifMatch;
-  if (expected !== undefined && etagOf(attr) !== expected) {
+  if (expected !== undefined && !sameContent(expected, attr)) {
     if (!Buffer.isBuffer(content)) content.destroy();
     throw new RdriveError('CHANGED');
   }
