@@ -396,10 +396,15 @@ export class LocalDiskBackend implements StorageBackend {
               const current = lstatAtSync(dir, name);
               // Checked again where no other change of this user can slip in: two patches based
               // on one version, sent at once, both passed the check above; the second to land
-              // would have undone the first (an fsync() that had returned). Against the file the
-              // copy was made from, exactly: a chmod since would be undone too.
-              if (options.ifMatch !== undefined && (current === undefined || current.ino !== existing.ino || etagOf(toAttr(current)) !== etagOf(toAttr(existing)))) {
+              // would have undone the first (an fsync() that had returned).
+              if (options.ifMatch !== undefined && (current === undefined || current.ino !== existing.ino || !sameContent(etagOf(toAttr(existing)), toAttr(current)))) {
                 throw new RdriveError('CHANGED');
+              }
+              // A chmod, chown or rename since the copy was made (same content): the copy takes
+              // the mode and owner the file has now, or the patch would undo them.
+              if (current !== undefined && current.ino === existing.ino && current.ctimeMs !== existing.ctimeMs) {
+                await out.chmod(current.mode & 0o7777);
+                await copyOwner(at(dir, name), at(dir, temp));
               }
               await options.replacing?.(storedBytes(current), options.size ?? end);
               return replaceKeepingAside(dir, name, current, () => publishLarge(at(dir, temp), at(dir, name)));

@@ -132,6 +132,31 @@ test('two patches based on one version, sent at once: one lands, the other is CH
   }
 });
 
+test('patches of a file being chmodded all land (a chmod is no new content), and the last chmod stays', T, async () => {
+  const size = 32 * 1024 * 1024;
+  await alice.upload('moded.bin', () => Buffer.alloc(size, 0x2e), { length: size });
+  let version = etagOf(await alice.stat('moded.bin'));
+  const modes = [0o600, 0o640];
+  let chmods = 0;
+  let stop = false;
+  // Another program's chmod -R, meanwhile: many land while each patch copies the file.
+  const chmodding = (async () => {
+    while (!stop) await alice.setAttr('moded.bin', { mode: modes[chmods++ % 2]! });
+  })();
+  try {
+    for (let i = 0; i < 4; i++) {
+      const attr = await alice.patch('moded.bin', () => Buffer.concat([encodeExtentHeader(i * 4, 4), Buffer.from('PPPP')]), { version });
+      version = etagOf(attr);
+    }
+  } finally {
+    stop = true;
+    await chmodding;
+  }
+  assert.equal((await alice.read('moded.bin', 0, 17)).toString(), `${'PPPP'.repeat(4)}.`, 'every patch landed');
+  assert.equal((await alice.stat('moded.bin')).mode, modes[(chmods - 1) % 2], 'the last chmod stays');
+  await alice.unlink('moded.bin');
+});
+
 test('mkdir, rmdir, unlink, rename with replace and no-replace', T, async () => {
   await alice.mkdir('d1');
   await rejectsWith(alice.mkdir('d1'), 'EEXIST');
