@@ -1,12 +1,13 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { constants as osConstants } from 'node:os';
 import { readlink, realpath } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Option, type Command } from 'commander';
 import { CLIENT_DEFAULTS } from '../common/config.js';
 import { RdriveError } from '../common/errors.js';
-import { createMount } from '../mount/daemon/mount-daemon.js';
+import { createMount, type RunningMount, StartAborted } from '../mount/daemon/mount-daemon.js';
 import { checkFuseAvailable, checkMountpoint } from '../mount/daemon/preflight.js';
 import { unmountOnCrash } from '../mount/daemon/crash-guard.js';
 import { readCa, warnIfCleartext } from './trust.js';
@@ -86,7 +87,37 @@ export function registerMountCommands(program: Command): void {
     });
 }
 
+/** What stops a mount (after the start, an ordinary stop: upload, unmount, exit 0). */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** A start stopped by a signal exits as the shell reports a process killed by it: 128 + its number. */
+function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + osConstants.signals[signal];
+}
+
+function stoppedMessage(signal: NodeJS.Signals): string {
+  return `rdrive: stopped by ${signal} before the mount was ready; nothing was left mounted\n`;
+}
+
 async function runForeground(url: string, mountpoint: string, flags: MountFlags, child: boolean): Promise<void> {
+  // Handled from the first moment, so that no signal during the start kills the process with a
+  // mount half made (a dead mount, "Transport endpoint is not connected"). Before createMount
+  // there is nothing to undo: exit at once. From then on the start undoes what it did (the
+  // session, the mount) and throws StartAborted.
+  const start = new AbortController();
+  let creating = false;
+  let stopRunning: ((signal: string) => void) | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopRunning !== undefined) {
+      stopRunning(signal);
+    } else if (creating) {
+      start.abort(signal);
+    } else {
+      process.stderr.write(stoppedMessage(signal));
+      process.exit(signalExitCode(signal));
+    }
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
   parseServerUrl(url);
   const logLevel = checkLogLevel(flags.logLevel);
   const attrTimeout = Number(flags.attrTimeout);
@@ -101,14 +132,44 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
   if (!child) warnIfCleartext(url);
   const password = await obtainPassword(user, { passwordFile: flags.passwordFile });
   const log = await createLogger('client', resolve(flags.logFile ?? defaultClientLogFile()), logLevel, rotation);
-  const mount = await createMount({
-    server: url, mountpoint: mnt, user, password, readOnly: flags.readOnly === true, sync: flags.sync === true,
-    allowOther: flags.allowOther === true, attrTimeout, requestTimeoutMs: timeout * 1000, log,
-    ...(ca === undefined ? {} : { ca }),
-  });
+  const exitAborted = async (signal: NodeJS.Signals): Promise<never> => {
+    log.info({ signal }, 'start stopped by a signal; nothing left mounted');
+    process.stderr.write(stoppedMessage(signal));
+    await new Promise<void>((done) => log.flush(() => done()));
+    process.exit(signalExitCode(signal));
+  };
+  let mount: RunningMount;
+  creating = true;
+  try {
+    mount = await createMount({
+      server: url, mountpoint: mnt, user, password, readOnly: flags.readOnly === true, sync: flags.sync === true,
+      allowOther: flags.allowOther === true, attrTimeout, requestTimeoutMs: timeout * 1000, log,
+      ...(ca === undefined ? {} : { ca }),
+      abort: start.signal,
+    });
+  } catch (err) {
+    if (err instanceof StartAborted) return exitAborted(start.signal.reason as NodeJS.Signals);
+    throw err;
+  }
   const pidFile = flags.pidFile ?? defaultPidFile(mnt);
-  await writePid(pidFile, process.pid);
-  await registerDaemon(mount.own, mount.instance);
+  try {
+    await writePid(pidFile, process.pid).catch((err: NodeJS.ErrnoException) => {
+      throw new RdriveError(err.code === 'EACCES' || err.code === 'EROFS' ? 'EACCES' : err.code === 'ENOSPC' ? 'ENOSPC' : 'EIO',
+        `Cannot write the pid file ${pidFile} (${err.code ?? err.message}): give --pid-file a file in a folder you may write; nothing was left mounted`);
+    });
+    await registerDaemon(mount.own, mount.instance);
+  } catch (err) {
+    // The mount is up but could not be recorded: "rdrive unmount" would not find its daemon.
+    log.error({ err }, 'could not record the mount; unmounting');
+    await mount.unmount();
+    await removePid(pidFile).catch(() => undefined);
+    throw err;
+  }
+  if (start.signal.aborted) {
+    await mount.unmount();
+    await removePid(pidFile);
+    return exitAborted(start.signal.reason as NodeJS.Signals);
+  }
   serveStatsOnSignal(mnt, log);
   unmountOnCrash(mnt, mount.own, pidFile, log);
   process.stdout.write(`${READY_PREFIX}${url} at ${mnt}\n`);
@@ -121,8 +182,8 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
   }
   await new Promise<void>((done) => {
     let stopping = false;
-    // `on`, not `once`: a second signal must not kill the process mid-unmount.
-    const stop = (signal: string): void => {
+    // A second signal must not kill the process mid-unmount.
+    stopRunning = (signal: string): void => {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'stopping');
@@ -132,8 +193,7 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
         done();
       });
     };
-    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => stop(signal));
-    mount.watch(() => stop('mount removed'));
+    mount.watch(() => stopRunning?.('mount removed'));
   });
   process.exit(0);
 }
@@ -172,10 +232,26 @@ async function startDaemon(url: string, mountpoint: string, flags: MountFlags): 
   const lines = createInterface({ input: child.stdout });
   // 'close' comes after the child's stdio is drained, so its error message is complete.
   const exited = once(child, 'close');
+  // Ctrl-C (or a SIGTERM, SIGHUP) while waiting stops the start, not only this process: the
+  // child, in a session of its own, would otherwise mount with nobody left to say so. It is
+  // asked to stop (it undoes whatever it did) and waited for.
+  let stoppedBy: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    stoppedBy ??= signal;
+    child.kill('SIGTERM');
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
   const ready = await Promise.race([
     once(lines, 'line').then(([line]) => String(line).startsWith(READY_PREFIX)),
     exited.then(() => false),
   ]);
+  for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
+  if (stoppedBy !== undefined) {
+    // Ready meanwhile: the SIGTERM stops it as "rdrive unmount" would.
+    await exited;
+    process.stderr.write(stoppedMessage(stoppedBy));
+    process.exit(signalExitCode(stoppedBy));
+  }
   if (!ready) {
     const [code] = (await exited) as [number | null];
     const message = errors.replace(/^rdrive: /, '').trim() || 'the mount process exited';

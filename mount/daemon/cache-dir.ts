@@ -3,6 +3,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { RdriveError } from '../../common/errors.js';
 import { isAlive } from './pid-registry.js';
 
 /**
@@ -14,7 +15,11 @@ const PREFIX = 'rdrive-cache-';
 
 export async function createCacheDir(log: Logger): Promise<string> {
   await sweepStaleCacheDirs(log);
-  const dir = await mkdtemp(join(tmpdir(), `${PREFIX}${process.pid}-`));
+  const dir = await mkdtemp(join(tmpdir(), `${PREFIX}${process.pid}-`)).catch((err: NodeJS.ErrnoException) => {
+    // Said with the folder and the way out: a bare "No such file or directory" names neither.
+    throw new RdriveError(err.code === 'ENOSPC' ? 'ENOSPC' : err.code === 'EACCES' || err.code === 'EROFS' ? 'EACCES' : 'EIO',
+      `Cannot create the mount's cache folder in ${tmpdir()} (${err.code ?? err.message}): the mount keeps unsent changes there; free space there or set TMPDIR to a writable folder`);
+  });
   // process.exit() after a crash runs 'exit' listeners, not pending promises.
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   return dir;

@@ -30,6 +30,29 @@ export interface MountConfig {
   /** Extra trusted certificate(s), PEM. */
   ca?: string;
   log: Logger;
+  /** Aborts the start (a signal): what was done is undone and createMount throws StartAborted. */
+  abort?: AbortSignal;
+}
+
+/** Thrown by createMount when its `abort` signal fired during the start. */
+export class StartAborted extends Error {
+  constructor(readonly reason: string) {
+    super(`the start was stopped (${reason}) before the mount was ready; nothing was left mounted`);
+    this.name = 'StartAborted';
+  }
+}
+
+function throwIfAborted(abort: AbortSignal | undefined): void {
+  if (abort?.aborted === true) throw new StartAborted(String(abort.reason));
+}
+
+/**
+ * fuse-native's reasons, said for a person: "Mountpoint in use" is a mount that appeared at the
+ * path since the checks before login (another "rdrive mount" of the same folder, say).
+ */
+function mountFailure(mountpoint: string, err: Error): RdriveError {
+  if (err.message === 'Mountpoint in use') return new RdriveError('EEXIST', `${mountpoint} is already a mountpoint (something was mounted there while this mount started): unmount it first ("rdrive unmount ${mountpoint}")`);
+  return new RdriveError('EIO', `Mounting ${mountpoint} failed: ${err.message}`);
 }
 
 export interface RunningMount {
@@ -49,21 +72,47 @@ const WATCH_INTERVAL_MS = 1_000;
 /** Long operations (uploads at close) must not hit fuse-native's 15 s default. */
 const OP_TIMEOUTS = { default: 60_000, flush: 3_600_000, fsync: 3_600_000, release: 3_600_000, rename: 3_600_000, read: 600_000, write: 600_000 };
 
-/** Logs in (so a wrong password fails before anything is mounted), then mounts. */
+/**
+ * Logs in (so a wrong password fails before anything is mounted), then mounts. A start that
+ * fails or is aborted midway undoes what it did, newest first (unmount, cache folder, session,
+ * connections): nothing stays mounted and nothing keeps the process alive.
+ */
 export async function createMount(config: MountConfig): Promise<RunningMount> {
   const log = config.log;
+  const undo: Array<() => Promise<unknown>> = [];
+  try {
+    return await startMount(config, undo);
+  } catch (err) {
+    for (const step of undo.reverse()) await step().catch((e: unknown) => log.warn({ err: e }, 'undoing a failed start'));
+    throw err;
+  }
+}
+
+async function startMount(config: MountConfig, undo: Array<() => Promise<unknown>>): Promise<RunningMount> {
+  const log = config.log;
   const client = new ApiClient({ server: config.server, logger: log.child({ component: 'http' }), reconnectWindowMs: 4_000, connectTimeoutMs: 3_000, requestTimeoutMs: config.requestTimeoutMs, rangeWorker: true, ...(config.ca === undefined ? {} : { ca: config.ca }) });
+  undo.push(() => client.close());
+  throwIfAborted(config.abort);
+  // A login can wait long (a silent server, Retry-After): an abort drops it at once.
+  const dropLogin = (): void => void client.destroy();
+  config.abort?.addEventListener('abort', dropLogin, { once: true });
   try {
     await client.login(config.user, config.password);
   } catch (err) {
-    await client.close();
+    throwIfAborted(config.abort);
     throw describeLoginError(err, config.server);
+  } finally {
+    config.abort?.removeEventListener('abort', dropLogin);
   }
+  throwIfAborted(config.abort);
+  undo.push(() => client.logout());
   // What a killed daemon left of deleted-but-open files goes now (it can no longer be open).
   await sweepJournals(client, config.server, config.user, log).catch((err: unknown) => log.warn({ err }, 'could not sweep files left by a stopped mount'));
   const mark = ownMark();
   const probing: ProbeState = { active: false };
   const cacheDir = await createCacheDir(log);
+  undo.push(() => removeCacheDir(cacheDir));
+  throwIfAborted(config.abort);
   const state = new MountState(client, {
     readOnly: config.readOnly,
     sync: config.sync === true,
@@ -88,13 +137,14 @@ export async function createMount(config: MountConfig): Promise<RunningMount> {
   try {
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
   } catch (err) {
-    await client.logout();
-    await client.close();
-    await removeCacheDir(cacheDir);
-    throw new RdriveError('EIO', `Mounting ${config.mountpoint} failed: ${(err as Error).message}`);
+    throw mountFailure(config.mountpoint, err as Error);
   }
+  // fuse-native's unmount (fusermount -uz, then its thread ends); a second call is harmless.
+  undo.push(() => new Promise<void>((resolve) => fuse.unmount(() => resolve())));
+  throwIfAborted(config.abort);
   const own = await findMount(config.mountpoint);
-  if (own === undefined) throw new RdriveError('EIO', `Mounting ${config.mountpoint} failed: the mount does not show in /proc/self/mountinfo`);
+  if (own === undefined) throw new RdriveError('EIO', `Mounting ${config.mountpoint} failed: the mount does not show in /proc/self/mountinfo (it was removed again, or this system lists mounts differently); nothing was left mounted`);
+  throwIfAborted(config.abort);
   log.info({ server: config.server, mountpoint: config.mountpoint, user: config.user, readOnly: config.readOnly, mountId: own.mountId, dev: own.dev }, 'mounted');
   let stopping: Promise<void> | undefined;
   let watcher: NodeJS.Timeout | undefined;

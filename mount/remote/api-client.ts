@@ -198,6 +198,14 @@ export class ApiClient {
     await this.ranges?.close();
   }
 
+  /** Like close, but requests in flight fail at once instead of being waited for (a start stopped midway). */
+  async destroy(): Promise<void> {
+    this.silence.close();
+    await this.probePool?.destroy().catch(() => undefined);
+    await this.pool.destroy().catch(() => undefined);
+    await this.ranges?.close();
+  }
+
   async health(): Promise<Health> {
     return this.json({ method: 'GET', path: '/health', idempotent: true, auth: false }, checkHealth);
   }
