@@ -7,11 +7,11 @@ import { createInterface } from 'node:readline';
 import { Option, type Command } from 'commander';
 import { CLIENT_DEFAULTS } from '../common/config.js';
 import { RdriveError } from '../common/errors.js';
-import { createMount, type RunningMount, StartAborted } from '../mount/daemon/mount-daemon.js';
+import { createMount, lostUploadsError, type RunningMount, StartAborted } from '../mount/daemon/mount-daemon.js';
 import { checkFuseAvailable, checkMountpoint } from '../mount/daemon/preflight.js';
 import { unmountOnCrash } from '../mount/daemon/crash-guard.js';
 import { readCa, warnIfCleartext } from './trust.js';
-import { defaultPidFile, registerDaemon, removePid, writePid } from '../mount/daemon/pid-registry.js';
+import { defaultPidFile, recordLost, registerDaemon, removePid, writePid } from '../mount/daemon/pid-registry.js';
 import { FORCE_DETACH_AFTER_MS, unmountRdrive } from '../mount/daemon/unmount.js';
 import { serveStatsOnSignal } from '../mount/daemon/stats-file.js';
 import { checkLogLevel, createLogger, defaultClientLogFile } from '../common/logging.js';
@@ -19,7 +19,7 @@ import { LOG_ROTATION_DEFAULTS, type LogRotation, resolveLogRotation } from '../
 import { parseServerUrl } from '../mount/remote/api-client.js';
 import { caOption, requireUser, userOption } from './connection.js';
 import { obtainPassword } from './credentials.js';
-import { codeForExit } from './exit-codes.js';
+import { codeForExit, EXIT, exitCodeFor } from './exit-codes.js';
 
 const READY_PREFIX = 'rdrive: mounted ';
 
@@ -84,6 +84,8 @@ export function registerMountCommands(program: Command): void {
       if (outcome.stillRunning !== undefined) {
         process.stderr.write(`rdrive: its daemon (pid ${outcome.stillRunning}) did not exit within ${FORCE_DETACH_AFTER_MS / 1000} s and was left running: it uploads what is still open, then exits (see its log; "kill -9 ${outcome.stillRunning}" loses those changes)\n`);
       }
+      // Unmounted all the same, but not cleanly: the exit code says why (9 for a full quota).
+      if (outcome.lost !== undefined) throw lostUploadsError(outcome.lost);
     });
 }
 
@@ -180,22 +182,31 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
     // error would crash the mount.
     process.stderr.on('error', () => undefined);
   }
-  await new Promise<void>((done) => {
+  const exitCode = await new Promise<number>((done) => {
     let stopping = false;
     // A second signal must not kill the process mid-unmount.
     stopRunning = (signal: string): void => {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'stopping');
-      void mount.unmount().finally(async () => {
+      let code: number = EXIT.OK;
+      void mount.unmount().then(async ({ lost }) => {
+        if (lost.length === 0) return;
+        // Said here (a foreground mount's terminal) and left for "rdrive unmount", which waits for us.
+        const error = lostUploadsError(lost);
+        code = exitCodeFor(error);
+        // SIGTERM is how "rdrive unmount" stops us; after anything else nobody would take the record.
+        if (signal === 'SIGTERM') await recordLost(lost).catch((err: unknown) => log.warn({ err }, 'could not record the lost uploads for rdrive unmount'));
+        process.stderr.write(`rdrive: ${error.message}\n`);
+      }).finally(async () => {
         await removePid(pidFile);
         log.flush();
-        done();
+        done(code);
       });
     };
     mount.watch(() => stopRunning?.('mount removed'));
   });
-  process.exit(0);
+  process.exit(exitCode);
 }
 
 function logRotation(flags: MountFlags): LogRotation {

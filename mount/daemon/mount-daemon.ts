@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { RdriveError } from '../../common/errors.js';
+import { type ErrorCode, RdriveError, fromForeign } from '../../common/errors.js';
 import { createOperations } from '../fuse/adapter.js';
 import { RdriveFuse } from '../fuse/rdrive-fuse.js';
 import { MountState } from '../fuse/state.js';
@@ -61,9 +61,28 @@ export interface RunningMount {
   /** Marks the server names of this daemon's deleted-but-open files (see hidden-names.ts). */
   instance: string;
   /** Uploads what is still dirty, then unmounts (lazily, so open files do not block it). */
-  unmount: () => Promise<void>;
+  unmount: () => Promise<UnmountReport>;
   /** Calls `gone` once the mount was removed from outside (fusermount -u), so the daemon can exit. */
   watch: (gone: () => void) => void;
+}
+
+/** A file whose changes could not be uploaded when the mount stopped: they are lost. */
+export interface LostUpload {
+  path: string;
+  code: ErrorCode;
+  message: string;
+}
+
+export interface UnmountReport {
+  lost: LostUpload[];
+}
+
+/** The lost changes said for a person, as one error (its code gives the exit code: 9 for a full quota). */
+export function lostUploadsError(lost: readonly LostUpload[]): RdriveError {
+  const first = lost[0];
+  const files = lost.map((l) => `${l.path} (${l.message})`).join(', ');
+  const count = lost.length === 1 ? '1 file' : `${lost.length} files`;
+  return new RdriveError(first?.code ?? 'EIO', `the last changes to ${count} could not be uploaded when the mount stopped and are lost: ${files}. Its log has the details; write them again once the cause is fixed`);
 }
 
 /** How often the daemon checks that its mount is still there. */
@@ -146,7 +165,7 @@ async function startMount(config: MountConfig, undo: Array<() => Promise<unknown
   if (own === undefined) throw new RdriveError('EIO', `Mounting ${config.mountpoint} failed: the mount does not show in /proc/self/mountinfo (it was removed again, or this system lists mounts differently); nothing was left mounted`);
   throwIfAborted(config.abort);
   log.info({ server: config.server, mountpoint: config.mountpoint, user: config.user, readOnly: config.readOnly, mountId: own.mountId, dev: own.dev }, 'mounted');
-  let stopping: Promise<void> | undefined;
+  let stopping: Promise<UnmountReport> | undefined;
   let watcher: NodeJS.Timeout | undefined;
   // The table entry alone can match a newer mount that got our freed ids; the probe cannot.
   const stillOurs = async (): Promise<boolean> => {
@@ -177,8 +196,13 @@ async function startMount(config: MountConfig, undo: Array<() => Promise<unknown
     unmount: () => {
       clearInterval(watcher);
       stopping ??= (async () => {
+        const lost: LostUpload[] = [];
         for (const file of state.files.values()) {
-          await state.uploadUntilClean(file).catch((err: unknown) => log.error({ path: file.path, err }, 'upload at unmount failed'));
+          await state.uploadUntilClean(file).catch((err: unknown) => {
+            log.error({ path: file.path, err }, 'upload at unmount failed; the file\'s unsent changes are lost');
+            const error = err instanceof RdriveError ? err : fromForeign(err);
+            lost.push({ path: file.path, code: error.code, message: error.message });
+          });
         }
         // Only our own mount: after a removal from outside, the path may hold someone else's.
         if (await stillOurs()) {
@@ -195,6 +219,7 @@ async function startMount(config: MountConfig, undo: Array<() => Promise<unknown
         await client.close();
         await removeCacheDir(cacheDir);
         log.info({ mountpoint: config.mountpoint }, 'unmounted');
+        return { lost };
       })();
       return stopping;
     },

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runtimeDir } from '../../common/user-dirs.js';
+import type { LostUpload } from './mount-daemon.js';
 import type { MountEntry } from './mount-table.js';
 
 /** Where each running mount records its pid, so `rdrive unmount` can stop it cleanly. */
@@ -70,6 +71,7 @@ export async function runningDaemons(): Promise<DaemonRecord[]> {
   for (const name of names) {
     const stats = /^stats-(\d+)\.json$/.exec(name);
     if (stats !== null && !isAlive(Number(stats[1]))) await rm(join(registryDir(), name), { force: true });
+    await dropStaleLost(name);
     const match = /^daemon-(\d+)\.json$/.exec(name);
     if (match === null) continue;
     const record = parseRecord(await readFile(join(registryDir(), name), 'utf8').catch(() => ''));
@@ -86,5 +88,39 @@ function parseRecord(text: string): DaemonRecord | undefined {
     return Number.isSafeInteger(value.pid) && typeof value.mount?.mountpoint === 'string' ? value : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * What a daemon could not upload as it stopped, left for the "rdrive unmount" that waits for it
+ * (the daemon has no terminal of its own to say it on). Taken, and removed, by that command.
+ */
+function lostFile(pid: number): string {
+  return join(registryDir(), `daemon-${pid}.lost.json`);
+}
+
+export async function recordLost(lost: readonly LostUpload[]): Promise<void> {
+  await mkdir(registryDir(), { recursive: true, mode: 0o700 });
+  await writeFile(lostFile(process.pid), JSON.stringify(lost), { mode: 0o600 });
+}
+
+/** A report of a daemon gone for a minute that no "rdrive unmount" took (it was stopped otherwise). */
+async function dropStaleLost(name: string): Promise<void> {
+  const match = /^daemon-(\d+)\.lost\.json$/.exec(name);
+  if (match === null || isAlive(Number(match[1]))) return;
+  const file = join(registryDir(), name);
+  const age = Date.now() - ((await stat(file).catch(() => undefined))?.mtimeMs ?? Date.now());
+  if (age > 60_000) await rm(file, { force: true });
+}
+
+export async function takeLost(pid: number): Promise<LostUpload[]> {
+  const text = await readFile(lostFile(pid), 'utf8').catch(() => undefined);
+  if (text === undefined) return [];
+  await rm(lostFile(pid), { force: true });
+  try {
+    const value = JSON.parse(text) as LostUpload[];
+    return Array.isArray(value) ? value.filter((l) => typeof l?.path === 'string' && typeof l.message === 'string') : [];
+  } catch {
+    return [];
   }
 }

@@ -5,7 +5,8 @@ import { promisify } from 'node:util';
 import { RdriveError } from '../../common/errors.js';
 import { findMount, sameMount, type MountEntry } from './mount-table.js';
 import { describeUsers, processesUsing } from './mount-users.js';
-import { defaultPidFile, isAlive, removePid, runningDaemons } from './pid-registry.js';
+import type { LostUpload } from './mount-daemon.js';
+import { defaultPidFile, isAlive, removePid, runningDaemons, takeLost } from './pid-registry.js';
 
 const runFile = promisify(execFile);
 
@@ -48,8 +49,10 @@ export async function unmountRdrive(mnt: string, options: UnmountOptions): Promi
   }
   const pid = await daemonOf(mount);
   let stillRunning: number | undefined;
+  let lost: LostUpload[] = [];
   if (pid !== undefined) {
     stillRunning = await stopDaemon(pid, options.force);
+    if (stillRunning === undefined) lost = await takeLost(pid);
   }
   // No daemon (it was killed) or it left its mount behind: detach the mount itself, still only
   // if it is the one found above.
@@ -60,12 +63,14 @@ export async function unmountRdrive(mnt: string, options: UnmountOptions): Promi
     });
   }
   await removePid(pidFile);
-  return stillRunning === undefined ? {} : { stillRunning };
+  return { ...(stillRunning === undefined ? {} : { stillRunning }), ...(lost.length === 0 ? {} : { lost }) };
 }
 
 export interface UnmountOutcome {
   /** With --force: the daemon, still uploading or stuck, was left running after the detach. */
   stillRunning?: number;
+  /** Files whose changes the daemon could not upload as it stopped (it said why in its log). */
+  lost?: LostUpload[];
 }
 
 /**

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
@@ -230,5 +230,44 @@ test('--force frees the mount point in seconds while the daemon still waits for 
     holder.kill('SIGKILL');
     await m.cleanup();
     await own.cleanup();
+  }
+});
+
+test('changes that cannot be uploaded at unmount are reported, not dropped in silence: by rdrive unmount --force, and by a foreground mount', T, async () => {
+  const full = await startServer({ args: ['--quota', '1000'] });
+  // Writes past the quota into a file it keeps open: the upload can only happen at unmount.
+  const hold = (path: string): ChildProcess => spawn('python3', ['-c', `import os, time; fd = os.open('${path}/small.txt', os.O_RDWR); os.write(fd, b'x' * 3000); print('written', flush=True); time.sleep(60)`], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let holder: ChildProcess | undefined;
+  try {
+    await mkdir(join(full.storage, 'alice'), { recursive: true });
+    await writeFile(join(full.storage, 'alice', 'small.txt'), 'old');
+    const m = await startMount(full.url, 'alice', 'alice-pass');
+    holder = hold(m.path);
+    await once(holder.stdout!, 'data');
+    const forced = await rdrive(['unmount', '--force', m.path]);
+    assert.equal(forced.code, 9, forced.stderr);
+    assert.equal(forced.stdout, `rdrive: unmounted ${m.path}\n`);
+    assert.equal(forced.stderr, 'rdrive: the last changes to 1 file could not be uploaded when the mount stopped and are lost: /small.txt (Quota exceeded: no space left for this user). Its log has the details; write them again once the cause is fixed\n');
+    assert.equal(await isMounted(m.path), false);
+    holder.kill('SIGKILL');
+    await m.cleanup();
+    // The same mount in the foreground, stopped with Ctrl-C: said on its terminal, and its exit code.
+    const fg = await startMount(full.url, 'alice', 'alice-pass');
+    try {
+      holder = hold(fg.path);
+      await once(holder.stdout!, 'data');
+      const exited = once(fg.process, 'exit');
+      fg.process.kill('SIGINT');
+      const [code] = await exited;
+      assert.equal(code, 9);
+      assert.match(fg.stderr(), /the last changes to 1 file could not be uploaded when the mount stopped and are lost: \/small\.txt \(Quota exceeded/);
+      assert.equal(await isMounted(fg.path), false);
+    } finally {
+      await fg.cleanup();
+    }
+    assert.equal(await readFile(join(full.storage, 'alice', 'small.txt'), 'utf8'), 'old');
+  } finally {
+    holder?.kill('SIGKILL');
+    await full.cleanup();
   }
 });
