@@ -194,11 +194,12 @@ test('SIGTERM while the login waits for a silent server: exits 143 at once, noth
   const mnt = await freshDir('sig-login');
   try {
     const started = Date.now();
+    const connected = once(silent, 'connection');
     const res = await rdrive(['mount', `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, mnt, '--user', 'alice', '--timeout', '25', '--log-file', join(tmp.path, 'login.log')], {
       during: async (pid) => {
-        // Connected and waiting for the answer to its login.
-        await waitFor(async () => readFile(join(tmp.path, 'login.log'), 'utf8').catch(() => ''), (t) => t !== '', 1_000).catch(() => undefined);
-        await new Promise((r) => setTimeout(r, 1_000));
+        // Connected, its login sent and waiting for an answer.
+        await connected;
+        await new Promise((r) => setTimeout(r, 300));
         process.kill(pid, 'SIGTERM');
       },
     });
@@ -238,6 +239,46 @@ Fuse.prototype.mount = function (cb) {
     await assertNothingLeft(mnt, daemon);
   } finally {
     if (daemon > 0 && alive(daemon)) process.kill(daemon, 'SIGKILL');
+    await forceUnmount(mnt);
+    forget();
+  }
+});
+
+test('two "rdrive mount" of one folder at once: the later one to mount is refused with exit 8, the first mount untouched', T, async () => {
+  const mnt = await freshDir('twice');
+  const forget = reapMount(mnt);
+  const mark = join(tmp.path, 'twice.pid');
+  const go = join(tmp.path, 'twice.go');
+  // The first passes its checks, then waits until the second has mounted.
+  const slow = await hook('wait-then-mount', `${FUSE_HOOK_HEAD}import { existsSync, writeFileSync } from 'node:fs';
+Fuse.prototype.mount = function (cb) {
+  writeFileSync(${JSON.stringify(mark)}, String(process.pid));
+  const wait = setInterval(() => {
+    if (!existsSync(${JSON.stringify(go)})) return;
+    clearInterval(wait);
+    mount.call(this, cb);
+  }, 50);
+};
+`);
+  try {
+    let second: Run | undefined;
+    const first = await rdrive(['mount', server.url, mnt, '--user', 'alice', '--log-file', join(tmp.path, 'twice.log')], {
+      node: ['--import', slow],
+      during: async () => {
+        await waitFor(() => readFile(mark, 'utf8').catch(() => ''), (t) => t !== '', 20_000);
+        second = await rdrive(['mount', server.url, mnt, '--user', 'alice', '--daemon', '--log-file', join(tmp.path, 'twice.log')]);
+        await writeFile(go, '');
+      },
+    });
+    assert.equal(second?.code, 0, second?.stderr);
+    assert.equal(first.code, 8, `exit ${first.code} ${first.signal}: ${first.stderr}`);
+    assert.equal(first.stderr, `rdrive: ${mnt} is already a mountpoint (something was mounted there while this mount started): unmount it first ("rdrive unmount ${mnt}")\n`);
+    assert.equal(alive(first.pid), false);
+    await ok(`echo still > ${mnt}/still.txt && cat ${mnt}/still.txt`);
+    const un = await rdrive(['unmount', mnt]);
+    assert.equal(un.code, 0, un.stderr);
+    assert.equal(await isMounted(mnt), false);
+  } finally {
     await forceUnmount(mnt);
     forget();
   }
