@@ -11,7 +11,7 @@ import { createMount, lostUploadsError, type RunningMount, StartAborted } from '
 import { checkFuseAvailable, checkMountpoint } from '../mount/daemon/preflight.js';
 import { unmountOnCrash } from '../mount/daemon/crash-guard.js';
 import { readCa, warnIfCleartext } from './trust.js';
-import { defaultPidFile, recordLost, registerDaemon, removePid, writePid } from '../mount/daemon/pid-registry.js';
+import { defaultPidFile, recordLost, registerDaemon, registryDir, removePid, writePid } from '../mount/daemon/pid-registry.js';
 import { FORCE_DETACH_AFTER_MS, unmountRdrive } from '../mount/daemon/unmount.js';
 import { serveStatsOnSignal } from '../mount/daemon/stats-file.js';
 import { checkLogLevel, createLogger, defaultClientLogFile } from '../common/logging.js';
@@ -108,10 +108,14 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
   // session, the mount) and throws StartAborted.
   const start = new AbortController();
   let creating = false;
+  // Once the mount is up, before it is ready (pid file, record): undone at once, whatever step waits.
+  let undoMounted: ((signal: NodeJS.Signals) => void) | undefined;
   let stopRunning: ((signal: string) => void) | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopRunning !== undefined) {
       stopRunning(signal);
+    } else if (undoMounted !== undefined) {
+      undoMounted(signal);
     } else if (creating) {
       start.abort(signal);
     } else {
@@ -154,24 +158,33 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
     throw err;
   }
   const pidFile = flags.pidFile ?? defaultPidFile(mnt);
+  let undoing = false;
+  undoMounted = (signal) => {
+    if (undoing) return;
+    undoing = true;
+    void mount.unmount().finally(async () => {
+      await removePid(pidFile).catch(() => undefined);
+      await exitAborted(signal);
+    });
+  };
   try {
     await writePid(pidFile, process.pid).catch((err: NodeJS.ErrnoException) => {
       throw new RdriveError(err.code === 'EACCES' || err.code === 'EROFS' ? 'EACCES' : err.code === 'ENOSPC' ? 'ENOSPC' : 'EIO',
         `Cannot write the pid file ${pidFile} (${err.code ?? err.message}): give --pid-file a file in a folder you may write; nothing was left mounted`);
     });
-    await registerDaemon(mount.own, mount.instance);
+    await registerDaemon(mount.own, mount.instance).catch((err: NodeJS.ErrnoException) => {
+      throw new RdriveError('EIO', `Cannot record the mount in ${registryDir()} (${err.code ?? err.message}), where "rdrive unmount" finds its daemon: check that folder (XDG_RUNTIME_DIR); nothing was left mounted`);
+    });
   } catch (err) {
+    if (undoing) return; // a signal is undoing the mount already, and exits
     // The mount is up but could not be recorded: "rdrive unmount" would not find its daemon.
     log.error({ err }, 'could not record the mount; unmounting');
     await mount.unmount();
     await removePid(pidFile).catch(() => undefined);
     throw err;
   }
-  if (start.signal.aborted) {
-    await mount.unmount();
-    await removePid(pidFile);
-    return exitAborted(start.signal.reason as NodeJS.Signals);
-  }
+  if (undoing) return; // the signal's undo exits the process
+  undoMounted = undefined;
   serveStatsOnSignal(mnt, log);
   unmountOnCrash(mnt, mount.own, pidFile, log);
   process.stdout.write(`${READY_PREFIX}${url} at ${mnt}\n`);

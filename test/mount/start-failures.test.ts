@@ -283,3 +283,32 @@ Fuse.prototype.mount = function (cb) {
     forget();
   }
 });
+
+test('SIGTERM while a step after fuse.mount hangs (the pid file\'s folder): the mount is undone at once, exit 143', T, async () => {
+  const mnt = await freshDir('hung-step');
+  const forget = reapMount(mnt);
+  const registry = join(tmp.path, 'hung-runtime');
+  // Its registry folder (pid file, record) never gets made: the mkdir never answers.
+  const hang = await hook('hang-mkdir', `import fsp from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
+const real = fsp.mkdir;
+fsp.mkdir = (p, ...rest) => (String(p).startsWith(${JSON.stringify(registry)}) ? new Promise(() => {}) : real(p, ...rest));
+syncBuiltinESMExports();
+`);
+  try {
+    const res = await rdrive(['mount', server.url, mnt, '--user', 'alice', '--log-file', join(tmp.path, 'hung.log')], {
+      node: ['--import', hang],
+      env: { XDG_RUNTIME_DIR: registry },
+      during: async (pid) => {
+        assert.equal(await waitFor(() => isMounted(mnt), (m) => m, 20_000), true);
+        process.kill(pid, 'SIGTERM');
+      },
+    });
+    assert.equal(res.code, 143, `exit ${res.code} ${res.signal}: ${res.stderr}`);
+    assert.equal(res.stderr, 'rdrive: stopped by SIGTERM before the mount was ready; nothing was left mounted\n');
+    await assertNothingLeft(mnt, res.pid);
+  } finally {
+    await forceUnmount(mnt);
+    forget();
+  }
+});
