@@ -1,16 +1,22 @@
 import { access, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { constants, type Stats } from 'node:fs';
-import { resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { RdriveError } from '../../common/errors.js';
-import { findMount } from './mount-table.js';
+import { findMount, sameMount } from './mount-table.js';
+import { runningDaemons } from './pid-registry.js';
 
 const run = promisify(execFile);
 
 /** Refuses, before anything is mounted, what would make the mount fail or surprise. */
 export async function checkMountpoint(mountpoint: string, options: { allowOther?: boolean } = {}): Promise<string> {
   let mnt = resolve(mountpoint);
+  // A live rdrive mount there is known from the table and the daemons' records, not by a stat:
+  // a stat of a mount whose daemon is stopped (Ctrl-Z, kill -STOP) would hang this command.
+  const listedAt = join(await realpath(dirname(mnt)).catch(() => dirname(mnt)), basename(mnt));
+  const listed = await findMount(listedAt);
+  if (listed !== undefined && (await runningDaemons()).some((d) => sameMount(d.mount, listed))) throw alreadyMounted(listedAt);
   let st: Stats;
   try {
     st = await stat(mnt);
@@ -28,10 +34,14 @@ export async function checkMountpoint(mountpoint: string, options: { allowOther?
   if (process.getuid?.() !== 0 && !(await access(mnt, constants.W_OK).then(() => true, () => false))) {
     throw new RdriveError('EACCES', `You may not mount on ${mnt}: FUSE lets a user other than root mount only on a folder they can write to; use one of your own, e.g. ~/rdrive`);
   }
-  if (await isMounted(mnt)) throw new RdriveError('EEXIST', `${mnt} is already a mountpoint: unmount it first ("rdrive unmount ${mnt}")`);
+  if (await isMounted(mnt)) throw alreadyMounted(mnt);
   if ((await readdir(mnt)).length > 0) throw new RdriveError('ENOTEMPTY', `Mountpoint ${mnt} is not empty: use an empty directory`);
   if (options.allowOther === true) await checkAllowOther();
   return mnt;
+}
+
+function alreadyMounted(mnt: string): RdriveError {
+  return new RdriveError('EEXIST', `${mnt} is already a mountpoint: unmount it first ("rdrive unmount ${mnt}")`);
 }
 
 /** fusermount takes allow_other from a user other than root only when /etc/fuse.conf allows it. */

@@ -312,3 +312,30 @@ syncBuiltinESMExports();
     forget();
   }
 });
+
+test('"rdrive mount" on a folder whose rdrive daemon is stopped (Ctrl-Z): refused at once, exit 8, instead of hanging on its stat', T, async () => {
+  const mnt = await freshDir('stopped-daemon');
+  const forget = reapMount(mnt);
+  const pidFile = join(tmp.path, 'stopped-daemon.pid');
+  let daemon = 0;
+  try {
+    const first = await rdrive(['mount', server.url, mnt, '--user', 'alice', '--daemon', '--pid-file', pidFile, '--log-file', join(tmp.path, 'stopped.log')]);
+    assert.equal(first.code, 0, first.stderr);
+    daemon = Number((await readFile(pidFile, 'utf8')).trim());
+    process.kill(daemon, 'SIGSTOP');
+    const again = await rdrive(['mount', server.url, mnt, '--user', 'alice', '--log-file', join(tmp.path, 'stopped.log')]);
+    process.kill(daemon, 'SIGCONT');
+    assert.equal(again.code, 8, `exit ${again.code} ${again.signal}: ${again.stderr}`);
+    assert.equal(again.stderr, `rdrive: ${mnt} is already a mountpoint: unmount it first ("rdrive unmount ${mnt}")\n`);
+    const un = await rdrive(['unmount', mnt]);
+    assert.equal(un.code, 0, un.stderr);
+    assert.equal(await isMounted(mnt), false);
+  } finally {
+    if (daemon > 0 && alive(daemon)) {
+      process.kill(daemon, 'SIGCONT');
+      process.kill(daemon, 'SIGKILL');
+    }
+    await forceUnmount(mnt);
+    forget();
+  }
+});
