@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, constants, fchmodSync, fstat as fstatCb, fstatSync, futimesSync, linkSync, mkdirSync, openSync, readSync, renameSync, unlinkSync, utimesSync, type Dirent, type Stats } from 'node:fs';
+import { chmodSync, closeSync, constants, fchmodSync, fstat as fstatCb, fstatSync, read as readCb, futimesSync, linkSync, mkdirSync, openSync, readSync, renameSync, unlinkSync, utimesSync, type Dirent, type Stats } from 'node:fs';
 import {
   copyFile, mkdir, open, readdir, rename as renameOffLoop, rmdir, statfs, truncate, unlink as unlinkOffLoop,
   type FileHandle,
@@ -924,25 +924,46 @@ function readSmallSync(dir: number, name: string, rangeFor: ((size: number) => B
 /**
  * A small plain file's whole content and attributes for a folder read; undefined when it is no
  * longer one (grown, replaced by a link or a folder, removed since it was listed): the batch
- * goes on without it.
+ * goes on without it. The content is read through the thread pool (a cold folder must not hold
+ * the event loop on the disk); the open, fstat and close run on the event loop, as the lstat
+ * before them did: the name and inode that lstat just looked up are in memory, and each of those
+ * calls through the thread pool was a hand-off costing several times the call itself.
  */
 async function readSmall(dir: number, name: string): Promise<{ content: Buffer; attr: Attr } | undefined> {
-  let fh: FileHandle;
+  let fd: number;
   try {
-    fh = await open(at(dir, name), READ_FLAGS);
+    fd = openSync(at(dir, name), READ_FLAGS);
   } catch {
     return undefined;
   }
   try {
-    const st = await fh.stat();
+    const st = fstatSync(fd);
     if (!st.isFile() || isSpecialCandidate(st) || st.size > SMALL_READ) return undefined;
-    const content = await readExactly(fh, st.size, 0);
+    const content = await readFdExactly(fd, st.size);
     return content.length === st.size ? { content, attr: toAttr(st, undefined, ownerOrNone(at(dir, name))) } : undefined;
   } catch {
     return undefined;
   } finally {
-    await fh.close().catch(() => undefined);
+    try {
+      closeSync(fd);
+    } catch {
+      // a read-only descriptor: nothing is lost if its close fails
+    }
   }
+}
+
+const readFd = promisify(readCb);
+
+/** Up to `length` bytes from the start of `fd` through the thread pool (fewer if the file shrank). */
+async function readFdExactly(fd: number, length: number): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await readFd(fd, buffer, done, length - done, done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return buffer.subarray(0, done);
 }
 
 /** The stored owner for a read's attributes; a failure to read it must not fail the read. */
