@@ -6,7 +6,8 @@ import * as dirs from './ops/directories.js';
 import * as io from './ops/file-io.js';
 import * as links from './ops/links.js';
 import * as unsupported from './ops/unsupported.js';
-import { callerIsRenaming } from './caller-syscall.js';
+import { callerIsRenaming, callerWantsExclusive } from './caller-syscall.js';
+import { isLockName } from './names.js';
 import { currentCaller } from './ownership.js';
 import { probePath, probeStat, type ProbeState } from './own-probe.js';
 import type { MountState } from './state.js';
@@ -168,7 +169,8 @@ function plainOperations(state: MountState, log: Logger): Operations {
     open: (path, flags, cb) => run('open', path, () => io.open(state, path, flags), (fd) => cb(0, fd), cb),
     create: (path, mode, cb) => {
       const caller = currentCaller();
-      run('create', path, () => io.create(state, path, mode, caller), (fd) => cb(0, fd), cb);
+      const exclusive = isLockName(path) && callerWantsExclusive(log);
+      run('create', path, () => io.create(state, path, mode, caller, undefined, exclusive), (fd) => cb(0, fd), cb);
     },
     read: (path, fd, buffer, length, position, cb) =>
       run('read', path, () => io.read(state, fd, buffer, length, position), (n) => {

@@ -50,3 +50,14 @@ export function checkNewName(path: string): void {
 export function checkUtf8(text: string, what: string): void {
   if (text.includes('\uFFFD')) throw new RdriveError('EILSEQ', `${what} is not valid UTF-8 (rdrive stores names as UTF-8; convert it, e.g. with convmv)`);
 }
+
+/**
+ * Names programs take as locks by creating them with O_EXCL: git's `index.lock` and
+ * `refs/…/x.lock`, dot-locks (`mbox.lock`, `.lck`), vim's swap files (`.x.swp`, `.swo`…),
+ * LibreOffice's `.~lock.name#`. Such a create is checked on the server at once (one request),
+ * so two mounts never both hold one; every other new file reaches the server at its first close.
+ */
+export function isLockName(path: string): boolean {
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  return /\.(?:lock|lck)$/.test(name) || /^\..+\.sw[a-p]$/.test(name) || /^\.~lock\..+#$/.test(name);
+}

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RdriveError } from '../../common/errors.js';
 import { formatListing, formatStat, modeString } from '../../cli/format.js';
-import { checkNameLengths, checkNewName, checkServerPathLength } from '../../mount/fuse/names.js';
+import { checkNameLengths, checkNewName, checkServerPathLength, isLockName } from '../../mount/fuse/names.js';
 import { toStat } from '../../mount/fuse/ops/attributes.js';
 
 const code = (fn: () => void): string | undefined => {
@@ -46,4 +46,13 @@ test('ls -l shows a link as name -> target, stat names it a symbolic link', () =
   assert.match(formatListing([link], true), /^lrwxrwxrwx 10 1970-01-01 00:00:00 l -> \/etc\/hosts\n$/);
   assert.equal(formatListing([link], false), 'l\n');
   assert.match(formatStat('l', link), /File: l -> \/etc\/hosts\n {2}Type: symbolic link/);
+});
+
+test('lock names: what git, dot-locking, vim and LibreOffice create with O_EXCL, and nothing else', () => {
+  for (const path of ['/repo/.git/index.lock', '/repo/.git/refs/heads/main.lock', '/mail/inbox.lock', '/db/x.lck', '/src/.main.c.swp', '/src/.main.c.swo', '/docs/.~lock.report.odt#']) {
+    assert.equal(isLockName(path), true, path);
+  }
+  for (const path of ['/lock', '/a.lock/file', '/movie.swf', '/main.c.swp', '/data.locked', '/.~lock.x', '/report.odt']) {
+    assert.equal(isLockName(path), false, path);
+  }
 });

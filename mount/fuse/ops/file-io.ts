@@ -100,7 +100,7 @@ async function readHead(state: MountState, path: string): Promise<{ attr: Attr; 
 }
 
 /** The file exists for this mount at once; the server gets it at the first flush. */
-export async function create(state: MountState, path: string, mode: number, caller?: Owner, flags = constants.O_RDWR): Promise<number> {
+export async function create(state: MountState, path: string, mode: number, caller?: Owner, flags = constants.O_RDWR, exclusive = false): Promise<number> {
   state.requireWritable();
   checkNewName(path);
   const existing = state.files.get(path);
@@ -110,11 +110,12 @@ export async function create(state: MountState, path: string, mode: number, call
     return fd;
   }
   const made = await newEntry(state, path, caller, mode & 0o7777, false);
-  if (Buffer.byteLength(path) > EAGER_CREATE_PATH_BYTES || made.owner !== undefined) {
+  if (Buffer.byteLength(path) > EAGER_CREATE_PATH_BYTES || made.owner !== undefined || exclusive) {
     // Near the server's whole-path limit (which counts its own storage folder too): created
     // there at once, so a refusal answers this create, not a close long after. So is a file
     // someone else than the mounting user creates: its owner is stored with it from the start
-    // (and an upload keeps it).
+    // (and an upload keeps it). So is a lock file created with O_EXCL: another mount holding
+    // it already makes this create EEXIST, as on one disk.
     const attr = await state.client.upload(path, () => Buffer.alloc(0), { exclusive: true, mode: made.mode, length: 0, ...(made.owner === undefined ? {} : { owner: made.owner }) });
     state.cache.added(path, attr);
     return state.openHandle(state.newOpenFile(path, attr, false), constants.O_RDWR);
