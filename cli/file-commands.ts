@@ -126,7 +126,7 @@ export function registerFileCommands(program: Command): void {
 }
 
 /** Codes about a path: their message names it, as `ls: cannot access 'x': …` does. */
-const PATH_CODES = new Set(['ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EACCES', 'EPERM', 'ENAMETOOLONG', 'EINVAL', 'ENOSPC', 'EFBIG']);
+const PATH_CODES = new Set(['ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EACCES', 'EPERM', 'ENAMETOOLONG', 'EINVAL', 'ENOSPC', 'EDQUOT', 'EFBIG']);
 
 export async function about<T>(path: string, work: Promise<T>): Promise<T> {
   try {

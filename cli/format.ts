@@ -66,6 +66,16 @@ export function formatDf(fs: StatFs): string {
   // As df computes it: of the space the user can have (used + available), how much is used.
   const pct = fs.used + fs.free > 0 ? Math.ceil((fs.used / (fs.used + fs.free)) * 100) : 0;
   const columns = [['Size', humanSize(fs.total)], ['Used', humanSize(fs.used)], ['Avail', humanSize(fs.free)], ['Use%', `${pct}%`]] as const;
+  const table = tableOf(columns);
+  if (fs.entriesTotal === undefined || fs.entriesTotal === 0) return table;
+  // Entries (files, folders, links), as df -i shows inodes: the user's limit, or the disk's.
+  const used = fs.entriesUsed ?? fs.entriesTotal - (fs.entriesFree ?? 0);
+  const free = fs.entriesFree ?? 0;
+  const entryPct = used + free > 0 ? Math.ceil((used / (used + free)) * 100) : 0;
+  return `${table}\n${tableOf([['Entries', String(fs.entriesTotal)], ['Used', String(used)], ['Free', String(free)], ['Use%', `${entryPct}%`]])}`;
+}
+
+function tableOf(columns: ReadonlyArray<readonly [string, string]>): string {
   const widths = columns.map(([head, value]) => Math.max(head.length, value.length));
   const row = (i: 0 | 1): string => columns.map((cells, k) => cells[i].padStart(widths[k]!)).join('  ');
   return `${row(0)}\n${row(1)}\n`;

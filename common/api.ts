@@ -117,6 +117,14 @@ export interface StatFs {
   used: number;
   /** Bytes per block the sizes are reported in when converted for statfs(2). */
   blockSize: number;
+  /**
+   * Entries (files, folders, links, nodes): with an entry limit, the limit, the user's count and
+   * what is left; without one, the disk's inodes (shared by all users). Absent from servers
+   * before 2026-11 and for a disk that keeps no count (btrfs says 0).
+   */
+  entriesTotal?: number;
+  entriesUsed?: number;
+  entriesFree?: number;
 }
 
 export interface Health {

@@ -18,6 +18,11 @@ export const SERVER_DEFAULTS = {
   loginAttemptsPer15Min: 10,
   /** Per-user quota in bytes; 0 means none. */
   quota: 0,
+  /**
+   * Per-user limit on entries (files, folders, symlinks, nodes), as a filesystem's inode quota:
+   * a byte quota alone lets one user fill the disk's inodes with empty files. 0 means none.
+   */
+  maxEntries: 1_000_000,
   /** Largest single file accepted, bytes; 0 means no limit beyond the disk. */
   maxFileSize: 0,
   /** Seconds between sweeps of dead servers' temp files on shared storage (--redis). */

@@ -18,6 +18,8 @@ export const ERRORS = {
   ENAMETOOLONG: { http: 400, errno: 'ENAMETOOLONG', message: 'File name too long' },
   EILSEQ: { http: 400, errno: 'EILSEQ', message: 'File name is not valid UTF-8' },
   ENOSPC: { http: 507, errno: 'ENOSPC', message: 'No space left on device (disk or quota full)' },
+  // After ENOSPC: an answer of 507 without rdrive's JSON reads as ENOSPC (see codeForStatus).
+  EDQUOT: { http: 507, errno: 'EDQUOT', message: 'Disk quota exceeded' },
   EFBIG: { http: 413, errno: 'EFBIG', message: 'File too large' },
   ELOOP: { http: 400, errno: 'ELOOP', message: 'Too many levels of symbolic links' },
   ENOSYS: { http: 501, errno: 'ENOSYS', message: 'Function not implemented' },

@@ -21,6 +21,8 @@ export interface ServerConfig {
   requestsPerMinute: number;
   loginAttemptsPer15Min: number;
   quota: number;
+  /** Entries (files, folders, links, nodes) per user; 0: no limit. */
+  maxEntries: number;
   maxFileSize: number;
   /** PEM certificate and key files; both set means HTTPS. */
   tlsCert: string | undefined;
@@ -78,6 +80,7 @@ export function resolveServerConfig(options: ServerOptions): ServerConfig {
     requestsPerMinute: integer('requests-per-minute', pick('requestsPerMinute'), 1),
     loginAttemptsPer15Min: integer('login-attempts', pick('loginAttemptsPer15Min'), 1),
     quota: integer('quota', pick('quota'), 0),
+    maxEntries: entryLimit(pick('maxEntries')),
     maxFileSize: integer('max-file-size', pick('maxFileSize'), 0),
     tlsCert: optionalPath(options.tlsCert),
     tlsKey: optionalPath(options.tlsKey),
@@ -127,6 +130,17 @@ function optionalText(value: string | number | undefined): string | undefined {
 
 function optionalPath(value: string | number | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : resolve(String(value));
+}
+
+/** --max-entries: a whole number, or "unlimited" (as 0) for no limit. */
+function entryLimit(value: string | number): number {
+  if (String(value).trim().toLowerCase() === 'unlimited') return 0;
+  // Digits only: Number() would also take '1e6', '0x10' and '' (as 0, turning the limit off).
+  const n = typeof value === 'number' || /^\s*[0-9]+\s*$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new RdriveError('EINVAL', `--max-entries must be a whole number of entries per user (0 or "unlimited" for no limit), got "${value}"`);
+  }
+  return n;
 }
 
 function number(name: string, value: string | number, min: number): number {

@@ -22,6 +22,7 @@ import type { ServerContext } from './http/context.js';
 import { createLogger } from '../common/logging.js';
 import { SERVER_INSTANCE } from './instance.js';
 import { memoryStores, redactUrl, redisStores, type StateStores } from './state/stores.js';
+import type { Usage } from './state/usage-tracker.js';
 import { LocalDiskBackend } from './storage/local-disk.js';
 import { type SweepRule, scheduleTempSweeps, sweepTempFiles } from './storage/temp-files.js';
 
@@ -52,7 +53,7 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
   });
   await auth.load();
   const limits = { idleMs: config.idleTimeout * 1000, maxClients: config.maxClients, maxInFlightPerUser: config.maxInFlightPerUser, loginAttempts: config.loginAttemptsPer15Min };
-  const measure = (user: string): Promise<number> => backend.usage(user);
+  const measure = (user: string): Promise<Usage> => backend.usage(user);
   const state: StateStores = config.redis === undefined
     ? memoryStores(limits, measure)
     : await redisStores(config.redis, limits, measure, log.child({ component: 'state' }));
@@ -123,7 +124,7 @@ export async function createServer(config: ServerConfig, logger?: Logger): Promi
   if (metricsEndpoint !== undefined) log.info({ url: metricsEndpoint.url }, 'metrics listening');
   const { port } = server.address() as AddressInfo;
   const url = `${tls === undefined ? 'http' : 'https'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-  log.info({ url, instance: SERVER_INSTANCE, storage: config.storage, maxClients: config.maxClients, maxConnections, idleTimeout: config.idleTimeout, quota: config.quota, state: config.redis === undefined ? 'memory' : redactUrl(config.redis) }, 'server listening');
+  log.info({ url, instance: SERVER_INSTANCE, storage: config.storage, maxClients: config.maxClients, maxConnections, idleTimeout: config.idleTimeout, quota: config.quota, maxEntries: config.maxEntries, state: config.redis === undefined ? 'memory' : redactUrl(config.redis) }, 'server listening');
   return {
     url,
     port,

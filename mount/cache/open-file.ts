@@ -23,7 +23,7 @@ let tempCounter = 0;
 /** A file written front to back starts uploading once it reaches this size. */
 const STREAM_FROM = 4 * 1024 * 1024;
 /** Refusals that a second upload of the same bytes would meet again. */
-const FINAL_CODES = new Set(['ENOSPC', 'EFBIG', 'EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'ENOENT', 'ENAMETOOLONG', 'EINVAL']);
+const FINAL_CODES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'ENOENT', 'ENAMETOOLONG', 'EINVAL']);
 /** Failures of the connection, not of the request: another try within the same call waits again. */
 const TRANSPORT_CODES = new Set(['ETIMEDOUT', 'UNREACHABLE']);
 /** Uploads up to this size are sent from memory. */

@@ -218,7 +218,15 @@ export function checkStatFs(value: unknown, what: string): StatFs {
   const { total, free, used, blockSize } = value;
   for (const n of [total, free, used]) if (!wholeIn(n, 0, Number.MAX_SAFE_INTEGER)) throw malformed(what, 'space figures');
   if (!wholeIn(blockSize, 0, 1 << 30)) throw malformed(what, 'block size');
-  return { total: total as number, free: free as number, used: used as number, blockSize: blockSize as number };
+  const fs: StatFs = { total: total as number, free: free as number, used: used as number, blockSize: blockSize as number };
+  // Entry figures (see StatFs): optional, as an older server sends none; wrong ones are refused.
+  for (const key of ['entriesTotal', 'entriesUsed', 'entriesFree'] as const) {
+    const n = value[key];
+    if (n === undefined) continue;
+    if (!wholeIn(n, 0, Number.MAX_SAFE_INTEGER)) throw malformed(what, 'entry figures');
+    fs[key] = n;
+  }
+  return fs;
 }
 
 /** A session token goes into every request's Authorization header: visible ASCII only. */

@@ -37,6 +37,7 @@ function buildProgram(): Command {
     .addOption(new Option('--requests-per-minute <n>', `requests per user per minute (default ${SERVER_DEFAULTS.requestsPerMinute})`).env('RDRIVE_REQUESTS_PER_MINUTE'))
     .addOption(new Option('--login-attempts <n>', `failed logins per address and per user per 15 min (default ${SERVER_DEFAULTS.loginAttemptsPer15Min})`).env('RDRIVE_LOGIN_ATTEMPTS'))
     .addOption(new Option('--quota <bytes>', 'per-user quota in bytes, 0 for none (default 0)').env('RDRIVE_QUOTA'))
+    .addOption(new Option('--max-entries <n>', `per-user limit on files, folders, symlinks and nodes, 0 or "unlimited" for none (default ${SERVER_DEFAULTS.maxEntries})`).env('RDRIVE_MAX_ENTRIES'))
     .addOption(new Option('--max-file-size <bytes>', 'largest file accepted in bytes, 0 for no limit (default 0)').env('RDRIVE_MAX_FILE_SIZE'))
     .addOption(new Option('--tls-cert <file>', 'PEM certificate: serve HTTPS (with --tls-key)').env('RDRIVE_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'PEM private key for --tls-cert').env('RDRIVE_TLS_KEY'))
@@ -52,7 +53,7 @@ function buildProgram(): Command {
         logLevel: opts.logLevel, logMaxSize: opts.logMaxSize, logKeep: opts.logKeep, logRotate: opts.logRotate, idleTimeout: opts.idleTimeout, stallTimeout: opts.stallTimeout,
         headersTimeout: opts.headersTimeout, maxConnections: opts.maxConnections, maxConnectionsPerAddress: opts.maxConnectionsPerAddress, maxClients: opts.maxClients,
         maxInFlightPerUser: opts.maxInFlight, requestsPerMinute: opts.requestsPerMinute,
-        loginAttemptsPer15Min: opts.loginAttempts, quota: opts.quota, maxFileSize: opts.maxFileSize,
+        loginAttemptsPer15Min: opts.loginAttempts, quota: opts.quota, maxEntries: opts.maxEntries, maxFileSize: opts.maxFileSize,
         tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, redis: opts.redis, trustProxy: opts.trustProxy,
         metricsPort: opts.metricsPort, tempSweepInterval: opts.tempSweepInterval, readLease: opts.readLease,
       });

@@ -6,11 +6,12 @@ import { parseRemotePath } from '../../common/paths.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { PasswordCheckQueue } from '../auth/check-queue.js';
 import type { ServerConfig } from '../config.js';
-import type { StorageBackend, WriteLimits } from '../storage/backend.js';
+import type { MkdirOptions, StorageBackend, WriteLimits } from '../storage/backend.js';
 import { QuotaReservation } from '../state/quota-reservation.js';
 import type { KeyedCounter } from '../state/keyed-counter.js';
 import type { ReadLeases } from '../state/read-leases.js';
 import type { StateStores } from '../state/stores.js';
+import type { Usage } from '../state/usage-tracker.js';
 
 /** Everything the routes need, built once by createServer(). */
 export interface ServerContext {
@@ -135,12 +136,23 @@ export function bodyParserError(err: unknown, limit = 'its limit'): RdriveError 
   return undefined;
 }
 
+/** The user's limits as the usage store takes them (0: none). */
+export function limitsOf(config: ServerConfig): Usage {
+  return { bytes: config.quota, entries: config.maxEntries };
+}
+
+/** Whether the usage figures must be kept by every change (a limit is on). */
+export function counting(config: ServerConfig): boolean {
+  return config.quota > 0 || config.maxEntries > 0;
+}
+
 /**
  * Runs a write of one file under the server's limits: the per-file size (EFBIG) and, with a
  * quota, a reservation that grows with the file (ENOSPC), is given back when the write fails and
- * is settled to the real change when it succeeds. `oldSize`: the file's size before the write;
- * `announced`: the size known up front (Content-Length), reserved before any byte is read;
- * `segments`: the file's path.
+ * is settled to the real change when it succeeds; with an entry limit, a write that makes a new
+ * entry reserves it (EDQUOT), before any byte is read when the name is free then. `oldSize`: the
+ * file's size before the write; `announced`: the size known up front (Content-Length), reserved
+ * before any byte is read; `segments`: the file's path.
  *
  * A write may count the old file's bytes as its own (it replaces them), but only one write per
  * file at a time: each holds a whole new copy on disk until it lands, and parallel PATCHes (a
@@ -153,18 +165,23 @@ export async function limitedWrite(
   write: { oldSize: number; announced: number | undefined; segments: readonly string[] },
   run: (limits: WriteLimits) => Promise<Attr>,
 ): Promise<Attr> {
-  const { quota, maxFileSize } = ctx.config;
+  const { maxFileSize } = ctx.config;
   const limits: WriteLimits = maxFileSize > 0 ? { maxBytes: maxFileSize, overCode: 'EFBIG' } : {};
   const { announced } = write;
   if (announced !== undefined && maxFileSize > 0 && announced > maxFileSize) throw new RdriveError('EFBIG', 'File too large for this server');
-  if (quota <= 0) return run(limits);
+  if (!counting(ctx.config)) return run(limits);
   const key = `${user}\0${write.segments.join('/')}`;
   const others = ctx.writing.add(key) - 1;
-  const reservation = new QuotaReservation(ctx.usage, user, quota, others === 0 ? write.oldSize : 0);
+  const reservation = new QuotaReservation(ctx.usage, user, limitsOf(ctx.config), others === 0 ? write.oldSize : 0);
   try {
     return await reservation.around(async () => {
       if (announced !== undefined) await reservation.ensure(announced);
-      return run({ ...limits, reserve: (size) => reservation.ensure(size), replacing: (replaced, size) => reservation.replacing(replaced, size) });
+      return run({
+        ...limits,
+        creating: () => reservation.ensureEntries(1),
+        reserve: (size) => reservation.ensure(size),
+        replacing: (replaced, size) => reservation.replacing(replaced, size),
+      });
     }, (attr) => attr.size);
   } finally {
     ctx.writing.remove(key);
@@ -172,20 +189,31 @@ export async function limitedWrite(
 }
 
 /**
- * Creates an entry that stores `bytes` (a symlink's or a node's record) under the quota: room is
- * reserved first (ENOSPC when full, nothing made), the bytes count once it exists.
+ * Creates an entry that stores `bytes` (a symlink's or a node's record) under the limits: room
+ * is reserved first (ENOSPC or EDQUOT when full, nothing made), the entry counts once it exists.
  */
 export async function countedCreate(ctx: ServerContext, user: string, bytes: number, create: () => Promise<Attr>): Promise<Attr> {
-  if (ctx.config.quota <= 0) {
-    const attr = await create();
-    await ctx.usage.add(user, bytes);
-    return attr;
-  }
-  const reservation = new QuotaReservation(ctx.usage, user, ctx.config.quota, 0);
+  const reservation = new QuotaReservation(ctx.usage, user, limitsOf(ctx.config), 0);
   return reservation.around(async () => {
+    await reservation.ensureEntries(1);
     await reservation.ensure(bytes);
-    return create();
+    const attr = await create();
+    reservation.madeEntries(1);
+    return attr;
   }, () => bytes);
+}
+
+/**
+ * Makes folders under the entry limit: room for each is reserved before it is made (EDQUOT
+ * when full), and those made count, also when a later one of a mkdir -p fails.
+ */
+export async function countedMkdir(ctx: ServerContext, user: string, make: (room: Pick<MkdirOptions, 'room' | 'made'>) => Promise<Attr>): Promise<Attr> {
+  const reservation = new QuotaReservation(ctx.usage, user, limitsOf(ctx.config), 0);
+  try {
+    return await make({ room: (count) => reservation.ensureEntries(count), made: (count) => reservation.madeEntries(count) });
+  } finally {
+    await reservation.commit(0);
+  }
 }
 
 export function queryNumber(req: Request, name: string): number | undefined {

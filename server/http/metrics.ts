@@ -51,9 +51,20 @@ export function createMetrics(ctx: ServerContext): ServerMetrics {
     name: 'rdrive_storage_used_bytes', help: 'Bytes stored per user (users seen since the server started)', labelNames: ['user'], registers: [registry],
     async collect() {
       this.reset();
-      for (const user of seenUsers) this.set({ user }, await ctx.usage.get(user).catch(() => 0));
+      for (const user of seenUsers) this.set({ user }, (await ctx.usage.get(user).catch(() => undefined))?.bytes ?? 0);
     },
   });
+  new Gauge({
+    name: 'rdrive_storage_used_entries', help: 'Entries (files, folders, links, nodes) stored per user (users seen since the server started)', labelNames: ['user'], registers: [registry],
+    async collect() {
+      this.reset();
+      for (const user of seenUsers) {
+        const used = await ctx.usage.get(user).catch(() => undefined);
+        if (used !== undefined) this.set({ user }, used.entries);
+      }
+    },
+  });
+  new Gauge({ name: 'rdrive_storage_entries_max', help: 'Entries each user may keep (--max-entries; 0: no limit)', registers: [registry] }).set(ctx.config.maxEntries);
   new Gauge({ name: 'rdrive_sessions_max', help: 'Most concurrent sessions allowed (--max-clients)', registers: [registry] }).set(ctx.config.maxClients);
 
   const socketReadAtLastEnd = new WeakMap<object, number>();

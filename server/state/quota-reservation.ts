@@ -1,5 +1,5 @@
 import { RdriveError } from '../../common/errors.js';
-import type { UsageStore } from './usage-tracker.js';
+import { NOTHING, type Over, type Usage, type UsageStore } from './usage-tracker.js';
 
 /**
  * Reserved in steps of this size when the quota allows, so a streamed upload asks the store
@@ -7,64 +7,93 @@ import type { UsageStore } from './usage-tracker.js';
  */
 const RESERVE_STEP = 256 * 1024;
 
+/** The refusal for a figure over its limit: the user learns which one, and what to do. */
+export function overError(over: Over, limits: Usage): RdriveError {
+  if (over === 'entries') {
+    return new RdriveError('EDQUOT', `Disk quota exceeded: this user may keep at most ${limits.entries} entries (files, folders, links); remove some to make room`);
+  }
+  return new RdriveError('ENOSPC', 'Quota exceeded: no space left for this user');
+}
+
 /**
- * The quota one write holds while it runs: it grows as the file grows (`ensure`), is given back
- * if the write fails (`release`), and is settled to the real change once the file is in place
- * (`commit`).
+ * The quota one change holds while it runs: for a write, it grows as the file grows (`ensure`),
+ * is given back if the write fails (`release`), and is settled to the real change once the file
+ * is in place (`commit`). Entries are reserved before they are made (`ensureEntries`), so
+ * creates running side by side cannot pass the entry limit together.
  */
 export class QuotaReservation {
-  private held = 0;
+  private held: Usage = NOTHING;
   /**
    * The size the write gave the file where nothing else could change it (see `replacing`): a
    * stat after that may already see another change of the same file (a truncate through
    * another server), which counts itself.
    */
   private finalSize: number | undefined;
+  /** Entries the change made (a write that replaced nothing made one). */
+  private made = 0;
 
-  /** `base`: the file's size before the write (what the write may reuse without reserving). */
+  /**
+   * `limits`: the user's limits (0: none); `base`: the file's size before the write (what the
+   * write may reuse without reserving).
+   */
   constructor(
     private readonly store: UsageStore,
     private readonly user: string,
-    private readonly quota: number,
+    private readonly limits: Usage,
     private base: number,
   ) {}
 
   /** Makes room for the file to hold `size` bytes, or fails with ENOSPC. */
   async ensure(size: number): Promise<void> {
-    const need = size - this.base - this.held;
-    if (need <= 0) return;
+    const need = size - this.base - this.held.bytes;
+    if (need <= 0 || this.limits.bytes <= 0) return;
     const step = Math.max(need, RESERVE_STEP);
-    if (await this.store.tryReserve(this.user, step, this.quota)) {
-      this.held += step;
-      return;
-    }
-    if (step > need && (await this.store.tryReserve(this.user, need, this.quota))) {
-      this.held += need;
-      return;
-    }
-    throw new RdriveError('ENOSPC', 'Quota exceeded: no space left for this user');
+    if (await this.reserve({ bytes: step, entries: 0 })) return;
+    if (step > need && (await this.reserve({ bytes: need, entries: 0 }))) return;
+    throw overError('bytes', this.limits);
+  }
+
+  /** Makes room for `count` new entries in all (EDQUOT when the limit cannot hold them). */
+  async ensureEntries(count: number): Promise<void> {
+    const need = count - this.held.entries;
+    if (need <= 0 || this.limits.entries <= 0) return;
+    if (!(await this.reserve({ bytes: 0, entries: need }))) throw overError('entries', this.limits);
+  }
+
+  private async reserve(need: Usage): Promise<boolean> {
+    if ((await this.store.tryReserve(this.user, need, this.limits)) !== undefined) return false;
+    this.held = { bytes: this.held.bytes + need.bytes, entries: this.held.entries + need.entries };
+    return true;
+  }
+
+  /** The change made `count` entries (for creates other than writes: mkdir, links, nodes). */
+  madeEntries(count: number): void {
+    this.made = count;
   }
 
   /**
-   * The write is about to replace an entry of `replacedBytes` (measured now, not when it began):
-   * what it may reuse is that, and it must hold room for `finalSize`.
+   * The write is about to replace what is at its name (measured now, not when it began):
+   * `replaced.bytes` it may reuse, and it must hold room for `finalSize` bytes and, when it
+   * replaces no entry, for the one it makes.
    */
-  async replacing(replacedBytes: number, finalSize: number): Promise<void> {
-    this.base = replacedBytes;
+  async replacing(replaced: Usage, finalSize: number): Promise<void> {
+    this.base = replaced.bytes;
     this.finalSize = finalSize;
+    this.made = 1 - replaced.entries;
+    await this.ensureEntries(this.made);
     await this.ensure(finalSize);
   }
 
-  /** The write is in place and the file now holds `finalSize` bytes. */
+  /** The change is in place; a write's file now holds `finalSize` bytes (none for other creates). */
   async commit(finalSize: number): Promise<void> {
     const held = this.held;
-    this.held = 0;
-    await this.store.settle(this.user, held, finalSize - this.base);
+    this.held = NOTHING;
+    await this.store.settle(this.user, held, { bytes: finalSize - this.base, entries: this.made });
   }
 
   /**
-   * Runs a write under this reservation: the room is given back if it fails, settled to
-   * `finalSize(result)` once it is in place.
+   * Runs a change under this reservation: the room is given back if it fails, settled to
+   * `finalSize(result)` bytes once it is in place.
    */
   async around<T>(write: () => Promise<T>, finalSize: (result: T) => number): Promise<T> {
     let result: T;
@@ -80,7 +109,7 @@ export class QuotaReservation {
 
   async release(): Promise<void> {
     const held = this.held;
-    this.held = 0;
-    if (held > 0) await this.store.settle(this.user, held, 0);
+    this.held = NOTHING;
+    if (held.bytes > 0 || held.entries > 0) await this.store.settle(this.user, held, NOTHING);
   }
 }

@@ -14,7 +14,7 @@ import { RedisUsageStore, instanceAlive } from './redis-usage.js';
 import { redisUserLock } from './redis-user-lock.js';
 import type { SharedUserLock } from '../storage/user-locks.js';
 import { MemorySessionStore, type SessionStore } from './session-store.js';
-import { MemoryUsageStore, type UsageStore } from './usage-tracker.js';
+import { MemoryUsageStore, type Usage, type UsageStore } from './usage-tracker.js';
 
 /** Every piece of state a server keeps beyond the files: one process's, or shared in Redis. */
 export interface StateStores {
@@ -39,7 +39,7 @@ export interface StateLimits {
   loginAttempts: number;
 }
 
-export function memoryStores(limits: StateLimits, measure: (user: string) => Promise<number>): StateStores {
+export function memoryStores(limits: StateLimits, measure: (user: string) => Promise<Usage>): StateStores {
   return {
     kind: 'memory',
     sessions: new MemorySessionStore(limits.idleMs, limits.maxClients),
@@ -54,7 +54,7 @@ export function memoryStores(limits: StateLimits, measure: (user: string) => Pro
  * State shared by every server started with the same --redis URL. The connection is tried
  * once at start (a wrong URL is an error then); later outages answer 503 until Redis is back.
  */
-export async function redisStores(url: string, limits: StateLimits, measure: (user: string) => Promise<number>, log: Logger): Promise<StateStores> {
+export async function redisStores(url: string, limits: StateLimits, measure: (user: string) => Promise<Usage>, log: Logger): Promise<StateStores> {
   const redis = connectRedis(url, log);
   try {
     await redis.connect();
@@ -67,7 +67,7 @@ export async function redisStores(url: string, limits: StateLimits, measure: (us
   return redisStoresOn(redis, limits, measure);
 }
 
-export function redisStoresOn(redis: Redis, limits: StateLimits, measure: (user: string) => Promise<number>): StateStores {
+export function redisStoresOn(redis: Redis, limits: StateLimits, measure: (user: string) => Promise<Usage>): StateStores {
   const usage = new RedisUsageStore(redis, SERVER_INSTANCE, measure);
   return {
     kind: 'redis',

@@ -1,30 +1,57 @@
 /**
- * Bytes used per user, for quotas, and the bytes that writes in progress have reserved. The
- * used figure is computed once by walking the folder, then kept current by the writes
- * themselves, so a quota check costs no walk. A write reserves before it stores (see
- * QuotaReservation), so writes running side by side can never exceed the quota together.
+ * What a user's folder holds, as quotas count it: bytes of its files, and entries (files,
+ * folders, stored links and nodes: what a filesystem spends an inode on). A file under two names
+ * (see linkHidden) counts once in both.
+ */
+export interface Usage {
+  bytes: number;
+  entries: number;
+}
+
+/** Which figure a reservation would take past its limit. */
+export type Over = keyof Usage;
+
+/**
+ * The figures per user, for quotas, and what changes in progress have reserved. The used figures
+ * are computed once by walking the folder, then kept current by the changes themselves, so a
+ * quota check costs no walk. A change reserves before it stores (see QuotaReservation), so
+ * changes running side by side can never exceed a limit together.
  */
 export interface UsageStore {
-  /** Bytes of the user's stored files. */
-  get(user: string): Promise<number>;
-  /** Reserves `bytes` when used + reserved + bytes stays within `limit`; false otherwise. */
-  tryReserve(user: string, bytes: number, limit: number): Promise<boolean>;
-  /** Gives back `reserved` bytes and counts `delta` (negative when space was freed) as stored. */
-  settle(user: string, reserved: number, delta: number): Promise<void>;
-  /** Counts a change made without a reservation (a delete, a rename over a file). */
-  add(user: string, delta: number): Promise<void>;
-  /** Forgets the used figure (after a recursive delete): the next get walks again. */
+  get(user: string): Promise<Usage>;
+  /**
+   * Reserves `need` when, for each figure with a limit (0: none), used + reserved + need stays
+   * within it; otherwise reserves nothing and answers which figure would go over.
+   */
+  tryReserve(user: string, need: Usage, limits: Usage): Promise<Over | undefined>;
+  /** Gives back `reserved` and counts `delta` (negative where something was freed) as stored. */
+  settle(user: string, reserved: Usage, delta: Usage): Promise<void>;
+  /** Counts a change made without a reservation (a delete, a rename over an entry). */
+  add(user: string, delta: Usage): Promise<void>;
+  /** Forgets the used figures (after a recursive delete): the next get walks again. */
   invalidate(user: string): Promise<void>;
+}
+
+export const NOTHING: Usage = Object.freeze({ bytes: 0, entries: 0 });
+
+export const isNothing = (u: Usage): boolean => u.bytes === 0 && u.entries === 0;
+
+/** Which figure of `used + reserved + need` passes its limit (0: none), if any. */
+export function overLimit(used: Usage, reserved: Usage, need: Usage, limits: Usage): Over | undefined {
+  for (const key of ['bytes', 'entries'] as const) {
+    if (need[key] > 0 && limits[key] > 0 && used[key] + reserved[key] + need[key] > limits[key]) return key;
+  }
+  return undefined;
 }
 
 /** Within one server process. */
 export class MemoryUsageStore implements UsageStore {
-  private readonly used = new Map<string, Promise<number>>();
-  private readonly reserved = new Map<string, number>();
+  private readonly used = new Map<string, Promise<Usage>>();
+  private readonly reserved = new Map<string, Usage>();
 
-  constructor(private readonly measure: (user: string) => Promise<number>) {}
+  constructor(private readonly measure: (user: string) => Promise<Usage>) {}
 
-  async get(user: string): Promise<number> {
+  async get(user: string): Promise<Usage> {
     let value = this.used.get(user);
     if (value === undefined) {
       value = this.measure(user);
@@ -34,36 +61,39 @@ export class MemoryUsageStore implements UsageStore {
     return value;
   }
 
-  async tryReserve(user: string, bytes: number, limit: number): Promise<boolean> {
+  async tryReserve(user: string, need: Usage, limits: Usage): Promise<Over | undefined> {
     for (;;) {
       if (!this.used.has(user)) await this.get(user);
       const figure = this.used.get(user);
       if (figure === undefined) continue;
       const used = await figure;
-      // Another write settled (or the figure was dropped) while this one waited: the value read
-      // is stale, and a reservation on it could pass the quota. Read again.
+      // Another change settled (or the figure was dropped) while this one waited: the value
+      // read is stale, and a reservation on it could pass the limit. Read again.
       if (this.used.get(user) !== figure) continue;
       // No await between the check and the update: atomic within this process.
-      const reserved = this.reserved.get(user) ?? 0;
-      if (used + reserved + bytes > limit) return false;
-      this.reserved.set(user, reserved + bytes);
-      return true;
+      const reserved = this.reserved.get(user) ?? NOTHING;
+      const over = overLimit(used, reserved, need, limits);
+      if (over === undefined) this.reserved.set(user, { bytes: reserved.bytes + need.bytes, entries: reserved.entries + need.entries });
+      return over;
     }
   }
 
-  async settle(user: string, reserved: number, delta: number): Promise<void> {
-    const left = (this.reserved.get(user) ?? 0) - reserved;
-    if (left > 0) this.reserved.set(user, left);
-    else this.reserved.delete(user);
+  async settle(user: string, reserved: Usage, delta: Usage): Promise<void> {
+    if (!isNothing(reserved)) {
+      const held = this.reserved.get(user) ?? NOTHING;
+      const left = { bytes: Math.max(0, held.bytes - reserved.bytes), entries: Math.max(0, held.entries - reserved.entries) };
+      if (isNothing(left)) this.reserved.delete(user);
+      else this.reserved.set(user, left);
+    }
     await this.add(user, delta);
   }
 
   /** Keeps a known figure current; with none yet there is nothing to keep (the first get walks). */
-  async add(user: string, delta: number): Promise<void> {
-    if (delta === 0) return;
+  async add(user: string, delta: Usage): Promise<void> {
+    if (isNothing(delta)) return;
     const known = this.used.get(user);
     if (known === undefined) return;
-    const updated = known.then((used) => Math.max(0, used + delta));
+    const updated = known.then((used) => ({ bytes: Math.max(0, used.bytes + delta.bytes), entries: Math.max(0, used.entries + delta.entries) }));
     this.used.set(user, updated);
     await updated;
   }

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Attr, DirEntry, FolderTimes, SetAttrRequest, StatFs } from '../../common/api.js';
 import type { Owner } from '../../common/ownership.js';
+import type { Usage } from '../state/usage-tracker.js';
 import type { Special } from './special-file.js';
 
 /** An inclusive byte range, as in HTTP. */
@@ -21,11 +22,30 @@ export interface WriteLimits {
    */
   reserve?: (size: number) => Promise<void>;
   /**
-   * Called just before the new content takes the name, with the bytes of what it replaces then
-   * (0 for nothing) and its own size: the quota is settled against the file actually replaced,
-   * not the one there when the write began. Rejects (ENOSPC) when it no longer fits.
+   * Called before the body is read when the name is free: reserves the entry the write will
+   * make (EDQUOT at the entry limit), so a new file over the limit is refused before its upload.
    */
-  replacing?: (replacedBytes: number, finalSize: number) => Promise<void>;
+  creating?: () => Promise<void>;
+  /**
+   * Called just before the new content takes the name, with what it replaces then (bytes and
+   * entries, nothing for no entry) and its own size: the quota is settled against the file
+   * actually replaced, not the one there when the write began. Rejects (ENOSPC, EDQUOT for an
+   * entry it would add) when it no longer fits.
+   */
+  replacing?: (replaced: Usage, finalSize: number) => Promise<void>;
+}
+
+export interface MkdirOptions {
+  mode?: number;
+  parents?: boolean;
+  owner?: Owner;
+  /**
+   * Awaited before the n-th folder of this call is made (mkdir -p may make several): rejects
+   * (EDQUOT) when the entry limit cannot hold it, and nothing more is made.
+   */
+  room?: (count: number) => Promise<void>;
+  /** Told the number of folders made so far, after each one: also when a later step fails. */
+  made?: (count: number) => void;
 }
 
 /** `durable`: on stable storage before the call returns; else within the group commit's interval. */
@@ -78,8 +98,8 @@ export interface StorageBackend {
   /** mtime and ctime of the folder holding `segments` (the root for one segment): cheaper than stat. */
   folderTimes(user: string, segments: string[]): Promise<FolderTimes>;
   statfs(user: string): Promise<StatFs>;
-  /** Bytes used by the user's files (for quotas). */
-  usage(user: string): Promise<number>;
+  /** Bytes and entries of the user's files (for quotas), by one walk of the folder. */
+  usage(user: string): Promise<Usage>;
   /**
    * Opens a file for reading; `rangeFor` picks the byte range once the size is known. The
    * content is a stream, or for a small range the bytes themselves (fewer calls per request).
@@ -102,15 +122,15 @@ export interface StorageBackend {
   syncFile(user: string, segments: string[]): Promise<void>;
   /** Commits what is pending (server shutdown). */
   close(): Promise<void>;
-  /** Removes a file, stored symlink or node; returns the bytes it held on disk. */
-  unlink(user: string, segments: string[]): Promise<number>;
+  /** Removes a file, stored symlink or node; returns what it held on disk (nothing for one of two names). */
+  unlink(user: string, segments: string[]): Promise<Usage>;
   /** Stores a symlink or special file (data only: never resolved or opened as such by the server); EEXIST when the name is taken. */
   createSpecial(user: string, segments: string[], special: Special, owner?: Owner): Promise<Attr>;
-  mkdir(user: string, segments: string[], options: { mode?: number; parents?: boolean; owner?: Owner }): Promise<Attr>;
+  mkdir(user: string, segments: string[], options: MkdirOptions): Promise<Attr>;
   rmdir(user: string, segments: string[], options: { recursive?: boolean }): Promise<void>;
   /** Returns the attributes of the moved entry under its new name. */
-  /** `replacedBytes`: what the entry it replaced held (0 for none, or for a rename onto itself). */
-  rename(user: string, from: string[], to: string[], options: { noReplace?: boolean }): Promise<{ attr: Attr; replacedBytes: number }>;
+  /** `replaced`: what the entry it replaced held (nothing for none, or for a rename onto itself). */
+  rename(user: string, from: string[], to: string[], options: { noReplace?: boolean }): Promise<{ attr: Attr; replaced: Usage }>;
   /**
    * A second name `to` (a mount's hidden name, see HIDDEN_PREFIX) for the file at `from`, which
    * keeps its name: a mount holding the file open while a rename replaces it keeps reading it

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { etagOf, HIDDEN_PREFIX, sameContent, type Attr, type DirEntry, type FolderTimes, type SetAttrRequest, type StatFs } from '../../common/api.js';
 import { RdriveError, fromForeign } from '../../common/errors.js';
 import { writeFullySync } from '../../common/write-fully.js';
-import type { ByteRange, Durability, HeadsOptions, StorageBackend, WriteLimits, WriteOptions } from './backend.js';
+import type { ByteRange, Durability, HeadsOptions, MkdirOptions, StorageBackend, WriteLimits, WriteOptions } from './backend.js';
 import { CommitGroup, syncFilesystem } from './commit-group.js';
 import {
   at, fdPath, isTempName, loopError, lstatAt, lstatAtSync, openDirAt, openDirPath, openEntryAt, openRoot, refuseSymlink, release, withParent,
@@ -18,7 +18,8 @@ import { readExtents } from './extent-reader.js';
 import type { Owner } from '../../common/ownership.js';
 import { copyOwner, copyOwnerSync, readOwner, readOwnerSync, writeOwner, writeOwnerSync } from './owner-xattr.js';
 import { tempFileName } from './temp-files.js';
-import { breathe, readdirFd, removeTree, treeSize } from './tree-walk.js';
+import { breathe, readdirFd, removeTree, treeUsage } from './tree-walk.js';
+import { NOTHING, type Usage } from '../state/usage-tracker.js';
 import { type SharedUserLock, UserLocks } from './user-locks.js';
 import { SPECIAL_MODE, encodeSpecial, isSpecialCandidate, readSpecial, readSpecialFd, type Special } from './special-file.js';
 
@@ -241,18 +242,19 @@ export class LocalDiskBackend implements StorageBackend {
       const s = await statfs(this.userRoot(user));
       const total = s.blocks * s.bsize;
       const free = s.bavail * s.bsize;
-      return { total, free, used: total - s.bfree * s.bsize, blockSize: s.bsize };
+      // The disk's inodes, shared by every user: what statfs shows when there is no entry limit.
+      return { total, free, used: total - s.bfree * s.bsize, blockSize: s.bsize, entriesTotal: s.files, entriesUsed: s.files - s.ffree, entriesFree: s.ffree };
     });
   }
 
-  async usage(user: string): Promise<number> {
+  async usage(user: string): Promise<Usage> {
     return guard(async () => {
       // A folder not made yet (no login so far) holds nothing.
       const root = await openRoot(this.userRoot(user)).catch((err: unknown) => {
         if ((err as { code?: string }).code === 'ENOENT') return undefined;
         throw err;
       });
-      return root === undefined ? 0 : withFd(root, (fd) => treeSize(fd, isTempName));
+      return root === undefined ? NOTHING : withFd(root, (fd) => treeUsage(fd, isTempName));
     });
   }
 
@@ -298,6 +300,7 @@ export class LocalDiskBackend implements StorageBackend {
         // O_CREAT|O_EXCL semantics: anything at the name, a link too, is EEXIST.
         if (options.exclusive === true && (await lstatAt(dir, name)) !== undefined) throw new RdriveError('EEXIST');
         const existing = await existingFile(dir, name);
+        if (existing === undefined) await options.creating?.();
         const mode = options.mode ?? (existing === undefined ? DEFAULT_FILE_MODE : existing.mode & 0o7777);
         if (options.length !== undefined && options.length <= SMALL_WRITE && options.durable !== true && !isLarge(existing)) {
           const data = await receiveWhole(body, options);
@@ -308,7 +311,7 @@ export class LocalDiskBackend implements StorageBackend {
           const { st, owner } = replacing === undefined
             ? writeSmallSync(dir, name, data, mode, existing !== undefined, options)
             : await this.locks.run(user, async () => {
-              await replacing(storedBytes(lstatAtSync(dir, name)), data.length);
+              await replacing(storedUsage(lstatAtSync(dir, name)), data.length);
               return writeSmallSync(dir, name, data, mode, existing !== undefined, options);
             });
           this.commits.noteWrite();
@@ -333,7 +336,7 @@ export class LocalDiskBackend implements StorageBackend {
           await checkNotAborted(options.isAborted);
           const aside = await this.locks.run(user, async () => {
             const current = lstatAtSync(dir, name);
-            if (options.replacing !== undefined) await options.replacing(storedBytes(current), written);
+            if (options.replacing !== undefined) await options.replacing(storedUsage(current), written);
             if (options.exclusive === true) {
               await link(at(dir, temp), at(dir, name));
               await unlink(at(dir, temp));
@@ -406,7 +409,7 @@ export class LocalDiskBackend implements StorageBackend {
                 await out.chmod(current.mode & 0o7777);
                 await copyOwner(at(dir, name), at(dir, temp));
               }
-              await options.replacing?.(storedBytes(current), options.size ?? end);
+              await options.replacing?.(storedUsage(current), options.size ?? end);
               return replaceKeepingAside(dir, name, current, () => publishLarge(at(dir, temp), at(dir, name)));
             });
             await dropAside(dir, aside);
@@ -422,11 +425,11 @@ export class LocalDiskBackend implements StorageBackend {
     });
   }
 
-  async unlink(user: string, segments: string[]): Promise<number> {
+  async unlink(user: string, segments: string[]): Promise<Usage> {
     return guard(async () => {
       if (segments.length === 0) throw new RdriveError('EISDIR');
       return withParent(this.userRoot(user), segments, async (dir, name) => {
-        const { size, aside } = await this.locks.run(user, async () => {
+        const { freed, aside } = await this.locks.run(user, async () => {
           const st = await lstatAt(dir, name);
           refuseSymlink(st);
           if (st === undefined || !isVisible(st)) throw new RdriveError('ENOENT');
@@ -434,11 +437,11 @@ export class LocalDiskBackend implements StorageBackend {
           // A big file's blocks take long to free: the name goes under the lock, the blocks after.
           const aside = setAsideLarge(dir, name, st);
           await unlink(at(dir, name));
-          return { size: storedBytes(st), aside };
+          return { freed: storedUsage(st), aside };
         });
         this.commits.noteWrite();
         await dropAside(dir, aside);
-        return size;
+        return freed;
       });
     });
   }
@@ -476,19 +479,21 @@ export class LocalDiskBackend implements StorageBackend {
     });
   }
 
-  async mkdir(user: string, segments: string[], options: { mode?: number; parents?: boolean; owner?: Owner }): Promise<Attr> {
+  async mkdir(user: string, segments: string[], options: MkdirOptions): Promise<Attr> {
     return guard(async () => {
       const mode = options.mode ?? DEFAULT_DIR_MODE;
       if (options.parents === true) {
-        const made = await makeParents(this.userRoot(user), segments, mode);
+        const made = await makeParents(this.userRoot(user), segments, mode, options);
         this.commits.noteWrite();
         return withFd(made, async (fd) => toAttr(await fstatFd(fd)));
       }
       if (segments.length === 0) throw new RdriveError('EEXIST');
       return withParent(this.userRoot(user), segments, async (dir, name) => {
+        await options.room?.(1);
         // Synchronous calls, as for small files (see SMALL_WRITE): four thread-pool hand-offs
         // made a mkdir cost ~3 ms of server time under load, against ~1.5 ms for a small PUT.
         mkdirSync(at(dir, name), { mode });
+        options.made?.(1);
         this.commits.noteWrite();
         // The exact mode (no umask, special bits kept), set on the directory just made, not on a name.
         return withFd(await openEntryAt(dir, name), async (fd) => {
@@ -532,7 +537,7 @@ export class LocalDiskBackend implements StorageBackend {
     });
   }
 
-  async rename(user: string, from: string[], to: string[], options: { noReplace?: boolean }): Promise<{ attr: Attr; replacedBytes: number }> {
+  async rename(user: string, from: string[], to: string[], options: { noReplace?: boolean }): Promise<{ attr: Attr; replaced: Usage }> {
     return guard(async () => {
       if (from.length === 0 || to.length === 0) throw new RdriveError('EACCES', 'Cannot rename your root folder');
       const root = this.userRoot(user);
@@ -550,7 +555,7 @@ export class LocalDiskBackend implements StorageBackend {
           const moved = await lstatAt(dst, b);
           if (moved === undefined) throw new RdriveError('ENOENT');
           this.commits.noteWrite();
-          return { done: { attr: await attrAt(dst, b, moved), replacedBytes: itself ? 0 : storedBytes(replaced) }, aside: kept };
+          return { done: { attr: await attrAt(dst, b, moved), replaced: itself ? NOTHING : storedUsage(replaced) }, aside: kept };
         });
         await dropAside(dst, aside);
         return done;
@@ -636,7 +641,7 @@ export class LocalDiskBackend implements StorageBackend {
           const mine = fstatSync(fd);
           if (segments.length > 0 && (named === undefined || named.ino !== mine.ino || named.dev !== mine.dev)) return true;
           if (size > mine.size) checkLimit(size, limits);
-          await limits.replacing?.(mine.size, size);
+          await limits.replacing?.({ bytes: mine.size, entries: 1 }, size);
           await truncate(path, size);
           return false;
         });
@@ -709,7 +714,6 @@ async function withFd<T>(fd: number, fn: (fd: number) => Promise<T>): Promise<T>
   }
 }
 
-/** mkdir -p from the user's root, one held directory at a time; returns the last one. */
 /**
  * Sets setuid/setgid again once a temp file's data is written and before it is published. A
  * server without CAP_FSETID (any server not running as root) has them cleared by the kernel at
@@ -720,15 +724,24 @@ async function keepSpecialBits(fh: FileHandle, mode: number): Promise<void> {
   if ((mode & 0o6000) !== 0) await fh.chmod(mode);
 }
 
-async function makeParents(root: string, segments: readonly string[], mode: number): Promise<number> {
+/**
+ * mkdir -p from the user's root, one held directory at a time; returns the last one. Room is
+ * asked before each folder made, and each one made is told (see MkdirOptions).
+ */
+async function makeParents(root: string, segments: readonly string[], mode: number, { room, made }: MkdirOptions): Promise<number> {
+  let count = 0;
   // Checked before anything is made: a temp name last must not leave its parents behind.
   if (segments.some(isTempName)) throw new RdriveError('ENOENT');
   let fd = await openRoot(root);
   try {
     for (const [i, name] of segments.entries()) {
-      await mkdir(at(fd, name), { mode }).catch((err: unknown) => {
+      // Room is asked only for a folder that is not there yet: an existing path costs no reservation.
+      if (room !== undefined && lstatAtSync(fd, name) === undefined) await room(count + 1);
+      const fresh = await mkdir(at(fd, name), { mode }).then(() => true, (err: unknown) => {
         if ((err as { code?: string }).code !== 'EEXIST') throw err;
+        return false;
       });
+      if (fresh) made?.(++count);
       let next: number;
       try {
         next = await openDirAt(fd, name);
@@ -1100,10 +1113,12 @@ async function dropAside(dir: number, temp: string | undefined): Promise<void> {
 }
 
 /**
- * Bytes an entry holds as quotas count them (treeSize): a file's size, nothing for a folder, and
- * nothing for a name another one shares (linkHidden): its bytes go with the last name.
+ * What an entry holds as quotas count it (treeUsage): a file's size and one entry, one entry for
+ * a folder, and nothing for a name another one shares (linkHidden): it goes with the last name.
  */
-function storedBytes(st: Stats | undefined): number {
-  return st === undefined || st.isDirectory() || st.nlink > 1 ? 0 : st.size;
+function storedUsage(st: Stats | undefined): Usage {
+  if (st === undefined) return NOTHING;
+  if (st.isDirectory()) return { bytes: 0, entries: 1 };
+  return st.nlink > 1 ? NOTHING : { bytes: st.size, entries: 1 };
 }
 

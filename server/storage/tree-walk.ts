@@ -18,7 +18,7 @@ export const HELD_LEVELS = 64;
 /** A directory being walked: its subdirectories still to do. */
 interface Level {
   fd: number | undefined;
-  /** Names from the level above to this one: one, or a chain merged into one level (see treeSize). */
+  /** Names from the level above to this one: one, or a chain merged into one level (see treeUsage). */
   names: string[];
   dirs: string[];
   /** Which folder it was (dev:ino) when closed beyond the window, to check a reopen finds the same one. */
@@ -62,9 +62,14 @@ export async function removeTree(parentFd: number, name: string): Promise<void> 
   }
 }
 
-/** Bytes in regular files below the held directory `topFd` (temp files left out: reservations count those). */
-export async function treeSize(topFd: number, isTempName: (name: string) => boolean): Promise<number> {
+/**
+ * Bytes in regular files below the held directory `topFd`, and entries (files and folders, the
+ * top one left out) there: temp files and folders are left out (reservations, the in-flight
+ * limit and the sweep bound those).
+ */
+export async function treeUsage(topFd: number, isTempName: (name: string) => boolean): Promise<{ bytes: number; entries: number }> {
   let total = 0;
+  let entries = 0;
   // A file under two names (a mount's hidden one, see linkHidden) counts once.
   // Keyed by the exact inode number: a 64-bit one (XFS, btrfs) may not fit a JS number.
   const linked = new Set<bigint>();
@@ -74,6 +79,7 @@ export async function treeSize(topFd: number, isTempName: (name: string) => bool
     if (st === undefined || (st.nlink > 1n && linked.has(st.ino))) return;
     if (st.nlink > 1n) linked.add(st.ino);
     total += Number(st.size);
+    entries++;
   };
   const stack: Level[] = [await scan(topFd, [], count)];
   try {
@@ -94,6 +100,7 @@ export async function treeSize(topFd: number, isTempName: (name: string) => bool
       }
       const child = await enterable(await heldFd(stack, stack.length - 1), next);
       if (child === undefined) continue;
+      if (!isTempName(next)) entries++;
       const inner = await scanOwned(child, [next], count);
       if (level.dirs.length === 0 && stack.length > 1) {
         // Nothing left here: the child takes this level's place (a chain costs one level).
@@ -109,7 +116,7 @@ export async function treeSize(topFd: number, isTempName: (name: string) => bool
   } finally {
     for (const level of stack.slice(1)) close(level);
   }
-  return total;
+  return { bytes: total, entries };
 }
 
 /** Reads the held directory: non-directories go to `onEntry`, subdirectories are returned to do. */

@@ -77,3 +77,59 @@ test('two servers changing the same names at once keep the shared quota figure e
     await tmp.remove();
   }
 });
+
+// The entry limit (--max-entries) across servers: creates through both at once stop exactly at
+// it, and removals through either give the room back to both.
+test('two servers creating and removing entries at once stop exactly at the shared entry limit', T, async () => {
+  const LIMIT = 30;
+  const tmp = await makeTempDir('rdrive-shared-entries-');
+  let redis: TestRedis | undefined;
+  const servers: TestServer[] = [];
+  try {
+    redis = await startRedis();
+    const shared = await sharedStorage(tmp.path, redis.url, USERS);
+    const args = [...shared.args, '--max-entries', String(LIMIT), '--max-in-flight', '200'];
+    for (let i = 0; i < 2; i++) servers.push(await startServer({ args }));
+    const [a, b] = servers.map((s) => s.url) as [string, string];
+    const [ta, tb] = [await login(a), await login(b)];
+    const via = (i: number): [string, string] => (i % 2 === 0 ? [a, ta] : [b, tb]);
+    const create = (i: number): Promise<number> => {
+      const [url, token] = via(i);
+      switch (i % 3) {
+        case 0: return send(url, token, 'POST', `/dirs/n${i}`, '{}');
+        case 1: return send(url, token, 'PUT', `/files/n${i}`, Buffer.from(`file ${i}`));
+        default: return send(url, token, 'POST', `/symlinks/n${i}`, JSON.stringify({ target: 'x' }));
+      }
+    };
+    const stored = async (): Promise<number> => Number((await sh(`find ${join(shared.storage, 'alice')} -mindepth 1 ! -name '.rdrive-tmp-*' | wc -l`)).stdout.trim());
+    const entriesUsed = async (): Promise<number> => {
+      const res = await request(`${a}/api/v1/statfs`, { headers: { authorization: `Bearer ${ta}` } });
+      return ((await res.body.json()) as { entriesUsed: number }).entriesUsed;
+    };
+    let statuses = await Promise.all(Array.from({ length: 80 }, (_, i) => create(i)));
+    assert.equal(statuses.filter((s) => s === 200 || s === 201).length, LIMIT, `exactly the limit made: ${statuses.join(',')}`);
+    assert.equal(statuses.filter((s) => s === 507).length, 80 - LIMIT, 'the rest refused with 507 (EDQUOT)');
+    assert.equal(await stored(), LIMIT);
+    assert.equal(await entriesUsed(), LIMIT);
+
+    // Remove 20 through both servers while creating 40 through both.
+    const made = statuses.flatMap((s, i) => (s === 200 || s === 201 ? [i] : [])).slice(0, 20);
+    const removals = made.map((i) => {
+      const [url, token] = via(i + 1);
+      return send(url, token, 'DELETE', i % 3 === 0 ? `/dirs/n${i}` : `/files/n${i}`);
+    });
+    statuses = await Promise.all([...removals, ...Array.from({ length: 40 }, (_, i) => create(100 + i))]);
+    assert.deepEqual(statuses.slice(0, 20).filter((s) => s !== 204), [], 'every removal done');
+    const now = await stored();
+    assert.ok(now <= LIMIT, `${now} entries stored, over the limit`);
+    assert.equal(await entriesUsed(), now, 'the shared figure is what the storage holds');
+    statuses = await Promise.all(Array.from({ length: 40 }, (_, i) => create(200 + i)));
+    assert.equal(statuses.filter((s) => s === 200 || s === 201).length, LIMIT - now, 'the room given back, no more');
+    assert.equal(await stored(), LIMIT);
+    assert.equal(await entriesUsed(), LIMIT);
+  } finally {
+    for (const s of servers) await s.cleanup().catch(() => undefined);
+    await redis?.cleanup();
+    await tmp.remove();
+  }
+});

@@ -115,7 +115,7 @@ test('rm -r of a folder holding an admin-made symlink removes the link, never wh
 
 test('usage of a user whose folder does not exist yet is 0', { timeout: 10_000 }, async () => {
   const backend = new LocalDiskBackend(server.storage);
-  assert.equal(await backend.usage('nobody-yet'), 0);
+  assert.deepEqual(await backend.usage('nobody-yet'), { bytes: 0, entries: 0 });
   await backend.close();
 });
 

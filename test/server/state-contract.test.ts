@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { RdriveError } from '../../common/errors.js';
 import { memoryStores, redisStores, type StateLimits, type StateStores } from '../../server/state/stores.js';
+import type { Usage } from '../../server/state/usage-tracker.js';
 import { startRedis, type TestRedis } from '../helpers/redis-process.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -18,7 +19,7 @@ let db = 0;
 before(async () => { redis = await startRedis(); });
 after(async () => { await redis?.cleanup(); });
 
-const kinds: Array<[string, (measure: (u: string) => Promise<number>, limits: StateLimits) => Promise<StateStores>]> = [
+const kinds: Array<[string, (measure: (u: string) => Promise<Usage>, limits: StateLimits) => Promise<StateStores>]> = [
   ['memory', async (measure, limits) => memoryStores(limits, measure)],
   // Each test gets its own Redis database: no state leaks between tests.
   ['redis', async (measure, limits) => redisStores(`${redis!.url.replace(/\/0$/, '')}/${++db % 16}`, limits, measure, log)],
@@ -26,7 +27,7 @@ const kinds: Array<[string, (measure: (u: string) => Promise<number>, limits: St
 
 for (const [kind, make] of kinds) {
   describe(`state contract: ${kind}`, () => {
-    async function withStores(fn: (s: StateStores, t: StateStores) => Promise<void>, measure: (u: string) => Promise<number> = async () => 0, limits = LIMITS): Promise<void> {
+    async function withStores(fn: (s: StateStores, t: StateStores) => Promise<void>, measure: (u: string) => Promise<Usage> = async () => ({ bytes: 0, entries: 0 }), limits = LIMITS): Promise<void> {
       const s = await make(measure, limits);
       // A second view of the same state: another server's, for Redis; the same object in memory.
       const t = kind === 'redis' ? await redisStores(`${redis!.url.replace(/\/0$/, '')}/${db % 16}`, limits, measure, log) : s;
@@ -130,26 +131,42 @@ for (const [kind, make] of kinds) {
 
     test('usage: measured once, reservations atomic and settled', T, async () => {
       let walks = 0;
+      const B = (bytes: number): Usage => ({ bytes, entries: 0 });
+      const E = (entries: number): Usage => ({ bytes: 0, entries });
+      const limits = { bytes: 500, entries: 10 };
       await withStores(async (a, b) => {
         await flush(a);
-        assert.equal(await a.usage.get('alice'), 100);
-        assert.equal(await b.usage.get('alice'), 100);
+        assert.deepEqual(await a.usage.get('alice'), { bytes: 100, entries: 5 });
+        assert.deepEqual(await b.usage.get('alice'), { bytes: 100, entries: 5 });
         const servers = Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? a : b));
-        const grants = await Promise.all(servers.map((s) => s.usage.tryReserve('alice', 100, 500)));
-        assert.equal(grants.filter(Boolean).length, 4, '100 used + 4 × 100 reserved fill 500');
+        const grants = await Promise.all(servers.map((s) => s.usage.tryReserve('alice', B(100), limits)));
+        assert.equal(grants.filter((g) => g === undefined).length, 4, '100 used + 4 × 100 reserved fill 500');
+        assert.ok(grants.every((g) => g === undefined || g === 'bytes'), 'the bytes are what is over');
         // Each server settles its own writes' reservations: one failed, one stored 60 of 100.
-        const holders = servers.filter((_, i) => grants[i]);
-        await holders[0]!.usage.settle('alice', 100, 0);
-        await holders[1]!.usage.settle('alice', 100, 60);
-        assert.equal(await a.usage.get('alice'), 160);
-        assert.equal(await a.usage.tryReserve('alice', 140, 500), true);
-        assert.equal(await b.usage.tryReserve('alice', 1, 500), false);
-        await a.usage.add('alice', -1000);
-        assert.equal(await b.usage.get('alice'), 0, 'never below zero');
+        const holders = servers.filter((_, i) => grants[i] === undefined);
+        await holders[0]!.usage.settle('alice', B(100), B(0));
+        await holders[1]!.usage.settle('alice', B(100), B(60));
+        assert.deepEqual(await a.usage.get('alice'), { bytes: 160, entries: 5 });
+        assert.equal(await a.usage.tryReserve('alice', B(140), limits), undefined);
+        assert.equal(await b.usage.tryReserve('alice', B(1), limits), 'bytes');
+        // Entries: 5 used of 10, reserved one at a time from both servers at once: 5 fit.
+        const entryGrants = await Promise.all(servers.map((s) => s.usage.tryReserve('alice', E(1), limits)));
+        assert.equal(entryGrants.filter((g) => g === undefined).length, 5, '5 used + 5 reserved fill 10');
+        assert.ok(entryGrants.every((g) => g === undefined || g === 'entries'));
+        // A figure without a limit (0) is never over.
+        assert.equal(await a.usage.tryReserve('alice', { bytes: 1_000, entries: 1_000 }, { bytes: 0, entries: 0 }), undefined);
+        await a.usage.settle('alice', { bytes: 1_000, entries: 1_000 }, { bytes: 0, entries: 0 });
+        const entryHolders = servers.filter((_, i) => entryGrants[i] === undefined);
+        for (const [i, s] of entryHolders.entries()) await s.usage.settle('alice', E(1), E(i < 3 ? 1 : 0));
+        assert.deepEqual(await a.usage.get('alice'), { bytes: 160, entries: 8 });
+        assert.equal(await b.usage.tryReserve('alice', E(3), limits), 'entries');
+        assert.equal(await b.usage.tryReserve('alice', E(2), limits), undefined);
+        await a.usage.add('alice', { bytes: -1000, entries: -1000 });
+        assert.deepEqual(await b.usage.get('alice'), { bytes: 0, entries: 0 }, 'never below zero');
         await b.usage.invalidate('alice');
-        assert.equal(await a.usage.get('alice'), 100, 'walked again');
+        assert.deepEqual(await a.usage.get('alice'), { bytes: 100, entries: 5 }, 'walked again');
         assert.ok(walks >= 2);
-      }, async () => { walks++; return 100; });
+      }, async () => { walks++; return { bytes: 100, entries: 5 }; });
     });
 
     test('login back-off: grows per name, exempts known addresses', T, async () => {
@@ -174,7 +191,7 @@ for (const [kind, make] of kinds) {
         await withStores(async (a) => {
           await redis!.stop();
           await assert.rejects(a.sessions.create('alice'), (err: unknown) => err instanceof RdriveError && err.code === 'UNAVAILABLE');
-          await assert.rejects(a.usage.tryReserve('alice', 1, 10), (err: unknown) => err instanceof RdriveError && err.code === 'UNAVAILABLE');
+          await assert.rejects(a.usage.tryReserve('alice', { bytes: 1, entries: 0 }, { bytes: 10, entries: 0 }), (err: unknown) => err instanceof RdriveError && err.code === 'UNAVAILABLE');
           await redis!.start();
           const back = await waitFor(() => a.sessions.create('alice').then((r) => r.ok, () => false), (ok) => ok, 10_000, 100);
           assert.equal(back, true);

@@ -72,6 +72,10 @@ test('a folder read: names of the folder in order from the one asked, whole cont
 test('statfs, login and lease figures from the server are checked', () => {
   assert.deepEqual(checkStatFs({ total: 10, free: 5, used: 5, blockSize: 4096 }, 'x'), { total: 10, free: 5, used: 5, blockSize: 4096 });
   for (const bad of [{ total: -1, free: 0, used: 0, blockSize: 1 }, { total: 1, free: 0, used: 0, blockSize: 1.5 }, { total: 'x', free: 0, used: 0, blockSize: 1 }]) eio(() => checkStatFs(bad, 'x'));
+  // Entry figures (--max-entries) pass when whole numbers, and are refused otherwise.
+  const entries = { entriesTotal: 100, entriesUsed: 40, entriesFree: 60 };
+  assert.deepEqual(checkStatFs({ total: 10, free: 5, used: 5, blockSize: 4096, ...entries }, 'x'), { total: 10, free: 5, used: 5, blockSize: 4096, ...entries });
+  for (const bad of [{ entriesTotal: -1 }, { entriesFree: 1.5 }, { entriesUsed: '7' }]) eio(() => checkStatFs({ total: 10, free: 5, used: 5, blockSize: 4096, ...bad }, 'x'));
   assert.equal(checkLogin({ token: 'abc', user: 'u', idleTimeout: 100 }, 'x').token, 'abc');
   for (const token of ['', 'a\r\nb', 'a b', 7]) eio(() => checkLogin({ token, user: 'u' }, 'x'));
   assert.equal(leaseMs('5000'), 5000);

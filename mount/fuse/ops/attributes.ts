@@ -61,6 +61,7 @@ export async function access(state: MountState, path: string, mode: number): Pro
  * Concurrent calls share one request. df may lag a write by up to that second.
  */
 const STATFS_TTL_MS = 1_000;
+const UINT32_MAX = 0xffff_ffff;
 const spaceCaches = new WeakMap<MountState, LRUCache<'space', StatFs>>();
 
 function space(state: MountState): Promise<StatFs> {
@@ -80,9 +81,13 @@ export async function statfs(state: MountState): Promise<StatFsResult> {
   // what the user may still write.
   const bfree = Math.max(0, Math.floor((fs.total - fs.used) / bsize));
   const bavail = Math.min(bfree, Math.floor(fs.free / bsize));
-  // The server has no inode table: zero inode counts, as NFS and sshfs give when they have no
-  // figure, make `df -i` print "-" instead of made-up numbers.
-  return { bsize, frsize: bsize, blocks, bfree, bavail, files: 0, ffree: 0, favail: 0, fsid: 0x7264, flag: 0, namemax: NAME_MAX };
+  // Entries as inodes: the user's entry limit and what is left of it (df -i's Inodes and IFree),
+  // or the server disk's. A server that sends none: zero counts, as NFS and sshfs give when they
+  // have no figure, make `df -i` print "-" instead of made-up numbers.
+  // fuse-native passes each figure as 32 bits: a larger count (an XFS disk's) is capped, not wrapped.
+  const files = Math.min(fs.entriesTotal ?? 0, UINT32_MAX);
+  const ffree = Math.min(files, fs.entriesFree ?? 0);
+  return { bsize, frsize: bsize, blocks, bfree, bavail, files, ffree, favail: ffree, fsid: 0x7264, flag: 0, namemax: NAME_MAX };
 }
 
 export async function chmod(state: MountState, path: string, mode: number): Promise<void> {

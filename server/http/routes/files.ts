@@ -67,7 +67,7 @@ export function fileRoutes(ctx: ServerContext): Router {
     const segments = await entryPath(ctx, req, 'files');
     await refuseIfClientGone(res);
     const freed = await ctx.backend.unlink(user, segments);
-    await ctx.usage.add(user, -freed);
+    await ctx.usage.add(user, { bytes: -freed.bytes, entries: -freed.entries });
     await sendFolderTimes(ctx, res, user, segments);
     res.status(204).end();
   });

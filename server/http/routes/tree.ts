@@ -1,11 +1,11 @@
 import { Router, type Request, type Response } from 'express';
-import { type Attr, checkMode, HEADER_FROM_FOLDER_TIMES, type Listing, type MkdirRequest, type RenameRequest, type SetAttrRequest, type SymlinkRequest } from '../../../common/api.js';
+import { type Attr, checkMode, HEADER_FROM_FOLDER_TIMES, type Listing, type MkdirRequest, type RenameRequest, type SetAttrRequest, type StatFs, type SymlinkRequest } from '../../../common/api.js';
 import { RdriveError } from '../../../common/errors.js';
 import { modeAfterChown, ownerFrom } from '../../../common/ownership.js';
 import { splitPlainPath } from '../../../common/paths.js';
 import type { WriteLimits } from '../../storage/backend.js';
 import { checkLinkTarget, checkNode, specialBytes, type Special } from '../../storage/special-file.js';
-import { checkTime, countedCreate, entryPath, jsonBody, limitedWrite, pathAfter, refuseIfClientGone, refuseUnlessDir, sendFolderTimes, userOf, type ServerContext } from '../context.js';
+import { checkTime, countedCreate, countedMkdir, counting, entryPath, jsonBody, limitedWrite, pathAfter, refuseIfClientGone, refuseUnlessDir, sendFolderTimes, userOf, type ServerContext } from '../context.js';
 
 const json = jsonBody('64kb');
 
@@ -22,13 +22,20 @@ export function treeRoutes(ctx: ServerContext): Router {
   router.get('/statfs', async (req, res) => {
     const user = userOf(req);
     const fs = await ctx.backend.statfs(user);
-    const { quota } = ctx.config;
-    if (quota > 0) {
-      const used = await ctx.usage.get(user);
-      res.json({ total: quota, used, free: Math.max(0, Math.min(fs.free, quota - used)), blockSize: fs.blockSize });
+    const { quota, maxEntries } = ctx.config;
+    if (!counting(ctx.config)) {
+      res.json(fs);
       return;
     }
-    res.json(fs);
+    // Each limit shows as the size of the drive (df's Size, df -i's Inodes); what is left is the
+    // less of the limit's rest and the disk's (which all users share).
+    const used = await ctx.usage.get(user);
+    const space = quota > 0 ? { total: quota, used: used.bytes, free: Math.max(0, Math.min(fs.free, quota - used.bytes)) } : {};
+    // A disk that keeps no inode count (btrfs: 0 of 0) limits nothing.
+    const diskFree = fs.entriesTotal !== undefined && fs.entriesTotal > 0 ? fs.entriesFree ?? 0 : Number.MAX_SAFE_INTEGER;
+    const entries = maxEntries > 0 ? { entriesTotal: maxEntries, entriesUsed: used.entries, entriesFree: Math.max(0, Math.min(diskFree, maxEntries - used.entries)) } : {};
+    const body: StatFs = { ...fs, ...space, ...entries };
+    res.json(body);
   });
   router.post(/^\/dirs(?:\/.*)?$/, json, async (req, res) => {
     const body = (req.body ?? {}) as MkdirRequest;
@@ -39,7 +46,7 @@ export function treeRoutes(ctx: ServerContext): Router {
     const user = userOf(req);
     const segments = pathAfter(req, 'dirs');
     await refuseIfClientGone(res);
-    const attr = await ctx.backend.mkdir(user, segments, { ...options, ...(owner === undefined ? {} : { owner }) });
+    const attr = await countedMkdir(ctx, user, (room) => ctx.backend.mkdir(user, segments, { ...options, ...(owner === undefined ? {} : { owner }), ...room }));
     await sendFolderTimes(ctx, res, user, segments);
     res.status(201).json(attr);
   });
@@ -49,7 +56,9 @@ export function treeRoutes(ctx: ServerContext): Router {
     const segments = pathAfter(req, 'dirs');
     await refuseIfClientGone(res);
     await ctx.backend.rmdir(user, segments, { recursive });
+    // A tree removed is walked again at the next quota check rather than counted as it goes.
     if (recursive) await ctx.usage.invalidate(user);
+    else await ctx.usage.add(user, { bytes: 0, entries: -1 });
     await sendFolderTimes(ctx, res, user, segments);
     res.status(204).end();
   });
@@ -92,8 +101,8 @@ export function treeRoutes(ctx: ServerContext): Router {
       res.json(attr);
       return;
     }
-    const { attr, replacedBytes } = await ctx.backend.rename(user, from, to, { noReplace: body.noReplace === true });
-    await ctx.usage.add(user, -replacedBytes);
+    const { attr, replaced } = await ctx.backend.rename(user, from, to, { noReplace: body.noReplace === true });
+    await ctx.usage.add(user, { bytes: -replaced.bytes, entries: -replaced.entries });
     const times = await sendFolderTimes(ctx, res, user, to);
     const sameFolder = from.length === to.length && from.slice(0, -1).every((name, i) => name === to[i]);
     if (!sameFolder) await sendFolderTimes(ctx, res, user, from, HEADER_FROM_FOLDER_TIMES);
