@@ -94,7 +94,14 @@ export interface StorageBackend {
    * asked before a file is read (a read lease is granted there) and may refuse it.
    */
   readHeads(user: string, segments: string[], options: HeadsOptions): Promise<{ files: Array<{ name: string; attr: Attr; content: Buffer }>; more: boolean }>;
-  list(user: string, segments: string[]): Promise<DirEntry[]>;
+  /**
+   * The entries of a folder in name order, handed to `take` a batch at a time as they are
+   * looked at, each batch awaited before the next is made: a listing holds its names and one
+   * batch, never every entry's attributes at once (a 100,000-entry folder listed whole cost
+   * ~90 MB per request). Rejects before any batch when the folder cannot be listed; a
+   * rejection of `take` (its client gone) stops the walk and is passed on.
+   */
+  list(user: string, segments: string[], take: (entries: DirEntry[]) => Promise<void>): Promise<void>;
   /** mtime and ctime of the folder holding `segments` (the root for one segment): cheaper than stat. */
   folderTimes(user: string, segments: string[]): Promise<FolderTimes>;
   statfs(user: string): Promise<StatFs>;

@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, constants, fchmodSync, fstat as fstatCb, fstatSync, read as readCb, futimesSync, linkSync, mkdirSync, openSync, readSync, renameSync, unlinkSync, utimesSync, type Dirent, type Stats } from 'node:fs';
+import { chmodSync, closeSync, constants, fchmodSync, fstat as fstatCb, fstatSync, read as readCb, futimesSync, linkSync, mkdirSync, openSync, readSync, renameSync, unlinkSync, utimesSync, type Stats } from 'node:fs';
 import {
   copyFile, mkdir, open, readdir, rename as renameOffLoop, rmdir, statfs, truncate, unlink as unlinkOffLoop,
   type FileHandle,
@@ -18,7 +18,8 @@ import { readExtents } from './extent-reader.js';
 import type { Owner } from '../../common/ownership.js';
 import { copyOwner, copyOwnerSync, readOwner, readOwnerSync, writeOwner, writeOwnerSync } from './owner-xattr.js';
 import { tempFileName } from './temp-files.js';
-import { breathe, readdirFd, removeTree, treeUsage } from './tree-walk.js';
+import { firstNames, byName, namesInOrder } from './sorted-names.js';
+import { breathe, removeTree, treeUsage } from './tree-walk.js';
 import { NOTHING, type Usage } from '../state/usage-tracker.js';
 import { type SharedUserLock, UserLocks } from './user-locks.js';
 import { SPECIAL_MODE, encodeSpecial, isSpecialCandidate, readSpecial, readSpecialFd, type Special } from './special-file.js';
@@ -26,6 +27,11 @@ import { SPECIAL_MODE, encodeSpecial, isSpecialCandidate, readSpecial, readSpeci
 const DEFAULT_FILE_MODE = 0o644;
 const DEFAULT_DIR_MODE = 0o755;
 const LIST_STAT_CONCURRENCY = 64;
+/**
+ * Names a listing holds at once (see namesInOrder): a folder within it is read once, a bigger
+ * one once per window. 100,000 names of 15 characters take three reads (each ~0.15 s here).
+ */
+const LIST_WINDOW = { count: Number.MAX_SAFE_INTEGER, bytes: 2 * 1024 * 1024 };
 const WRITE_BATCH = 1024 * 1024;
 /** Ranges up to this size are read into memory and sent in one piece instead of streamed. */
 const SMALL_READ = 256 * 1024;
@@ -38,6 +44,8 @@ const SMALL_READ = 256 * 1024;
 const SMALL_WRITE = 256 * 1024;
 /** Files of a folder read (GET /heads) read at once. */
 const HEADS_READ_CONCURRENCY = 16;
+/** Enough for the names a folder read looks at (4 × 256 + 64 of them), however long they are. */
+const HEADS_NAMES_BYTES = 1024 * 1024;
 /** Opens a file to read it: never through a final symlink, never blocking on a FIFO an admin left. */
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 /** What an entry's path answers once it is no longer there as a file (see syncFile). */
@@ -180,36 +188,37 @@ export class LocalDiskBackend implements StorageBackend {
     });
   }
 
-  async list(user: string, segments: string[]): Promise<DirEntry[]> {
+  async list(user: string, segments: string[], take: (entries: DirEntry[]) => Promise<void>): Promise<void> {
     return guard(async () => withFd(await openDirPath(this.userRoot(user), segments), async (dir) => {
-      const names = await namesInOrder(dir, (d) => d.isFile() || d.isDirectory());
-      const entries: DirEntry[] = [];
-      for (let i = 0; i < names.length; i += LIST_STAT_CONCURRENCY) {
-        const batch = names.slice(i, i + LIST_STAT_CONCURRENCY);
-        const attrs = await Promise.all(batch.map(async (name) => {
-          const st = await lstatAt(dir, name).catch(() => undefined);
-          return st !== undefined && isVisible(st) ? attrAt(dir, name, st) : undefined;
-        }));
-        attrs.forEach((attr, k) => {
-          if (attr !== undefined) entries.push({ name: batch[k]!, ...attr });
-        });
-        // The lstats run on the event loop (confine.ts): let other requests in between batches,
-        // or a 100,000-entry listing would hold every other user for its whole duration.
-        await breathe();
+      for await (const names of namesInOrder(dir, (d) => d.isFile() || d.isDirectory(), LIST_WINDOW)) {
+        for (let i = 0; i < names.length; i += LIST_STAT_CONCURRENCY) {
+          const batch = names.slice(i, i + LIST_STAT_CONCURRENCY);
+          const attrs = await Promise.all(batch.map(async (name) => {
+            const st = await lstatAt(dir, name).catch(() => undefined);
+            return st !== undefined && isVisible(st) ? attrAt(dir, name, st) : undefined;
+          }));
+          const entries: DirEntry[] = [];
+          attrs.forEach((attr, k) => {
+            if (attr !== undefined) entries.push({ name: batch[k]!, ...attr });
+          });
+          await take(entries);
+          // The lstats run on the event loop (confine.ts): let other requests in between batches,
+          // or a 100,000-entry listing would hold every other user for its whole duration.
+          await breathe();
+        }
       }
-      return entries;
     }));
   }
 
   async readHeads(user: string, segments: string[], options: HeadsOptions): Promise<{ files: Array<{ name: string; attr: Attr; content: Buffer }>; more: boolean }> {
     return guard(async () => withFd(await openDirPath(this.userRoot(user), segments), async (dir) => {
-      const names = await namesInOrder(dir, (d) => d.isFile() && byName(d.name, options.from) >= 0);
+      // A folder of big files must not make one request lstat all of it on the event loop,
+      // nor a big folder make it hold every name.
+      const { names, more } = await firstNames(dir, (d) => d.isFile() && byName(d.name, options.from) >= 0, { count: 4 * options.count + 64, bytes: HEADS_NAMES_BYTES });
       const chosen: string[] = [];
       let planned = 0;
       let i = 0;
-      // A folder of big files must not make one request lstat all of it on the event loop.
-      const examined = Math.min(names.length, 4 * options.count + 64);
-      for (; i < examined && chosen.length < options.count; i++) {
+      for (; i < names.length && chosen.length < options.count; i++) {
         const name = names[i]!;
         const st = await lstatAt(dir, name).catch(() => undefined);
         if (st === undefined || !st.isFile() || isSpecialCandidate(st) || st.size > options.fileMax) continue;
@@ -233,7 +242,7 @@ export class LocalDiskBackend implements StorageBackend {
         files.push({ name: chosen[k]!, attr: read.attr, content: read.content });
         bytes += read.content.length;
       });
-      return { files, more: i < names.length };
+      return { files, more: more || i < names.length };
     }));
   }
 
@@ -986,23 +995,6 @@ function ownerOrNone(path: string): Owner | undefined {
   } catch {
     return undefined;
   }
-}
-
-/**
- * The names in the held folder that `keep` accepts, temp files left out, in name order (the
- * disk's is a hash order): GET /list and GET /heads walk a folder in the same order, so a reader
- * going through a listing finds the next files already fetched.
- */
-async function namesInOrder(dir: number, keep: (entry: Dirent) => boolean): Promise<string[]> {
-  return (await readdirFd(fdPath(dir), { withFileTypes: true }))
-    .filter((d) => keep(d) && !isTempName(d.name))
-    .map((d) => d.name)
-    .sort(byName);
-}
-
-/** Names in JavaScript string order (UTF-16 code units): the same on every server, in every locale. */
-function byName(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Up to `length` bytes at `position` (fewer if the file shrank meanwhile). */

@@ -5,6 +5,7 @@ import { modeAfterChown, ownerFrom } from '../../../common/ownership.js';
 import { splitPlainPath } from '../../../common/paths.js';
 import type { WriteLimits } from '../../storage/backend.js';
 import { checkLinkTarget, checkNode, specialBytes, type Special } from '../../storage/special-file.js';
+import { JsonArrayStream } from '../json-stream.js';
 import { checkTime, countedCreate, countedMkdir, counting, entryPath, jsonBody, limitedWrite, pathAfter, refuseIfClientGone, refuseUnlessDir, sendFolderTimes, userOf, type ServerContext } from '../context.js';
 
 const json = jsonBody('64kb');
@@ -13,8 +14,10 @@ const json = jsonBody('64kb');
 export function treeRoutes(ctx: ServerContext): Router {
   const router = Router();
   router.get(/^\/list(?:\/.*)?$/, async (req, res) => {
-    const body: Listing = { entries: await ctx.backend.list(userOf(req), pathAfter(req, 'list')) };
-    res.json(body);
+    // Streamed as the entries are looked at (the wire format stays Listing's).
+    const out = new JsonArrayStream(res, 'entries' satisfies keyof Listing);
+    await ctx.backend.list(userOf(req), pathAfter(req, 'list'), (entries) => out.write(entries));
+    out.end();
   });
   router.get(/^\/stat(?:\/.*)?$/, async (req, res) => {
     res.json(await ctx.backend.stat(userOf(req), await entryPath(ctx, req, 'stat')));
