@@ -134,7 +134,8 @@ export interface StorageBackend {
   /** Stores a symlink or special file (data only: never resolved or opened as such by the server); EEXIST when the name is taken. */
   createSpecial(user: string, segments: string[], special: Special, owner?: Owner): Promise<Attr>;
   mkdir(user: string, segments: string[], options: MkdirOptions): Promise<Attr>;
-  rmdir(user: string, segments: string[], options: { recursive?: boolean }): Promise<void>;
+  /** Returns what the removal freed, as usage() counts it (the folder, and what a recursive removal took). */
+  rmdir(user: string, segments: string[], options: { recursive?: boolean }): Promise<Usage>;
   /** Returns the attributes of the moved entry under its new name. */
   /** `replaced`: what the entry it replaced held (nothing for none, or for a rename onto itself). */
   rename(user: string, from: string[], to: string[], options: { noReplace?: boolean }): Promise<{ attr: Attr; replaced: Usage }>;

@@ -514,33 +514,36 @@ export class LocalDiskBackend implements StorageBackend {
     });
   }
 
-  async rmdir(user: string, segments: string[], options: { recursive?: boolean }): Promise<void> {
+  async rmdir(user: string, segments: string[], options: { recursive?: boolean }): Promise<Usage> {
     return guard(async () => {
       if (segments.length === 0) throw new RdriveError('EACCES', 'Cannot remove your root folder');
-      await withParent(this.userRoot(user), segments, async (dir, name) => {
+      return withParent(this.userRoot(user), segments, async (dir, name) => {
         const st = await lstatAt(dir, name);
         refuseSymlink(st);
         if (st === undefined) throw new RdriveError('ENOENT');
         if (!st.isDirectory()) throw new RdriveError('ENOTDIR');
         if (options.recursive === true) {
-          await removeTree(dir, name);
+          const freed = await removeTree(dir, name);
           this.commits.noteWrite();
-          return;
+          return freed;
         }
         try {
           await rmdir(at(dir, name));
           this.commits.noteWrite();
+          return { bytes: 0, entries: 1 };
         } catch (err) {
           // Leftover temp files of interrupted uploads are invisible, so they must not block rmdir.
           if ((err as { code?: string }).code !== 'ENOTEMPTY') throw err;
-          await withFd(await openDirAt(dir, name), async (inner) => {
+          const freed = await withFd(await openDirAt(dir, name), async (inner) => {
             const names = await readdir(fdPath(inner));
             if (!names.every(isTempName)) throw err;
             // A temp folder: what an interrupted removal of a deep tree left (see removeTree).
-            await Promise.all(names.map((n) => unlink(at(inner, n)).catch(() => removeTree(inner, n)).catch(() => undefined)));
+            const each = await Promise.all(names.map((n) => unlink(at(inner, n)).then(() => NOTHING, () => removeTree(inner, n)).catch(() => NOTHING)));
+            return each.reduce((a, b) => ({ bytes: a.bytes + b.bytes, entries: a.entries + b.entries }), NOTHING);
           });
           await rmdir(at(dir, name));
           this.commits.noteWrite();
+          return { bytes: freed.bytes, entries: freed.entries + 1 };
         }
       });
     });

@@ -1,6 +1,6 @@
 import { fstatSync, lstatSync, openSync, rmdirSync, renameSync, unlinkSync, type Dirent } from 'node:fs';
 import { opendir } from 'node:fs/promises';
-import { at, DIR_FLAGS, fdPath, openDirAt, release } from './confine.js';
+import { at, DIR_FLAGS, fdPath, isTempName, openDirAt, release } from './confine.js';
 import { tempFileName } from './temp-files.js';
 
 /** Lets other requests run during a long walk. */
@@ -26,11 +26,24 @@ interface Level {
 
 /**
  * rm -r of `name` in `parentFd`, through held descriptors only: a symlink met is removed, never
- * entered. Directories below HELD_LEVELS are first moved up into the top one, under a temp name,
+ * entered. Returns the bytes and entries freed (see removeEntryNamed), so that quotas can be kept current
+ * without walking the user's whole tree again. Directories below HELD_LEVELS are first moved up into the top one, under a temp name,
  * and removed from there.
  */
-export async function removeTree(parentFd: number, name: string): Promise<void> {
+export async function removeTree(parentFd: number, name: string): Promise<{ bytes: number; entries: number }> {
   const stack: Level[] = [];
+  let bytes = 0;
+  // Entries as treeUsage counts them: each folder under a name of its own (not a temp name it
+  // was moved to below), each file whose last name goes.
+  let entries = isTempName(name) ? 0 : 1;
+  const removed = (dirFd: number, entryName: string): void => {
+    const freed = removeEntryNamed(dirFd, entryName);
+    bytes += freed.bytes;
+    entries += freed.entries;
+  };
+  const removeEntry = async (dirFd: number, entry: Dirent): Promise<void> => {
+    removed(dirFd, entry.name);
+  };
   try {
     stack.push(await scanOwned(await openDirAt(parentFd, name), [name], removeEntry));
     let steps = 0;
@@ -49,13 +62,20 @@ export async function removeTree(parentFd: number, name: string): Promise<void> 
         else unlessGone(() => rmdirSync(at(above, level.names[0]!)));
       } else if (stack.length > HELD_LEVELS) {
         const moved = tempFileName('deep');
-        if (unlessGone(() => renameSync(at(fd, next), at(stack[0]!.fd!, moved)))) stack[0]!.dirs.push(moved);
+        if (unlessGone(() => renameSync(at(fd, next), at(stack[0]!.fd!, moved)))) {
+          if (!isTempName(next)) entries++;
+          stack[0]!.dirs.push(moved);
+        }
       } else {
         const child = await enterable(fd, next);
-        if (child === undefined) removeEntryNamed(fd, next);
-        else stack.push(await scanOwned(child, [next], removeEntry));
+        if (child === undefined) removed(fd, next);
+        else {
+          if (!isTempName(next)) entries++;
+          stack.push(await scanOwned(child, [next], removeEntry));
+        }
       }
     }
+    return { bytes, entries };
   } finally {
     for (const level of stack) if (level.fd !== undefined) release(level.fd);
   }
@@ -154,13 +174,16 @@ async function scanOwned(fd: number, names: string[], onEntry: (dirFd: number, e
   }
 }
 
-async function removeEntry(dirFd: number, entry: Dirent): Promise<void> {
-  removeEntryNamed(dirFd, entry.name);
-}
-
-/** Unlinks `name` in `dirFd`; one already gone (a race with another removal) is not an error. */
-function removeEntryNamed(dirFd: number, name: string): void {
-  unlessGone(() => unlinkSync(at(dirFd, name)));
+/**
+ * Unlinks `name` in `dirFd`; one already gone (a race with another removal) is not an error.
+ * Returns what it freed as treeUsage counts it (a file's size and one entry; nothing for a
+ * temp file, nor for a file that keeps another name): lstat and unlink run back to back on the event loop,
+ * so no change of this server's slips between them.
+ */
+function removeEntryNamed(dirFd: number, name: string): { bytes: number; entries: number } {
+  const st = lstatSync(at(dirFd, name), { throwIfNoEntry: false });
+  if (!unlessGone(() => unlinkSync(at(dirFd, name))) || st === undefined || !st.isFile() || st.nlink !== 1 || isTempName(name)) return { bytes: 0, entries: 0 };
+  return { bytes: st.size, entries: 1 };
 }
 
 /** Runs `fn`; false when what it acts on is gone already (ENOENT), which is no error here. */

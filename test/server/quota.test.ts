@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { request } from 'undici';
+import { ApiClient } from '../../mount/remote/api-client.js';
 import { startServer, type TestServer } from '../helpers/server-process.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -237,6 +238,30 @@ test('a hidden second name (a mount\'s open file replaced by a rename) counts it
     await rmdir.body.dump();
     assert.equal((await statfs(server, token)).used, await storedBytes(server));
   } finally {
+    await server.cleanup();
+  }
+});
+
+test('rm -r counts off what it frees without walking the user\'s whole tree again', T, async () => {
+  const server = await startServer({ args: ['--quota', '10000000'] });
+  const alice = new ApiClient({ server: server.url });
+  try {
+    await alice.login('alice', 'alice-pass');
+    await alice.mkdir('keep');
+    await alice.upload('keep/a.bin', () => Buffer.alloc(1_000, 1));
+    await alice.mkdir('tree');
+    await alice.mkdir('tree/sub');
+    await alice.upload('tree/b.bin', () => Buffer.alloc(20_000, 2));
+    await alice.upload('tree/sub/c.bin', () => Buffer.alloc(300_000, 3));
+    const used = (await alice.statfs()).used;
+    assert.equal(used, 321_000);
+    // A probe: bytes put on the storage folder behind the server's back are seen only by a walk.
+    await writeFile(join(server.storage, 'alice', 'keep', 'probe.bin'), Buffer.alloc(4_000_000));
+    await alice.rmdir('tree', { recursive: true });
+    // Before: the figure was forgotten, and this walked the whole tree again (finding the probe).
+    assert.equal((await alice.statfs()).used, 1_000);
+  } finally {
+    await alice.close();
     await server.cleanup();
   }
 });

@@ -58,10 +58,14 @@ export function treeRoutes(ctx: ServerContext): Router {
     const recursive = req.query.recursive === '1' || req.query.recursive === 'true';
     const segments = pathAfter(req, 'dirs');
     await refuseIfClientGone(res);
-    await ctx.backend.rmdir(user, segments, { recursive });
-    // A tree removed is walked again at the next quota check rather than counted as it goes.
-    if (recursive) await ctx.usage.invalidate(user);
-    else await ctx.usage.add(user, { bytes: 0, entries: -1 });
+    // What was freed is counted off, as an unlink's is: forgetting the figure instead made the
+    // next request walk the user's whole tree again, so rm -r of an empty folder and any write,
+    // repeated, kept the server walking. A removal that fails midway is counted again instead.
+    const freed = await ctx.backend.rmdir(user, segments, { recursive }).catch(async (err: unknown) => {
+      if (recursive) await ctx.usage.invalidate(user);
+      throw err;
+    });
+    await ctx.usage.add(user, { bytes: -freed.bytes, entries: -freed.entries });
     await sendFolderTimes(ctx, res, user, segments);
     res.status(204).end();
   });
