@@ -1,5 +1,5 @@
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { listenTracked } from './tracked-server.js';
 
 /**
  * What the proxy does to the next requests (netem is not in this kernel, so faults come from here):
@@ -34,7 +34,6 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const upstream = new URL(target);
   let fault: Fault = { kind: 'pass' };
   const stats = { requests: 0, injected: 0 };
-  const sockets = new Set<Socket>();
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     stats.requests++;
@@ -75,23 +74,14 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     else req.pipe(out);
   };
 
-  const server: Server = createServer(handle);
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const server = await listenTracked(handle);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: server.url,
     set: (next) => {
       fault = next;
     },
     stats,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: server.close,
   };
 }
 

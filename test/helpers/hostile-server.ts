@@ -1,5 +1,5 @@
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { listenTracked } from './tracked-server.js';
 
 /**
  * Answers one request badly: gets the request (and, through `upstream`, what the real server
@@ -36,7 +36,6 @@ export async function startHostileServer(target: string): Promise<HostileServer>
   let misbehave: Misbehaviour | undefined;
   const hits = new Map<string, number>();
   const seen = new Map<string, number>();
-  const sockets = new Set<Socket>();
 
   const fetchUpstream = (req: IncomingMessage, body: Buffer): Promise<Upstream> =>
     new Promise((resolve, reject) => {
@@ -67,26 +66,17 @@ export async function startHostileServer(target: string): Promise<HostileServer>
     res.end(answer.body);
   };
 
-  const server: Server = createServer((req, res) => {
+  const server = await listenTracked((req, res) => {
     handle(req, res).catch(() => res.destroy());
   });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: server.url,
     set: (next) => {
       misbehave = next;
     },
     hits,
     seen,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: server.close,
   };
 }
 
