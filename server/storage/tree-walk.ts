@@ -34,8 +34,14 @@ export async function removeTree(parentFd: number, name: string): Promise<{ byte
   const stack: Level[] = [];
   let bytes = 0;
   // Entries as treeUsage counts them: each folder under a name of its own (not a temp name it
-  // was moved to below), each file whose last name goes.
-  let entries = isTempName(name) ? 0 : 1;
+  // was moved to below), each file whose last name goes. A folder counts when this removal
+  // takes its name (its rmdir, or its move under a temp name), not when it is entered: a
+  // removal running at once inside it (rm -r a/b during rm -r a) may take it first, and then
+  // counts it itself.
+  let entries = 0;
+  const folderGone = (folderName: string): void => {
+    if (!isTempName(folderName)) entries++;
+  };
   const removed = (dirFd: number, entryName: string): void => {
     const freed = removeEntryNamed(dirFd, entryName);
     bytes += freed.bytes;
@@ -59,20 +65,18 @@ export async function removeTree(parentFd: number, name: string): Promise<{ byte
         const above = stack[stack.length - 1]?.fd;
         // A folder inside that another removal took first is not an error; the top one is.
         if (above === undefined) rmdirSync(at(parentFd, level.names[0]!));
-        else unlessGone(() => rmdirSync(at(above, level.names[0]!)));
+        else if (!unlessGone(() => rmdirSync(at(above, level.names[0]!)))) continue;
+        folderGone(level.names[0]!);
       } else if (stack.length > HELD_LEVELS) {
         const moved = tempFileName('deep');
         if (unlessGone(() => renameSync(at(fd, next), at(stack[0]!.fd!, moved)))) {
-          if (!isTempName(next)) entries++;
+          folderGone(next);
           stack[0]!.dirs.push(moved);
         }
       } else {
         const child = await enterable(fd, next);
         if (child === undefined) removed(fd, next);
-        else {
-          if (!isTempName(next)) entries++;
-          stack.push(await scanOwned(child, [next], removeEntry));
-        }
+        else stack.push(await scanOwned(child, [next], removeEntry));
       }
     }
     return { bytes, entries };

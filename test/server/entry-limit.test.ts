@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { StatFs } from '../../common/api.js';
@@ -143,6 +143,33 @@ test('parallel creates against the limit end exactly at it; parallel removals gi
     assert.equal(round.made, LIMIT - stored, 'the room given back is all there is, no more');
     assert.equal(await storedEntries(server), LIMIT);
     assert.equal((await alice.statfs()).entriesUsed, LIMIT);
+  });
+});
+
+test('two rm -r of nested folders at once count each folder they free once', T, async () => {
+  // Each rm -r counts off what it frees; a folder inside both (t/b and t/b/c for rm -r t/b and
+  // rm -r t) must be counted by the removal that removed it, not by both, or the figure falls
+  // below what is stored and the user may pass the limit by that much.
+  const FILES = 3000;
+  const rounds = [0, 1, 2];
+  await withServer(['--max-entries', '100000'], async (server, alice) => {
+    assert.equal((await alice.statfs()).entriesUsed, await storedEntries(server));
+    for (const i of rounds) {
+      const outer = alice.rmdir(`t${i}`, { recursive: true });
+      // The inner removal starts while the outer one is under way inside t/b/c.
+      const c = join(server.storage, 'alice', `t${i}`, 'b', 'c');
+      const deadline = Date.now() + 30_000;
+      while ((await readdir(c).catch(() => [])).length > FILES - 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
+      const results = await Promise.allSettled([outer, alice.rmdir(`t${i}/b`, { recursive: true })]);
+      for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof RdriveError && r.reason.code === 'ENOENT', String(r.reason));
+      assert.equal((await alice.statfs()).entriesUsed, await storedEntries(server), `the figure is what is stored (round ${i})`);
+    }
+  }, async (storage) => {
+    for (const i of rounds) {
+      const c = join(storage, 'alice', `t${i}`, 'b', 'c');
+      await mkdir(c, { recursive: true });
+      for (let f = 0; f < FILES; f++) await writeFile(join(c, `f${f}`), 'x');
+    }
   });
 });
 
