@@ -97,7 +97,7 @@ test('every kind of create stops at the limit with EDQUOT; replacing, hidden nam
     await alice.upload('new.txt', () => Buffer.from('fits again'));
     assert.deepEqual(pick(await alice.statfs()), { entriesTotal: 8, entriesUsed: 8, entriesFree: 0 });
     assert.equal(await storedEntries(server), 8);
-    // rm -r: the figure is walked again, and room comes back.
+    // rm -r: what it removed is counted off, and room comes back.
     await alice.rmdir('p', { recursive: true });
     assert.equal((await alice.statfs()).entriesUsed, 7);
     await alice.mkdir('a');
