@@ -173,6 +173,25 @@ test('two rm -r of nested folders at once count each folder they free once', T, 
   });
 });
 
+test('an rm -r racing the first count of the folder leaves the figure what is stored', T, async () => {
+  // The first statfs (or create) after a start walks the user's folder; an rm -r under way
+  // meanwhile must not count off what that walk never saw.
+  const FILES = 3000;
+  await withServer(['--max-entries', '100000'], async (server, alice) => {
+    const removal = alice.rmdir('big', { recursive: true });
+    const c = join(server.storage, 'alice', 'big');
+    const deadline = Date.now() + 30_000;
+    while ((await readdir(c).catch(() => [])).length > FILES - 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
+    await Promise.all([removal, alice.statfs()]);
+    assert.equal((await alice.statfs()).entriesUsed, await storedEntries(server), 'the figure is what is stored');
+  }, async (storage) => {
+    await mkdir(join(storage, 'alice', 'big'), { recursive: true });
+    for (let f = 0; f < FILES; f++) await writeFile(join(storage, 'alice', 'big', `f${f}`), 'x');
+    await mkdir(join(storage, 'alice', 'kept'), { recursive: true });
+    for (let f = 0; f < 50; f++) await writeFile(join(storage, 'alice', 'kept', `f${f}`), 'x');
+  });
+});
+
 test('without a limit creates are never refused for entries, and statfs shows the disk\'s inodes', T, async () => {
   await withServer(['--max-entries', 'unlimited'], async (_server, alice) => {
     for (let i = 0; i < 20; i++) await alice.mkdir(`d${i}`);

@@ -61,6 +61,9 @@ export function treeRoutes(ctx: ServerContext): Router {
     // What was freed is counted off, as an unlink's is: forgetting the figure instead made the
     // next request walk the user's whole tree again, so rm -r of an empty folder and any write,
     // repeated, kept the server walking. A removal that fails midway is counted again instead.
+    // The figure is measured first: a first walk running beside the removal would see only what
+    // is left of the tree, and counting the whole tree off that would leave it far too low.
+    if (recursive && counting(ctx.config)) await ctx.usage.get(user);
     const freed = await ctx.backend.rmdir(user, segments, { recursive }).catch(async (err: unknown) => {
       if (recursive) await ctx.usage.invalidate(user);
       throw err;
