@@ -169,20 +169,23 @@ export class AttrCache {
    * A listing of `dir`; with the `ticket` taken before it was asked for, dropped when something
    * changed in `dir` through this mount meanwhile (the next lookup asks again). `walker`: the
    * process that asked for it, which may use it for as long as a walk through it takes.
+   * Returns the names it holds, or undefined when it was dropped.
    */
-  setListing(dir: string, entries: ReadonlyArray<{ name: string } & Attr>, ticket?: number, walker?: number): void {
-    if (ticket !== undefined && this.changedSince(dir, ticket)) return;
+  setListing(dir: string, entries: ReadonlyArray<{ name: string } & Attr>, ticket?: number, walker?: number): ReadonlySet<string> | undefined {
+    if (ticket !== undefined && this.changedSince(dir, ticket)) return undefined;
     const expires = this.now() + this.ttlMs;
     const walk = walker === undefined ? {} : { walker, walkEnds: expires + entries.length * WALK_MS_PER_ENTRY };
     this.recentlyListed.set(dir, { size: entries.length, at: this.now(), misses: 0 });
     const stamp = ticket ?? this.changes;
-    this.listings.set(dir, { value: new Set(entries.map((e) => e.name)), expires, stamp, ...walk });
+    const names = new Set(entries.map((e) => e.name));
+    this.listings.set(dir, { value: names, expires, stamp, ...walk });
     for (const e of entries) {
       const { name, ...attr } = e;
       const path = joinPath(dir, name);
       if (ticket !== undefined && attr.type === 'dir' && this.changedSince(path, ticket)) continue;
       this.attrs.set(path, { value: attr, expires, stamp, ...walk });
     }
+    return names;
   }
 
   /** Records that `path` now exists with `attr` (after a create, upload or mkdir). */

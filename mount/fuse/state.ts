@@ -117,11 +117,27 @@ export class MountState {
   relist(dir: string, walker: number | undefined): Promise<void> {
     let pending = this.relisting.get(dir);
     if (pending === undefined) {
-      const ticket = this.cache.ticket();
-      pending = this.client.list(dir).then(({ entries }) => this.cache.setListing(dir, entries, ticket, walker)).finally(() => this.relisting.delete(dir));
+      const tickets = this.listingTickets();
+      pending = this.client.list(dir).then(({ entries }) => this.listed(dir, entries, tickets, walker)).finally(() => this.relisting.delete(dir));
       this.relisting.set(dir, pending);
     }
     return pending;
+  }
+
+  /** Taken before a listing is asked for: see listed. */
+  listingTickets(): { cache: number; inodes: number } {
+    return { cache: this.cache.ticket(), inodes: this.inodes.ticket() };
+  }
+
+  /**
+   * A listing of `dir` from the server, asked for at `tickets`: fills the cache and drops the
+   * inode numbers of names another client removed there (kept for a file open here under its
+   * name: the kernel still holds its inode). Not when something changed there through this
+   * mount meanwhile: the listing may predate it.
+   */
+  listed(dir: string, entries: ReadonlyArray<{ name: string } & Attr>, tickets: { cache: number; inodes: number }, walker: number | undefined): void {
+    const names = this.cache.setListing(dir, entries, tickets.cache, walker);
+    if (names !== undefined) this.inodes.listed(dir, names, tickets.inodes, (path) => this.files.has(path));
   }
 
   async fetchAttr(path: string): Promise<Attr> {

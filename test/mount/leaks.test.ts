@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, open, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
+import { ApiClient } from '../../mount/remote/api-client.js';
 import { CLIENT_BIN } from '../helpers/server-process.js';
 import { serverWithMount } from '../helpers/mounted-server.js';
 
@@ -59,4 +60,24 @@ test('the inode numbers of removed folders are forgotten', { timeout: 120_000 },
   const after = (await stats()).inodeNumbers;
   t.diagnostic(`inode numbers: ${before} before, ${after} after 100 folders and 100 temp files came and went`);
   assert.ok(after <= before + 10, `inode numbers grew from ${before} to ${after}`);
+});
+
+test('the inode numbers of files another client removed are forgotten when the folder is listed', { timeout: 120_000 }, async (t) => {
+  const dir = join(fx.mount.path, 'elsewhere');
+  await mkdir(dir);
+  const other = new ApiClient({ server: fx.server.url });
+  t.after(() => other.close());
+  await other.login('alice', 'alice-pass');
+  const before = (await stats()).inodeNumbers;
+  for (let round = 0; round < 20; round++) {
+    const names = Array.from({ length: 50 }, (_, i) => `r${round}-${i}`);
+    for (const name of names) await other.upload(`/elsewhere/${name}`, () => name);
+    // `ls -l` here: every name shown gets a number.
+    assert.equal((await readdir(dir)).length, names.length);
+    for (const name of names) await other.unlink(`/elsewhere/${name}`);
+    assert.deepEqual(await readdir(dir), []);
+  }
+  const after = (await stats()).inodeNumbers;
+  t.diagnostic(`inode numbers: ${before} before, ${after} after another client made and removed 1,000 files`);
+  assert.ok(after <= before + 60, `inode numbers grew from ${before} to ${after}`);
 });

@@ -11,11 +11,11 @@ import { HIDDEN_PREFIX, type Attr } from '../../../common/api.js';
 
 /** One request lists a directory with every entry's attributes, which fill the cache. */
 export async function readdir(state: MountState, path: string): Promise<{ names: string[]; stats: Stat[] }> {
-  const ticket = state.cache.ticket();
+  const tickets = state.listingTickets();
   // The lister, read before the first await (see currentCallerPid): its walk may use the listing longer.
   const walker = currentCallerPid();
   const { entries } = await state.client.list(path);
-  state.cache.setListing(path, entries, ticket, walker);
+  state.listed(path, entries, tickets, walker);
   state.prefetch.listed(path);
   const { uid, gid } = state.options;
   const names = ['.', '..'];
