@@ -144,6 +144,9 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
     await new Promise<void>((done) => log.flush(() => done()));
     process.exit(signalExitCode(signal));
   };
+  // From here on a crash (an uncaught exception, an unhandled rejection) undoes what the start
+  // did, mounted or not yet ready, and exits 70 saying so.
+  const crashGuard = unmountOnCrash(mnt, log);
   let mount: RunningMount;
   creating = true;
   try {
@@ -152,6 +155,7 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
       allowOther: flags.allowOther === true, attrTimeout, requestTimeoutMs: timeout * 1000, log,
       ...(ca === undefined ? {} : { ca }),
       abort: start.signal,
+      progress: crashGuard.progress,
     });
   } catch (err) {
     if (err instanceof StartAborted) return exitAborted(start.signal.reason as NodeJS.Signals);
@@ -172,6 +176,7 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
       throw new RdriveError(err.code === 'EACCES' || err.code === 'EROFS' ? 'EACCES' : err.code === 'ENOSPC' ? 'ENOSPC' : 'EIO',
         `Cannot write the pid file ${pidFile} (${err.code ?? err.message}): give --pid-file a file in a folder you may write; nothing was left mounted`);
     });
+    crashGuard.pidFile = pidFile;
     await registerDaemon(mount.own, mount.instance).catch((err: NodeJS.ErrnoException) => {
       throw new RdriveError('EIO', `Cannot record the mount in ${registryDir()} (${err.code ?? err.message}), where "rdrive unmount" finds its daemon: check that folder (XDG_RUNTIME_DIR); nothing was left mounted`);
     });
@@ -186,7 +191,7 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
   if (undoing) return; // the signal's undo exits the process
   undoMounted = undefined;
   serveStatsOnSignal(mnt, log);
-  unmountOnCrash(mnt, mount.own, pidFile, log);
+  crashGuard.ready = true;
   process.stdout.write(`${READY_PREFIX}${url} at ${mnt}\n`);
   if (child) {
     process.stdout.end();

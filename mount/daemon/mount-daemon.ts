@@ -10,6 +10,7 @@ import { ownMark } from '../fuse/hidden-names.js';
 import { noteHidden, noteHiddenRemoved, sweepJournals } from './orphans.js';
 import { mountStats } from './mount-stats.js';
 import { findMount, sameMount, type MountEntry } from './mount-table.js';
+import type { StartProgress } from './crash-guard.js';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { probePath, type ProbeState } from '../fuse/own-probe.js';
@@ -32,6 +33,8 @@ export interface MountConfig {
   log: Logger;
   /** Aborts the start (a signal): what was done is undone and createMount throws StartAborted. */
   abort?: AbortSignal;
+  /** Filled in as the start goes (fuse.mount done, the mount found): what a crash must undo. */
+  progress?: StartProgress;
 }
 
 /** Thrown by createMount when its `abort` signal fired during the start. */
@@ -153,15 +156,25 @@ async function startMount(config: MountConfig, undo: Array<() => Promise<unknown
     defaultPermissions: true,
   }, { readOnly: config.readOnly, attrTimeout: config.attrTimeout, fsname: mountSource(config.user, config.server) });
   mountStats.fuseThreadRecords = () => fuse.threadRecords;
+  const progress = config.progress ?? { mounted: false };
   try {
-    await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
+    // Marked at once, not after the await: a crash in between must find it.
+    await new Promise<void>((resolve, reject) => fuse.mount((err) => {
+      if (err) return reject(err);
+      progress.mounted = true;
+      resolve();
+    }));
   } catch (err) {
     throw mountFailure(config.mountpoint, err as Error);
   }
   // fuse-native's unmount (fusermount -uz, then its thread ends); a second call is harmless.
-  undo.push(() => new Promise<void>((resolve) => fuse.unmount(() => resolve())));
+  undo.push(() => new Promise<void>((resolve) => fuse.unmount(() => resolve())).then(() => {
+    progress.mounted = false;
+    delete progress.own;
+  }));
   throwIfAborted(config.abort);
   const own = await findMount(config.mountpoint);
+  if (own !== undefined) progress.own = own;
   if (own === undefined) throw new RdriveError('EIO', `Mounting ${config.mountpoint} failed: the mount does not show in /proc/self/mountinfo (it was removed again, or this system lists mounts differently); nothing was left mounted`);
   throwIfAborted(config.abort);
   log.info({ server: config.server, mountpoint: config.mountpoint, user: config.user, readOnly: config.readOnly, mountId: own.mountId, dev: own.dev }, 'mounted');

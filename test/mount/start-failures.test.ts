@@ -339,3 +339,45 @@ test('"rdrive mount" on a folder whose rdrive daemon is stopped (Ctrl-Z): refuse
     forget();
   }
 });
+
+// The first right in fuse.mount's callback (the mount not yet found in the table), the second
+// while the next step (the pid file) waits. Either would leave a dead mount ("Transport
+// endpoint is not connected") when the crash guard came only with the ready mount.
+for (const [kind, fault] of [
+  ['an uncaught exception', 'throw new Error(\'injected fault\');'],
+  ['an unhandled rejection', 'setTimeout(() => Promise.reject(new Error(\'injected fault\')), 300);'],
+] as const) {
+  test(`${kind} after fuse.mount, before the mount is ready: the mount is undone, exit 70 saying so`, T, async () => {
+    const name = kind.replaceAll(' ', '-');
+    const mnt = await freshDir(`crash-${name}`);
+    const forget = reapMount(mnt);
+    const registry = join(tmp.path, `crash-runtime-${name}`);
+    // Its registry folder (pid file, record) never gets made, so the start never gets ready.
+    const crasher = await hook(`crash-${name}`, `${FUSE_HOOK_HEAD}import fsp from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
+const mkdir = fsp.mkdir;
+fsp.mkdir = (p, ...rest) => (String(p).startsWith(${JSON.stringify(registry)}) ? new Promise(() => {}) : mkdir(p, ...rest));
+syncBuiltinESMExports();
+Fuse.prototype.mount = function (cb) {
+  return mount.call(this, (err) => {
+    cb(err);
+    if (!err) { ${fault} }
+  });
+};
+`);
+    try {
+      const res = await rdrive(['mount', server.url, mnt, '--user', 'alice', '--log-file', join(tmp.path, 'crash.log')], {
+        node: ['--import', crasher],
+        env: { XDG_RUNTIME_DIR: registry },
+      });
+      assert.equal(await isMounted(mnt), false, `${mnt} was left mounted (exit ${res.code} ${res.signal}: ${res.stderr})`);
+      assert.equal(res.code, 70, `exit ${res.code} ${res.signal}: ${res.stderr}`);
+      assert.equal(res.stdout, '', 'never said "mounted"');
+      assert.equal(res.stderr, 'rdrive: the mount daemon crashed before the mount was ready (injected fault); nothing was left mounted. Details in the log.\n');
+      await assertNothingLeft(mnt, res.pid);
+    } finally {
+      await forceUnmount(mnt);
+      forget();
+    }
+  });
+}
