@@ -29,10 +29,12 @@ import { NAME_MAX } from '../../common/paths.js';
 /** Most bytes of a JSON answer that is not a listing (an Attr, a login, statfs): a few hundred in truth. */
 export const SMALL_JSON_MAX = 1024 * 1024;
 /**
- * Most bytes of a listing: about 170 bytes an entry, so over 700,000 entries. Parsed, a listing
- * takes several times its size in memory; a bigger one would put the daemon at risk.
+ * Most bytes of a listing: about 170 bytes an entry, so about 1.9 million entries, above the
+ * server's default entry limit per user (1,000,000) so that any folder it allows lists. Parsed,
+ * a listing takes a few times its size in memory (~1 GB at this size, for a moment); a bigger
+ * one would put the daemon at risk, and V8's longest string is 512 MiB.
  */
-export const LISTING_MAX = 128 * 1024 * 1024;
+export const LISTING_MAX = 320 * 1024 * 1024;
 /** Most bytes of an error answer read for its code and message (the rest is not needed). */
 export const ERROR_BODY_MAX = 64 * 1024;
 /**
