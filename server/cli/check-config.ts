@@ -62,11 +62,21 @@ function writable(dir: string): Promise<boolean> {
 
 async function checkTls(cert: string | undefined, key: string | undefined): Promise<CheckResult> {
   if (cert === undefined || key === undefined) return { ok: false, line: 'TLS: --tls-cert and --tls-key go together; give both' };
+  const files: Buffer[] = [];
+  for (const [what, file] of [['certificate', cert], ['key', key]] as const) {
+    try {
+      files.push(await readFile(file));
+    } catch (err) {
+      // The same advice a start gives (create-server.ts readTls), with the reason the start hides.
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      return { ok: false, line: `TLS ${cert} + ${key}: cannot read the ${what} ${file} (${code}): check the path and its permissions` };
+    }
+  }
   try {
-    createSecureContext({ cert: await readFile(cert), key: await readFile(key) });
+    createSecureContext({ cert: files[0], key: files[1] });
     return { ok: true, line: `TLS ${cert} + ${key}: certificate and key load and match` };
   } catch (err) {
-    return { ok: false, line: `TLS ${cert} + ${key}: ${(err as Error).message}` };
+    return { ok: false, line: `TLS ${cert} + ${key}: they do not work together (${(err as Error).message}): check both PEM files` };
   }
 }
 
@@ -74,7 +84,7 @@ async function checkPort(host: string, port: number): Promise<CheckResult> {
   return new Promise((done) => {
     const probe = createServer();
     probe.once('error', (err: NodeJS.ErrnoException) => {
-      done({ ok: false, line: `port ${host}:${port}: cannot listen (${err.code ?? err.message}); ${err.code === 'EADDRINUSE' ? 'another process uses it' : 'check --host/--port'}` });
+      done({ ok: false, line: `port ${host}:${port}: cannot listen (${err.code ?? err.message}); ${err.code === 'EADDRINUSE' ? 'another process uses it: stop it or pick another --port' : 'check --host/--port'}` });
     });
     probe.listen(port, host, () => probe.close(() => done({ ok: true, line: `port ${host}:${port}: free` })));
   });

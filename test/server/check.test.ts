@@ -51,8 +51,9 @@ test('--check names each problem and exits 78', { timeout: 60_000 }, async () =>
     // A folder a start would create (mkdir -p) is no problem.
     assert.match(res.stdout, /^ok +logs .*new\/logs: does not exist yet; a start creates it/m);
     await assert.rejects(stat(join(tmp.path, 'new')), '--check creates nothing');
-    assert.match(res.stdout, /^FAIL TLS .*nope\.pem.*ENOENT/m);
-    assert.match(res.stdout, new RegExp(`^FAIL port 127\\.0\\.0\\.1:${port}: cannot listen \\(EADDRINUSE\\)`, 'm'));
+    // Each FAIL says what to do, not only Node's error ("ENOENT: no such file ..., open '...'").
+    assert.match(res.stdout, /^FAIL TLS .*: cannot read the certificate .*nope\.pem \(ENOENT\): check the path and its permissions$/m);
+    assert.match(res.stdout, new RegExp(`^FAIL port 127\\.0\\.0\\.1:${port}: cannot listen \\(EADDRINUSE\\); another process uses it: stop it or pick another --port$`, 'm'));
   } finally {
     busy.close();
   }
