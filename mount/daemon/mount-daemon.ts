@@ -122,7 +122,7 @@ async function startMount(config: MountConfig, undo: Array<() => Promise<unknown
     await client.login(config.user, config.password);
   } catch (err) {
     throwIfAborted(config.abort);
-    throw describeLoginError(err, config.server);
+    throw describeLoginError(err, config.server, '');
   } finally {
     config.abort?.removeEventListener('abort', dropLogin);
   }

@@ -5,24 +5,37 @@ import { ERRORS, RdriveError, foreignCode } from '../../common/errors.js';
  * the file commands: a wrong password and an unreachable server say what to do; other errors
  * (TLS trust, server full) already do and pass through.
  */
-export function describeLoginError(err: unknown, server: string): RdriveError {
+export function describeLoginError(err: unknown, server: string, urlFrom: string = CLI_URL_FROM): RdriveError {
   if (!(err instanceof RdriveError)) return new RdriveError('EIO', `Login failed: ${(err as Error).message}`);
   const wrongScheme = describeWrongScheme(err, server);
   if (wrongScheme !== undefined) return wrongScheme;
   if (err.code === 'UNAUTHORIZED') return new RdriveError('UNAUTHORIZED', 'Login failed: wrong user name or password');
-  return describeUnreachable(err, server);
+  return describeUnreachable(err, server, urlFrom);
 }
+
+/**
+ * Where the file commands take the URL from, said in "Check the URL (...)". `rdrive mount` and
+ * mount(8) take it as an argument and pass '' (they have no --server).
+ */
+const CLI_URL_FROM = '--server / RDRIVE_SERVER';
 
 /**
  * A server that cannot be reached, said with its URL and what to check: at login, and for a
  * command that runs on a kept session (no login) or loses the server midway.
  */
-export function describeUnreachable(err: RdriveError, server: string): RdriveError {
+export function describeUnreachable(err: RdriveError, server: string, urlFrom: string = CLI_URL_FROM): RdriveError {
   // A message already more specific than the table's (say, "not an rdrive server") stays.
   if (err.message !== ERRORS[err.code].message) return err;
+  const url = urlFrom === '' ? 'the URL' : `the URL (${urlFrom})`;
   switch (err.code) {
-    case 'UNREACHABLE':
-      return new RdriveError(err.code, `Cannot reach the server at ${server}: is it running? Check the URL (--server / RDRIVE_SERVER) and "rdrive-server"`, { cause: err });
+    case 'UNREACHABLE': {
+      // A name that does not resolve is a typo in the URL, not a server that is down.
+      const cause = foreignCode(err.cause);
+      if (cause === 'ENOTFOUND' || cause === 'EAI_AGAIN') {
+        return new RdriveError(err.code, `Cannot find the host ${new URL(server).hostname} of ${server} (${cause}): check ${url}`, { cause: err });
+      }
+      return new RdriveError(err.code, `Cannot reach the server at ${server}: is it running? Check ${url} and "rdrive-server"`, { cause: err });
+    }
     case 'ETIMEDOUT':
       // A connection that opens but gets no answer is a stalled or overloaded server (or a
       // firewall dropping packets), not a wrong URL.

@@ -71,7 +71,17 @@ test('server unreachable: exit 6 and a hint', T, async () => {
   const mnt = await freshDir('m2');
   const res = await rdrive(['mount', 'http://127.0.0.1:1', mnt, '--user', 'alice']);
   assert.equal(res.code, 6);
-  assert.match(res.stderr, /Cannot reach the server/);
+  // The mount takes its URL as an argument: no "--server / RDRIVE_SERVER" it has no use for.
+  assert.equal(res.stderr, 'rdrive: Cannot reach the server at http://127.0.0.1:1: is it running? Check the URL and "rdrive-server"\n');
+  assert.equal(await isMounted(mnt), false);
+});
+
+test('a host name that does not resolve: exit 6, "cannot find the host", not "is it running?"', T, async () => {
+  const mnt = await freshDir('m2-dns');
+  // .invalid never resolves (RFC 2606); https, so no plain-http warning comes first.
+  const res = await rdrive(['mount', 'https://nosuchhost.invalid:1', mnt, '--user', 'alice']);
+  assert.equal(res.code, 6);
+  assert.match(res.stderr, /^rdrive: Cannot find the host nosuchhost\.invalid of https:\/\/nosuchhost\.invalid:1 \((ENOTFOUND|EAI_AGAIN)\): check the URL\n$/);
   assert.equal(await isMounted(mnt), false);
 });
 
