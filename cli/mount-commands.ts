@@ -22,6 +22,8 @@ import { obtainPassword } from './credentials.js';
 import { codeForExit, EXIT, exitCodeFor } from './exit-codes.js';
 
 const READY_PREFIX = 'rdrive: mounted ';
+/** What a foreground mount's stop is told when its mount was removed from outside, not a signal. */
+const MOUNT_REMOVED = 'mount removed';
 
 interface MountFlags {
   user?: string;
@@ -218,11 +220,17 @@ async function runForeground(url: string, mountpoint: string, flags: MountFlags,
         process.stderr.write(`rdrive: ${error.message}\n`);
       }).finally(async () => {
         await removePid(pidFile);
+        // A foreground mount's terminal hears that it stopped, and why when it was not asked to.
+        if (!child) {
+          process.stdout.write(signal === MOUNT_REMOVED
+            ? `rdrive: ${mnt} was unmounted from outside (fusermount -u, umount); stopped\n`
+            : `rdrive: unmounted ${mnt}\n`);
+        }
         log.flush();
         done(code);
       });
     };
-    mount.watch(() => stopRunning?.('mount removed'));
+    mount.watch(() => stopRunning?.(MOUNT_REMOVED));
   });
   process.exit(exitCode);
 }

@@ -17,6 +17,8 @@ export interface TestMount {
   logFile: string;
   process: ChildProcess;
   stderr: () => string;
+  /** What the mount wrote on stdout, its ready line included. */
+  stdout: () => string;
   /** SIGTERM the daemon (it uploads what is dirty and unmounts); fusermount -uz if it hangs. */
   unmount: () => Promise<void>;
   cleanup: () => Promise<void>;
@@ -37,6 +39,8 @@ export async function startMount(url: string, user: string, password: string, ar
   let stderrText = '';
   proc.stderr?.setEncoding('utf8').on('data', (d: string) => { stderrText += d; });
   const lines = createInterface({ input: proc.stdout! });
+  let stdoutText = '';
+  lines.on('line', (line: string) => { stdoutText += `${line}\n`; });
   try {
     await Promise.race([
       once(lines, 'line'),
@@ -65,6 +69,7 @@ export async function startMount(url: string, user: string, password: string, ar
     logFile,
     process: proc,
     stderr: () => stderrText,
+    stdout: () => stdoutText,
     unmount,
     cleanup: async () => {
       await unmount();

@@ -66,6 +66,27 @@ test('unmount finds and stops a --daemon mount made with --pid-file, and waits f
   }
 });
 
+test('a foreground mount says on its terminal that it stopped: after Ctrl-C, and when unmounted from outside', T, async () => {
+  const a = await startMount(server.url, 'alice', 'alice-pass');
+  try {
+    const exited = once(a.process, 'exit');
+    a.process.kill('SIGINT');
+    assert.equal((await exited)[0], 0);
+    assert.equal(a.stdout(), `rdrive: mounted ${server.url} at ${a.path}\nrdrive: unmounted ${a.path}\n`);
+  } finally {
+    await a.cleanup();
+  }
+  const b = await startMount(server.url, 'alice', 'alice-pass');
+  try {
+    const exited = once(b.process, 'exit');
+    await ok(`fusermount -u ${b.path}`);
+    assert.equal((await exited)[0], 0);
+    assert.equal(b.stdout(), `rdrive: mounted ${server.url} at ${b.path}\nrdrive: ${b.path} was unmounted from outside (fusermount -u, umount); stopped\n`);
+  } finally {
+    await b.cleanup();
+  }
+});
+
 test('a daemon whose mount was replaced never unmounts the new one; it notices and exits', T, async () => {
   const first = await startMount(server.url, 'alice', 'alice-pass');
   let second: Awaited<ReturnType<typeof startMount>> | undefined;
