@@ -139,6 +139,19 @@ export class Authenticator {
    * (a second of scrypt), here or on another server, ended the user's sessions before that one
    * existed.
    */
+  /**
+   * Before a session is made with `record`, the user's current one: the sessions made with an
+   * earlier record of the user (the old password) end now, not when the change settles, since
+   * that would end this new session too (a login with the new password moments after the change
+   * got its session ended, and a client refused a fresh session does not log in again at once).
+   */
+  async settleBeforeLogin(record: UserRecord): Promise<void> {
+    const before = this.sessionsFrom.get(record.name);
+    if (before === undefined || before.secret === record.secret) return;
+    await this.revoke([record.name]);
+    this.sessionsFrom.set(record.name, record);
+  }
+
   async stillHas(record: UserRecord): Promise<boolean> {
     await this.reread();
     return this.users.get(record.name)?.secret === record.secret;

@@ -129,3 +129,27 @@ test('a users file rewritten in place (briefly empty) ends no session; a removal
     await writeFile(server.usersFile, good);
   }
 });
+
+test('a login with the new password moments after a password change keeps its session; the old one ends', { timeout: 60_000 }, async () => {
+  const bob = new ApiClient({ server: server.url });
+  try {
+    await bob.login('bob', 'bob-pass');
+    const old = bob.getToken()!;
+    const stat = (token: string): Promise<number> => rawRequest(server.url, 'GET', '/api/v1/stat/', { authorization: `Bearer ${token}` }).then((r) => r.status);
+    assert.equal(await stat(old), 200);
+    await writeFile(server.usersFile, `${good.split('\n').filter((l) => !l.startsWith('bob:')).join('\n')}\nbob:${await hashPassword('bob-new', DEFAULT_SCRYPT)}\n`);
+    // At once, before the change has settled (held 1 s): the login reads the file itself.
+    const login = await rawRequest(server.url, 'POST', '/api/v1/session', { 'content-type': 'application/json' }, JSON.stringify({ user: 'bob', password: 'bob-new' }));
+    assert.equal(login.status, 201, login.body);
+    const fresh = (JSON.parse(login.body) as { token: string }).token;
+    assert.equal(await stat(old), 401, 'the session made with the old password ends with the new login');
+    // Past the settle, with requests that make the server look at the file again.
+    for (let i = 0; i < 6; i++) {
+      await sleep(500);
+      assert.equal(await stat(fresh), 200, `the new password's session ${i * 500} ms on`);
+    }
+  } finally {
+    await bob.close();
+    await writeFile(server.usersFile, good);
+  }
+});

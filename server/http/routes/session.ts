@@ -24,6 +24,7 @@ export function sessionRoutes(ctx: ServerContext): Router {
       noteRequest(res, { loginUser: user });
       throw new RdriveError('UNAUTHORIZED', 'Wrong user name or password');
     }
+    await ctx.auth.settleBeforeLogin(check.value);
     const created = await ctx.sessions.create(user);
     if (!created.ok) throw serverFull(ctx, { user }, created.retryAfter);
     if (!(await ctx.auth.stillHas(check.value))) {
