@@ -212,6 +212,9 @@ export class ApiClient {
 
   /** Logs in and keeps the credentials in memory for transparent re-login. */
   async login(user: string, password: string): Promise<LoginResponse> {
+    // The session's age is counted from the asking: the server made it later, so a session that
+    // idled out there is never younger here than its idle timeout (see refusedTooSoon).
+    const asked = Date.now();
     const res: LoginResponse = await this.json({
       method: 'POST',
       path: '/session',
@@ -225,7 +228,7 @@ export class ApiClient {
     });
     this.credentials = { user, password };
     this.token = res.token;
-    this.tokenSince = Date.now();
+    this.tokenSince = asked;
     this.tokenAccepted = false;
     this.idleTimeoutMs = res.idleTimeout > 0 ? res.idleTimeout * 1000 : Number.POSITIVE_INFINITY;
     return res;
