@@ -1,6 +1,7 @@
 import { lstatSync, readdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import pinoRoll from 'pino-roll';
+import { parseByteSize } from './byte-size.js';
 import { RdriveError } from './errors.js';
 
 /** How a log file is rotated so that a process left running can never fill the disk. */
@@ -16,16 +17,9 @@ export interface LogRotation {
 /** 10 MiB × (1 current + 5 kept): at most ~60 MiB per log. */
 export const LOG_ROTATION_DEFAULTS = { maxSize: '10M', keep: 5 } as const;
 
-const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
-
-/** "10M", "512k", "1G", "4096" (bytes) → bytes. Pure, with an error that says what is accepted. */
+/** "10M", "512k", "1G", "4096" (bytes) → bytes (see parseByteSize). */
 export function parseLogSize(text: string | number): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([bkmg]?)(?:i?b)?\s*$/i.exec(String(text));
-  const unit = UNITS[(m?.[2] ?? '').toLowerCase()];
-  if (m === null || unit === undefined) {
-    throw new RdriveError('EINVAL', `--log-max-size must be a size such as 10M, 512K, 1G or a number of bytes (0: no size limit), got "${text}"`);
-  }
-  return Math.floor(Number(m[1]) * unit);
+  return parseByteSize(text, 'log-max-size', 'no size limit');
 }
 
 /** The option values (flags or environment, strings) → a validated LogRotation. */

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import express from 'express';
 import { SERVER_DEFAULTS } from '../common/config.js';
+import { parseByteSize } from '../common/byte-size.js';
 import { RdriveError } from '../common/errors.js';
 import { type LogRotation, resolveLogRotation } from '../common/log-rotation.js';
 import { checkLogLevel } from '../common/logging.js';
@@ -79,9 +80,9 @@ export function resolveServerConfig(options: ServerOptions): ServerConfig {
     maxInFlightPerUser: integer('max-in-flight', pick('maxInFlightPerUser'), 1),
     requestsPerMinute: integer('requests-per-minute', pick('requestsPerMinute'), 1),
     loginAttemptsPer15Min: integer('login-attempts', pick('loginAttemptsPer15Min'), 1),
-    quota: integer('quota', pick('quota'), 0),
+    quota: parseByteSize(pick('quota'), 'quota'),
     maxEntries: entryLimit(pick('maxEntries')),
-    maxFileSize: integer('max-file-size', pick('maxFileSize'), 0),
+    maxFileSize: parseByteSize(pick('maxFileSize'), 'max-file-size'),
     tlsCert: optionalPath(options.tlsCert),
     tlsKey: optionalPath(options.tlsKey),
     redis: redisUrl(options.redis),
