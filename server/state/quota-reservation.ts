@@ -1,5 +1,5 @@
 import { RdriveError } from '../../common/errors.js';
-import { NOTHING, type Over, type Usage, type UsageStore } from './usage-tracker.js';
+import { NOTHING, type Over, plus, type Usage, type UsageStore } from './usage-tracker.js';
 
 /**
  * Reserved in steps of this size when the quota allows, so a streamed upload asks the store
@@ -62,7 +62,7 @@ export class QuotaReservation {
 
   private async reserve(need: Usage): Promise<boolean> {
     if ((await this.store.tryReserve(this.user, need, this.limits)) !== undefined) return false;
-    this.held = { bytes: this.held.bytes + need.bytes, entries: this.held.entries + need.entries };
+    this.held = plus(this.held, need);
     return true;
   }
 

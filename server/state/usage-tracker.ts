@@ -36,6 +36,12 @@ export const NOTHING: Usage = Object.freeze({ bytes: 0, entries: 0 });
 
 export const isNothing = (u: Usage): boolean => u.bytes === 0 && u.entries === 0;
 
+/** Both figures of `a` and `b` together. */
+export const plus = (a: Usage, b: Usage): Usage => ({ bytes: a.bytes + b.bytes, entries: a.entries + b.entries });
+
+/** The change a removal of `u` makes to the figures. */
+export const negated = (u: Usage): Usage => ({ bytes: -u.bytes, entries: -u.entries });
+
 /** Which figure of `used + reserved + need` passes its limit (0: none), if any. */
 export function overLimit(used: Usage, reserved: Usage, need: Usage, limits: Usage): Over | undefined {
   for (const key of ['bytes', 'entries'] as const) {
@@ -73,7 +79,7 @@ export class MemoryUsageStore implements UsageStore {
       // No await between the check and the update: atomic within this process.
       const reserved = this.reserved.get(user) ?? NOTHING;
       const over = overLimit(used, reserved, need, limits);
-      if (over === undefined) this.reserved.set(user, { bytes: reserved.bytes + need.bytes, entries: reserved.entries + need.entries });
+      if (over === undefined) this.reserved.set(user, plus(reserved, need));
       return over;
     }
   }

@@ -20,7 +20,7 @@ import { copyOwner, copyOwnerSync, readOwner, readOwnerSync, writeOwner, writeOw
 import { tempFileName } from './temp-files.js';
 import { firstNames, byName, namesInOrder } from './sorted-names.js';
 import { breathe, removeTree, treeUsage } from './tree-walk.js';
-import { NOTHING, type Usage } from '../state/usage-tracker.js';
+import { NOTHING, plus, type Usage } from '../state/usage-tracker.js';
 import { type SharedUserLock, UserLocks } from './user-locks.js';
 import { SPECIAL_MODE, encodeSpecial, isSpecialCandidate, readSpecial, readSpecialFd, type Special } from './special-file.js';
 
@@ -539,7 +539,7 @@ export class LocalDiskBackend implements StorageBackend {
             if (!names.every(isTempName)) throw err;
             // A temp folder: what an interrupted removal of a deep tree left (see removeTree).
             const each = await Promise.all(names.map((n) => unlink(at(inner, n)).then(() => NOTHING, () => removeTree(inner, n)).catch(() => NOTHING)));
-            return each.reduce((a, b) => ({ bytes: a.bytes + b.bytes, entries: a.entries + b.entries }), NOTHING);
+            return each.reduce(plus, NOTHING);
           });
           await rmdir(at(dir, name));
           this.commits.noteWrite();

@@ -6,6 +6,7 @@ import { PREVIEW_BYTES } from '../../../common/config.js';
 import { RdriveError } from '../../../common/errors.js';
 import { OWNER_ID_MAX, formatOwner, parseOwner, type Owner } from '../../../common/ownership.js';
 import { checkTime, clientWatch, entryPath, limitedWrite, refuseIfClientGone, pathAfter, queryNumber, sendFolderTimes, userOf, type ServerContext } from '../context.js';
+import { negated } from '../../state/usage-tracker.js';
 
 /** Reading, writing and removing files: GET/PUT/PATCH/DELETE /files/<path>, GET /preview/<path>. */
 export function fileRoutes(ctx: ServerContext): Router {
@@ -67,7 +68,7 @@ export function fileRoutes(ctx: ServerContext): Router {
     const segments = await entryPath(ctx, req, 'files');
     await refuseIfClientGone(res);
     const freed = await ctx.backend.unlink(user, segments);
-    await ctx.usage.add(user, { bytes: -freed.bytes, entries: -freed.entries });
+    await ctx.usage.add(user, negated(freed));
     await sendFolderTimes(ctx, res, user, segments);
     res.status(204).end();
   });

@@ -7,6 +7,7 @@ import type { WriteLimits } from '../../storage/backend.js';
 import { checkLinkTarget, checkNode, specialBytes, type Special } from '../../storage/special-file.js';
 import { JsonArrayStream } from '../json-stream.js';
 import { checkTime, countedCreate, countedMkdir, counting, entryPath, jsonBody, limitedWrite, pathAfter, refuseIfClientGone, refuseUnlessDir, sendFolderTimes, userOf, type ServerContext } from '../context.js';
+import { negated } from '../../state/usage-tracker.js';
 
 const json = jsonBody('64kb');
 
@@ -68,7 +69,7 @@ export function treeRoutes(ctx: ServerContext): Router {
       if (recursive) await ctx.usage.invalidate(user);
       throw err;
     });
-    await ctx.usage.add(user, { bytes: -freed.bytes, entries: -freed.entries });
+    await ctx.usage.add(user, negated(freed));
     await sendFolderTimes(ctx, res, user, segments);
     res.status(204).end();
   });
@@ -112,7 +113,7 @@ export function treeRoutes(ctx: ServerContext): Router {
       return;
     }
     const { attr, replaced } = await ctx.backend.rename(user, from, to, { noReplace: body.noReplace === true });
-    await ctx.usage.add(user, { bytes: -replaced.bytes, entries: -replaced.entries });
+    await ctx.usage.add(user, negated(replaced));
     const times = await sendFolderTimes(ctx, res, user, to);
     const sameFolder = from.length === to.length && from.slice(0, -1).every((name, i) => name === to[i]);
     if (!sameFolder) await sendFolderTimes(ctx, res, user, from, HEADER_FROM_FOLDER_TIMES);
