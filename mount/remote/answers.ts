@@ -231,6 +231,11 @@ export function checkStatFs(value: unknown, what: string): StatFs {
   return fs;
 }
 
+/** A version (ETag) goes back in If-Match / If-None-Match headers: visible ASCII, bounded. */
+export function isVersion(value: unknown): value is string {
+  return typeof value === 'string' && /^[\x21-\x7e]{1,256}$/.test(value);
+}
+
 /** A session token goes into every request's Authorization header: visible ASCII only. */
 const TOKEN_PATTERN = /^[\x21-\x7e]{1,1024}$/;
 
@@ -276,7 +281,7 @@ export function checkHeads(body: Buffer, from: string, count: number, what: stri
     if (name < from || name <= last) throw malformed(what, 'names out of order or not asked');
     last = name;
     if (attr.type !== 'file' || length !== attr.size || !wholeIn(length, 0, HEADS_FILE_MAX)) throw malformed(what, `content of ${name} is not the whole file`);
-    if (typeof etag !== 'string' || etag.length > 256 || !/^[\x21-\x7e]+$/.test(etag)) throw malformed(what, 'version');
+    if (!isVersion(etag)) throw malformed(what, 'version');
     if (offset + length > body.length) throw malformed(what, 'short content');
     // A copy: a view would keep the whole answer alive as long as one file of it is cached.
     const data = Buffer.from(body.subarray(offset, offset + length));

@@ -48,6 +48,7 @@ import {
   checkLogin,
   checkRange,
   checkStatFs,
+  isVersion,
   leaseMs as checkedLeaseMs,
   malformed,
   parseJson,
@@ -326,7 +327,7 @@ export class ApiClient {
     const modeHeader = String(res.headers[HEADER_MODE] ?? '644');
     const mode = /^[0-7]{1,6}$/.test(modeHeader) ? Number.parseInt(modeHeader, 8) : Number.NaN;
     const tag = res.headers.etag;
-    if (tag !== undefined && (typeof tag !== 'string' || !ETAG_PATTERN.test(tag))) throw malformed(what, 'version (ETag)');
+    if (tag !== undefined && !isVersion(tag)) throw malformed(what, 'version (ETag)');
     const owner = parseOwner(String(res.headers[HEADER_OWNER] ?? ''));
     const id = res.headers[HEADER_ID];
     const attr = checkAttr({ type: 'file', size, mtime, atime, ctime, mode, ...owner, ...(id === undefined ? {} : { id }) }, what);
@@ -727,9 +728,6 @@ function printable(message: string): string {
 }
 
 const MESSAGE_MAX = 500;
-
-/** A version as it may be sent back in If-Match / If-None-Match. */
-const ETAG_PATTERN = /^[\x21-\x7e]{1,256}$/;
 
 /** A plain decimal number from a header (anything else is NaN, which the checks refuse). */
 function decimal(value: string | string[]): number {
