@@ -140,13 +140,28 @@ function numbered(size: number): Buffer {
   return content;
 }
 
-test('another client\'s chmod or rename of a big file is no new content: a reader here reads on', T, async () => {
+/**
+ * A mount and another client (the API) of alice, the 3 MiB numbered file stored as `name`
+ * through the client; both go when `run` ends.
+ */
+async function withBigFile(name: string, run: (client: ApiClient, mount: Awaited<ReturnType<typeof startMount>>, content: Buffer) => Promise<void>): Promise<void> {
   const client = new ApiClient({ server: server.url });
   const mount = await startMount(server.url, 'alice', 'alice-pass');
   const content = numbered(3 * 1024 * 1024);
   try {
     await client.login('alice', 'alice-pass');
-    await client.upload('kept.bin', () => content, { length: content.length });
+    await client.upload(name, () => content, { length: content.length });
+    await run(client, mount, content);
+  } finally {
+    await mount.cleanup();
+    // The server takes 5 sessions: this file's tests would fill it.
+    await client.logout().catch(() => undefined);
+    await client.close();
+  }
+}
+
+test('another client\'s chmod or rename of a big file is no new content: a reader here reads on', T, () =>
+  withBigFile('kept.bin', async (client, mount, content) => {
     // A reader (cp out of the mount) has the head; the rest comes as it reads on.
     const reader = await open(join(mount.path, 'kept.bin'), 'r');
     try {
@@ -162,21 +177,10 @@ test('another client\'s chmod or rename of a big file is no new content: a reade
     } finally {
       await reader.close();
     }
-  } finally {
-    await mount.cleanup();
-    // The server takes 5 sessions: this file's tests would fill it.
-    await client.logout().catch(() => undefined);
-    await client.close();
-  }
-});
+  }));
 
-test('another client\'s chmod of a big file is no new content: a partial write here lands at close, and the chmod stays', T, async () => {
-  const client = new ApiClient({ server: server.url });
-  const mount = await startMount(server.url, 'alice', 'alice-pass');
-  const content = numbered(3 * 1024 * 1024);
-  try {
-    await client.login('alice', 'alice-pass');
-    await client.upload('patched.bin', () => content, { length: content.length });
+test('another client\'s chmod of a big file is no new content: a partial write here lands at close, and the chmod stays', T, () =>
+  withBigFile('patched.bin', async (client, mount, content) => {
     // A program changing a few bytes (this mount does not hold the whole file: a patch).
     const writer = await open(join(mount.path, 'patched.bin'), 'r+');
     try {
@@ -189,10 +193,4 @@ test('another client\'s chmod of a big file is no new content: a partial write h
     expected.write('patched', 1_000_000);
     assert.ok((await readFile(join(server.storage, 'alice', 'patched.bin'))).equals(expected), 'the change landed');
     assert.equal((await client.stat('patched.bin')).mode, 0o640, 'and the chmod stayed');
-  } finally {
-    await mount.cleanup();
-    // The server takes 5 sessions: this file's tests would fill it.
-    await client.logout().catch(() => undefined);
-    await client.close();
-  }
-});
+  }));
