@@ -113,3 +113,13 @@ export async function ok(command: string, options: { cwd?: string; timeoutMs?: n
   if (res.code !== 0) throw new Error(`"${command}" exited ${res.code}: ${res.stderr}`);
   return res.stdout;
 }
+
+/** Whether process `pid` still exists (signal 0 only checks). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

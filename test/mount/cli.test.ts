@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
-import { forceUnmount, isMounted, ok, sh, startMount } from '../helpers/mount-process.js';
+import { forceUnmount, isMounted, ok, processAlive, sh, startMount } from '../helpers/mount-process.js';
 import { CLIENT_BIN, startServer, type TestServer } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { ApiClient } from '../../mount/remote/api-client.js';
@@ -41,15 +41,6 @@ async function rdrive(args: string[], password = 'alice-pass'): Promise<{ code: 
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -220,7 +211,7 @@ test('a daemon killed with SIGKILL leaves a stale mount that the next mount clea
     const pid = Number((await readFile(pidFile, 'utf8')).trim());
     assert.equal((await cacheDirsOf(pid)).length, 1);
     process.kill(pid, 'SIGKILL');
-    await waitFor(() => isRunning(pid), (running) => !running);
+    await waitFor(() => processAlive(pid), (running) => !running);
     assert.match((await sh(`ls ${mnt}`)).stderr, /Transport endpoint is not connected/);
     const again = await rdrive(['mount', server.url, mnt, '--user', 'alice', '--daemon', '--log-file', join(tmp.path, 's.log')]);
     assert.equal(again.code, 0, again.stderr);
@@ -278,11 +269,11 @@ test('a --daemon mount whose log disk fills up goes on working, and says nothing
     await writeFile(join(disk, 'filler'), Buffer.alloc(64 * 1024)).catch(() => undefined);
     // Bounded: a daemon stuck retrying its log must not hang this test's shell (nor the machine's other mounts for long).
     await ok(`mkdir ${mnt}/full && for i in $(seq 1 100); do timeout 10 sh -c "echo $i > ${mnt}/full/f$i" || exit 1; done`, { timeoutMs: 30_000 });
-    assert.equal(isRunning(pid), true, 'the daemon is still running');
+    assert.equal(processAlive(pid), true, 'the daemon is still running');
     assert.equal((await ok(`ls ${mnt}/full | wc -l`)).trim(), '100');
     assert.equal((await rdrive(['unmount', mnt])).code, 0);
   } finally {
-    if (pid !== 0 && isRunning(pid)) process.kill(pid, 'SIGKILL');
+    if (pid !== 0 && processAlive(pid)) process.kill(pid, 'SIGKILL');
     await forceUnmount(mnt);
     await run('umount', ['-l', disk]).catch(() => undefined);
   }

@@ -6,7 +6,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { forceUnmount, isMounted, ok } from '../helpers/mount-process.js';
+import { forceUnmount, isMounted, ok, processAlive } from '../helpers/mount-process.js';
 import { reapChild, reapMount } from '../helpers/reaper.js';
 import { CLIENT_BIN, REPO_ROOT, startServer, type TestServer } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -78,15 +78,6 @@ async function hook(name: string, source: string): Promise<string> {
   return file;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function cacheDirsOf(pid: number): Promise<string[]> {
   return (await readdir(tmpdir())).filter((name) => name.startsWith(`rdrive-cache-${pid}-`));
 }
@@ -94,7 +85,7 @@ async function cacheDirsOf(pid: number): Promise<string[]> {
 /** Nothing left: no mount, no process, no cache folder; and a plain mount there works again. */
 async function assertNothingLeft(mnt: string, pid: number): Promise<void> {
   assert.equal(await isMounted(mnt), false, `${mnt} was left mounted`);
-  assert.equal(alive(pid), false, `process ${pid} was left running`);
+  assert.equal(processAlive(pid), false, `process ${pid} was left running`);
   assert.deepEqual(await cacheDirsOf(pid), []);
   const again = await rdrive(['mount', server.url, mnt, '--user', 'alice', '--daemon', '--log-file', join(tmp.path, 'again.log')]);
   try {
@@ -235,10 +226,10 @@ Fuse.prototype.mount = function (cb) {
     assert.equal(res.code, 130, `exit ${res.code} ${res.signal}: ${res.stderr}`);
     assert.equal(res.stderr, 'rdrive: stopped by SIGINT before the mount was ready; nothing was left mounted\n');
     assert.ok(daemon > 0);
-    assert.equal(alive(daemon), false, 'the daemon was stopped with its parent');
+    assert.equal(processAlive(daemon), false, 'the daemon was stopped with its parent');
     await assertNothingLeft(mnt, daemon);
   } finally {
-    if (daemon > 0 && alive(daemon)) process.kill(daemon, 'SIGKILL');
+    if (daemon > 0 && processAlive(daemon)) process.kill(daemon, 'SIGKILL');
     await forceUnmount(mnt);
     forget();
   }
@@ -273,7 +264,7 @@ Fuse.prototype.mount = function (cb) {
     assert.equal(second?.code, 0, second?.stderr);
     assert.equal(first.code, 8, `exit ${first.code} ${first.signal}: ${first.stderr}`);
     assert.equal(first.stderr, `rdrive: ${mnt} is already a mountpoint (something was mounted there while this mount started): unmount it first ("rdrive unmount ${mnt}")\n`);
-    assert.equal(alive(first.pid), false);
+    assert.equal(processAlive(first.pid), false);
     await ok(`echo still > ${mnt}/still.txt && cat ${mnt}/still.txt`);
     const un = await rdrive(['unmount', mnt]);
     assert.equal(un.code, 0, un.stderr);
@@ -331,7 +322,7 @@ test('"rdrive mount" on a folder whose rdrive daemon is stopped (Ctrl-Z): refuse
     assert.equal(un.code, 0, un.stderr);
     assert.equal(await isMounted(mnt), false);
   } finally {
-    if (daemon > 0 && alive(daemon)) {
+    if (daemon > 0 && processAlive(daemon)) {
       process.kill(daemon, 'SIGCONT');
       process.kill(daemon, 'SIGKILL');
     }

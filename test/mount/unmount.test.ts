@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { forceUnmount, isMounted, ok, sh, startMount } from '../helpers/mount-process.js';
+import { forceUnmount, isMounted, ok, processAlive, sh, startMount } from '../helpers/mount-process.js';
 import { waitForLog } from '../helpers/logs.js';
 import { CLIENT_BIN, startServer, type TestServer } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -35,15 +35,6 @@ async function rdrive(args: string[]): Promise<{ code: number; stdout: string; s
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 test('unmount finds and stops a --daemon mount made with --pid-file, and waits for it', T, async () => {
   const tmp = await makeTempDir('rdrive-unmount-');
   const mnt = join(tmp.path, 'mnt');
@@ -54,13 +45,13 @@ test('unmount finds and stops a --daemon mount made with --pid-file, and waits f
     const mounted = await rdrive(['mount', server.url, mnt, '--user', 'alice', '--daemon', '--pid-file', pidFile, '--log-file', join(tmp.path, 'client.log')]);
     assert.equal(mounted.code, 0, mounted.stderr);
     pid = Number(await readFile(pidFile, 'utf8'));
-    assert.ok(alive(pid));
+    assert.ok(processAlive(pid));
     const res = await rdrive(['unmount', mnt]);
     assert.equal(res.code, 0, res.stderr);
     assert.equal(await isMounted(mnt), false);
-    assert.equal(alive(pid), false, 'the daemon is gone when unmount returns, not orphaned');
+    assert.equal(processAlive(pid), false, 'the daemon is gone when unmount returns, not orphaned');
   } finally {
-    if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');
+    if (pid > 0 && processAlive(pid)) process.kill(pid, 'SIGKILL');
     await forceUnmount(mnt);
     await tmp.remove();
   }
@@ -222,7 +213,7 @@ test('unmount of a stopped daemon (Ctrl-Z, kill -STOP) continues it and unmounts
     const exited = await waitFor(() => m.process.exitCode, (v) => v !== null, 10_000);
     assert.equal(exited, 0, 'the daemon shut down in order');
   } finally {
-    if (alive(pid)) process.kill(pid, 'SIGCONT');
+    if (processAlive(pid)) process.kill(pid, 'SIGCONT');
     await m.cleanup();
   }
 });
